@@ -1,0 +1,265 @@
+"""Storage backends: the same behaviour on local disk and on a real S3-compatible server."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import urllib.error
+import urllib.request
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from backend.storage import (
+    InvalidKey,
+    ObjectExists,
+    ObjectNotFound,
+    ObjectTooLarge,
+    Storage,
+    digest_object,
+    storage_from_url,
+)
+from backend.storage.local import LocalStorage
+from backend.storage.s3 import S3Storage
+from tests.s3server import running_s3_server
+
+CREDENTIALS = {"access_key_id": "test-access", "secret_access_key": "test-secret", "region": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    with running_s3_server(tmp_path_factory.mktemp("s3data")) as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path) -> Storage:
+    if request.param == "local":
+        return storage_from_url(f"file://{tmp_path / 'photos'}")
+    server = request.getfixturevalue("s3_server")
+    # A fresh prefix per test keeps tests independent inside one bucket.
+    return storage_from_url(
+        f"s3://photos/run-{uuid.uuid4().hex}",
+        endpoint_url=server.endpoint_url,
+        create_bucket=True,
+        **CREDENTIALS,
+    )
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    """Deterministic pseudo-random bytes of ``size`` length."""
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def read_all(storage: Storage, key: str) -> bytes:
+    with storage.open(key) as stream:
+        return stream.read()
+
+
+def test_storage_from_url_picks_backend(tmp_path, s3_server):
+    assert isinstance(storage_from_url(f"file://{tmp_path}"), LocalStorage)
+    assert isinstance(storage_from_url("", default_root=str(tmp_path / "d")), LocalStorage)
+    s3 = storage_from_url("s3://photos/a/b", endpoint_url=s3_server.endpoint_url, **CREDENTIALS)
+    assert isinstance(s3, S3Storage)
+    assert (s3.bucket, s3.prefix) == ("photos", "a/b")
+    for bad in ("ftp://host/x", "s3:///nobucket", "file://relative/dir"):
+        with pytest.raises(ValueError):
+            storage_from_url(bad)
+
+
+def test_put_bytes_then_read_stat_exists(storage):
+    data = payload(70_000)
+    stored = storage.put("patients/p1/photo.jpg", data, "image/jpeg")
+    assert stored.key == "patients/p1/photo.jpg"
+    assert stored.size == len(data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert read_all(storage, "patients/p1/photo.jpg") == data
+    assert storage.stat("patients/p1/photo.jpg").size == len(data)
+    assert storage.exists("patients/p1/photo.jpg")
+    assert not storage.exists("patients/p1/other.jpg")
+    assert digest_object(storage, "patients/p1/photo.jpg") == stored
+
+
+def test_put_stream_and_overwrite_replaces(storage):
+    storage.put("k/a.bin", io.BytesIO(payload(3_000_000, seed=1)), "application/octet-stream")
+    second = payload(1234, seed=2)
+    stored = storage.put("k/a.bin", io.BytesIO(second), "application/octet-stream")
+    assert stored.size == 1234
+    assert read_all(storage, "k/a.bin") == second
+
+
+def test_empty_object(storage):
+    stored = storage.put("empty.bin", b"", "application/octet-stream")
+    assert stored.size == 0
+    assert stored.sha256 == hashlib.sha256(b"").hexdigest()
+    assert read_all(storage, "empty.bin") == b""
+
+
+def test_write_once_put_refuses_existing_key(storage):
+    storage.put("once.jpg", b"first", "image/jpeg", overwrite=False)
+    with pytest.raises(ObjectExists):
+        storage.put("once.jpg", b"second", "image/jpeg", overwrite=False)
+    assert read_all(storage, "once.jpg") == b"first"
+
+
+def test_size_limit_stores_nothing(storage):
+    with pytest.raises(ObjectTooLarge):
+        storage.put("big.jpg", io.BytesIO(payload(2_500_000)), "image/jpeg", max_bytes=2_000_000)
+    assert not storage.exists("big.jpg")
+    assert list(storage.iter_keys()) == []
+    # Exactly at the limit is accepted.
+    assert storage.put("ok.jpg", payload(100), "image/jpeg", max_bytes=100).size == 100
+
+
+def test_missing_objects(storage):
+    with pytest.raises(ObjectNotFound):
+        storage.open("nope/missing.jpg")
+    with pytest.raises(ObjectNotFound):
+        storage.stat("nope/missing.jpg")
+    storage.delete("nope/missing.jpg")  # idempotent: no error
+
+
+def test_delete_is_idempotent(storage):
+    storage.put("d/x.jpg", b"abc", "image/jpeg")
+    storage.delete("d/x.jpg")
+    storage.delete("d/x.jpg")
+    assert not storage.exists("d/x.jpg")
+    assert list(storage.iter_keys("d/")) == []
+
+
+def test_iter_keys_by_prefix_sorted(storage):
+    keys = ["b/2.jpg", "a/1.jpg", "a/sub/3.png", "ab/4.jpg", "c.jpg"]
+    for key in keys:
+        storage.put(key, key.encode(), "image/jpeg")
+    assert list(storage.iter_keys()) == sorted(keys)
+    assert list(storage.iter_keys("a/")) == ["a/1.jpg", "a/sub/3.png"]
+    assert list(storage.iter_keys("a")) == ["a/1.jpg", "a/sub/3.png", "ab/4.jpg"]
+    assert list(storage.iter_keys("zzz/")) == []
+
+
+UNSAFE_KEYS = [
+    "",
+    "/etc/passwd",
+    "../outside.jpg",
+    "a/../../outside.jpg",
+    "a/./b.jpg",
+    "a//b.jpg",
+    "a/",
+    ".hidden",
+    "a/.upload-temp",
+    "a\\b.jpg",
+    "a b.jpg",
+    "caf\u00e9.jpg",
+    "x" * 600,
+    "a/b\x00.jpg",
+]
+
+
+@pytest.mark.parametrize("key", UNSAFE_KEYS)
+def test_unsafe_keys_are_refused(storage, key):
+    with pytest.raises(InvalidKey):
+        storage.put(key, b"x", "image/jpeg")
+    with pytest.raises(InvalidKey):
+        storage.open(key)
+    with pytest.raises(InvalidKey):
+        storage.delete(key)
+    with pytest.raises(InvalidKey):
+        storage.exists(key)
+
+
+def test_local_traversal_never_touches_outside(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"secret")
+    with pytest.raises(InvalidKey):
+        storage.open("../outside.jpg")
+    with pytest.raises(InvalidKey):
+        storage.delete("../outside.jpg")
+    assert outside.read_bytes() == b"secret"
+
+
+def test_local_symlink_out_of_root_is_refused(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "f.jpg").write_bytes(b"secret")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "root" / "link")
+    with pytest.raises(InvalidKey):
+        storage.open("link/f.jpg")
+    with pytest.raises(InvalidKey):
+        storage.put("link/g.jpg", b"x", "image/jpeg")
+    assert not (tmp_path / "elsewhere" / "g.jpg").exists()
+
+
+def test_local_failed_put_leaves_no_temp_file(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    storage.put("p/keep.jpg", b"old", "image/jpeg")
+    with pytest.raises(ObjectTooLarge):
+        storage.put("p/keep.jpg", io.BytesIO(payload(5000)), "image/jpeg", max_bytes=10)
+    assert sorted(os.listdir(tmp_path / "root" / "p")) == ["keep.jpg"]
+    assert (tmp_path / "root" / "p" / "keep.jpg").read_bytes() == b"old"
+
+
+def test_local_delete_prunes_empty_directories(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    storage.put("patients/p1/milestones/m1/a.jpg", b"x", "image/jpeg")
+    storage.put("patients/p2/b.jpg", b"y", "image/jpeg")
+    storage.delete("patients/p1/milestones/m1/a.jpg")
+    assert not (tmp_path / "root" / "patients" / "p1").exists()
+    assert (tmp_path / "root" / "patients" / "p2" / "b.jpg").exists()
+
+
+def s3_storage(server, **options) -> S3Storage:
+    """A bucket prefix of its own on the test server."""
+    return S3Storage("photos", f"t-{uuid.uuid4().hex}", endpoint_url=server.endpoint_url, create_bucket=True,
+                     **CREDENTIALS, **options)
+
+
+def test_s3_large_object_goes_up_in_parts(s3_server):
+    storage = s3_storage(s3_server, multipart_threshold=5 * 1024 * 1024)
+    operations: list[str] = []
+    # Observe the real requests botocore sends (localbucket's ETags do not reveal parts).
+    storage.client.meta.events.register("before-call.s3", lambda model, **_: operations.append(model.name))
+    data = payload(11 * 1024 * 1024, seed=3)
+    stored = storage.put("big/photo.heic", io.BytesIO(data), "image/heic")
+    assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert operations == ["CreateMultipartUpload", "UploadPart", "UploadPart", "UploadPart", "CompleteMultipartUpload"]
+    assert digest_object(storage, "big/photo.heic") == stored
+
+
+def test_s3_too_large_multipart_is_aborted(s3_server):
+    storage = s3_storage(s3_server, multipart_threshold=5 * 1024 * 1024)
+    operations: list[str] = []
+    storage.client.meta.events.register("before-call.s3", lambda model, **_: operations.append(model.name))
+    with pytest.raises(ObjectTooLarge):
+        storage.put("big/x.jpg", io.BytesIO(payload(12 * 1024 * 1024)), "image/jpeg", max_bytes=7 * 1024 * 1024)
+    assert operations[0] == "CreateMultipartUpload" and operations[-1] == "AbortMultipartUpload"
+    assert not storage.exists("big/x.jpg")
+    uploads_dir = s3_server.data_root / ".localbucket-uploads"
+    assert not uploads_dir.exists() or list(uploads_dir.iterdir()) == []
+
+
+def test_s3_presigned_put_signs_type_size_and_write_once(s3_server):
+    # Local-disk direct uploads go through the Flask route: see test_uploads_local.py.
+    storage = s3_storage(s3_server)
+    data = payload(4321, seed=4)
+    grant = storage.presign_put("direct/u1.jpg", "image/jpeg", len(data), expires_s=300)
+    query = parse_qs(urlsplit(grant.url).query)
+    # localbucket does not verify signatures, so check what a real S3 would enforce.
+    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host;if-none-match"]
+    assert query["X-Amz-Expires"] == ["300"]
+    assert grant.method == "PUT"
+    assert grant.headers == {"Content-Type": "image/jpeg", "Content-Length": "4321", "If-None-Match": "*"}
+
+    request = urllib.request.Request(grant.url, data=data, method="PUT", headers=grant.headers)
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    assert digest_object(storage, "direct/u1.jpg").sha256 == hashlib.sha256(data).hexdigest()
+
+    # Replaying the URL cannot replace the verified bytes.
+    replay = urllib.request.Request(grant.url, data=payload(4321, seed=5), method="PUT", headers=grant.headers)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(replay)
+    assert refused.value.code == 412
+    assert read_all(storage, "direct/u1.jpg") == data
