@@ -1,0 +1,9 @@
+"""Registers every API blueprint under /api/v1 (each engineer adds their line)."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+
+def register_blueprints(api: Api) -> None:
+    """Register all blueprints on ``api`` (URL prefixes are set by each blueprint)."""

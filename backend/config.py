@@ -1,0 +1,210 @@
+"""Configuration: one table of environment variables, their defaults and meaning.
+
+The README's configuration table mirrors :data:`SETTINGS` (a test checks it).
+Values come from the process environment; ``create_app(config=...)`` overrides
+them (tests use that).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable.
+
+    Attributes
+    ----------
+    name : str
+        Environment variable name, also the Flask config key.
+    default : str | None
+        Default as text (``None``: computed from the instance folder, see description).
+    description : str
+        One sentence for the README table.
+    parse : callable
+        Converts the text value to its Python type.
+    """
+
+    name: str
+    default: str | None
+    description: str
+    parse: Callable[[str], Any] = str
+
+
+def parse_bool(text: str) -> bool:
+    """Parse ``1/true/yes/on`` (any case) as True and ``0/false/no/off/''`` as False."""
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def parse_positive_int(text: str) -> int:
+    """Parse a strictly positive integer (seconds, bytes, counts)."""
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be > 0: {text!r}")
+    return value
+
+
+def parse_non_negative_int(text: str) -> int:
+    """Parse an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0: {text!r}")
+    return value
+
+
+def parse_job_backend(text: str) -> str:
+    """Accept one of ``thread``, ``celery``, ``inline``."""
+    if text not in {"thread", "celery", "inline"}:
+        raise ValueError(f"JOB_BACKEND must be thread, celery or inline, not {text!r}")
+    return text
+
+
+def normalise_database_url(url: str) -> str:
+    """Make PostgreSQL URLs use the installed psycopg 3 driver.
+
+    ``postgres://`` (Heroku style) and ``postgresql://`` would otherwise select
+    psycopg2, which is not installed.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL; default `sqlite:///<instance>/skintrack.sqlite3`. "
+            "`postgresql+psycopg://user@host:5432/db` for PostgreSQL.", normalise_database_url),
+    Setting("SECRET_KEY", None,
+            "Signs access tokens (HS256). Default: generated once and stored in "
+            "`<instance>/secret_key` (mode 0600); never logged."),
+    Setting("STORAGE_URL", None,
+            "Where photos are stored; default `file://<instance>/storage` (issue 4 adds `s3://`)."),
+    Setting("JOB_BACKEND", "thread",
+            "Background jobs: `thread` (in-process worker), `celery` (needs REDIS_URL) or `inline`.",
+            parse_job_backend),
+    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the celery job backend."),
+    Setting("ACCESS_TOKEN_TTL", "900", "Access token lifetime in seconds.", parse_positive_int),
+    Setting("REFRESH_TOKEN_TTL", "2592000", "Refresh token lifetime in seconds (30 days).",
+            parse_positive_int),
+    Setting("MAX_CONTENT_LENGTH", "26214400",
+            "Largest accepted request body in bytes (25 MiB); larger answers 413.", parse_positive_int),
+    Setting("RATELIMIT_STORAGE_URI", "memory://",
+            "Flask-Limiter storage for per-address request limits; use `redis://...` with "
+            "several gunicorn workers. Login limits are counted in the database.",),
+    Setting("RATELIMIT_DEFAULT", "300 per minute",
+            "Per-address request limit for all API endpoints (Flask-Limiter syntax)."),
+    Setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5",
+            "Failed logins per account within LOGIN_FAILURE_WINDOW before 429.", parse_positive_int),
+    Setting("LOGIN_MAX_FAILURES_PER_ADDRESS", "20",
+            "Failed logins per client address within LOGIN_FAILURE_WINDOW before 429.",
+            parse_positive_int),
+    Setting("LOGIN_FAILURE_WINDOW", "900", "Login failure counting window in seconds.",
+            parse_positive_int),
+    Setting("ARGON2_TIME_COST", "3", "Argon2id passes; changing it rehashes passwords at next login.",
+            parse_positive_int),
+    Setting("ARGON2_MEMORY_COST_KIB", "65536", "Argon2id memory per hash in KiB (64 MiB).",
+            parse_positive_int),
+    Setting("ARGON2_PARALLELISM", "1", "Argon2id lanes.", parse_positive_int),
+    Setting("PROXY_FIX_X_FOR", "0",
+            "Number of trusted reverse proxies setting X-Forwarded-For (0: use the socket address).",
+            parse_non_negative_int),
+    Setting("SEED_DEMO", "false",
+            "`make run` sets it: seed the demo clinic when the database is empty. "
+            "Production never seeds.", parse_bool),
+    Setting("LOG_LEVEL", "INFO", "Python logging level."),
+)
+
+SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Return the instance's secret key, creating it (0600) on first use.
+
+    Parameters
+    ----------
+    instance_path : Path
+        Flask instance folder; created if missing.
+
+    Returns
+    -------
+    str
+        64 hex characters (256 random bits).
+    """
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        key = secrets.token_hex(32)
+        handle.write(key)
+    return key
+
+
+def load_config(instance_path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config from the environment.
+
+    Parameters
+    ----------
+    instance_path : Path
+        Flask instance folder (defaults for database, storage and secret key live there).
+    environ : mapping, optional
+        Environment variables; default ``os.environ``.
+
+    Returns
+    -------
+    dict
+        Flask config keys (the setting names plus derived Flask/extension keys).
+
+    Raises
+    ------
+    ValueError
+        If a variable has an unparseable value (message names the variable).
+    """
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        text = environ.get(setting.name, setting.default)
+        if text is None:
+            config[setting.name] = None
+            continue
+        try:
+            config[setting.name] = setting.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{setting.name}: {exc}") from None
+    if config["DATABASE_URL"] is None:
+        config["DATABASE_URL"] = f"sqlite:///{instance_path / 'skintrack.sqlite3'}"
+    if config["STORAGE_URL"] is None:
+        config["STORAGE_URL"] = f"file://{instance_path / 'storage'}"
+    return config
+
+
+def derived_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Flask and extension keys computed from the skintrack settings."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": config["DATABASE_URL"],
+        "RATELIMIT_STORAGE_URI": config["RATELIMIT_STORAGE_URI"],
+        "RATELIMIT_DEFAULT": config["RATELIMIT_DEFAULT"],
+        # Off: Flask-Limiter would add Retry-After to every response; our 429 handler sets it.
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "API_TITLE": "skintrack",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    }

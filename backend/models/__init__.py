@@ -1,0 +1,16 @@
+"""All models; importing this package registers every table on ``Base.metadata``.
+
+Each engineer adds the import line of their module here.
+"""
+
+from backend.models.base import Base, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow  # noqa: F401
+from backend.models.accounts import (  # noqa: F401
+    Clinic,
+    LoginAttempt,
+    RefreshToken,
+    RefreshTokenFamily,
+    Role,
+    User,
+)
+from backend.models.audit import AuditEvent  # noqa: F401
+from backend.models.idempotency import IdempotencyRecord  # noqa: F401
