@@ -38,16 +38,43 @@ WRINKLE_SIGMAS_MM = (0.4, 0.7, 1.0)
 #: Frangi parameters: blobness weight beta (dimensionless) and structure scale c in
 #: shading-OD units (fixed, unlike skimage's per-image half maximum).
 WRINKLE_BETA = 0.5
-WRINKLE_C = 0.02
+WRINKLE_C = 0.05
 #: Vesselness threshold above which a pixel belongs to a line (0..1).
-WRINKLE_THRESHOLD = 0.25
+WRINKLE_THRESHOLD = 0.5
 #: Minimum skeleton length (mm) of a connected line; shorter responses are texture noise.
 WRINKLE_MIN_LENGTH_MM = 3.0
-#: Pore diameters resolved in the canonical frame (~4 px/mm): 0.5-1.2 mm. True pores are
+#: Pore diameters resolved in the canonical frame (~4 px/mm): 0.7-1.4 mm. True pores are
 #: 0.1-0.5 mm; at this scale only the enlarged ones are seen, so this is "visible pores".
-PORE_DIAMETERS_MM = (0.5, 0.8, 1.2)
+PORE_DIAMETERS_MM = (0.7, 1.0, 1.4)
 #: Minimum scale-normalised LoG response (shading OD) of a pore.
-PORE_MIN_RESPONSE = 0.012
+PORE_MIN_RESPONSE = 0.025
+
+
+def mask_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    """Bounding box (row slice, col slice) of True pixels, grown by ``margin`` px.
+
+    An empty mask gives empty slices.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = mask.shape
+    return (
+        slice(max(0, rows[0] - margin), min(h, rows[-1] + margin + 1)),
+        slice(max(0, cols[0] - margin), min(w, cols[-1] + margin + 1)),
+    )
+
+
+def _gaussian(values: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur; for sigma > 6 px blurs a reduced copy (same result within ~1 %, 5-10x faster)."""
+    factor = int(sigma_px // 3) if sigma_px > 6 else 1
+    if factor <= 1:
+        return cv2.GaussianBlur(values, (0, 0), sigma_px)
+    h, w = values.shape
+    small = cv2.resize(values, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def masked_gaussian(values: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -66,9 +93,9 @@ def masked_gaussian(values: np.ndarray, mask: np.ndarray, sigma_px: float) -> np
         Avoids the dark/bright halos a plain blur would pull in from eyes, hair or background.
     """
     weight = mask.astype(np.float32)
-    num = cv2.GaussianBlur(np.where(mask, values, 0).astype(np.float32), (0, 0), sigma_px)
-    den = cv2.GaussianBlur(weight, (0, 0), sigma_px)
-    return np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0).astype(np.float32)
+    num = _gaussian(np.where(mask, values, 0).astype(np.float32), sigma_px)
+    den = _gaussian(weight, sigma_px)
+    return np.where(den > 1e-4, num / np.maximum(den, 1e-4), 0.0).astype(np.float32)
 
 
 def robust_sd(values: np.ndarray) -> float:
@@ -96,8 +123,8 @@ def quantise_fixed_bins(values: np.ndarray, bin_width: float, minimum: float, le
     -------
     ndarray, int32 in [1, levels]
     """
-    q = np.floor((np.asarray(values, dtype=np.float64) - minimum) / bin_width).astype(np.int64) + 1
-    return np.clip(q, 1, levels).astype(np.int32)
+    q = np.floor((np.asarray(values, dtype=np.float32) - np.float32(minimum)) / np.float32(bin_width))
+    return np.clip(q + 1, 1, levels).astype(np.int32)
 
 
 def glcm_matrix(levels: np.ndarray, mask: np.ndarray, n_levels: int, offset: tuple[int, int]) -> np.ndarray:
@@ -249,6 +276,8 @@ def glcm_features_averaged(levels: np.ndarray, mask: np.ndarray, n_levels: int) 
         Mean over the four in-plane directions (0, 45, 90, 135 degrees, distance 1) of
         :func:`glcm_features`; directions with no pairs are skipped (NaN if none has pairs).
     """
+    box = mask_bbox(mask)
+    levels, mask = levels[box], mask[box]
     per_direction = [
         glcm_features(c)
         for c in (glcm_matrix(levels, mask, n_levels, off) for off in GLCM_OFFSETS)
@@ -259,12 +288,26 @@ def glcm_features_averaged(levels: np.ndarray, mask: np.ndarray, n_levels: int) 
     return {k: float(np.mean([f[k] for f in per_direction])) for k in per_direction[0]}
 
 
-def glcm_lstar_features(lstar: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """GLCM features of CIELAB L* with fixed 2-L*-unit bins (levels 1..50).
+def quantise_lstar(lstar: np.ndarray) -> np.ndarray:
+    """Fixed-bin L* quantisation for the GLCM: 2 L* units per level, levels 1..50.
 
     Parameters
     ----------
-    lstar : ndarray, float32 HxW, L* in [0, 100]
+    lstar : ndarray, float HxW, L* in [0, 100]
+
+    Returns
+    -------
+    ndarray, int32 HxW in [1, 50]
+    """
+    return quantise_fixed_bins(lstar, GLCM_LSTAR_BIN_WIDTH, 0.0, GLCM_LSTAR_LEVELS)
+
+
+def glcm_lstar_features(lstar_levels: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """GLCM features of CIELAB L* quantised by :func:`quantise_lstar`.
+
+    Parameters
+    ----------
+    lstar_levels : ndarray, int HxW, output of :func:`quantise_lstar`
     mask : ndarray, bool HxW
 
     Returns
@@ -272,8 +315,7 @@ def glcm_lstar_features(lstar: np.ndarray, mask: np.ndarray) -> dict[str, float]
     dict[str, float], see :func:`glcm_features`; e.g. ``contrast`` is in (bin units)^2,
     one bin = 2 L* units; more contrast / less homogeneity = coarser, more uneven texture.
     """
-    levels = quantise_fixed_bins(lstar, GLCM_LSTAR_BIN_WIDTH, 0.0, GLCM_LSTAR_LEVELS)
-    return glcm_features_averaged(levels, mask, GLCM_LSTAR_LEVELS)
+    return glcm_features_averaged(lstar_levels, mask, GLCM_LSTAR_LEVELS)
 
 
 # --- Shading-based texture ----------------------------------------------------------------
@@ -476,29 +518,26 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float) -> dic
         "wrinkles": np.zeros(shape, bool),
         "pores": np.zeros(shape, bool),
     }
-    rows = np.flatnonzero(skin.any(axis=1))
-    cols = np.flatnonzero(skin.any(axis=0))
-    if rows.size == 0:
+    if not skin.any():
         return out
-    margin = int(np.ceil(3.0 * px_per_mm))
-    box = (
-        slice(max(0, rows[0] - margin), min(shape[0], rows[-1] + margin + 1)),
-        slice(max(0, cols[0] - margin), min(shape[1], cols[-1] + margin + 1)),
-    )
+    box = mask_bbox(skin, int(np.ceil(3.0 * px_per_mm)))
     values = np.ascontiguousarray(shading[box], dtype=np.float32)
     mask = skin[box]
     filled = fill_outside(values, mask, px_per_mm)
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
     vessel = wrinkle_vesselness(filled, mask, px_per_mm)
+    lines = wrinkle_lines(vessel, mask, px_per_mm)
     out["vesselness"][box] = vessel
-    out["wrinkles"][box] = wrinkle_lines(vessel, mask, px_per_mm)
-    centres = pore_centres(filled, mask, px_per_mm)
+    out["wrinkles"][box] = lines
+    # A crease is not a pore: drop blob centres on or next to an accepted (long) line.
+    on_line = cv2.dilate(lines.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    centres = pore_centres(filled, mask & ~on_line, px_per_mm)
     out["pores"][box][centres[:, 0], centres[:, 1]] = True
     return out
 
 
 def region_texture(
-    maps: Mapping[str, np.ndarray], lstar: np.ndarray, mask: np.ndarray, px_per_mm: float
+    maps: Mapping[str, np.ndarray], lstar_levels: np.ndarray, mask: np.ndarray, px_per_mm: float
 ) -> dict[str, float]:
     """Texture measures of one region from the shared maps.
 
@@ -506,12 +545,12 @@ def region_texture(
     -------
     dict[str, float]
         ``roughness`` (centi-OD, :func:`roughness_index`), ``wrinkle_density_mm_per_cm2``,
-        ``pore_density_per_cm2`` (visible pores 0.5-1.2 mm per cm^2, higher = more pores),
-        ``glcm`` (dict of IBSI features of L*, :func:`glcm_lstar_features`).
+        ``pore_density_per_cm2`` (visible pores 0.7-1.4 mm per cm^2, higher = more pores),
+        ``glcm`` (dict of IBSI features of L* levels from :func:`quantise_lstar`).
     """
     return {
         "roughness": roughness_index(maps["detail"], mask),
         "wrinkle_density_mm_per_cm2": line_density_mm_per_cm2(maps["wrinkles"], mask, px_per_mm),
         "pore_density_per_cm2": count_density_per_cm2(int((maps["pores"] & mask).sum()), mask, px_per_mm),
-        "glcm": glcm_lstar_features(lstar, mask),
+        "glcm": glcm_lstar_features(lstar_levels, mask),
     }

@@ -1,0 +1,323 @@
+"""Redness, pigmentation and texture measures per face region and for all measured skin.
+
+Input is the colour-corrected canonical face (float32 linear sRGB, 768x1024) with boolean region
+masks; every physical size is in millimetres through ``px_per_mm``. Each measure below is listed
+with formula, units, range, direction and reference (the README is written from these).
+
+Redness
+    ``a_star`` - mean CIELAB a* (D65). Units: CIELAB a*; skin ~5-25; higher = redder.
+        Agrees best with instrument erythema readings (Takiwaki 1994; measurement notes).
+    ``delta_a_star`` - region a* minus forehead a* of the same photo (internal reference
+        site, ``REFERENCE_REGION``); for all skin: skin a* minus forehead a*. Units a*;
+        positive = redder than the forehead. Cancels part of residual colour cast.
+    ``erythema_index`` - mean of EI = 100 * (log10(1/G) - log10(1/R)) = 100 * log10(R/G) per
+        pixel on linear, colour-normalised R and G (Diffey, Oliver & Farr, Br J Dermatol
+        111:663, 1984, with reflectances at green and red). Units: EI a.u.; higher = redder.
+        Comparable within one capture protocol: use for change over time.
+    ``haemoglobin_density`` - mean haemoglobin density of the Tsumura separation
+        (:mod:`imaging.chromophores`). Units: log10 OD along the unit haemoglobin vector;
+        typical 0.1-0.6; higher = more blood. Invariant to exposure.
+    ``red_area_fraction`` - share of region pixels whose haemoglobin density exceeds the
+        median haemoglobin density of ALL measured skin in the photo by ``RED_AREA_MARGIN``
+        (0.10 OD, fixed). Range 0-1; higher = more red patches. The face's own median is the
+        robust baseline so a region that reddens relative to the rest of the face shows; a
+        uniform reddening of the whole face shows in ``haemoglobin_density`` instead.
+
+Pigmentation
+    ``l_star`` - mean L* (D65), 0-100, higher = lighter. ``b_star`` - mean b*.
+    ``ita_deg`` - Individual Typology Angle from the region means,
+        ITA = atan2(L* - 50, b*) * 180 / pi (Chardon 1991; Del Bino 2006 bands: > 55 very
+        light ... < -30 dark). Units degrees; LOWER = darker / more pigmented. Charted raw.
+    ``melanin_index`` - mean of MI = 100 * log10(1/R) per pixel on linear normalised R
+        (Stamatas/Kollias; Diffey-type reflectance index). Units a.u.; higher = darker.
+        Also rises with redness and shading (cross-talk, as with narrow-band meters).
+    ``melanin_density`` - mean melanin density (Tsumura separation). Units log10 OD along
+        the unit melanin vector; higher = more melanin. Invariant to exposure.
+    ``spot_count`` - pigment spots: connected areas where melanin density exceeds its local
+        background (masked Gaussian mean, sigma ``SPOT_BACKGROUND_SIGMA_MM`` = 4 mm) by
+        ``SPOT_MARGIN`` (0.06 OD), with equivalent diameter 1-10 mm; counted if any spot pixel
+        lies in the region. Units: count; higher = more spots.
+    ``spot_area_fraction`` - spot pixels / region pixels, 0-1; higher = more spotted area.
+    ``melanin_spread`` - robust SD (1.4826 * MAD) of melanin density in the region. Units OD;
+        higher = less even pigmentation.
+
+Texture (:mod:`imaging.texture`)
+    ``roughness`` (centi-OD), ``wrinkle_density_mm_per_cm2``, ``pore_density_per_cm2``,
+    ``glcm`` (IBSI GLCM features of L*, fixed bins of 2 L* units).
+
+Headline numbers (rise with more of their own kind of change, see tests/imaging/test_skin_edits.py)
+    ``redness`` = 100 * haemoglobin_density (centi-OD).
+    ``pigmentation`` = 100 * (melanin_density + spot_load), where spot_load = sum over the
+        region's spot pixels of (melanin - local background) / region pixels, i.e. the mean
+        extra melanin carried by spots (centi-OD). Rises with more overall pigment and with
+        more or darker spots.
+    ``texture`` = roughness (centi-OD): robust SD of band-passed (0.3-1.5 mm) shading density,
+        which the separation makes independent of pigment and exposure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import cv2
+import numpy as np
+
+from imaging import texture
+from imaging.chromophores import separate_chromophores
+from imaging.colour_space import linear_to_lab
+from imaging.geometry import REGION_NAMES, SKIN_MASK_NAME
+
+#: Regions with fewer pixels report None values (~24 mm^2 at the canonical scale).
+MIN_REGION_PIXELS = 400
+#: Internal reference region for delta a*.
+REFERENCE_REGION = "forehead"
+#: Haemoglobin density above the face median that counts as a red area (OD).
+RED_AREA_MARGIN = 0.10
+#: Melanin density above the local background that counts as a spot (OD).
+SPOT_MARGIN = 0.06
+#: Local background scale for spots (Gaussian sigma, mm).
+SPOT_BACKGROUND_SIGMA_MM = 4.0
+#: Spot equivalent-diameter band (mm).
+SPOT_DIAMETER_MM = (1.0, 10.0)
+#: Linear values at or above this in any channel are treated as clipped (no colour
+#: information) and left out of every measure.
+SATURATION_LIMIT = 0.98
+#: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
+_LOG_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class MeasureMaps:
+    """Per-pixel maps of one canonical face, shared by all regions and by the overlays.
+
+    All HxW. ``lab`` float32 HxWx3; ``melanin``, ``haemoglobin``, ``shading`` float32 densities;
+    ``erythema_index``, ``melanin_index`` float32 per-pixel indices; ``spot_excess`` float32
+    melanin above local background; ``spots`` int32 labels of accepted spots (0 = none);
+    ``texture`` dict of :func:`imaging.texture.texture_maps`; ``red_baseline`` float (face
+    median haemoglobin density, NaN without skin); ``valid`` bool, skin pixels that are not
+    clipped (any channel >= SATURATION_LIMIT), the only pixels measured.
+    """
+
+    lab: np.ndarray
+    lstar_levels: np.ndarray
+    melanin: np.ndarray
+    haemoglobin: np.ndarray
+    shading: np.ndarray
+    erythema_index: np.ndarray
+    melanin_index: np.ndarray
+    spot_excess: np.ndarray
+    spots: np.ndarray
+    texture: dict
+    red_baseline: float
+    valid: np.ndarray
+
+
+def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pigment spots by local contrast on the melanin map, in a physical size band.
+
+    Parameters
+    ----------
+    melanin : ndarray, float32 HxW, melanin density
+    skin : ndarray, bool HxW
+    px_per_mm : float
+
+    Returns
+    -------
+    excess : ndarray, float32 HxW, melanin minus its masked-Gaussian local background
+        (sigma 4 mm), 0 outside skin
+    labels : ndarray, int32 HxW, connected spots (8-connectivity) whose excess > SPOT_MARGIN
+        and whose equivalent diameter is within SPOT_DIAMETER_MM; 0 = no spot
+    """
+    background = texture.masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
+    excess = np.where(skin, melanin - background, 0.0).astype(np.float32)
+    candidate = (excess > SPOT_MARGIN).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+    area_mm2 = stats[:, cv2.CC_STAT_AREA] / (px_per_mm**2)
+    diameter_mm = np.sqrt(4.0 * area_mm2 / math.pi)
+    keep = (diameter_mm >= SPOT_DIAMETER_MM[0]) & (diameter_mm <= SPOT_DIAMETER_MM[1])
+    keep[0] = False
+    # Renumber kept spots 1..k so label values stay compact.
+    new_ids = np.zeros(n, dtype=np.int32)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return excess, new_ids[labels]
+
+
+def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float) -> MeasureMaps:
+    """Compute every per-pixel map needed by the measures (once per photo).
+
+    Parameters
+    ----------
+    linear_rgb : ndarray, float32 HxWx3, colour-corrected linear sRGB in [0, 1]
+    skin : ndarray, bool HxW, all measured skin
+    px_per_mm : float, image scale (canonical frame: ~4.06)
+
+    Returns
+    -------
+    MeasureMaps
+    """
+    rgb = np.asarray(linear_rgb, dtype=np.float32)
+    skin = skin & (rgb.max(axis=2) < SATURATION_LIMIT)
+    lab = linear_to_lab(rgb)
+    chrom = separate_chromophores(rgb)
+    red = np.maximum(rgb[..., 0], _LOG_FLOOR)
+    green = np.maximum(rgb[..., 1], _LOG_FLOOR)
+    erythema = (100.0 * np.log10(red / green)).astype(np.float32)
+    melanin_index = (-100.0 * np.log10(red)).astype(np.float32)
+    excess, spots = detect_spots(chrom.melanin, skin, px_per_mm)
+    baseline = float(np.median(chrom.haemoglobin[skin])) if skin.any() else float("nan")
+    return MeasureMaps(
+        lab=lab,
+        lstar_levels=texture.quantise_lstar(lab[..., 0]),
+        melanin=chrom.melanin,
+        haemoglobin=chrom.haemoglobin,
+        shading=chrom.shading,
+        erythema_index=erythema,
+        melanin_index=melanin_index,
+        spot_excess=excess,
+        spots=spots,
+        texture=texture.texture_maps(chrom.shading, skin, px_per_mm),
+        red_baseline=baseline,
+        valid=skin,
+    )
+
+
+def _ita_degrees(l_star: float, b_star: float) -> float:
+    return math.degrees(math.atan2(l_star - 50.0, b_star))
+
+
+def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> dict:
+    """All measures of one region (see the module docstring for definitions).
+
+    Parameters
+    ----------
+    maps : MeasureMaps from :func:`compute_maps`
+    mask : ndarray, bool HxW (a region, or all skin)
+    px_per_mm : float
+
+    Returns
+    -------
+    dict
+        ``pixel_count`` (int, measured = unclipped pixels) and float measures (NaN when the region has fewer than
+        MIN_REGION_PIXELS pixels), plus ``glcm`` (dict of floats). ``delta_a_star`` is
+        added by :func:`measure_regions`.
+    """
+    mask = mask & maps.valid
+    count = int(mask.sum())
+    if count < MIN_REGION_PIXELS:
+        names = _MEASURE_NAMES + ("redness", "pigmentation", "texture")
+        out = {name: float("nan") for name in names}
+        out["glcm"] = texture.glcm_features(np.zeros((1, 1)))
+        out["pixel_count"] = count
+        return out
+    # Work inside the region's bounding box: boolean indexing of full frames dominates otherwise.
+    box = texture.mask_bbox(mask)
+    mask = mask[box]
+    lab = maps.lab[box][mask]
+    l_star = float(lab[:, 0].mean())
+    a_star = float(lab[:, 1].mean())
+    b_star = float(lab[:, 2].mean())
+    haem = maps.haemoglobin[box][mask]
+    mel = maps.melanin[box][mask]
+    spots = maps.spots[box]
+    spot_pixels = (spots > 0) & mask
+    spot_ids = np.unique(spots[spot_pixels])
+    spot_load = float(maps.spot_excess[box][spot_pixels].sum() / count)
+    tex_maps = {k: v[box] for k, v in maps.texture.items()}
+    tex = texture.region_texture(tex_maps, maps.lstar_levels[box], mask, px_per_mm)
+    out = {
+        "pixel_count": count,
+        "a_star": a_star,
+        "erythema_index": float(maps.erythema_index[box][mask].mean()),
+        "haemoglobin_density": float(haem.mean()),
+        "red_area_fraction": float((haem > maps.red_baseline + RED_AREA_MARGIN).mean()),
+        "l_star": l_star,
+        "b_star": b_star,
+        "ita_deg": _ita_degrees(l_star, b_star),
+        "melanin_index": float(maps.melanin_index[box][mask].mean()),
+        "melanin_density": float(mel.mean()),
+        "spot_count": float(spot_ids.size),
+        "spot_area_fraction": float(spot_pixels.sum() / count),
+        "melanin_spread": texture.robust_sd(mel),
+        "roughness": tex["roughness"],
+        "wrinkle_density_mm_per_cm2": tex["wrinkle_density_mm_per_cm2"],
+        "pore_density_per_cm2": tex["pore_density_per_cm2"],
+        "glcm": tex["glcm"],
+    }
+    out["redness"] = 100.0 * out["haemoglobin_density"]
+    out["pigmentation"] = 100.0 * (out["melanin_density"] + spot_load)
+    out["texture"] = out["roughness"]
+    return out
+
+
+_MEASURE_NAMES = (
+    "a_star",
+    "erythema_index",
+    "haemoglobin_density",
+    "red_area_fraction",
+    "l_star",
+    "b_star",
+    "ita_deg",
+    "melanin_index",
+    "melanin_density",
+    "spot_count",
+    "spot_area_fraction",
+    "melanin_spread",
+    "roughness",
+    "wrinkle_density_mm_per_cm2",
+    "pore_density_per_cm2",
+)
+
+
+def to_json_safe(value):
+    """Recursively turn numpy scalars into Python numbers and NaN/inf into None."""
+    if isinstance(value, dict):
+        return {k: to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def measure_regions(
+    linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float, maps: MeasureMaps | None = None
+) -> dict:
+    """Measure every region and all skin together.
+
+    Parameters
+    ----------
+    linear_rgb : ndarray, float32 HxWx3, colour-corrected linear sRGB in [0, 1]
+    masks : mapping region name -> bool HxW; uses the names in ``REGION_NAMES`` that are
+        present, and ``skin`` if given (else the union of the regions)
+    px_per_mm : float, pixels per millimetre (``imaging.geometry.CANONICAL_PX_PER_MM``)
+    maps : MeasureMaps, optional, precomputed by :func:`compute_maps` (e.g. shared with
+        the overlays); computed here when omitted
+
+    Returns
+    -------
+    dict
+        ``{"metrics": {...all skin...}, "regions": {name: {...}}}``; plain Python floats and
+        ints, NaN -> None, JSON-serialisable. Headline keys ``redness``, ``pigmentation``,
+        ``texture`` in every entry.
+    """
+    regions = {name: np.asarray(masks[name], dtype=bool) for name in REGION_NAMES if name in masks}
+    if SKIN_MASK_NAME in masks:
+        skin = np.asarray(masks[SKIN_MASK_NAME], dtype=bool)
+    else:
+        skin = np.zeros(np.asarray(linear_rgb).shape[:2], dtype=bool)
+        for m in regions.values():
+            skin |= m
+    if maps is None:
+        maps = compute_maps(linear_rgb, skin, px_per_mm)
+    per_region = {name: region_measures(maps, m, px_per_mm) for name, m in regions.items()}
+    overall = region_measures(maps, skin, px_per_mm)
+    reference_a = per_region.get(REFERENCE_REGION, {}).get("a_star", float("nan"))
+    for entry in (*per_region.values(), overall):
+        entry["delta_a_star"] = entry["a_star"] - reference_a
+    return to_json_safe({"metrics": overall, "regions": per_region})
