@@ -71,10 +71,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     limiter.init_app(app)
+    app.before_request(_assign_request_id)  # first: error responses carry the id
     register_error_handlers(app)
     register_blueprints(api)
     register_cli(app)
-    app.before_request(_assign_request_id)
     app.after_request(_add_response_headers)
     return app
 

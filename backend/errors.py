@@ -125,10 +125,12 @@ def _webargs_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
     messages = data.get("errors", data.get("messages"))
     if not isinstance(messages, Mapping):
         return flatten_errors(messages) if messages else {}
-    # webargs keys messages by location: {"json": {...}, "query": {...}}.
+    # webargs keys messages by location: {"json": {...}, "query": {...}}; a
+    # list directly under a location is about the whole body (e.g. bad JSON).
     flat: dict[str, list[str]] = {}
-    for location_messages in messages.values():
-        for field, texts in flatten_errors(location_messages).items():
+    for location, location_messages in messages.items():
+        prefix = "" if isinstance(location_messages, Mapping) else f"_{location}"
+        for field, texts in flatten_errors(location_messages, prefix).items():
             flat.setdefault(field, []).extend(texts)
     return flat
 
@@ -188,7 +190,10 @@ def handle_http_exception(error: HTTPException) -> Response:
         errors = _webargs_errors(data)
         if errors:
             extensions["errors"] = errors
-            detail = "The request did not validate; see errors." if status == 422 else detail
+            if status == 422:
+                detail = "The request did not validate; see errors."
+            elif status == 400:
+                detail = "; ".join(text for texts in errors.values() for text in texts)
         headers.update(data.get("headers") or {})
         if isinstance(data.get("message"), str):
             detail = data["message"]
@@ -302,4 +307,4 @@ def register_error_handlers(app: Flask) -> None:
     """Route every error of ``app`` through the problem+json handlers."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_exception)
-    app.before_request(lambda: enforce_request_media_type(app))
+    app.before_request(lambda: enforce_request_media_type(app))  # after request-id assignment

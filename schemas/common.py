@@ -118,3 +118,19 @@ def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
         },
         name=name,
     )
+
+
+#: Longest accepted ``Idempotency-Key`` header value.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+class IdempotencyKeyHeaderSchema(ma.Schema):
+    """The optional ``Idempotency-Key`` request header of creating POSTs (documentation)."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=MAX_IDEMPOTENCY_KEY_LENGTH),
+        metadata={"description": "Client-chosen unique key (e.g. a UUID). A retry with the same "
+                                 "key and body replays the first response; the same key with a "
+                                 "different body answers 422 `idempotency-key-reused`."},
+    )

@@ -131,13 +131,19 @@ def revoke_family(family_id: uuid.UUID, reason: str) -> None:
     )
 
 
-def revoke_all_families(user_id: uuid.UUID, reason: str) -> None:
-    """Revoke every sign-in of a user (deactivation, password change); the caller commits."""
-    db.session.execute(
+def revoke_all_families(user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> None:
+    """Revoke every sign-in of a user except ``keep`` (deactivation, password change).
+
+    The caller commits.
+    """
+    stmt = (
         update(RefreshTokenFamily)
         .where(RefreshTokenFamily.user_id == user_id, RefreshTokenFamily.revoked_at.is_(None))
         .values(revoked_at=now(), revoked_reason=reason)
     )
+    if keep is not None:
+        stmt = stmt.where(RefreshTokenFamily.id != keep)
+    db.session.execute(stmt)
 
 
 def family_is_active(family_id: uuid.UUID) -> bool:

@@ -7,3 +7,8 @@ from flask_smorest import Api
 
 def register_blueprints(api: Api) -> None:
     """Register all blueprints on ``api`` (URL prefixes are set by each blueprint)."""
+    from backend.blueprints.admin import blp as admin_blp
+    from backend.blueprints.auth import blp as auth_blp
+
+    api.register_blueprint(auth_blp)
+    api.register_blueprint(admin_blp)

@@ -1,0 +1,144 @@
+"""``@idempotent``: safe retries of creating POSTs via the ``Idempotency-Key`` header.
+
+The first successful (2xx) response to a (caller, key) pair is stored in the
+same transaction as the rows the view created, then that transaction commits
+once. A retry with the same key and the same body gets the stored response
+(status, body, Location) with ``Idempotent-Replayed: true``; the same key with
+another body gets 422 ``idempotency-key-reused``. Two concurrent requests with
+one key cannot both create: the unique (scope, key) constraint makes the
+second commit fail, which rolls back its rows and replays the first response.
+
+Decorator order on a view: ``@idempotent`` must wrap ``@blp.response`` (it
+stores the serialised response), e.g.::
+
+    @blp.route("/patients", methods=["POST"])
+    @auth_required("clinician")
+    @idempotent
+    @blp.arguments(PatientCreateSchema)
+    @blp.response(201, PatientSchema)
+    def create_patient(data): ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from copy import deepcopy
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, make_response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend.auth import authenticate
+from backend.errors import problem
+from backend.extensions import db, now
+from backend.models.idempotency import IdempotencyRecord
+from schemas.common import MAX_IDEMPOTENCY_KEY_LENGTH, IdempotencyKeyHeaderSchema
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HEADER = "Idempotency-Key"
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_IDEMPOTENCY_KEY_LENGTH)
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """Hex SHA-256 identifying a request's method, path and body.
+
+    A JSON body is canonicalised first (sorted keys, no whitespace), so a
+    retry that re-serialises the same object still matches.
+    """
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), canonical])).hexdigest()
+
+
+def _scope() -> str:
+    user = g.get("current_user")
+    if user is None and request.headers.get("Authorization"):
+        user = authenticate()
+    return f"user:{user.id}" if user is not None else f"anonymous:{request.remote_addr}"
+
+
+def _find(scope: str, key: str) -> IdempotencyRecord | None:
+    return db.session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+    ).scalar_one_or_none()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.request_hash != fingerprint:
+        problem(422, "This Idempotency-Key was already used with a different request.",
+                title="Idempotency key reused", type_="idempotency-key-reused")
+    response = Response(record.response_body, status=record.response_status, mimetype="application/json")
+    if record.response_location:
+        response.headers["Location"] = record.response_location
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view: F) -> F:
+    """Make a creating POST view retry-safe and commit its writes once.
+
+    Without the header the view runs normally and its writes commit when it
+    returns a 2xx response. Views must not commit themselves.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+            _finish(response)
+            return response
+        if not _KEY_PATTERN.match(key):
+            problem(400, f"{HEADER} must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.",
+                    type_="invalid-idempotency-key")
+        scope = _scope()
+        fingerprint = request_fingerprint(request.method, request.path, request.get_data(cache=True))
+        existing = _find(scope, key)
+        if existing is not None:
+            return _replay(existing, fingerprint)
+        response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+        if not 200 <= response.status_code < 300:
+            db.session.rollback()
+            return response
+        db.session.add(
+            IdempotencyRecord(
+                scope=scope, key=key, method=request.method, path=request.path,
+                request_hash=fingerprint, response_status=response.status_code,
+                response_body=response.get_data(as_text=True),
+                response_location=response.headers.get("Location"), created_at=now(),
+            )
+        )
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # A concurrent request with this key committed first: our rows are gone.
+            db.session.rollback()
+            existing = _find(scope, key)
+            if existing is None:
+                raise
+            return _replay(existing, fingerprint)
+        return response
+
+    apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    arguments = apidoc.setdefault("arguments", {})
+    arguments.setdefault("parameters", []).append(
+        {"in": "header", "required": False, "schema": IdempotencyKeyHeaderSchema}
+    )
+    arguments.setdefault("responses", {}).setdefault(422, "UNPROCESSABLE_ENTITY")
+    wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _finish(response: Response) -> None:
+    if 200 <= response.status_code < 300:
+        db.session.commit()
+    else:
+        db.session.rollback()
