@@ -12,3 +12,5 @@ def register_blueprints(api: Api) -> None:
 
     api.register_blueprint(auth_blp)
     api.register_blueprint(admin_blp)
+    from backend.blueprints.clinical import register_clinical
+    register_clinical(api)

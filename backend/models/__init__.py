@@ -14,3 +14,14 @@ from backend.models.accounts import (  # noqa: F401
 )
 from backend.models.audit import AuditEvent  # noqa: F401
 from backend.models.idempotency import IdempotencyRecord  # noqa: F401
+from backend.models.clinical import (  # noqa: F401
+    AdverseEvent,
+    Assessment,
+    ConsentEvent,
+    Invitation,
+    Milestone,
+    Patient,
+    TreatmentCourse,
+    TreatmentSession,
+)
+from backend.models.jobs import Job, JobStatus  # noqa: F401

@@ -1,0 +1,48 @@
+"""Domain services: the rules behind the API, independent of HTTP.
+
+Views call these functions; they add rows to the current session and never commit (the request
+commits once, see ``backend.idempotency``).
+"""
+
+from __future__ import annotations
+
+
+class RuleViolation(ValueError):
+    """A request that is well-formed but breaks a domain rule.
+
+    Attributes
+    ----------
+    errors : dict of str to list of str
+        Messages by field (``_schema`` for the whole object), as in validation problems.
+    status : int
+        422 when the input itself is unacceptable, 409 when it conflicts with stored state.
+    type_ : str
+        Problem type slug, e.g. ``"consent-not-granted"``.
+    """
+
+    def __init__(self, errors: dict[str, list[str]], *, status: int = 422, type_: str = "rule-violation"):
+        super().__init__("; ".join(message for messages in errors.values() for message in messages))
+        self.errors = errors
+        self.status = status
+        self.type_ = type_
+
+
+def apply_changes(row: object, changes: dict[str, object]) -> list[str]:
+    """Set validated attribute changes on a model row.
+
+    Parameters
+    ----------
+    row : object
+        A mapped model instance.
+    changes : dict
+        Attribute name -> new value (already validated).
+
+    Returns
+    -------
+    list of str
+        Names whose value actually changed (for the audit log: names, never values).
+    """
+    changed = [name for name, value in changes.items() if getattr(row, name) != value]
+    for name in changed:
+        setattr(row, name, changes[name])
+    return changed

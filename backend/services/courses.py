@@ -1,0 +1,121 @@
+"""Treatment courses and their sessions."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from backend.extensions import db
+from backend.models.accounts import User
+from backend.models.clinical import Patient, TreatmentCourse, TreatmentSession
+from backend.services import RuleViolation, apply_changes
+from backend.services.milestones import MilestoneSpec, default_specs, replace_schedule
+from schemas.clinical import FACE_REGIONS
+
+
+def course_design_errors(
+    *,
+    treated_regions: Sequence[str],
+    split_face_treated_side: str | None,
+    concentration_value: float | None,
+    concentration_unit: str | None,
+) -> dict[str, list[str]]:
+    """Check the parts of a course design that depend on each other.
+
+    Parameters
+    ----------
+    treated_regions : sequence of str
+        Region names (already checked against the vocabulary).
+    split_face_treated_side : {"left", "right"} or None
+    concentration_value : float or None
+        Positive, in ``concentration_unit``.
+    concentration_unit : str or None
+
+    Returns
+    -------
+    dict
+        ``{field: [messages]}``; empty when consistent. Rules: a value and a unit come
+        together; in a split-face design the control side's cheek is not treated.
+    """
+    errors: dict[str, list[str]] = {}
+    if (concentration_value is None) != (concentration_unit is None):
+        errors["concentration_unit"] = ["Give concentration_value and concentration_unit together."]
+    if split_face_treated_side is not None:
+        control_side = "right" if split_face_treated_side == "left" else "left"
+        if f"{control_side}_cheek" in treated_regions:
+            errors["treated_regions"] = [
+                f"{control_side}_cheek is the untreated control side of this split-face design."
+            ]
+    return errors
+
+
+def _check_design(course: TreatmentCourse) -> None:
+    errors = course_design_errors(
+        treated_regions=course.treated_regions,
+        split_face_treated_side=course.split_face_treated_side,
+        concentration_value=course.concentration_value,
+        concentration_unit=course.concentration_unit,
+    )
+    if errors:
+        raise RuleViolation(errors, type_="invalid-course-design")
+
+
+def _canonical_regions(regions: Sequence[str]) -> list[str]:
+    # Stored in vocabulary order so equal sets compare equal and exports are stable.
+    return [region for region in FACE_REGIONS if region in regions]
+
+
+def create_course(patient: Patient, fields: dict[str, Any]) -> TreatmentCourse:
+    """Add a course with its milestone schedule (the default one unless given).
+
+    Parameters
+    ----------
+    patient : Patient
+    fields : dict
+        Validated ``CourseCreateSchema`` data; ``milestones`` is a list of dicts of
+        ``MilestoneSpec`` fields or absent.
+
+    Raises
+    ------
+    RuleViolation
+        Inconsistent design or invalid schedule (422).
+    """
+    fields = dict(fields)
+    milestone_data = fields.pop("milestones", None)
+    specs = [MilestoneSpec(**item) for item in milestone_data] if milestone_data else default_specs()
+    fields["treated_regions"] = _canonical_regions(fields["treated_regions"])
+    course = TreatmentCourse(patient=patient, **fields)
+    _check_design(course)
+    replace_schedule(course, specs)
+    db.session.add(course)
+    db.session.flush()
+    return course
+
+
+def update_course(course: TreatmentCourse, changes: dict[str, Any]) -> list[str]:
+    """Apply validated ``CourseUpdateSchema`` data and re-check the design as a whole.
+
+    Returns
+    -------
+    list of str
+        Names of fields whose value changed.
+    """
+    changes = dict(changes)
+    if "treated_regions" in changes:
+        changes["treated_regions"] = _canonical_regions(changes["treated_regions"])
+    changed = apply_changes(course, changes)
+    _check_design(course)
+    return changed
+
+
+def set_schedule(course: TreatmentCourse, milestones: list[dict[str, Any]]) -> None:
+    """Replace a course's schedule from validated ``MilestoneSpecSchema`` dicts."""
+    replace_schedule(course, [MilestoneSpec(**item) for item in milestones])
+    db.session.flush()
+
+
+def add_session(course: TreatmentCourse, fields: dict[str, Any], performed_by: User) -> TreatmentSession:
+    """Record a treatment session of a course from validated ``SessionCreateSchema`` data."""
+    session = TreatmentSession(course=course, performed_by_user_id=performed_by.id, **fields)
+    db.session.add(session)
+    db.session.flush()
+    return session
