@@ -65,14 +65,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from backend.errors import register_error_handlers
     from backend.extensions import api, db, limiter
 
+    app.before_request(_assign_request_id)  # first: every response, even 429/415, carries the id
     db.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     limiter.init_app(app)
-    app.before_request(_assign_request_id)  # first: error responses carry the id
     register_error_handlers(app)
+    from backend.jobs import init_jobs
+    from backend.storage import init_storage
+
+    init_storage(app)
+    init_jobs(app)
     register_blueprints(api)
     register_cli(app)
     app.after_request(_add_response_headers)

@@ -2,15 +2,18 @@
 
 ``app`` is parametrised over database backends: ``sqlite`` always, and
 ``postgresql`` when ``TEST_DATABASE_URL`` is set (skipped otherwise). Each
-backend is migrated once per session (SQLite: a template file copied per test;
-PostgreSQL: a private schema truncated after each test).
+backend gets one app per session on a database migrated once (SQLite: a temp
+file; PostgreSQL: a private schema, dropped at the end); every table is
+emptied after each test, and config changes a test made are undone.
+
+Tests change configuration by overriding the ``app_config`` fixture (keys read
+at request time: CLOCK, token TTLs, limits, ARGON2_* ...).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from backend import create_app, engine_options
 from backend.extensions import db, limiter
 from backend.migrations import upgrade
+from backend.models.base import Base
 from tests import factories
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -32,89 +36,126 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 #: Cheap Argon2 parameters: hashing cost is not what these tests measure.
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 1024, "ARGON2_PARALLELISM": 1}
 
+#: Configuration of every test app (on top of the environment defaults).
+BASE_TEST_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-" + "0" * 48,
+    "JOB_BACKEND": "inline",
+    "SEED_DEMO": False,
+    **FAST_ARGON2,
+}
+
 
 def postgresql_engine_options(schema: str) -> dict[str, Any]:
-    """Engine options that confine a connection to ``schema``."""
+    """Engine options that confine every connection to ``schema``."""
     return {**engine_options(TEST_DATABASE_URL or "postgresql"),
             "connect_args": {"options": f"-csearch_path={schema}"}}
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per session."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgresql_schema() -> Iterator[str]:
-    """A private schema in TEST_DATABASE_URL, migrated once, dropped at the end."""
-    if not TEST_DATABASE_URL:
-        pytest.skip("TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+def create_private_postgresql_schema() -> str:
+    """Create an empty schema with a random name in TEST_DATABASE_URL and return its name."""
     schema = f"skintrack_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        upgrade(TEST_DATABASE_URL, postgresql_engine_options(schema))
-        yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    admin.dispose()
+    return schema
 
 
-def _truncate_postgresql(schema: str) -> None:
-    engine = create_engine(TEST_DATABASE_URL, poolclass=NullPool, **postgresql_engine_options(schema))
-    try:
-        with engine.begin() as conn:
-            tables = [t for t in inspect(conn).get_table_names(schema=schema) if t != "alembic_version"]
-            if tables:
-                names = ", ".join(f'"{schema}"."{t}"' for t in tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
+def drop_postgresql_schema(schema: str) -> None:
+    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Config keys selecting a migrated, empty database of the parametrised backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "skintrack.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield {"DATABASE_URL": f"sqlite:///{path}"}
-        return
-    schema = request.getfixturevalue("postgresql_schema")
-    try:
-        yield {"DATABASE_URL": TEST_DATABASE_URL,
-               "SQLALCHEMY_ENGINE_OPTIONS": postgresql_engine_options(schema)}
-    finally:
-        _truncate_postgresql(schema)
+def require_postgresql() -> None:
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
 
 
-@pytest.fixture
-def app_config(database_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The configuration the ``app`` fixture is created with (tests may extend it)."""
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key-" + "0" * 48,
-        "STORAGE_URL": f"file://{tmp_path / 'storage'}",
-        "JOB_BACKEND": "inline",
-        **FAST_ARGON2,
-        **database_config,
-    }
-
-
-@pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
-    """A skintrack app on a migrated, empty database (sqlite, and postgresql if configured)."""
-    application = create_app(app_config)
-    with application.app_context():
-        limiter.reset()  # the in-memory limiter storage outlives apps
+@pytest.fixture(scope="session")
+def sqlite_session_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    root = tmp_path_factory.mktemp("sqlite-app")
+    url = f"sqlite:///{root / 'skintrack.sqlite3'}"
+    upgrade(url)
+    application = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": url,
+                              "STORAGE_URL": f"file://{root / 'storage'}"})
     yield application
     with application.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_session_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    require_postgresql()
+    schema = create_private_postgresql_schema()
+    try:
+        upgrade(TEST_DATABASE_URL, postgresql_engine_options(schema))
+        application = create_app({
+            **BASE_TEST_CONFIG, "DATABASE_URL": TEST_DATABASE_URL,
+            "SQLALCHEMY_ENGINE_OPTIONS": postgresql_engine_options(schema),
+            "STORAGE_URL": f"file://{tmp_path_factory.mktemp('pg-app') / 'storage'}",
+        })
+        yield application
+        with application.app_context():
+            db.engine.dispose()
+    finally:
+        drop_postgresql_schema(schema)
+
+
+def empty_all_tables() -> None:
+    """Delete every row of every table of the app's database (app context needed).
+
+    SQLite: the audit table's append-only triggers are dropped for the
+    cleanup and recreated. PostgreSQL: TRUNCATE does not fire row triggers.
+    """
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+            if tables:
+                names = ", ".join(f'"{table}"' for table in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        triggers = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
+        for name, _ in triggers:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        existing = set(inspect(conn).get_table_names())
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name in existing:
+                conn.execute(table.delete())
+        for _, sql in triggers:
+            conn.exec_driver_sql(sql)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """Name of the database backend of this test run: ``sqlite`` or ``postgresql``."""
+    return request.param
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> dict[str, Any]:
+    """Config applied to the app for one test (override to change time, limits ...)."""
+    return {"STORAGE_URL": f"file://{tmp_path / 'storage'}"}
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, database_backend: str, app_config: dict[str, Any]) -> Iterator[Flask]:
+    """A skintrack app on a migrated, empty database of the parametrised backend."""
+    application: Flask = request.getfixturevalue(f"{database_backend}_session_app")
+    saved_config = dict(application.config)
+    application.config.update(app_config)
+    with application.app_context():
+        limiter.reset()  # in-memory counters outlive tests
+    try:
+        yield application
+    finally:
+        application.config.clear()
+        application.config.update(saved_config)
+        with application.app_context():
+            db.session.remove()
+            empty_all_tables()
 
 
 @pytest.fixture
