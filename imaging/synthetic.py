@@ -328,24 +328,28 @@ def turn_head(photo: SyntheticPhoto, yaw_degrees: float) -> SyntheticPhoto:
     return SyntheticPhoto(out, move(photo.right_eye), move(photo.left_eye), move(photo.mouth), photo.face_box)
 
 
-def add_second_face(photo: SyntheticPhoto, scale: float = 0.9, side: str = "right") -> SyntheticPhoto:
-    """Paste a second (mirrored, slightly smaller) copy of the head beside the first.
+def add_second_face(photo: SyntheticPhoto, scale: float = 0.8) -> SyntheticPhoto:
+    """A second person: the head pasted again (mirrored, ``scale`` times smaller) beside it.
 
-    The truth keeps describing the first face.
+    The scene is first shifted so that both faces fit in the frame (subject left of centre,
+    second face right). The truth keeps describing the first face.
     """
-    second = mirror(photo)
+    width = photo.rgb.shape[1]
     mid = (np.asarray(photo.right_eye) + np.asarray(photo.left_eye)) / 2
-    offset = (1 if side == "right" else -1) * 2.9 * photo.iod
-    matrix = np.array([[scale, 0, (1 - scale) * mid[0] + offset], [0, scale, (1 - scale) * mid[1] + 0.3 * photo.iod]])
-    other_mid = (np.asarray(second.right_eye) + np.asarray(second.left_eye)) / 2
-    matrix[:, 2] += (mid - other_mid) * scale
-    pasted = second.warp(matrix, (photo.rgb.shape[1], photo.rgb.shape[0]))
+    gap = 2.3 * photo.iod
+    photo = shift(photo, (width - gap * (1 + scale) / 2) / 2 - mid[0] + 0.0 * width, 0)
+    mid = (np.asarray(photo.right_eye) + np.asarray(photo.left_eye)) / 2
+    second = mirror(photo)
+    second_mid = (np.asarray(second.right_eye) + np.asarray(second.left_eye)) / 2
+    target = mid + np.array([gap, 0.3 * photo.iod])
+    matrix = np.array([[scale, 0, target[0] - scale * second_mid[0]], [0, scale, target[1] - scale * second_mid[1]]])
+    pasted = second.warp(matrix, (width, photo.rgb.shape[0]))
     # Soft elliptical paste so the grey backgrounds merge without a seam.
     h, w = photo.rgb.shape[:2]
-    centre = np.asarray(pasted.right_eye) / 2 + np.asarray(pasted.left_eye) / 2
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    r = np.sqrt(((xx - centre[0]) / (1.45 * photo.iod * scale)) ** 2 + ((yy - centre[1] - 0.4 * photo.iod * scale) / (2.0 * photo.iod * scale)) ** 2)
-    alpha = np.clip((1.1 - r) / 0.1, 0, 1)[..., None]
+    radius = np.sqrt(((xx - target[0]) / (1.3 * photo.iod * scale)) ** 2
+                     + ((yy - target[1] - 0.4 * photo.iod * scale) / (2.0 * photo.iod * scale)) ** 2)
+    alpha = np.clip((1.1 - radius) / 0.1, 0, 1)[..., None]
     rgb = photo.rgb.astype(np.float32) * (1 - alpha) + pasted.rgb.astype(np.float32) * alpha
     return photo.with_rgb(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
 
