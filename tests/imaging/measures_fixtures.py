@@ -77,3 +77,70 @@ def region_masks() -> dict[str, np.ndarray]:
         skin |= m
     masks["skin"] = skin
     return masks
+
+
+# --- Synthetic photo with a ColorChecker -----------------------------------------------------
+
+#: A camera's deviation from sRGB: mild channel cross-talk (rows sum to 1).
+CAMERA_CROSSTALK = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.10, 0.88]], np.float32)
+
+
+def colorchecker_card(patch_px: int = 60, gap_px: int = 12) -> np.ndarray:
+    """A ColorChecker 24 card in linear sRGB: reference patches on a black (2 %) card.
+
+    Returns float32 (4 * patch + 5 * gap) x (6 * patch + 7 * gap) x 3.
+    """
+    from imaging.colour import reference_patches_linear
+
+    ref = np.clip(reference_patches_linear(), 0.0, 1.0).astype(np.float32)
+    h, w = 4 * patch_px + 5 * gap_px, 6 * patch_px + 7 * gap_px
+    card = np.full((h, w, 3), 0.02, np.float32)
+    for k in range(24):
+        r, c = divmod(k, 6)
+        y, x = gap_px + r * (patch_px + gap_px), gap_px + c * (patch_px + gap_px)
+        card[y : y + patch_px, x : x + patch_px] = ref[k]
+    return card
+
+
+def scene_linear(with_chart: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1200x1600 'true colour' scene: grey wall, the astronaut's face, optionally a chart.
+
+    Returns
+    -------
+    scene : float32 1200x1600x3 linear sRGB (true colours, before any camera effects)
+    face_mask : bool 1200x1600, the face photo's area (to exclude from white balance)
+    skin_box : (row slice, col slice) of cheek skin inside the face, for colour checks
+    """
+    rng = np.random.default_rng(seed)
+    h, w = 1200, 1600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    wall = 0.25 + 0.05 * (xx / w) + 0.03 * (yy / h)
+    scene = np.repeat(wall[..., None], 3, axis=2) * np.float32(1.0)
+    scene += rng.normal(0.0, 0.003, scene.shape).astype(np.float32)
+    face = srgb_to_linear(cv2.resize(skimage.data.astronaut()[20:300, 120:360], (720, 840), interpolation=cv2.INTER_CUBIC))
+    face *= np.float32(EXPOSURE)
+    scene[180:1020, 80:800] = face
+    face_mask = np.zeros((h, w), bool)
+    face_mask[130:1070, 30:850] = True
+    if with_chart:
+        card = colorchecker_card()
+        ch, cw = card.shape[:2]
+        src = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
+        dst = np.float32([[980, 380], [1520, 410], [1500, 760], [965, 735]])
+        matrix = cv2.getPerspectiveTransform(src, dst)
+        warped = cv2.warpPerspective(card, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        inside = cv2.warpPerspective(np.ones((ch, cw), np.float32), matrix, (w, h)) > 0.5
+        scene[inside] = warped[inside]
+    # Skin of the subject's right cheek in scene coordinates (astronaut cheek ~ (195, 125)).
+    skin_box = (slice(560, 620), slice(300, 360))
+    return np.clip(scene, 0.0, 1.0), face_mask, skin_box
+
+
+def camera_capture(scene: np.ndarray, gains=(1.0, 1.0, 1.0), exposure: float = 1.0, blur_px: float = 1.0) -> np.ndarray:
+    """Simulate a phone capture: cross-talk, white-balance error, exposure, lens blur, sRGB uint8."""
+    raw = scene @ CAMERA_CROSSTALK.T
+    raw = raw * np.asarray(gains, np.float32) * np.float32(exposure)
+    raw = cv2.GaussianBlur(raw, (0, 0), blur_px)
+    from imaging.colour_space import linear_to_srgb_uint8
+
+    return linear_to_srgb_uint8(np.clip(raw, 0.0, 1.0))
