@@ -63,6 +63,22 @@ def parse_non_negative_int(text: str) -> int:
     return value
 
 
+def parse_positive_float(text: str) -> float:
+    """Parse a number > 0 (seconds)."""
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be > 0: {text!r}")
+    return value
+
+
+def parse_non_negative_float(text: str) -> float:
+    """Parse a number >= 0 (seconds)."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"must be >= 0: {text!r}")
+    return value
+
+
 def parse_job_backend(text: str) -> str:
     """Accept one of ``thread``, ``celery``, ``inline``."""
     if text not in {"thread", "celery", "inline"}:
@@ -90,11 +106,37 @@ SETTINGS: tuple[Setting, ...] = (
             "Signs access tokens (HS256). Default: generated once and stored in "
             "`<instance>/secret_key` (mode 0600); never logged."),
     Setting("STORAGE_URL", None,
-            "Where photos are stored; default `file://<instance>/storage` (issue 4 adds `s3://`)."),
+            "Where photos are stored: `file:///abs/dir` (default `file://<instance>/storage`) or "
+            "`s3://bucket/prefix` (credentials from boto3's standard `AWS_ACCESS_KEY_ID` / "
+            "`AWS_SECRET_ACCESS_KEY`)."),
+    Setting("S3_ENDPOINT_URL", "", "S3-compatible endpoint for `s3://` storage; empty means AWS."),
+    Setting("S3_REGION", "", "Signing region for `s3://` storage; empty uses boto3's default."),
+    Setting("S3_CREATE_BUCKET", "false", "Create the `s3://` bucket at start if missing (development).",
+            parse_bool),
     Setting("JOB_BACKEND", "thread",
             "Background jobs: `thread` (in-process worker), `celery` (needs REDIS_URL) or `inline`.",
             parse_job_backend),
     Setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the celery job backend."),
+    Setting("JOB_CELERY_QUEUE", "skintrack-jobs", "Celery queue the job tasks go to."),
+    Setting("JOB_WORKER_AUTOSTART", "true",
+            "`thread` backend: start the in-process worker (at the first request, or by wsgi.py).",
+            parse_bool),
+    Setting("JOB_HANDLER_MODULES", "", "Extra comma-separated modules to import for their job handlers."),
+    Setting("JOB_MAX_ATTEMPTS", "5", "Attempts per job before it is marked failed.", parse_positive_int),
+    Setting("JOB_RETRY_BASE_S", "10",
+            "Seconds before a job's first retry; doubles per attempt.", parse_non_negative_float),
+    Setting("JOB_RETRY_MAX_S", "3600", "Longest retry delay in seconds.", parse_non_negative_float),
+    Setting("JOB_LEASE_S", "60",
+            "Seconds a worker's claim on a job lasts unless renewed; a dead worker's job is "
+            "redone after it.", parse_positive_float),
+    Setting("JOB_POLL_INTERVAL_S", "5", "`thread` backend: longest idle wait between table polls.",
+            parse_positive_float),
+    Setting("JOB_SWEEP_INTERVAL_S", "30",
+            "`celery` workers: how often jobs with lost messages or dead workers are re-sent.",
+            parse_positive_float),
+    Setting("JOB_SWEEP_GRACE_S", "30",
+            "A queued job due this many seconds without a worker taking it is re-sent.",
+            parse_non_negative_float),
     Setting("ACCESS_TOKEN_TTL", "900", "Access token lifetime in seconds.", parse_positive_int),
     Setting("REFRESH_TOKEN_TTL", "2592000", "Refresh token lifetime in seconds (30 days).",
             parse_positive_int),
