@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, make_response, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
 from backend.auth import authenticate
 from backend.errors import problem
@@ -104,7 +105,16 @@ def idempotent(view: F) -> F:
         existing = _find(scope, key)
         if existing is not None:
             return _replay(existing, fingerprint)
-        response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+        try:
+            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+        except (HTTPException, IntegrityError):
+            # A concurrent request with this key may have committed the same
+            # rows first (e.g. a unique email): then this is a retry, replay it.
+            db.session.rollback()
+            existing = _find(scope, key)
+            if existing is None:
+                raise
+            return _replay(existing, fingerprint)
         if not 200 <= response.status_code < 300:
             db.session.rollback()
             return response
