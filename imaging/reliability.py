@@ -1,0 +1,212 @@
+"""Test-retest reliability: ICC(2,1) absolute agreement, SEM and minimal detectable change.
+
+Used to qualify each measure (see ``bench/reliability.py`` and ``imaging/reliability_table.json``)
+and by the backend to flag whether a change between two visits exceeds measurement noise.
+
+Definitions
+-----------
+Data are an ``n x k`` matrix: ``n`` subjects (rows, different true values) each measured ``k``
+times (columns: recaptures / raters), no missing values. From the two-way ANOVA without
+replication (McGraw & Wong 1996, Psychol Methods 1:30-46; Shrout & Fleiss 1979, Psychol Bull
+86:420-428):
+
+- ``MSR = k * sum_i (mean_i. - mean..)^2 / (n - 1)``  (between subjects)
+- ``MSC = n * sum_j (mean_.j - mean..)^2 / (k - 1)``  (between recaptures)
+- ``MSE = SS_residual / ((n - 1)(k - 1))``
+
+``ICC(2,1) = (MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n)``: two-way random effects,
+absolute agreement, single measurement (McGraw & Wong's ICC(A,1)). Range (-1, 1]; 1 = recaptures
+agree perfectly relative to the spread between subjects.
+
+``SEM = SD * sqrt(1 - ICC)`` with SD the standard deviation of all ``n * k`` observations
+(ddof 1), in the measure's own units (Weir 2005, J Strength Cond Res 19:231-240).
+``MDC95 = 1.96 * sqrt(2) * SEM``: the smallest change between two single measurements that
+exceeds measurement error with 95 % confidence.
+
+Koo & Li (2016, J Chiropr Med 15:155-163) bands: < 0.5 poor, 0.5-0.75 moderate, 0.75-0.9 good,
+> 0.9 excellent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: z of a two-sided 95 % interval, used in MDC95.
+Z_95 = 1.96
+
+#: Koo & Li (2016) band boundaries: ICC > 0.9 excellent, 0.75-0.9 good, 0.5-0.75 moderate.
+KOO_LI_EXCELLENT_ABOVE = 0.9
+KOO_LI_GOOD_FROM = 0.75
+KOO_LI_MODERATE_FROM = 0.5
+
+
+@dataclass(frozen=True)
+class AnovaMeanSquares:
+    """Mean squares of a two-way ANOVA without replication (subjects x recaptures).
+
+    Attributes
+    ----------
+    msr, msc, mse : float
+        Between-subject, between-recapture and residual mean squares (units^2).
+    n_subjects, n_recaptures : int
+    """
+
+    msr: float
+    msc: float
+    mse: float
+    n_subjects: int
+    n_recaptures: int
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Reliability of one measure.
+
+    Attributes
+    ----------
+    icc : float
+        ICC(2,1) absolute agreement, (-1, 1].
+    sem : float
+        Standard error of measurement, the measure's units (>= 0).
+    mdc95 : float
+        Minimal detectable change (95 %), the measure's units (>= 0).
+    sd : float
+        SD of all observations (ddof 1), the measure's units.
+    band : str
+        Koo & Li band: ``poor``, ``moderate``, ``good`` or ``excellent``.
+    n_subjects, n_recaptures : int
+    """
+
+    icc: float
+    sem: float
+    mdc95: float
+    sd: float
+    band: str
+    n_subjects: int
+    n_recaptures: int
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+def _as_matrix(scores) -> np.ndarray:
+    matrix = np.asarray(scores, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        raise ValueError("scores must be a 2-D array with at least 2 subjects (rows) and 2 recaptures (columns)")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("scores must be finite (no missing values)")
+    return matrix
+
+
+def anova_mean_squares(scores) -> AnovaMeanSquares:
+    """Two-way ANOVA mean squares of a subjects x recaptures matrix.
+
+    Parameters
+    ----------
+    scores : array-like, float, shape (n_subjects >= 2, n_recaptures >= 2), finite
+
+    Returns
+    -------
+    AnovaMeanSquares
+
+    Raises
+    ------
+    ValueError
+        For a matrix of the wrong shape or with non-finite values.
+    """
+    matrix = _as_matrix(scores)
+    n, k = matrix.shape
+    grand = matrix.mean()
+    row_means = matrix.mean(axis=1)
+    col_means = matrix.mean(axis=0)
+    ss_rows = k * float(((row_means - grand) ** 2).sum())
+    ss_cols = n * float(((col_means - grand) ** 2).sum())
+    ss_total = float(((matrix - grand) ** 2).sum())
+    ss_error = max(ss_total - ss_rows - ss_cols, 0.0)
+    return AnovaMeanSquares(ss_rows / (n - 1), ss_cols / (k - 1), ss_error / ((n - 1) * (k - 1)), n, k)
+
+
+def icc_2_1(scores) -> float:
+    """ICC(2,1): two-way random effects, absolute agreement, single measurement.
+
+    Parameters
+    ----------
+    scores : array-like, float, shape (n_subjects, n_recaptures)
+
+    Returns
+    -------
+    float
+        In (-1, 1]; NaN when all values are identical (no variance to apportion).
+    """
+    ms = anova_mean_squares(scores)
+    n, k = ms.n_subjects, ms.n_recaptures
+    denominator = ms.msr + (k - 1) * ms.mse + k * (ms.msc - ms.mse) / n
+    if denominator <= 0:
+        return float("nan")
+    return (ms.msr - ms.mse) / denominator
+
+
+def koo_li_band(icc: float) -> str:
+    """Koo & Li (2016) band of an ICC: ``poor``, ``moderate``, ``good`` or ``excellent``.
+
+    A NaN ICC is ``poor`` (reliability not shown).
+    """
+    if not math.isfinite(icc) or icc < KOO_LI_MODERATE_FROM:
+        return "poor"
+    if icc < KOO_LI_GOOD_FROM:
+        return "moderate"
+    return "excellent" if icc > KOO_LI_EXCELLENT_ABOVE else "good"
+
+
+def standard_error_of_measurement(sd: float, icc: float) -> float:
+    """SEM = SD * sqrt(1 - ICC), in the units of SD (ICC clipped to [0, 1])."""
+    return float(sd * math.sqrt(1.0 - min(max(icc, 0.0), 1.0)))
+
+
+def minimal_detectable_change(sem: float) -> float:
+    """MDC95 = 1.96 * sqrt(2) * SEM, in the units of SEM."""
+    return float(Z_95 * math.sqrt(2.0) * sem)
+
+
+def reliability(scores) -> Reliability:
+    """ICC(2,1), SEM, MDC95 and band of one measure.
+
+    Parameters
+    ----------
+    scores : array-like, float, shape (n_subjects >= 2, n_recaptures >= 2)
+        Rows are subjects (different true values), columns the repeated captures.
+
+    Returns
+    -------
+    Reliability
+    """
+    matrix = _as_matrix(scores)
+    icc = icc_2_1(matrix)
+    sd = float(matrix.std(ddof=1))
+    sem = standard_error_of_measurement(sd, icc) if math.isfinite(icc) else 0.0
+    return Reliability(
+        icc=float(icc),
+        sem=sem,
+        mdc95=minimal_detectable_change(sem),
+        sd=sd,
+        band=koo_li_band(icc),
+        n_subjects=matrix.shape[0],
+        n_recaptures=matrix.shape[1],
+    )
+
+
+def exceeds_mdc(change: float, mdc95: float) -> bool:
+    """True when an observed change between two visits is larger than the MDC95.
+
+    Parameters
+    ----------
+    change : float
+        Follow-up minus baseline value, the measure's units.
+    mdc95 : float
+        The measure's MDC95 (same units, > 0).
+    """
+    return bool(math.isfinite(change) and abs(change) > mdc95)
