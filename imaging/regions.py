@@ -1,0 +1,262 @@
+"""Skin regions in the canonical face frame.
+
+Placement comes from fixed templates in the canonical frame (eyes at (256, 384) and
+(512, 384), IOD 256 px): once a follow-up is registered to its baseline the templates cover
+the same skin in every photo of a patient. Templates avoid the eyes, brows, lips and nostrils
+of an average adult face; pixel tests then remove what a template cannot know about this
+face (hair, beard, background, glare, a fuller lip or lower brow), conservatively, so that
+the skin changes we measure (red patches, brown spots, fine lines) are kept:
+
+- Hair, beard, background, clothing: colour far from the face's own skin, modelled on the
+  central cheeks and nose bridge. Only deviations that do NOT look like skin changes count:
+  more redness (a*) or more yellow/brown (b*) up to +20 units, and darkening up to 28 L*
+  units are tolerated, and non-skin areas are removed only where they reach the template's
+  edge (hair and beards grow in from outside; lesions sit inside).
+- Specular glare: near-white, low-saturation pixels, anywhere.
+- Eyes and brows: template ellipses, plus dark pixels in a margin around them.
+- Lips: template ellipse, plus pixels much redder than skin in a margin around it.
+- Nostrils: dark pixels under the nose tip.
+- Pixels that came from outside the photo.
+
+Regions (subject's left/right; the subject's left cheek is on the image's right):
+
+``forehead``     between the brows' upper edge and ~0.95 IOD above the eye line, from above
+                 the middle of one eye to above the middle of the other (frontal bone, glabella
+                 excluded below the brow line).
+``right_cheek``  the subject's right malar/buccal area: below the lower eyelid, lateral to the
+                 nose and nasolabial fold, above the mouth corner, medial to the face edge.
+``left_cheek``   mirror image of ``right_cheek`` about the face midline.
+``nose``         nasal dorsum and tip, from just below the eye line to above the nostrils.
+``chin``         mental region between the lower lip and the chin's lower edge.
+``skin``         union of the five.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging.geometry import CANONICAL_SIZE, REGION_NAMES, SKIN_MASK_NAME
+
+import cv2  # noqa: E402
+
+# Templates in canonical px at scale 1 (x, y). Right cheek is on the image's left.
+_RIGHT_CHEEK = [(152, 440), (300, 440), (318, 498), (302, 556), (256, 598), (176, 600), (142, 522)]
+REGION_TEMPLATES: dict[str, list[tuple[float, float]]] = {
+    "forehead": [(232, 282), (330, 292), (384, 300), (438, 292), (536, 282), (560, 214), (504, 156),
+                 (384, 138), (264, 156), (208, 214)],
+    "right_cheek": _RIGHT_CHEEK,
+    "left_cheek": [(768 - x, y) for x, y in _RIGHT_CHEEK],
+    "nose": [(360, 404), (408, 404), (420, 470), (432, 522), (384, 536), (336, 522), (348, 470)],
+    "chin": [(300, 712), (350, 700), (418, 700), (468, 712), (482, 760), (440, 796), (384, 806),
+             (328, 796), (286, 760)],
+}
+# Feature zones (centre, semi-axes) in canonical px at scale 1.
+_EYE_ZONES = [((256, 384), (84, 42)), ((512, 384), (84, 42))]
+_BROW_ZONES = [((250, 310), (96, 30)), ((518, 310), (96, 30))]
+_MOUTH_ZONE = ((384, 636), (138, 62))
+_NOSTRIL_BOX = ((322, 522), (446, 580))
+# Core skin used to model this face's skin colour (cheek centres and nose bridge).
+_SKIN_SAMPLE_BOXES = [((196, 470), (272, 560)), ((496, 470), (572, 560)), ((368, 420), (400, 480))]
+
+#: Tolerated skin changes when deciding "not skin" (CIELAB units): more red, more yellow/brown,
+#: darker (pigment); beyond these a pixel is hair/beard/background if it also touches the edge.
+TOLERATED_A_INCREASE = 20.0
+TOLERATED_B_INCREASE = 20.0
+TOLERATED_L_DECREASE = 28.0
+#: Chroma distance (robust z units) above which a pixel's colour is not this face's skin.
+NON_SKIN_CHROMA_Z = 4.0
+#: Glare: near-white and unsaturated (sRGB uint8 / HSV saturation 0-1).
+GLARE_MIN_CHANNEL = 235
+GLARE_MAX_SATURATION = 0.2
+
+
+def _scaled_polygon(points, scale: float) -> np.ndarray:
+    return np.round(np.asarray(points, np.float64) * scale).astype(np.int32)
+
+
+def template_mask(name: str, shape: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Bool mask of a region template (no pixel tests) at a canonical scale.
+
+    Parameters
+    ----------
+    name : one of REGION_NAMES
+    shape : (height, width) of the canonical image
+    scale : canonical output scale (1.0 = 768x1024)
+    """
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [_scaled_polygon(REGION_TEMPLATES[name], scale)], 1)
+    return mask.astype(bool)
+
+
+def _ellipse_mask(shape, zones, scale: float, grow: float = 1.0) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    for (cx, cy), (ax, ay) in zones:
+        cv2.ellipse(mask, (round(cx * scale), round(cy * scale)),
+                    (max(1, round(ax * scale * grow)), max(1, round(ay * scale * grow))), 0, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def _box_mask(shape, boxes, scale: float) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    for (x0, y0), (x1, y1) in boxes:
+        mask[round(y0 * scale) : round(y1 * scale), round(x0 * scale) : round(x1 * scale)] = True
+    return mask
+
+
+def canonical_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of uint8 sRGB: float32 HxWx3 with L* in 0..100 and a*, b* in real units."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def specular_mask(rgb: np.ndarray) -> np.ndarray:
+    """Bool mask of specular glare: near-white (min channel >= 235) and unsaturated.
+
+    Parameters
+    ----------
+    rgb : ndarray uint8 HxWx3 sRGB
+    """
+    low = rgb.min(axis=2)
+    high = rgb.max(axis=2).astype(np.float32)
+    saturation = (high - low) / np.maximum(high, 1.0)
+    return (low >= GLARE_MIN_CHANNEL) & (saturation <= GLARE_MAX_SATURATION)
+
+
+def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str, float]:
+    """Robust colour statistics of this face's central skin (cheek centres, nose bridge).
+
+    Returns
+    -------
+    dict with ``L``, ``a``, ``b`` (medians) and ``sa``, ``sb`` (robust std of a*, b*, floored
+    at 3 units), CIELAB units.
+    """
+    sample = _box_mask(valid.shape, _SKIN_SAMPLE_BOXES, scale) & valid
+    if sample.sum() < 20:
+        sample = valid
+    values = lab[sample]
+    med = np.median(values, axis=0)
+    mad = np.median(np.abs(values - med), axis=0) * 1.4826
+    return {"L": float(med[0]), "a": float(med[1]), "b": float(med[2]),
+            "sa": float(max(3.0, mad[1])), "sb": float(max(3.0, mad[2]))}
+
+
+def non_skin_mask(lab: np.ndarray, reference: dict[str, float]) -> np.ndarray:
+    """Pixels whose colour is not this face's skin, tolerating redness/pigment changes.
+
+    A pixel is non-skin when its chroma distance (robust z units, after forgiving up to
+    +20 a* and +20 b*) exceeds 4, or when it is more than 28 L* darker than the skin
+    reference (dark hair, beard stubble, shadowed background).
+    """
+    da = lab[..., 1] - reference["a"]
+    db = lab[..., 2] - reference["b"]
+    da = np.where((da > 0) & (da < TOLERATED_A_INCREASE), 0.0, np.where(da >= TOLERATED_A_INCREASE, da - TOLERATED_A_INCREASE, da))
+    db = np.where((db > 0) & (db < TOLERATED_B_INCREASE), 0.0, np.where(db >= TOLERATED_B_INCREASE, db - TOLERATED_B_INCREASE, db))
+    z = np.sqrt((da / reference["sa"]) ** 2 + (db / reference["sb"]) ** 2)
+    return (z > NON_SKIN_CHROMA_Z) | (lab[..., 0] < reference["L"] - TOLERATED_L_DECREASE)
+
+
+def _edge_connected(mask: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Parts of ``mask`` inside ``template`` that are connected to the template's outside."""
+    inside = mask & template
+    border = template & ~cv2.erode(template.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    seeds = inside & border
+    if not seeds.any():
+        return np.zeros_like(mask)
+    count, labels = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)
+    touching = np.unique(labels[seeds])
+    touching = touching[touching > 0]
+    return np.isin(labels, touching)
+
+
+def _drop_islands(mask: np.ndarray, min_fraction: float = 0.15) -> np.ndarray:
+    """Keep connected parts of at least ``min_fraction`` of the largest part's area.
+
+    Skin left between strands of hair is not a reliable measurement area; holes (excluded
+    glare) inside a region are unaffected.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= min_fraction * areas.max()) + 1
+    return np.isin(labels, keep)
+
+
+def region_masks(canonical) -> dict[str, np.ndarray]:
+    """Masks of the five skin regions and their union in a canonical face.
+
+    Parameters
+    ----------
+    canonical : imaging.align.CanonicalFace
+        Uses ``rgb`` (uint8 sRGB), ``valid`` and ``scale``.
+
+    Returns
+    -------
+    dict[str, ndarray bool HxW]
+        Keys ``forehead, left_cheek, right_cheek, nose, chin`` (see module docstring) and
+        ``skin`` (their union), all at the canonical image's size.
+    """
+    rgb = canonical.rgb
+    scale = float(getattr(canonical, "scale", 1.0))
+    shape = rgb.shape[:2]
+    valid = canonical.valid.astype(bool)
+    # Drop a thin rim of valid pixels: bicubic interpolation at the photo edge mixes in black.
+    rim = max(1, round(2 * scale))
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)).astype(bool)
+    lab = canonical_lab(rgb)
+    reference = skin_reference(lab, valid, scale)
+    kernel = np.ones((3, 3), np.uint8)
+
+    glare = cv2.dilate(specular_mask(rgb).astype(np.uint8), kernel, iterations=max(1, round(2 * scale))).astype(bool)
+    dark = lab[..., 0] < reference["L"] - 20.0
+    eyes_brows = _ellipse_mask(shape, _EYE_ZONES + _BROW_ZONES, scale)
+    eyes_brows |= dark & _ellipse_mask(shape, _EYE_ZONES + _BROW_ZONES, scale, grow=1.35)
+    lips = _ellipse_mask(shape, [_MOUTH_ZONE], scale)
+    lips |= (lab[..., 1] > reference["a"] + 8.0) & _ellipse_mask(shape, [_MOUTH_ZONE], scale, grow=1.3)
+    nostrils = (lab[..., 0] < reference["L"] - 25.0) & _box_mask(shape, [_NOSTRIL_BOX], scale)
+    nostrils = cv2.dilate(nostrils.astype(np.uint8), kernel, iterations=max(1, round(3 * scale))).astype(bool)
+    # Remove speckle first (pores and freckles are not hair), keep only hair-sized structures.
+    non_skin = non_skin_mask(lab, reference) & valid
+    non_skin = cv2.morphologyEx(non_skin.astype(np.uint8), cv2.MORPH_OPEN, kernel, iterations=max(1, round(2 * scale))).astype(bool)
+
+    always_excluded = ~valid | glare | eyes_brows | lips | nostrils
+    masks: dict[str, np.ndarray] = {}
+    for name in REGION_NAMES:
+        template = template_mask(name, shape, scale)
+        region = template & ~always_excluded
+        region &= ~_edge_connected(non_skin, template)
+        masks[name] = _drop_islands(region)
+    union = np.zeros(shape, bool)
+    for name in REGION_NAMES:
+        union |= masks[name]
+    masks[SKIN_MASK_NAME] = union
+    return masks
+
+
+def region_outlines(masks: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Outer contours of each region mask, for drawing overlays.
+
+    Returns
+    -------
+    dict[str, list of ndarray int32 (N, 2)]
+        (x, y) px polygons in the masks' frame, largest first; empty list for an empty mask.
+    """
+    outlines = {}
+    for name, mask in masks.items():
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        outlines[name] = [c.reshape(-1, 2) for c in sorted(contours, key=cv2.contourArea, reverse=True)]
+    return outlines
+
+
+def template_coverage(canonical, name: str | None = None) -> float:
+    """Fraction (0..1) of the region templates (all, or one) covered by valid photo pixels."""
+    scale = float(getattr(canonical, "scale", 1.0))
+    shape = canonical.valid.shape
+    names = REGION_NAMES if name is None else (name,)
+    template = np.zeros(shape, bool)
+    for n in names:
+        template |= template_mask(n, shape, scale)
+    return float(canonical.valid[template].mean()) if template.any() else 0.0
+
+
+assert CANONICAL_SIZE == (768, 1024)  # templates above are drawn for this frame
