@@ -24,8 +24,13 @@ _FEATHER_PX = 2.0
 
 
 def _add_od(img: np.ndarray, od_rgb: np.ndarray) -> np.ndarray:
-    """Add per-pixel OD (HxWx3) to a linear image; returns float32 linear in [0, 1]."""
-    return np.clip(density_to_linear(optical_density(img) + od_rgb), 0.0, 1.0).astype(np.float32)
+    """Add per-pixel OD (HxWx3) to a linear image; returns float32 linear in [0, 1].
+
+    Pixels with no added density are copied unchanged (no log/exp round-off outside edits).
+    """
+    edited = np.clip(density_to_linear(optical_density(img) + od_rgb), 0.0, 1.0)
+    touched = np.any(od_rgb != 0, axis=-1, keepdims=True)
+    return np.where(touched, edited, img).astype(np.float32)
 
 
 def _feathered(mask: np.ndarray) -> np.ndarray:

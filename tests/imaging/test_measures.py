@@ -1,0 +1,116 @@
+"""Per-region measures: formulas, output contract, robustness to bad regions, speed."""
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+
+from imaging import measures, skin_edits
+from imaging.colour_space import linear_to_lab
+from imaging.geometry import REGION_NAMES
+from measures_fixtures import PX_PER_MM, canonical_face_linear, region_masks
+
+MASKS = region_masks()
+
+
+def _uniform(rgb, shape=(200, 200)):
+    return np.broadcast_to(np.asarray(rgb, np.float32), (*shape, 3)).copy()
+
+
+def test_output_contract_is_json_and_complete():
+    result = measures.measure_regions(canonical_face_linear(), MASKS, PX_PER_MM)
+    json.dumps(result, allow_nan=False)
+    assert set(result) == {"metrics", "regions"}
+    assert set(result["regions"]) == set(REGION_NAMES)
+    for entry in (result["metrics"], *result["regions"].values()):
+        for key in ("redness", "pigmentation", "texture", "a_star", "delta_a_star", "erythema_index",
+                    "haemoglobin_density", "red_area_fraction", "l_star", "ita_deg", "melanin_index",
+                    "melanin_density", "spot_count", "spot_area_fraction", "melanin_spread", "roughness",
+                    "wrinkle_density_mm_per_cm2", "pore_density_per_cm2", "pixel_count"):
+            assert isinstance(entry[key], (int, float)), key
+        assert "joint_entropy" in entry["glcm"] and "contrast" in entry["glcm"]
+    assert result["regions"]["forehead"]["delta_a_star"] == 0.0
+    assert result["metrics"]["pixel_count"] == sum(r["pixel_count"] for r in result["regions"].values())
+
+
+def test_uniform_patch_formulas():
+    rgb = np.array([0.45, 0.30, 0.25], np.float32)
+    mask = np.ones((200, 200), bool)
+    result = measures.measure_regions(_uniform(rgb), {"forehead": mask}, PX_PER_MM)["metrics"]
+    lab = linear_to_lab(rgb[None])[0]
+    assert result["a_star"] == pytest.approx(lab[1], abs=1e-3)
+    assert result["l_star"] == pytest.approx(lab[0], abs=1e-3)
+    assert result["ita_deg"] == pytest.approx(math.degrees(math.atan2(lab[0] - 50, lab[2])), abs=1e-3)
+    assert result["erythema_index"] == pytest.approx(100 * (math.log10(1 / 0.30) - math.log10(1 / 0.45)), abs=1e-3)
+    assert result["melanin_index"] == pytest.approx(100 * math.log10(1 / 0.45), abs=1e-3)
+    assert result["spot_count"] == 0 and result["red_area_fraction"] == 0
+    assert result["melanin_spread"] == pytest.approx(0.0, abs=1e-6)
+    assert result["roughness"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_small_or_missing_regions_report_none():
+    masks = dict(MASKS)
+    masks["chin"] = np.zeros_like(MASKS["chin"])
+    masks["chin"][500:505, 380:385] = True
+    result = measures.measure_regions(canonical_face_linear(), masks, PX_PER_MM)
+    chin = result["regions"]["chin"]
+    assert chin["pixel_count"] == 25
+    assert chin["redness"] is None and chin["a_star"] is None and chin["glcm"]["contrast"] is None
+    without_forehead = {k: v for k, v in MASKS.items() if k not in ("forehead", "skin")}
+    result = measures.measure_regions(canonical_face_linear(), without_forehead, PX_PER_MM)
+    assert "forehead" not in result["regions"]
+    assert result["metrics"]["delta_a_star"] is None  # no reference region
+    assert result["metrics"]["redness"] is not None
+
+
+def test_clipped_pixels_are_not_measured():
+    face = canonical_face_linear()
+    blown = face.copy()
+    blown[MASKS["left_cheek"]] = 1.0
+    result = measures.measure_regions(blown, MASKS, PX_PER_MM)
+    assert result["regions"]["left_cheek"]["pixel_count"] == 0
+    assert result["regions"]["left_cheek"]["redness"] is None
+    assert result["metrics"]["pixel_count"] == sum(
+        MASKS[n].sum() for n in REGION_NAMES if n != "left_cheek"
+    )
+
+
+def test_red_area_and_delta_a_star_show_a_reddened_cheek():
+    face = canonical_face_linear()
+    base = measures.measure_regions(face, MASKS, PX_PER_MM)["regions"]
+    red = measures.measure_regions(skin_edits.add_haemoglobin(face, MASKS["left_cheek"], 0.15), MASKS, PX_PER_MM)
+    cheek = red["regions"]["left_cheek"]
+    assert cheek["red_area_fraction"] > base["left_cheek"]["red_area_fraction"] + 0.3
+    assert cheek["delta_a_star"] > base["left_cheek"]["delta_a_star"] + 3.0
+    assert red["regions"]["right_cheek"]["redness"] == pytest.approx(base["right_cheek"]["redness"], abs=1e-6)
+
+
+def test_spots_are_counted_only_in_their_size_band():
+    background = _uniform([0.5, 0.38, 0.32], (400, 400))
+    mask = np.ones((400, 400), bool)
+    grain = 1 + 0.005 * np.random.default_rng(0).standard_normal((400, 400, 1)).astype(np.float32)
+    background = background * grain
+
+    def count(diameter_mm):
+        img = skin_edits.add_melanin_spots(background, mask, 6, diameter_mm, 0.25, PX_PER_MM, seed=3)
+        return measures.measure_regions(img, {"forehead": mask}, PX_PER_MM)["metrics"]
+
+    assert count(0.4)["spot_count"] == 0  # below 1 mm: not a spot at this scale
+    three = count(3.0)
+    assert three["spot_count"] == 6
+    expected_area = 6 * math.pi * 1.5**2 / (400 * 400 / PX_PER_MM**2)
+    assert three["spot_area_fraction"] == pytest.approx(expected_area, rel=0.35)
+    assert count(3.0)["pigmentation"] > count(0.4)["pigmentation"]
+
+
+def test_measure_speed_canonical_face():
+    face = canonical_face_linear()
+    measures.measure_regions(face, MASKS, PX_PER_MM)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        measures.measure_regions(face, MASKS, PX_PER_MM)
+        best = min(best, time.perf_counter() - t0)
+    assert best < 0.4, best
