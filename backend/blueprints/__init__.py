@@ -14,3 +14,5 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(admin_blp)
     from backend.blueprints.clinical import register_clinical
     register_clinical(api)
+    from backend.blueprints.uploads_local import blp as uploads_local_blp
+    api.register_blueprint(uploads_local_blp)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -327,7 +327,8 @@ def storage_from_url(url: str | None, **settings: Any) -> Storage:
     **settings
         Backend options. Local: ``default_root`` (path used for an empty
         URL), ``signing_key`` (bytes, signs direct-upload URLs),
-        ``upload_url`` (callable token -> absolute URL of the upload route).
+        ``upload_url`` (callable token -> absolute URL of the upload route),
+        ``clock`` (callable returning aware UTC now, for grant expiry).
         S3: ``endpoint_url``, ``region``, ``access_key_id``,
         ``secret_access_key`` (``None`` falls back to boto3's standard
         environment / credential chain), ``create_bucket`` (bool).
@@ -342,20 +343,19 @@ def storage_from_url(url: str | None, **settings: Any) -> Storage:
     ValueError
         For an unknown scheme or an S3 URL without a bucket.
     """
-    from backend.storage.local import LocalStorage
     from backend.storage.s3 import S3Storage
 
     if not url:
         root = settings.get("default_root")
         if not root:
             raise ValueError("STORAGE_URL is empty and no default_root was given")
-        return LocalStorage(root, signing_key=settings.get("signing_key"), upload_url=settings.get("upload_url"))
+        return _local_storage(root, settings)
     parts = urlsplit(url)
     if parts.scheme in ("file", ""):
         path = unquote(parts.path) if parts.scheme == "file" else url
         if parts.netloc not in ("", "localhost") or not path.startswith("/"):
             raise ValueError("file storage URL must name an absolute directory, e.g. file:///srv/skintrack/photos")
-        return LocalStorage(path, signing_key=settings.get("signing_key"), upload_url=settings.get("upload_url"))
+        return _local_storage(path, settings)
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ValueError("s3 storage URL must name a bucket, e.g. s3://bucket/prefix")
@@ -369,6 +369,14 @@ def storage_from_url(url: str | None, **settings: Any) -> Storage:
             create_bucket=bool(settings.get("create_bucket", False)),
         )
     raise ValueError(f"unsupported STORAGE_URL scheme {parts.scheme!r}; use file:// or s3://")
+
+
+def _local_storage(root: str, settings: Mapping[str, Any]) -> Storage:
+    from backend.storage.local import LocalStorage
+
+    return LocalStorage(
+        root, signing_key=settings.get("signing_key"), upload_url=settings.get("upload_url"), clock=settings.get("clock")
+    )
 
 
 _EXTENSION_KEY = "skintrack.storage"
@@ -396,6 +404,7 @@ def init_storage(app: Flask) -> Storage:
 
     from flask import url_for
 
+    from backend.extensions import now
     from backend.storage.signed_upload import derive_signing_key
 
     def upload_url(token: str) -> str:
@@ -406,6 +415,7 @@ def init_storage(app: Flask) -> Storage:
         default_root=os.path.join(app.instance_path, "photos"),
         signing_key=derive_signing_key(app.config["SECRET_KEY"]),
         upload_url=upload_url,
+        clock=now,
         endpoint_url=app.config.get("S3_ENDPOINT_URL") or None,
         region=app.config.get("S3_REGION") or None,
         create_bucket=app.config.get("S3_CREATE_BUCKET", False),

@@ -54,6 +54,8 @@ class LocalStorage:
     upload_url : callable or None
         Maps a grant token to the absolute URL of the upload route
         (``backend/blueprints/uploads_local.py``).
+    clock : callable or None
+        Returns the current UTC time for grant expiry; default the system clock.
     """
 
     def __init__(
@@ -62,11 +64,13 @@ class LocalStorage:
         *,
         signing_key: bytes | None = None,
         upload_url: Callable[[str], str] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._signing_key = signing_key
+        self.signing_key = signing_key
         self._upload_url = upload_url
+        self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -190,16 +194,15 @@ class LocalStorage:
         expires_s : int
             Lifetime of the URL in seconds, >= 1.
         """
-        if self._signing_key is None or self._upload_url is None:
+        if self.signing_key is None or self._upload_url is None:
             raise StorageError("direct uploads need a signing key and an upload route")
         validate_key(key)
         if size_bytes < 1 or expires_s < 1:
             raise ValueError("size_bytes and expires_s must be positive")
-        now = dt.datetime.now(dt.timezone.utc)
-        expires_at = math.ceil(now.timestamp()) + expires_s
+        expires_at = math.ceil(self._clock().timestamp()) + expires_s
         grant = UploadGrant(key=key, content_type=content_type, size_bytes=size_bytes, expires_at=expires_at)
         return PresignedUpload(
-            url=self._upload_url(sign_grant(self._signing_key, grant)),
+            url=self._upload_url(sign_grant(self.signing_key, grant)),
             method="PUT",
             headers={"Content-Type": content_type, "Content-Length": str(size_bytes), "If-None-Match": "*"},
             expires_at=grant.expires_at_datetime(),

@@ -263,3 +263,128 @@ def test_s3_presigned_put_signs_type_size_and_write_once(s3_server):
         urllib.request.urlopen(replay)
     assert refused.value.code == 412
     assert read_all(storage, "direct/u1.jpg") == data
+
+
+# ---------------------------------------------------------------- local direct uploads (Flask route)
+
+
+class SteppingClock:
+    """A clock the test moves by hand, for grant expiry."""
+
+    def __init__(self) -> None:
+        import datetime as dt
+
+        self.moment = dt.datetime.now(dt.timezone.utc)
+
+    def __call__(self):
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        import datetime as dt
+
+        self.moment += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def upload_clock() -> SteppingClock:
+    return SteppingClock()
+
+
+@pytest.fixture
+def app_config(app_config, upload_clock):
+    return {**app_config, "CLOCK": upload_clock}
+
+
+def presign_local(app, key: str, content_type: str, size: int, expires_s: int = 300):
+    from backend.storage import current_storage
+
+    with app.test_request_context():
+        return current_storage().presign_put(key, content_type, size, expires_s)
+
+
+def upload_path(grant) -> str:
+    parts = urlsplit(grant.url)
+    assert parts.scheme == "http" and parts.path.startswith("/api/v1/uploads/local/")
+    return parts.path
+
+
+def assert_problem(response, status: int, type_slug: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    if type_slug:
+        assert response.json["type"].endswith(type_slug)
+
+
+def test_local_direct_upload_stores_once(app, client):
+    from backend.storage import current_storage
+
+    data = payload(50_000, seed=6)
+    key = f"direct/{uuid.uuid4().hex}.jpg"
+    grant = presign_local(app, key, "image/jpeg", len(data))
+    assert grant.headers == {"Content-Type": "image/jpeg", "Content-Length": str(len(data)), "If-None-Match": "*"}
+    response = client.put(upload_path(grant), data=data, headers=grant.headers)
+    assert response.status_code == 204
+    assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    with app.app_context():
+        assert digest_object(current_storage(), key).sha256 == hashlib.sha256(data).hexdigest()
+
+    replay = client.put(upload_path(grant), data=payload(50_000, seed=7), headers=grant.headers)
+    assert_problem(replay, 412, "upload-already-stored")
+    with app.app_context():
+        assert read_all(current_storage(), key) == data
+
+
+@pytest.mark.parametrize(
+    ("body_size", "content_type", "status", "type_slug"),
+    [
+        (1001, "image/jpeg", 413, "upload-size-mismatch"),
+        (999, "image/jpeg", 400, "upload-size-mismatch"),
+        (1000, "image/png", 415, None),
+        (1000, "text/plain", 415, None),
+    ],
+)
+def test_local_direct_upload_enforces_the_grant(app, client, body_size, content_type, status, type_slug):
+    from backend.storage import current_storage
+
+    key = f"direct/{uuid.uuid4().hex}.jpg"
+    grant = presign_local(app, key, "image/jpeg", 1000)
+    response = client.put(upload_path(grant), data=payload(body_size),
+                          headers={"Content-Type": content_type, "If-None-Match": "*"})
+    assert_problem(response, status, type_slug)
+    with app.app_context():
+        assert not current_storage().exists(key)
+
+
+def test_local_direct_upload_requires_content_length(app, client):
+    grant = presign_local(app, f"direct/{uuid.uuid4().hex}.jpg", "image/jpeg", 10)
+
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=upload_path(grant), method="PUT", data=b"0123456789",
+                             headers={"Content-Type": "image/jpeg"}).get_environ()
+    # A chunked request: no Content-Length, so the size cannot be checked before reading.
+    del environ["CONTENT_LENGTH"]
+    environ.update({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True})
+    assert_problem(client.open(environ), 411)
+
+
+def test_local_direct_upload_refuses_tampered_and_expired_urls(app, client, upload_clock):
+    from backend.storage import current_storage
+
+    key = f"direct/{uuid.uuid4().hex}.jpg"
+    grant = presign_local(app, key, "image/jpeg", 100, expires_s=60)
+    path = upload_path(grant)
+    token = path.rsplit("/", 1)[1]
+    # Flip one character of the signature, and forge a grant for a bigger object with another key.
+    tampered = path[:-1] + ("A" if path[-1] != "A" else "B")
+    assert_problem(client.put(tampered, data=payload(100), headers=grant.headers), 403, "upload-url-invalid")
+    from backend.storage.signed_upload import UploadGrant, sign_grant
+
+    forged = sign_grant(b"not-the-server-key" * 2, UploadGrant(key, "image/jpeg", 100, 2**40))
+    assert_problem(client.put(path.replace(token, forged), data=payload(100), headers=grant.headers),
+                   403, "upload-url-invalid")
+
+    upload_clock.advance(61)
+    assert_problem(client.put(path, data=payload(100), headers=grant.headers), 403, "upload-url-expired")
+    with app.app_context():
+        assert not current_storage().exists(key)
