@@ -192,19 +192,49 @@ def regions_overlay(photo: np.ndarray, masks: Mapping[str, np.ndarray]) -> bytes
     return encode_png(draw_region_outlines(_display_rgb(photo), masks))
 
 
-def render_overlays(photo: np.ndarray, maps: MeasureMaps, masks: Mapping[str, np.ndarray]) -> dict[str, bytes]:
-    """All single-photo overlays.
+def _pixels(image) -> np.ndarray:
+    """The image array of an ndarray or of an object with an ``rgb`` array (a canonical face)."""
+    return image if isinstance(image, np.ndarray) else np.asarray(image.rgb)
+
+
+def render_all(
+    canonical,
+    linear: np.ndarray,
+    masks: Mapping[str, np.ndarray],
+    maps: MeasureMaps | None = None,
+    baseline_canonical=None,
+) -> dict[str, bytes]:
+    """All overlays of one analysed face.
+
+    Parameters
+    ----------
+    canonical : ndarray uint8 HxWx3 sRGB, or an object with such an ``rgb`` attribute
+        (e.g. ``imaging.align.CanonicalFace``); shown as the photo under the maps
+    linear : ndarray float32 HxWx3, the colour-corrected linear image that was measured
+    masks : region masks (bool HxW by name, with ``skin``)
+    maps : MeasureMaps, optional; computed from ``linear`` when omitted
+    baseline_canonical : same kinds as ``canonical``, optional; adds ``before_after``
 
     Returns
     -------
-    dict with PNG bytes under ``redness``, ``pigment``, ``wrinkles``, ``regions``.
+    dict of PNG bytes: ``redness``, ``pigment_spots``, ``wrinkles``, ``regions`` and, with a
+    baseline, ``before_after`` (baseline left, this photo right, same regions drawn).
     """
-    return {
+    from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME
+    from imaging.measures import compute_maps
+
+    photo = _pixels(canonical)
+    if maps is None:
+        maps = compute_maps(linear, np.asarray(masks[SKIN_MASK_NAME], bool), CANONICAL_PX_PER_MM)
+    out = {
         "redness": redness_overlay(photo, maps, masks),
-        "pigment": pigment_overlay(photo, maps, masks),
+        "pigment_spots": pigment_overlay(photo, maps, masks),
         "wrinkles": wrinkle_overlay(photo, maps, masks),
         "regions": regions_overlay(photo, masks),
     }
+    if baseline_canonical is not None:
+        out["before_after"] = before_after_pair(_pixels(baseline_canonical), photo, masks)
+    return out
 
 
 def before_after_pair(

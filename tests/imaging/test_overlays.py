@@ -24,10 +24,10 @@ def _maps(linear):
 
 def test_all_overlays_are_pngs_of_the_expected_size():
     linear = canonical_face_linear()
-    result = overlays.render_overlays(linear, _maps(linear), MASKS)
-    assert set(result) == {"redness", "pigment", "wrinkles", "regions"}
+    result = overlays.render_all(canonical_face_uint8(), linear, MASKS, _maps(linear))
+    assert set(result) == {"redness", "pigment_spots", "wrinkles", "regions"}
     h, w = linear.shape[:2]
-    for name in ("redness", "pigment", "wrinkles"):
+    for name in ("redness", "pigment_spots", "wrinkles"):
         assert _decode(result[name]).shape == (h, w + overlays.LEGEND_WIDTH, 3)
     assert _decode(result["regions"]).shape == (h, w, 3)
 
@@ -94,3 +94,13 @@ def test_before_after_pair_side_by_side_with_same_regions():
     assert np.array_equal(outline[40:], (right == overlays._REGION_COLOURS["forehead"]).all(axis=2)[40:])
     with pytest.raises(ValueError):
         overlays.before_after_pair(before, before[:100], MASKS)
+
+
+def test_render_all_adds_before_after_with_a_baseline_and_computes_maps():
+    class Canonical:  # any object with an ``rgb`` array, like imaging.align.CanonicalFace
+        rgb = canonical_face_uint8()
+
+    result = overlays.render_all(Canonical(), canonical_face_linear(), MASKS, baseline_canonical=Canonical())
+    assert set(result) == {"redness", "pigment_spots", "wrinkles", "regions", "before_after"}
+    h, w = Canonical.rgb.shape[:2]
+    assert _decode(result["before_after"]).shape == (h, 2 * w + 8, 3)
