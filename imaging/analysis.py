@@ -1,0 +1,431 @@
+"""One photo in, measurements out: the orchestration of the imaging pipeline.
+
+:func:`analyze` runs, in order (each stage's wall time is reported in ``timings_ms``):
+
+1. ``decode``      :func:`imaging.decode.decode_image` at full resolution (orientation, ICC -> sRGB).
+2. ``face``        :func:`imaging.face.detect_face` on an area-downscaled copy (long side
+                   :data:`DETECTION_LONG_SIDE`), coordinates scaled back to the full photo.
+3. ``quality``     :func:`imaging.quality.assess_quality` (with the baseline's face geometry for
+                   a follow-up). A photo that fails the gate is still measured when a face was
+                   found; ``quality.ok`` is false so consumers can flag its values.
+4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo with the
+                   head (face plus a margin for hair, ears and neck) excluded: skin is never a
+                   white reference.
+5. ``canonical``   :func:`imaging.align.to_canonical`: similarity warp into the 768x1024 canonical
+                   frame; for a follow-up, ECC registration to the baseline's canonical image.
+6. ``regions``     :func:`imaging.regions.region_masks` on the canonical face.
+7. ``measures``    :func:`imaging.colour.apply_colour_correction` then
+                   :func:`imaging.measures.measure_regions` (per region and all skin).
+8. ``overlays``    (only with ``want_overlays``) PNG maps from :mod:`imaging.overlays`.
+
+No face: quality fails with ``no_face``; ``metrics``, ``regions``, ``geometry`` are null.
+
+A follow-up needs its baseline's canonical image and face geometry: :class:`BaselineReference`,
+made by :func:`baseline_reference_from` and serialised with :meth:`BaselineReference.to_bytes`
+(a PNG the backend can store next to the photo).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging.align import CanonicalFace, to_canonical
+from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
+from imaging.decode import DecodedImage, decode_image
+from imaging.face import FaceGeometry, detect_face
+from imaging.geometry import CANONICAL_PX_PER_MM, REGION_NAMES, SKIN_MASK_NAME, invert_affine
+from imaging.measures import compute_maps, measure_regions, to_json_safe
+from imaging.quality import QualityReport, assess_quality
+from imaging.regions import region_masks
+from imaging.version import ALGORITHM_VERSION
+
+import cv2  # noqa: E402
+from PIL import Image, PngImagePlugin  # noqa: E402
+
+#: Long side (px) of the copy the face detector runs on (face.detect_face: ~1000 px is plenty).
+DETECTION_LONG_SIDE = 1024
+#: Head area excluded from the white-balance reference, in inter-ocular distances: an ellipse
+#: centred this far below the eye midpoint, with these semi-axes (covers hair, ears, neck).
+HEAD_EXCLUSION_CENTRE_BELOW_EYES_IOD = 0.5
+HEAD_EXCLUSION_SEMI_AXES_IOD = (1.6, 2.6)
+#: Format tag of serialised baseline references (bump when the layout changes).
+BASELINE_FORMAT = "skintrack-baseline/1"
+_BASELINE_PNG_KEY = "skintrack-baseline"
+
+
+@dataclass(frozen=True)
+class BaselineReference:
+    """What a follow-up photo needs of its patient's baseline photo.
+
+    Attributes
+    ----------
+    canonical_rgb : ndarray, uint8 (1024, 768, 3)
+        The baseline face in the canonical frame, sRGB (before colour correction).
+    canonical_valid : ndarray, bool (1024, 768)
+        True where the canonical pixel came from inside the baseline photo.
+    to_canonical : ndarray, float64 (2, 3)
+        Baseline photo px -> canonical px.
+    source_size : (int, int)
+        (width, height) of the baseline photo, px.
+    geometry : FaceGeometry
+        The baseline's face geometry in its photo's px (for the framing/pose comparison of the
+        quality gate).
+    algorithm_version : str
+        Version that produced the reference (region placement depends on it).
+    """
+
+    canonical_rgb: np.ndarray
+    canonical_valid: np.ndarray
+    to_canonical: np.ndarray
+    source_size: tuple[int, int]
+    geometry: FaceGeometry
+    algorithm_version: str = ALGORITHM_VERSION
+
+    def canonical_face(self) -> CanonicalFace:
+        """The baseline as an :class:`imaging.align.CanonicalFace` (scale 1)."""
+        return CanonicalFace(self.canonical_rgb, self.canonical_valid, self.to_canonical,
+                             invert_affine(self.to_canonical), self.source_size, 1.0)
+
+    def to_bytes(self) -> bytes:
+        """Serialise as a lossless RGBA PNG (alpha = validity) with the geometry in a text chunk.
+
+        Returns
+        -------
+        bytes
+            About 1 MB for a typical face; contains no photo metadata (no EXIF, GPS, serial).
+        """
+        rgba = np.dstack([self.canonical_rgb, np.where(self.canonical_valid, 255, 0).astype(np.uint8)])
+        info = PngImagePlugin.PngInfo()
+        info.add_text(_BASELINE_PNG_KEY, json.dumps({
+            "format": BASELINE_FORMAT,
+            "algorithm_version": self.algorithm_version,
+            "to_canonical": np.asarray(self.to_canonical, np.float64).tolist(),
+            "source_size": list(self.source_size),
+            "geometry": _geometry_fields(self.geometry),
+        }))
+        buffer = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "BaselineReference":
+        """Load what :meth:`to_bytes` wrote.
+
+        Raises
+        ------
+        ValueError
+            When ``data`` is not a serialised baseline reference of this format.
+        """
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+            meta = json.loads(image.text[_BASELINE_PNG_KEY])
+        except (OSError, KeyError, ValueError, AttributeError) as exc:
+            raise ValueError("not a skintrack baseline reference") from exc
+        if meta.get("format") != BASELINE_FORMAT or image.mode != "RGBA":
+            raise ValueError("unsupported baseline reference format")
+        rgba = np.asarray(image)
+        return cls(
+            canonical_rgb=np.ascontiguousarray(rgba[..., :3]),
+            canonical_valid=rgba[..., 3] > 127,
+            to_canonical=np.asarray(meta["to_canonical"], np.float64),
+            source_size=tuple(int(v) for v in meta["source_size"]),
+            geometry=_geometry_from_fields(meta["geometry"]),
+            algorithm_version=str(meta["algorithm_version"]),
+        )
+
+
+@dataclass
+class AnalysisResult:
+    """Everything :func:`analyze` found out about one photo.
+
+    ``to_dict()`` is the JSON contract; the array attributes are for overlays, baselines and
+    tests and are not serialised.
+
+    Attributes
+    ----------
+    quality : QualityReport
+    color_reference : str
+        ``colorchecker``, ``neutral-background`` or ``none``.
+    colour_correction : ColourCorrection or None
+        None when no face was found (nothing measured).
+    metrics : dict or None
+        All measured skin: headline ``redness``, ``pigmentation``, ``texture`` and details
+        (see :mod:`imaging.measures`); None without a face.
+    regions : dict or None
+        Region name -> the same measures; None without a face.
+    geometry : FaceGeometry or None
+        In the full-resolution photo's px.
+    decoded_size : (int, int)
+        (width, height) of the photo after orientation, px.
+    registration : dict or None
+        ECC registration to the baseline (see :class:`imaging.align.Registration`).
+    timings_ms : dict[str, float]
+        Wall time per stage and ``total``.
+    canonical : CanonicalFace or None
+    masks : dict[str, ndarray bool] or None
+        Region masks in the canonical frame (with ``skin``).
+    overlays : dict[str, bytes]
+        PNG overlays by name (empty unless requested).
+    """
+
+    quality: QualityReport
+    color_reference: str
+    colour_correction: ColourCorrection | None
+    metrics: dict | None
+    regions: dict | None
+    geometry: FaceGeometry | None
+    decoded_size: tuple[int, int]
+    registration: dict | None
+    timings_ms: dict[str, float]
+    canonical: CanonicalFace | None = None
+    masks: dict | None = None
+    overlays: dict[str, bytes] = field(default_factory=dict)
+    algorithm_version: str = ALGORITHM_VERSION
+
+    def to_dict(self) -> dict:
+        """The JSON contract (plain Python values, NaN -> None)."""
+        return to_json_safe({
+            "quality": quality_to_dict(self.quality),
+            "color_reference": self.color_reference,
+            "color_correction": None if self.colour_correction is None else {
+                "model": self.colour_correction.model,
+                "details": self.colour_correction.details,
+            },
+            "algorithm_version": self.algorithm_version,
+            "metrics": self.metrics,
+            "regions": self.regions,
+            "geometry": None if self.geometry is None else geometry_to_dict(self.geometry),
+            "image_size": list(self.decoded_size),
+            "registration": self.registration,
+            "overlays": sorted(self.overlays),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        })
+
+
+def _geometry_fields(geometry: FaceGeometry) -> dict:
+    return to_json_safe(asdict(geometry))
+
+
+def _geometry_from_fields(fields: dict) -> FaceGeometry:
+    def pair(value):
+        return tuple(float(v) for v in value)
+
+    values = dict(fields)
+    for key in ("box", "right_eye", "left_eye", "mouth"):
+        values[key] = pair(values[key])
+    values["image_size"] = tuple(int(v) for v in values["image_size"])
+    values["eye_mouth_ratio"] = float("nan") if values.get("eye_mouth_ratio") is None else values["eye_mouth_ratio"]
+    return FaceGeometry(**values)
+
+
+def geometry_to_dict(geometry: FaceGeometry) -> dict:
+    """Face geometry as JSON: box, eyes, mouth (px of the photo), pose (degrees), IOD (px)."""
+    fields = _geometry_fields(geometry)
+    fields["iod_px"] = geometry.iod
+    return to_json_safe(fields)
+
+
+def quality_to_dict(report: QualityReport) -> dict:
+    """Quality report as JSON: ``ok``, ``problems`` (code, message, value, threshold), ``checks``."""
+    if hasattr(report, "to_dict"):
+        return to_json_safe(report.to_dict())
+    return to_json_safe(asdict(report))
+
+
+class _StageTimer:
+    """Collects wall time per pipeline stage, in ms."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + 1000.0 * (time.perf_counter() - start)
+
+    def finish(self) -> dict[str, float]:
+        self.timings["total"] = 1000.0 * (time.perf_counter() - self._start)
+        return self.timings
+
+
+def downscale_long_side(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Area-downscale so the long side is at most ``long_side`` px.
+
+    Returns
+    -------
+    (ndarray uint8, float)
+        The (possibly unchanged) image and its scale relative to the input (<= 1).
+    """
+    h, w = rgb.shape[:2]
+    factor = min(1.0, long_side / max(h, w))
+    if factor == 1.0:
+        return rgb, 1.0
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), size[0] / w
+
+
+def locate_face(rgb: np.ndarray) -> FaceGeometry | None:
+    """Face geometry of a full-resolution photo, found on a downscaled copy.
+
+    Parameters
+    ----------
+    rgb : ndarray uint8 HxWx3 sRGB
+
+    Returns
+    -------
+    FaceGeometry in ``rgb`` px, or None when no face was found.
+    """
+    small, factor = downscale_long_side(rgb, DETECTION_LONG_SIDE)
+    geometry = detect_face(small)
+    return None if geometry is None else geometry.scaled(1.0 / factor)
+
+
+def head_exclusion_mask(shape: tuple[int, int], geometry: FaceGeometry) -> np.ndarray:
+    """Bool mask of the head (face, hair, ears, neck) to keep out of the white balance.
+
+    Parameters
+    ----------
+    shape : (height, width) of the photo
+    geometry : FaceGeometry in that photo's px
+
+    Returns
+    -------
+    ndarray bool (height, width), True inside a tilted ellipse around the head.
+    """
+    mask = np.zeros(shape, np.uint8)
+    iod = geometry.iod
+    mid = np.asarray(geometry.eye_midpoint)
+    roll = np.radians(geometry.roll_deg)
+    # "Below the eyes" follows the head's tilt.
+    centre = mid + HEAD_EXCLUSION_CENTRE_BELOW_EYES_IOD * iod * np.array([-np.sin(roll), np.cos(roll)])
+    axes = tuple(int(round(a * iod)) for a in HEAD_EXCLUSION_SEMI_AXES_IOD)
+    cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))), axes, geometry.roll_deg, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def registration_to_dict(canonical: CanonicalFace) -> dict | None:
+    """The registration outcome of a canonical face as JSON (None when not registered)."""
+    if canonical.registration is None:
+        return None
+    return to_json_safe(asdict(canonical.registration))
+
+
+def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_overlays: bool = False) -> AnalysisResult:
+    """Analyse one face photo.
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded photo (JPEG, PNG, WebP, HEIC/HEIF).
+    baseline : BaselineReference or None
+        The patient's baseline for a follow-up: the face is registered onto it so the same
+        skin is measured, and the quality gate compares pose and framing with it.
+    want_overlays : bool
+        Render the PNG overlays (``redness``, ``pigment_spots``, ``wrinkles``, ``regions``
+        and, with a baseline, ``before_after``).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    imaging.errors.ImageError
+        For bytes that cannot be decoded or are refused (code says why).
+    """
+    timer = _StageTimer()
+    with timer.stage("decode"):
+        decoded = decode_image(data)
+    with timer.stage("face"):
+        geometry = locate_face(decoded.rgb)
+    with timer.stage("quality"):
+        quality = assess_quality(decoded, geometry, baseline.geometry if baseline is not None else None)
+    if geometry is None:
+        return AnalysisResult(quality, "none", None, None, None, None, decoded.size, None, timer.finish())
+    with timer.stage("colour"):
+        correction = estimate_colour_correction(decoded.rgb, head_exclusion_mask(decoded.rgb.shape[:2], geometry))
+    with timer.stage("canonical"):
+        canonical = to_canonical(decoded.rgb, geometry, baseline=None if baseline is None else baseline.canonical_face())
+    del decoded  # the full-resolution pixels are not needed past this point (peak memory)
+    with timer.stage("regions"):
+        masks = region_masks(canonical)
+    with timer.stage("measures"):
+        linear = apply_colour_correction(canonical.rgb, correction)
+        maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM)
+        measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps)
+    overlays: dict[str, bytes] = {}
+    if want_overlays:
+        with timer.stage("overlays"):
+            overlays = render_overlays(canonical, linear, masks, maps, baseline)
+    return AnalysisResult(
+        quality=quality,
+        color_reference=correction.reference,
+        colour_correction=correction,
+        metrics=measured["metrics"],
+        regions={name: measured["regions"][name] for name in REGION_NAMES if name in measured["regions"]},
+        geometry=geometry,
+        decoded_size=(int(canonical.source_size[0]), int(canonical.source_size[1])),
+        registration=registration_to_dict(canonical),
+        timings_ms=timer.finish(),
+        canonical=canonical,
+        masks=masks,
+        overlays=overlays,
+    )
+
+
+def render_overlays(canonical: CanonicalFace, linear: np.ndarray, masks: dict, maps,
+                    baseline: BaselineReference | None) -> dict[str, bytes]:
+    """PNG overlays of one analysed face over its canonical photo (:func:`imaging.overlays.render_all`).
+
+    With a baseline, ``before_after`` shows the baseline and this registered follow-up side by
+    side with the same regions drawn on both.
+    """
+    from imaging import overlays
+
+    return overlays.render_all(canonical, linear, masks, maps,
+                               baseline_canonical=None if baseline is None else baseline.canonical_rgb)
+
+
+def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference:
+    """The reference a follow-up needs, from a baseline's analysis result or its photo bytes.
+
+    Parameters
+    ----------
+    source : AnalysisResult (from :func:`analyze` of the baseline) or bytes (the baseline photo,
+        analysed here)
+
+    Returns
+    -------
+    BaselineReference
+
+    Raises
+    ------
+    ValueError
+        When no face was found in the baseline photo (there is nothing to register to).
+    imaging.errors.ImageError
+        When ``source`` is bytes that cannot be decoded.
+    """
+    result = analyze(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    if result.canonical is None or result.geometry is None:
+        raise ValueError("no face was found in the baseline photo")
+    canonical = result.canonical
+    return BaselineReference(
+        canonical_rgb=canonical.rgb,
+        canonical_valid=canonical.valid,
+        to_canonical=canonical.to_canonical,
+        source_size=canonical.source_size,
+        geometry=result.geometry,
+        algorithm_version=result.algorithm_version,
+    )
