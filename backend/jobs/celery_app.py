@@ -16,10 +16,15 @@ from celery import signals
 
 from backend import create_app
 from backend.extensions import db
-from backend.jobs.celery_backend import Sweeper, make_celery
+from backend.jobs import job_backend
+from backend.jobs.backends import CeleryBackend
+from backend.jobs.celery_backend import Sweeper
 
-flask_app = create_app()
-app = make_celery(flask_app)
+# Jobs enqueued by handlers inside the worker also go through Celery.
+flask_app = create_app({"JOB_BACKEND": "celery"})
+_backend = job_backend(flask_app)
+assert isinstance(_backend, CeleryBackend)
+app = _backend.celery
 _sweeper: Sweeper | None = None
 
 
