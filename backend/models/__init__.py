@@ -25,3 +25,4 @@ from backend.models.clinical import (  # noqa: F401
     TreatmentSession,
 )
 from backend.models.jobs import Job, JobStatus  # noqa: F401
+from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay, PhotoUpload  # noqa: F401

@@ -1,0 +1,183 @@
+"""Photo pipeline API schemas (uploads, photos, analysis results, job status) and vocabularies.
+
+The vocabularies here are shared with the database CHECK constraints
+(``backend.models.photos``); change them only together with a migration.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from schemas.common import CursorArgsSchema
+
+#: Views of the face the app captures.
+PHOTO_VIEWS = ("front", "left", "right")
+#: Where a photo's capture time came from, most trusted first.
+CAPTURE_TIME_SOURCES = ("app", "exif", "upload")
+#: Why a photo's bytes were removed.
+DELETION_REASONS = ("deleted", "consent_withdrawn")
+#: Life cycle of a two-phase upload.
+UPLOAD_STATUSES = ("pending", "completed")
+#: Media types an upload may declare (the bytes are sniffed again regardless).
+UPLOAD_MEDIA_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif", "image/webp")
+#: Media types the direct upload accepts as its body.
+DIRECT_UPLOAD_MEDIA_TYPES = UPLOAD_MEDIA_TYPES + ("application/octet-stream",)
+#: Job states as the API shows them.
+JOB_STATUSES = ("queued", "running", "done", "failed")
+#: Longest device description the app may send.
+MAX_DEVICE_LENGTH = 64
+
+
+class CaptureMetadataSchema(ma.Schema):
+    """What the app knows about a photo besides its bytes."""
+
+    course_id = fields.UUID(required=True, metadata={"description": "Treatment course the photo belongs to."})
+    milestone_id = fields.UUID(
+        load_default=None,
+        metadata={"description": "Milestone the app took the photo for; omit to assign by capture date."},
+    )
+    captured_at = fields.AwareDateTime(
+        load_default=None,
+        metadata={"description": "Capture time with UTC offset (ISO 8601); omit to use EXIF, else upload time."},
+    )
+    view = fields.String(load_default="front", validate=validate.OneOf(PHOTO_VIEWS))
+    make_up = fields.Boolean(load_default=None, metadata={"description": "Make-up worn (capture condition)."})
+    device = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=MAX_DEVICE_LENGTH),
+        metadata={"description": "Phone model (never a serial number)."},
+    )
+
+
+class DirectUploadArgsSchema(CaptureMetadataSchema):
+    """Query parameters of the direct upload (the body is the image)."""
+
+
+class UploadCreateSchema(CaptureMetadataSchema):
+    """Body of ``POST /patients/{id}/uploads``."""
+
+    size_bytes = fields.Integer(required=True, validate=validate.Range(min=1),
+                                metadata={"description": "Exact number of bytes the client will PUT."})
+    content_type = fields.String(required=True, validate=validate.OneOf(UPLOAD_MEDIA_TYPES))
+
+
+class SignedPutSchema(ma.Schema):
+    """How to send the bytes: method, URL and the exact headers to use."""
+
+    url = fields.String(required=True)
+    method = fields.String(required=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class UploadSchema(ma.Schema):
+    """A two-phase upload."""
+
+    id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    course_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": list(UPLOAD_STATUSES)})
+    declared_size = fields.Integer(required=True)
+    declared_content_type = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    photo_id = fields.UUID(allow_none=True)
+    put = fields.Nested(SignedPutSchema, allow_none=True,
+                        metadata={"description": "Present on creation only: where to PUT the bytes."})
+
+
+class QualityProblemSchema(ma.Schema):
+    """One reason the photo cannot be used."""
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    value = fields.Raw(allow_none=True)
+    threshold = fields.Raw(allow_none=True)
+
+
+class QualitySchema(ma.Schema):
+    """Quality-gate outcome."""
+
+    ok = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(QualityProblemSchema), required=True)
+
+
+class JobStatusSchema(ma.Schema):
+    """State of a background job."""
+
+    id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": list(JOB_STATUSES)})
+    attempts = fields.Integer(required=True)
+    max_attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True, metadata={"description": "Reason of the last failure."})
+    created_at = fields.DateTime(allow_none=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+
+
+class MeasurementSchema(ma.Schema):
+    """One measure in one region."""
+
+    region = fields.String(required=True, metadata={"description": "`all_skin` or a face region."})
+    measure = fields.String(required=True)
+    value = fields.Float(allow_none=True)
+
+
+class AnalysisSchema(ma.Schema):
+    """One analysis of a photo by one algorithm version."""
+
+    id = fields.UUID(required=True)
+    algorithm_version = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    baseline_photo_id = fields.UUID(allow_none=True)
+    face_found = fields.Boolean(required=True)
+    quality = fields.Nested(QualitySchema, required=True)
+    color_reference = fields.String(attribute="summary.color_reference", allow_none=True)
+    registration = fields.Dict(attribute="summary.registration", allow_none=True)
+    measurements = fields.List(fields.Nested(MeasurementSchema), required=True)
+    overlays = fields.List(fields.String(), required=True, metadata={"description": "Overlay names."})
+
+
+class PhotoSchema(ma.Schema):
+    """A photo: where it belongs, its quality, its analysis state and latest results."""
+
+    id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    course_id = fields.UUID(required=True)
+    milestone_id = fields.UUID(allow_none=True)
+    milestone_name = fields.String(allow_none=True)
+    out_of_window = fields.Boolean(required=True)
+    view = fields.String(required=True, metadata={"enum": list(PHOTO_VIEWS)})
+    captured_at = fields.DateTime(required=True)
+    capture_date = fields.Date(required=True)
+    capture_time_source = fields.String(required=True, metadata={"enum": list(CAPTURE_TIME_SOURCES)})
+    make_up = fields.Boolean(allow_none=True)
+    device = fields.String(allow_none=True)
+    content_type = fields.String(required=True, metadata={"description": "Sniffed from the bytes."})
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    size_bytes = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    quality = fields.Nested(QualitySchema, required=True)
+    usable = fields.Boolean(required=True)
+    superseded_by_id = fields.UUID(allow_none=True)
+    counts = fields.Boolean(required=True, metadata={
+        "description": "This is the newest usable photo of its course, milestone and view."})
+    deleted_at = fields.DateTime(allow_none=True)
+    deletion_reason = fields.String(allow_none=True, metadata={"enum": list(DELETION_REASONS)})
+    job = fields.Nested(JobStatusSchema, allow_none=True)
+    latest_analysis = fields.Nested(AnalysisSchema, allow_none=True)
+
+
+class PhotoListArgsSchema(CursorArgsSchema):
+    """Query arguments of a patient's photo list."""
+
+    course_id = fields.UUID(load_default=None)
+    milestone_id = fields.UUID(load_default=None)
+    include_deleted = fields.Boolean(load_default=True)
+
+
+class OverlayNameSchema(ma.Schema):
+    """Path argument of an overlay download (documentation)."""
+
+    name = fields.String(validate=validate.Regexp(r"^[a-z_]{1,40}$"))
