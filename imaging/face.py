@@ -432,8 +432,9 @@ def estimate_pose(rgb: np.ndarray, right_eye, left_eye) -> dict:
     # Yaw: skin extent either side of the eye midpoint at cheek level.
     sample = np.zeros(valid.shape, bool)
     sy0, sy1 = int(eye_y + 0.3 * iod), int(eye_y + 0.6 * iod)
-    sample[sy0:sy1, int(mid_x - 0.75 * iod) : int(mid_x - 0.35 * iod)] = True
-    sample[sy0:sy1, int(mid_x + 0.35 * iod) : int(mid_x + 0.75 * iod)] = True
+    # Sample close to the midline: on a turned head the far cheek is compressed towards it.
+    sample[sy0:sy1, int(mid_x - 0.5 * iod) : int(mid_x - 0.2 * iod)] = True
+    sample[sy0:sy1, int(mid_x + 0.2 * iod) : int(mid_x + 0.5 * iod)] = True
     sample[int(eye_y + 0.25 * iod) : int(eye_y + 0.55 * iod), int(mid_x - 0.1 * iod) : int(mid_x + 0.1 * iod)] = True
     sample &= valid
     ratio = 0.0

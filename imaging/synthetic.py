@@ -199,24 +199,30 @@ def white_balance(photo: SyntheticPhoto, gains: tuple[float, float, float]) -> S
 
 
 def one_sided_light(photo: SyntheticPhoto, ratio: float, axis: str = "x") -> SyntheticPhoto:
-    """Lighting falling off linearly across the face region.
+    """Light falling off across the face, as from a lamp or window on one side (or overhead).
 
     Parameters
     ----------
     ratio : float
-        Linear-light gain at the far side of the face relative to the near side (e.g. 0.3:
-        the subject's left side gets 30 % of the light of the right side).
-    axis : "x" (left-right) or "y" (top-bottom).
+        Linear-light gain on the far side of the face relative to the near side (e.g. 0.3:
+        the image-right half gets 30 % of the light of the image-left half).
+    axis : "x" (left to right) or "y" (top to bottom).
+
+    Notes
+    -----
+    The gain falls with a smoothstep from the near side (gain 1) to the far side (gain
+    ``ratio``) over the middle 40 % of the face box.
     """
     h, w = photo.rgb.shape[:2]
     x, y, bw, bh = photo.face_box
     if axis == "x":
         pos = (np.arange(w, dtype=np.float32) - x) / bw
-        gain = np.clip(1.0 + (ratio - 1.0) * pos, min(ratio, 1.0), max(ratio, 1.0))[None, :, None]
     else:
-        pos = (np.arange(h, dtype=np.float32) - y) / (1.6 * bh)
-        gain = np.clip(1.0 + (ratio - 1.0) * pos, min(ratio, 1.0), max(ratio, 1.0))[:, None, None]
-    return _linear_map(photo, gain)
+        pos = (np.arange(h, dtype=np.float32) - y) / bh
+    t = np.clip((pos - 0.3) / 0.4, 0.0, 1.0)
+    gain = 1.0 + (ratio - 1.0) * t * t * (3 - 2 * t)
+    gain = gain[None, :, None] if axis == "x" else gain[:, None, None]
+    return _linear_map(photo, gain.astype(np.float32))
 
 
 def gaussian_noise(photo: SyntheticPhoto, sigma: float, seed: int = 0) -> SyntheticPhoto:
@@ -294,36 +300,47 @@ def cut_off(photo: SyntheticPhoto, fraction_of_face: float = 0.35, side: str = "
     return shift(photo, 0, -(y + fraction_of_face * h))
 
 
-def turn_head(photo: SyntheticPhoto, yaw_degrees: float) -> SyntheticPhoto:
-    """Approximate a head turn by rotating a vertical cylinder through the head.
+def turn_head(photo: SyntheticPhoto, yaw_degrees: float = 0.0, pitch_degrees: float = 0.0) -> SyntheticPhoto:
+    """Approximate a head turn (yaw) or nod (pitch) by rotating a cylinder through the head.
 
-    The head is modelled as a cylinder of radius 1.1 IOD centred behind the eye midpoint;
-    each pixel column inside it is moved to where it would project after rotating the
-    cylinder by ``yaw_degrees`` about its vertical axis (positive: the face turns towards
-    the image's right, i.e. the subject turns to their left). Columns outside the cylinder
-    are unchanged. Truth eyes and mouth are moved the same way.
+    For yaw the head is a vertical cylinder of radius 1.1 IOD centred on the eye midpoint;
+    each pixel column inside it moves to where it would project after rotating the cylinder
+    by ``yaw_degrees`` (positive: the face turns towards the image's right, i.e. the subject
+    turns to their left). For pitch a horizontal cylinder of radius 1.3 IOD centred between
+    the eyes and the mouth moves rows the same way (positive: chin up). Truth points move
+    with the pixels.
     """
     rgb = photo.rgb
     h, w = rgb.shape[:2]
     mid = (np.asarray(photo.right_eye) + np.asarray(photo.left_eye)) / 2
-    radius = 1.1 * photo.iod
-    theta = np.radians(yaw_degrees)
-    xs = np.arange(w, dtype=np.float32)
-    rel = np.clip((xs - mid[0]) / radius, -1.0, 1.0)
-    phi = np.arcsin(rel) - theta  # angle on the cylinder before rotation
-    visible = np.abs(phi) <= np.pi / 2
-    src_x = np.where(visible, mid[0] + radius * np.sin(phi), -1.0).astype(np.float32)
-    inside = np.abs(xs - mid[0]) < radius
-    src_x = np.where(inside, src_x, xs).astype(np.float32)
-    map_x = np.repeat(src_x[None, :], h, axis=0)
+    map_x = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, axis=0)
     map_y = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, axis=1)
+    moves = []
+    for axis, degrees, radius, centre in (
+        (0, yaw_degrees, 1.1 * photo.iod, mid[0]),
+        (1, -pitch_degrees, 1.3 * photo.iod, (mid[1] + photo.mouth[1]) / 2),
+    ):
+        if degrees == 0:
+            continue
+        theta = np.radians(degrees)
+        coords = np.arange(w if axis == 0 else h, dtype=np.float32)
+        phi = np.arcsin(np.clip((coords - centre) / radius, -1.0, 1.0)) - theta
+        src = np.where(np.abs(phi) <= np.pi / 2, centre + radius * np.sin(phi), -1.0)
+        src = np.where(np.abs(coords - centre) < radius, src, coords).astype(np.float32)
+        if axis == 0:
+            map_x = np.repeat(src[None, :], h, axis=0)
+        else:
+            map_y = np.repeat(src[:, None], w, axis=1)
+        moves.append((axis, theta, radius, centre))
     out = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                     borderValue=(BACKGROUND_GREY,) * 3)
 
     def move(point):
-        x, y = point
-        p = np.arcsin(np.clip((x - mid[0]) / radius, -1, 1)) + theta
-        return (float(mid[0] + radius * np.sin(p)), float(y))
+        p = [float(point[0]), float(point[1])]
+        for axis, theta, radius, centre in moves:
+            angle = np.arcsin(np.clip((p[axis] - centre) / radius, -1, 1)) + theta
+            p[axis] = float(centre + radius * np.sin(angle))
+        return (p[0], p[1])
 
     return SyntheticPhoto(out, move(photo.right_eye), move(photo.left_eye), move(photo.mouth), photo.face_box)
 
