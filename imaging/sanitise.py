@@ -1,0 +1,232 @@
+"""The stored copy of an upload: upright pixels, colour preserved, no private metadata.
+
+Policy (what is kept, what is removed, and why):
+
+- Removed always: EXIF (GPS, body/lens serial numbers, owner name, UserComment,
+  ImageDescription, MakerNote - maker notes carry serials and sometimes location), XMP,
+  IPTC/Photoshop (APP13), JPEG comments (COM), PNG text chunks (tEXt/zTXt/iTXt) and eXIf,
+  MPF secondary images and any bytes after the JPEG end-of-image marker (phone vendors
+  append depth maps and metadata trailers there).
+- Kept always: the ICC profile (so Display P3 colours stay correct) and the pixels' colour
+  values.
+- JPEG whose EXIF orientation is 1 (or absent): metadata segments are stripped LOSSLESSLY,
+  the compressed image data is copied byte for byte (no generation loss).
+- JPEG with another orientation: pixels are rotated upright and re-encoded once at quality 95
+  with 4:4:4 chroma (no chroma subsampling), because the orientation tag is removed with EXIF.
+- PNG: chunk-level lossless strip; if an eXIf chunk asks for rotation, the rotated pixels are
+  re-encoded as PNG (still lossless).
+- HEIC/HEIF and WebP: converted to JPEG quality 95, 4:4:4, with the ICC profile. Browsers on
+  the clinicians' dashboard cannot display HEIC, and re-saving a HEIC through pillow-heif keeps
+  GPS unless ``exif=None`` is passed - converting avoids both problems. pillow-heif has already
+  applied the orientation to the pixels on read.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+
+from imaging.decode import open_image
+from imaging.errors import ImageError
+
+from PIL import Image  # noqa: E402
+
+#: JPEG quality and chroma subsampling used whenever pixels must be re-encoded.
+REENCODE_QUALITY = 95
+_SUBSAMPLING_444 = 0
+
+# JPEG markers kept in the lossless path: SOF*, DHT, DQT, DRI, SOS, APP0 (JFIF), APP14 (Adobe
+# colour transform, needed to decode correctly) and APP2 only when it is an ICC profile chunk.
+_KEEP_APP = {0xE0, 0xEE}
+_PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"sBIT", b"pHYs",
+             b"tRNS", b"bKGD", b"cICP"}
+
+
+@dataclass(frozen=True)
+class SanitisedPhoto:
+    """The copy of an upload that is stored.
+
+    Attributes
+    ----------
+    data : bytes
+        Encoded image.
+    content_type : str
+        ``image/jpeg`` or ``image/png``.
+    width, height : int
+        Pixel size of the upright image.
+    format : str
+        ``jpeg`` or ``png``.
+    reencoded : bool
+        False when the compressed pixels were copied losslessly.
+    """
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    format: str
+    reencoded: bool
+
+
+def sanitise_photo(data: bytes) -> SanitisedPhoto:
+    """Produce the stored copy of an upload (see module docstring for the policy).
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file, any supported format.
+
+    Returns
+    -------
+    SanitisedPhoto
+
+    Raises
+    ------
+    ImageError
+        For any refused input (same codes as :func:`imaging.decode.decode_image`).
+    """
+    from imaging.decode import decode_image
+
+    # Full validation first: never store what analysis would refuse.
+    decoded = decode_image(data, min_long_side=256)
+    image, fmt = open_image(data)
+    width, height = decoded.original_size
+    orientation = int(image.getexif().get(0x0112, 1) or 1) if fmt != "heif" else 1
+    icc = image.info.get("icc_profile")
+    if fmt == "jpeg" and orientation == 1:
+        return SanitisedPhoto(strip_jpeg_metadata(data), "image/jpeg", width, height, "jpeg", False)
+    if fmt == "png" and orientation == 1:
+        return SanitisedPhoto(strip_png_metadata(data), "image/png", width, height, "png", False)
+    upright = _upright_pixels(image, orientation)
+    buffer = io.BytesIO()
+    if fmt == "png":
+        upright.save(buffer, format="PNG", icc_profile=icc) if icc else upright.save(buffer, format="PNG")
+        return SanitisedPhoto(buffer.getvalue(), "image/png", upright.width, upright.height, "png", True)
+    if upright.mode not in ("RGB", "L"):
+        upright = upright.convert("RGB")
+    kwargs = {"quality": REENCODE_QUALITY, "subsampling": _SUBSAMPLING_444, "comment": b""}
+    if icc:
+        kwargs["icc_profile"] = icc
+    upright.save(buffer, format="JPEG", **kwargs)
+    # Pillow may still carry source APP segments over: strip to be certain.
+    out = strip_jpeg_metadata(buffer.getvalue())
+    return SanitisedPhoto(out, "image/jpeg", upright.width, upright.height, "jpeg", True)
+
+
+def _upright_pixels(image: Image.Image, orientation: int) -> Image.Image:
+    from imaging.decode import _apply_orientation
+
+    image.load()
+    if image.mode in ("RGBA", "LA", "PA", "P"):
+        image = image.convert("RGBA")
+    return _apply_orientation(image, orientation)
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """Remove every metadata segment from a JPEG without touching the compressed image.
+
+    Keeps SOI, frame/scan/table segments, APP0 (JFIF), APP14 (Adobe) and ICC profile APP2
+    segments; drops all other APPn (EXIF, XMP, MPF, IPTC, maker data), COM, and anything after
+    the first image's EOI.
+
+    Parameters
+    ----------
+    data : bytes, a baseline or progressive JPEG
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    ImageError
+        ``corrupt_image`` / ``truncated_image`` when the marker structure is broken.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
+    out = bytearray(b"\xff\xd8")
+    pos = 2
+    n = len(data)
+    while pos < n:
+        if data[pos] != 0xFF:
+            raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            break
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI: drop any trailer
+            out += b"\xff\xd9"
+            return bytes(out)
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            out += bytes((0xFF, marker))
+            continue
+        if pos + 2 > n:
+            raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
+        length = struct.unpack(">H", data[pos : pos + 2])[0]
+        end = pos + length
+        if length < 2 or end > n:
+            raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
+        segment = data[pos - 2 : end]
+        payload = data[pos + 2 : end]
+        keep = True
+        if 0xE0 <= marker <= 0xEF:
+            keep = marker in _KEEP_APP or (marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"))
+        elif marker == 0xFE:
+            keep = False
+        if keep:
+            out += segment
+        pos = end
+        if marker == 0xDA:  # SOS: copy entropy-coded data up to the next real marker
+            scan_end = _entropy_end(data, pos)
+            out += data[pos:scan_end]
+            pos = scan_end
+    raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
+
+
+def _entropy_end(data: bytes, pos: int) -> int:
+    """Index of the first marker after entropy-coded data (skipping stuffed 0xFF00 and RSTn)."""
+    n = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= n:
+            return n
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            pos += 1 if following == 0xFF else 2
+            continue
+        return pos
+
+
+def strip_png_metadata(data: bytes) -> bytes:
+    """Keep only image and colour chunks of a PNG (losslessly; see ``_PNG_KEEP``).
+
+    Raises
+    ------
+    ImageError
+        ``corrupt_image`` / ``truncated_image`` for a broken chunk structure or CRC.
+    """
+    signature = b"\x89PNG\r\n\x1a\n"
+    if not data.startswith(signature):
+        raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
+    out = bytearray(signature)
+    pos = len(signature)
+    while pos + 8 <= len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
+        body = data[pos + 8 : pos + 8 + length]
+        crc = struct.unpack(">I", data[pos + 8 + length : end])[0]
+        if zlib.crc32(kind + body) != crc:
+            raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
+        if kind in _PNG_KEEP:
+            out += data[pos:end]
+        pos = end
+        if kind == b"IEND":
+            return bytes(out)
+    raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
