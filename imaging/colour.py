@@ -38,7 +38,7 @@ import colour as colour_science
 import cv2
 import numpy as np
 
-from imaging.colour_space import linear_to_lab, srgb_to_linear
+from imaging.colour_space import channel_max, channel_min, linear_to_lab, srgb_to_linear
 
 REFERENCE_COLORCHECKER = "colorchecker"
 REFERENCE_NEUTRAL = "neutral-background"
@@ -59,7 +59,7 @@ PATCH_INTERIOR = 0.5
 #: Trimmed-mean tail share per side when reading a patch.
 PATCH_TRIM = 0.1
 #: Neutral background thresholds.
-SHADES_OF_GREY_P = 6
+SHADES_OF_GREY_P = 6  # fixed: _shades_of_grey computes the 6th power by multiplication
 MIN_NEUTRAL_FRACTION = 0.05
 MIN_NEUTRAL_PIXELS = 2000
 #: Saturation limits (max - min) / max of the two neutral-pixel passes.
@@ -181,23 +181,38 @@ def apply_colour_correction(rgb: np.ndarray, correction: ColourCorrection) -> np
 # --- ColorChecker -------------------------------------------------------------------------
 
 
-def detect_colorchecker_patches(rgb_uint8: np.ndarray) -> np.ndarray | None:
+def working_copy(rgb_uint8: np.ndarray) -> tuple[np.ndarray, float]:
+    """Area-downscaled copy, by the smallest integer factor giving a long side <= DETECTION_LONG_SIDE.
+
+    Returns
+    -------
+    (small uint8 image, scale = small width / original width, <= 1)
+    """
+    h, w = rgb_uint8.shape[:2]
+    # An integer reduction factor keeps cv2's fast INTER_AREA path (~10x faster on 12 MP).
+    factor = -(-max(h, w) // DETECTION_LONG_SIDE)
+    if factor <= 1:
+        return rgb_uint8, 1.0
+    small = cv2.resize(rgb_uint8, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    return small, small.shape[1] / w
+
+
+def detect_colorchecker_patches(
+    rgb_uint8: np.ndarray, working: tuple[np.ndarray, float] | None = None
+) -> np.ndarray | None:
     """Find a ColorChecker 24 and return its patch corners.
 
     Parameters
     ----------
     rgb_uint8 : ndarray, uint8 HxWx3, sRGB, RGB order
+    working : optional precomputed :func:`working_copy` of ``rgb_uint8``
 
     Returns
     -------
     ndarray, float32, (24, 4, 2) patch corner points (x, y) in the input's pixel
     coordinates, patches in reference order (dark skin first); or None when no chart is found.
     """
-    h, w = rgb_uint8.shape[:2]
-    scale = min(1.0, DETECTION_LONG_SIDE / max(h, w))
-    small = rgb_uint8 if scale == 1.0 else cv2.resize(
-        rgb_uint8, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-    )
+    small, scale = working if working is not None else working_copy(rgb_uint8)
     detector = cv2.mcc.CCheckerDetector.create()
     detector.setColorChartType(cv2.mcc.MCC24)
     params = cv2.mcc.DetectorParametersMCC()
@@ -260,15 +275,19 @@ def delta_e00(linear_a: np.ndarray, linear_b: np.ndarray) -> np.ndarray:
     return np.asarray(colour_science.delta_E(lab_a, lab_b, method="CIE 2000"), dtype=np.float64)
 
 
-def colorchecker_correction(rgb_uint8: np.ndarray) -> ColourCorrection | None:
-    """Detect a ColorChecker and fit + validate the correction; None if absent or refused.
+def colorchecker_correction(
+    rgb_uint8: np.ndarray, working: tuple[np.ndarray, float] | None = None
+) -> ColourCorrection | None:
+    """Detect a ColorChecker and fit + validate the correction; None if no chart is found.
+
+    ``working`` is an optional precomputed :func:`working_copy`.
 
     Returns
     -------
     ColourCorrection with reference 'colorchecker', or None. On refusal the reason is
     returned in a 'none' correction's details by :func:`estimate_colour_correction`.
     """
-    corners = detect_colorchecker_patches(rgb_uint8)
+    corners = detect_colorchecker_patches(rgb_uint8, working)
     if corners is None:
         return None
     measured = read_patch_colours(rgb_uint8, corners)
@@ -299,37 +318,40 @@ def _well_exposed(linear: np.ndarray) -> np.ndarray:
     return (
         (luminance >= NEUTRAL_LUMINANCE_RANGE[0])
         & (luminance <= NEUTRAL_LUMINANCE_RANGE[1])
-        & (linear.max(axis=2) < PATCH_CLIP_LIMIT)
+        & (channel_max(linear) < PATCH_CLIP_LIMIT)
     )
 
 
 def _shades_of_grey(pixels: np.ndarray) -> np.ndarray:
     """Illuminant estimate (3,) = Minkowski p-norm mean per channel (Finlayson & Trezzi 2004)."""
-    p = SHADES_OF_GREY_P
-    return np.mean(pixels.astype(np.float64) ** p, axis=0) ** (1.0 / p)
+    squared = pixels.astype(np.float32) ** 2
+    powered = squared * squared * squared  # p = 6 by multiplication: ~10x faster than ** 6.0
+    return np.mean(powered, axis=0, dtype=np.float64) ** (1.0 / SHADES_OF_GREY_P)
 
 
-def neutral_background_correction(rgb_uint8: np.ndarray, exclude_mask: np.ndarray | None) -> ColourCorrection:
+def neutral_background_correction(
+    rgb_uint8: np.ndarray, exclude_mask: np.ndarray | None, working: tuple[np.ndarray, float] | None = None
+) -> ColourCorrection:
     """Shades-of-grey (p = 6) white balance on neutral, well-exposed non-face pixels.
 
     Parameters
     ----------
     rgb_uint8 : ndarray, uint8 HxWx3 sRGB
     exclude_mask : ndarray, bool HxW or None; True = never use (face and a margin)
+    working : optional precomputed :func:`working_copy` of ``rgb_uint8``
 
     Returns
     -------
     ColourCorrection, 'neutral-background' (diagonal gains) or 'none' with the reason.
     """
-    h, w = rgb_uint8.shape[:2]
-    scale = min(1.0, DETECTION_LONG_SIDE / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # A white-balance estimate needs no detail: work on a copy with a 1024 px long side.
-    small = rgb_uint8 if scale == 1.0 else cv2.resize(rgb_uint8, size, interpolation=cv2.INTER_AREA)
+    small, scale = working if working is not None else working_copy(rgb_uint8)
+    size = (small.shape[1], small.shape[0])
     linear = srgb_to_linear(small)
     usable = _well_exposed(linear)
     if exclude_mask is not None:
-        excl = np.asarray(exclude_mask, dtype=np.uint8)
+        excl = np.asarray(exclude_mask)
+        excl = excl.view(np.uint8) if excl.dtype == np.bool_ else excl.astype(np.uint8)
         if scale != 1.0:
             excl = cv2.resize(excl, size, interpolation=cv2.INTER_NEAREST)
         usable &= excl == 0
@@ -339,16 +361,16 @@ def neutral_background_correction(rgb_uint8: np.ndarray, exclude_mask: np.ndarra
     candidate = usable
     for max_saturation in NEUTRAL_SATURATION_PASSES:
         balanced = linear / (illuminant / illuminant[1]).astype(np.float32)
-        hi = balanced.max(axis=2)
-        lo = balanced.min(axis=2)
+        hi = channel_max(balanced)
+        lo = channel_min(balanced)
         candidate = usable & ((hi - lo) <= max_saturation * np.maximum(hi, 1e-6))
-        if candidate.sum() < MIN_NEUTRAL_PIXELS * scale**2:
+        if candidate.sum() < MIN_NEUTRAL_PIXELS:
             break
         illuminant = _shades_of_grey(linear[candidate])
     count = int(candidate.sum())
     fraction = count / candidate.size
     details = {"neutral_pixels_at_1024": count, "neutral_fraction": round(fraction, 4)}
-    if count < MIN_NEUTRAL_PIXELS * scale**2 or fraction < MIN_NEUTRAL_FRACTION:
+    if count < MIN_NEUTRAL_PIXELS or fraction < MIN_NEUTRAL_FRACTION:
         return identity_correction("too_few_neutral_pixels", details)
     gains = illuminant[1] / np.maximum(illuminant, 1e-9)
     details["gains"] = [round(float(g), 4) for g in gains]
@@ -373,10 +395,11 @@ def estimate_colour_correction(rgb_uint8: np.ndarray, exclude_mask: np.ndarray |
     """
     if rgb_uint8.dtype != np.uint8 or rgb_uint8.ndim != 3 or rgb_uint8.shape[2] != 3:
         raise ValueError("estimate_colour_correction expects a uint8 HxWx3 RGB image")
-    chart = colorchecker_correction(rgb_uint8)
+    working = working_copy(rgb_uint8)
+    chart = colorchecker_correction(rgb_uint8, working)
     if chart is not None and chart.reference == REFERENCE_COLORCHECKER:
         return chart
-    neutral = neutral_background_correction(rgb_uint8, exclude_mask)
+    neutral = neutral_background_correction(rgb_uint8, exclude_mask, working)
     if chart is not None:
         # Keep the reason the chart was refused next to the fallback's own details.
         neutral.details["colorchecker"] = chart.details

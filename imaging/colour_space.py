@@ -98,6 +98,20 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     return lab.reshape(arr.shape)
 
 
+def channel_max(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel maximum over the 3 channels (HxWx3 -> HxW).
+
+    ``np.max(axis=2)`` reduces over a length-3 axis about 20x slower than two elementwise
+    maxima, which matters at 0.8-12 MP.
+    """
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def channel_min(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel minimum over the 3 channels (HxWx3 -> HxW); see :func:`channel_max`."""
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
 def optical_density(linear: np.ndarray, eps: float = OD_EPS) -> np.ndarray:
     """Optical density OD = -log10(max(linear, eps)).
 

@@ -66,7 +66,7 @@ import numpy as np
 
 from imaging import texture
 from imaging.chromophores import separate_chromophores
-from imaging.colour_space import linear_to_lab
+from imaging.colour_space import channel_max, linear_to_lab
 from imaging.geometry import REGION_NAMES, SKIN_MASK_NAME
 
 #: Regions with fewer pixels report None values (~24 mm^2 at the canonical scale).
@@ -158,7 +158,7 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float) -> 
     MeasureMaps
     """
     rgb = np.asarray(linear_rgb, dtype=np.float32)
-    skin = skin & (rgb.max(axis=2) < SATURATION_LIMIT)
+    skin = skin & (channel_max(rgb) < SATURATION_LIMIT)
     lab = linear_to_lab(rgb)
     chrom = separate_chromophores(rgb)
     red = np.maximum(rgb[..., 0], _LOG_FLOOR)

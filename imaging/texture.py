@@ -12,6 +12,7 @@ Their implementation is checked against the IBSI digital phantom in tests/imagin
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 
 import cv2
@@ -156,21 +157,43 @@ def glcm_matrix(levels: np.ndarray, mask: np.ndarray, n_levels: int, offset: tup
     return (counts + counts.T).astype(np.float64)
 
 
-def _entropy(p: np.ndarray) -> float:
-    nz = p[p > 0]
-    return float(-(nz * np.log2(nz)).sum())
+GLCM_FEATURE_NAMES = (
+    "joint_maximum", "joint_average", "joint_variance", "joint_entropy", "difference_average",
+    "difference_variance", "difference_entropy", "sum_average", "sum_variance", "sum_entropy",
+    "angular_second_moment", "contrast", "dissimilarity", "inverse_difference",
+    "inverse_difference_normalised", "inverse_difference_moment",
+    "inverse_difference_moment_normalised", "inverse_variance", "correlation", "autocorrelation",
+    "cluster_tendency", "cluster_shade", "cluster_prominence", "information_correlation_1",
+    "information_correlation_2",
+)
 
 
-def glcm_features(counts: np.ndarray) -> dict[str, float]:
-    """IBSI GLCM features of one co-occurrence matrix.
+def _plogp_sum(p: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """-sum p log2 p over ``axes`` with 0 log 0 = 0."""
+    safe = np.where(p > 0, p, 1.0)
+    return -(p * np.log2(safe)).sum(axis=axes)
+
+
+@lru_cache(maxsize=8)
+def _glcm_index(ng: int) -> tuple[np.ndarray, ...]:
+    """Grey levels g (1..Ng), grids i, j, |i-j| and i+j (cached per Ng)."""
+    g = np.arange(1, ng + 1, dtype=np.float64)
+    ii, jj = np.meshgrid(g, g, indexing="ij")
+    return g, ii, jj, np.abs(ii - jj), ii + jj
+
+
+def glcm_features(counts: np.ndarray) -> dict:
+    """IBSI GLCM features of co-occurrence matrices (one, or a batch computed together).
 
     Parameters
     ----------
-    counts : ndarray, float (Ng, Ng), co-occurrence counts (normalised here to p_ij)
+    counts : ndarray, float (..., Ng, Ng), co-occurrence counts (normalised here to p_ij)
 
     Returns
     -------
-    dict[str, float]
+    dict[str, float | ndarray]
+        One float per feature for a single matrix, an array of shape ``counts.shape[:-2]``
+        for a batch.
         IBSI names (grey levels i, j = 1..Ng, p_ij joint probability, p_i row marginal,
         p_{i-j,k} diagonal and p_{i+j,k} cross-diagonal probabilities, log base 2):
 
@@ -192,73 +215,75 @@ def glcm_features(counts: np.ndarray) -> dict[str, float]:
         - ``information_correlation_1`` (HXY - HXY1)/HX;
           ``information_correlation_2`` sqrt(1 - exp(-2 (HXY2 - HXY)))
 
-        All NaN if the matrix is empty (no pairs in the mask).
+        NaN for an empty matrix (no pairs in the mask).
     """
-    total = counts.sum()
-    names = (
-        "joint_maximum joint_average joint_variance joint_entropy difference_average "
-        "difference_variance difference_entropy sum_average sum_variance sum_entropy "
-        "angular_second_moment contrast dissimilarity inverse_difference "
-        "inverse_difference_normalised inverse_difference_moment "
-        "inverse_difference_moment_normalised inverse_variance correlation autocorrelation "
-        "cluster_tendency cluster_shade cluster_prominence information_correlation_1 "
-        "information_correlation_2"
-    ).split()
-    if total <= 0:
-        return {n: float("nan") for n in names}
-    p = counts / total
-    ng = p.shape[0]
-    g = np.arange(1, ng + 1, dtype=np.float64)
-    ii, jj = np.meshgrid(g, g, indexing="ij")
-    diff = np.abs(ii - jj)
-    p_i = p.sum(axis=1)
-    p_j = p.sum(axis=0)
-    mu_i = float((g * p_i).sum())
-    mu_j = float((g * p_j).sum())
-    var_i = float(((g - mu_i) ** 2 * p_i).sum())
-    var_j = float(((g - mu_j) ** 2 * p_j).sum())
-    p_diff = np.bincount(diff.ravel().astype(np.int64), weights=p.ravel(), minlength=ng)
+    counts = np.asarray(counts, dtype=np.float64)
+    single = counts.ndim == 2
+    batch = counts.reshape(-1, *counts.shape[-2:])
+    total = batch.sum(axis=(1, 2))
+    empty = total <= 0
+    p = batch / np.where(empty, 1.0, total)[:, None, None]
+    ng = p.shape[-1]
+    g, ii, jj, diff, summ = _glcm_index(ng)
+    p_i = p.sum(axis=2)
+    p_j = p.sum(axis=1)
+    mu_i = p_i @ g
+    mu_j = p_j @ g
+    var_i = (p_i * (g[None] - mu_i[:, None]) ** 2).sum(axis=1)
+    var_j = (p_j * (g[None] - mu_j[:, None]) ** 2).sum(axis=1)
     k_diff = np.arange(ng, dtype=np.float64)
-    p_sum = np.bincount((ii + jj).ravel().astype(np.int64), weights=p.ravel(), minlength=2 * ng + 1)
-    k_sum = np.arange(2 * ng + 1, dtype=np.float64)
-    mu_d = float((k_diff * p_diff).sum())
-    mu_s = float((k_sum * p_sum).sum())
-    hxy = _entropy(p)
-    hx = _entropy(p_i)
-    outer = np.outer(p_i, p_j)
-    nz = (p > 0) & (outer > 0)
-    hxy1 = float(-(p[nz] * np.log2(outer[nz])).sum())
-    onz = outer[outer > 0]
-    hxy2 = float(-(onz * np.log2(onz)).sum())
-    cluster = ii + jj - mu_i - mu_j
+    k_sum = np.arange(2, 2 * ng + 1, dtype=np.float64)
+    # Diagonal (|i-j| = k) and cross-diagonal (i+j = k) probabilities via one-hot sums.
+    onehot_diff = (diff.ravel()[:, None] == k_diff[None]).astype(np.float64)
+    onehot_sum = (summ.ravel()[:, None] == k_sum[None]).astype(np.float64)
+    flat = p.reshape(len(p), -1)
+    p_diff = flat @ onehot_diff
+    p_sum = flat @ onehot_sum
+    mu_d = p_diff @ k_diff
+    mu_s = p_sum @ k_sum
+    hxy = _plogp_sum(p, (1, 2))
+    hx = _plogp_sum(p_i, (1,))
+    outer = p_i[:, :, None] * p_j[:, None, :]
+    hxy1 = -(p * np.log2(np.where(outer > 0, outer, 1.0))).sum(axis=(1, 2))
+    hxy2 = _plogp_sum(outer, (1, 2))
+    cluster = ii[None] + jj[None] - mu_i[:, None, None] - mu_j[:, None, None]
     sd = np.sqrt(var_i * var_j)
-    return {
-        "joint_maximum": float(p.max()),
-        "joint_average": mu_i,
-        "joint_variance": var_i,
-        "joint_entropy": hxy,
-        "difference_average": mu_d,
-        "difference_variance": float(((k_diff - mu_d) ** 2 * p_diff).sum()),
-        "difference_entropy": _entropy(p_diff),
-        "sum_average": mu_s,
-        "sum_variance": float(((k_sum - mu_s) ** 2 * p_sum).sum()),
-        "sum_entropy": _entropy(p_sum),
-        "angular_second_moment": float((p**2).sum()),
-        "contrast": float((diff**2 * p).sum()),
-        "dissimilarity": mu_d,
-        "inverse_difference": float((p / (1.0 + diff)).sum()),
-        "inverse_difference_normalised": float((p / (1.0 + diff / ng)).sum()),
-        "inverse_difference_moment": float((p / (1.0 + diff**2)).sum()),
-        "inverse_difference_moment_normalised": float((p / (1.0 + diff**2 / ng**2)).sum()),
-        "inverse_variance": float((p_diff[1:] / k_diff[1:] ** 2).sum()),
-        "correlation": float(((ii - mu_i) * (jj - mu_j) * p).sum() / sd) if sd > 0 else float("nan"),
-        "autocorrelation": float((ii * jj * p).sum()),
-        "cluster_tendency": float((cluster**2 * p).sum()),
-        "cluster_shade": float((cluster**3 * p).sum()),
-        "cluster_prominence": float((cluster**4 * p).sum()),
-        "information_correlation_1": (hxy - hxy1) / hx if hx > 0 else float("nan"),
-        "information_correlation_2": float(np.sqrt(max(0.0, 1.0 - np.exp(-2.0 * (hxy2 - hxy))))),
-    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        features = {
+            "joint_maximum": p.max(axis=(1, 2)),
+            "joint_average": mu_i,
+            "joint_variance": var_i,
+            "joint_entropy": hxy,
+            "difference_average": mu_d,
+            "difference_variance": (p_diff * (k_diff[None] - mu_d[:, None]) ** 2).sum(axis=1),
+            "difference_entropy": _plogp_sum(p_diff, (1,)),
+            "sum_average": mu_s,
+            "sum_variance": (p_sum * (k_sum[None] - mu_s[:, None]) ** 2).sum(axis=1),
+            "sum_entropy": _plogp_sum(p_sum, (1,)),
+            "angular_second_moment": (p**2).sum(axis=(1, 2)),
+            "contrast": (p * diff**2).sum(axis=(1, 2)),
+            "dissimilarity": mu_d,
+            "inverse_difference": (p / (1.0 + diff)).sum(axis=(1, 2)),
+            "inverse_difference_normalised": (p / (1.0 + diff / ng)).sum(axis=(1, 2)),
+            "inverse_difference_moment": (p / (1.0 + diff**2)).sum(axis=(1, 2)),
+            "inverse_difference_moment_normalised": (p / (1.0 + diff**2 / ng**2)).sum(axis=(1, 2)),
+            "inverse_variance": (p_diff[:, 1:] / k_diff[None, 1:] ** 2).sum(axis=1),
+            "correlation": np.where(
+                sd > 0, (p * (ii - mu_i[:, None, None]) * (jj - mu_j[:, None, None])).sum(axis=(1, 2)) / sd, np.nan
+            ),
+            "autocorrelation": (p * ii * jj).sum(axis=(1, 2)),
+            "cluster_tendency": (p * cluster**2).sum(axis=(1, 2)),
+            "cluster_shade": (p * cluster**3).sum(axis=(1, 2)),
+            "cluster_prominence": (p * cluster**4).sum(axis=(1, 2)),
+            "information_correlation_1": np.where(hx > 0, (hxy - hxy1) / hx, np.nan),
+            "information_correlation_2": np.sqrt(np.maximum(0.0, 1.0 - np.exp(-2.0 * (hxy2 - hxy)))),
+        }
+    shape = counts.shape[:-2]
+    out = {}
+    for name in GLCM_FEATURE_NAMES:
+        values = np.where(empty, np.nan, features[name])
+        out[name] = float(values[0]) if single else values.reshape(shape)
+    return out
 
 
 def glcm_features_averaged(levels: np.ndarray, mask: np.ndarray, n_levels: int) -> dict[str, float]:
@@ -278,14 +303,11 @@ def glcm_features_averaged(levels: np.ndarray, mask: np.ndarray, n_levels: int) 
     """
     box = mask_bbox(mask)
     levels, mask = levels[box], mask[box]
-    per_direction = [
-        glcm_features(c)
-        for c in (glcm_matrix(levels, mask, n_levels, off) for off in GLCM_OFFSETS)
-        if c.sum() > 0
-    ]
-    if not per_direction:
+    matrices = np.stack([glcm_matrix(levels, mask, n_levels, off) for off in GLCM_OFFSETS])
+    matrices = matrices[matrices.sum(axis=(1, 2)) > 0]
+    if len(matrices) == 0:
         return glcm_features(np.zeros((n_levels, n_levels)))
-    return {k: float(np.mean([f[k] for f in per_direction])) for k in per_direction[0]}
+    return {k: float(v.mean()) for k, v in glcm_features(matrices).items()}
 
 
 def quantise_lstar(lstar: np.ndarray) -> np.ndarray:
