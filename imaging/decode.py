@@ -29,6 +29,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 
 from imaging import _limits
@@ -150,7 +151,10 @@ def open_image(data: bytes) -> tuple[Image.Image, str]:
     """
     fmt = sniff_format(data)
     try:
-        image = Image.open(io.BytesIO(data))
+        # Re-assert the filter locally: test runners and apps may reset warning filters.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
     except EOFError:

@@ -1,0 +1,162 @@
+"""Decoding: format sniffing, caps, orientation once, ICC, bit depth, refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from imaging import synthetic
+from imaging.decode import decode_image, sniff_format
+from imaging.errors import ImageError
+
+
+@pytest.fixture(scope="module")
+def small_rgb(medium_photo):
+    """A 300x400 upright photo with a marked top-left corner (to check orientation)."""
+    rgb = cv2.resize(medium_photo.rgb, (300, 400), interpolation=cv2.INTER_AREA).copy()
+    rgb[:40, :30] = (255, 0, 0)
+    return rgb
+
+
+def _assert_upright(decoded_rgb, expected):
+    assert decoded_rgb.shape == expected.shape
+    assert np.abs(decoded_rgb.astype(int) - expected.astype(int)).mean() < 4.0
+    assert decoded_rgb[20, 15, 0] > 200 and decoded_rgb[20, 15, 2] < 60  # red corner still top-left
+
+
+@pytest.mark.parametrize("orientation", [None, 1, 3, 6, 8])
+def test_jpeg_orientation_is_applied_exactly_once(small_rgb, orientation):
+    decoded = decode_image(synthetic.to_jpeg(small_rgb, quality=95, orientation=orientation))
+    _assert_upright(decoded.rgb, small_rgb)
+    assert decoded.format == "jpeg"
+    assert decoded.original_size == (300, 400)
+
+
+def test_png_webp_heic_decode_upright(small_rgb):
+    for data, fmt in [(synthetic.to_png(small_rgb, orientation=6), "png"),
+                      (synthetic.to_webp(small_rgb, quality=95, orientation=8), "webp"),
+                      (synthetic.to_heic(small_rgb, quality=90, orientation=6), "heif")]:
+        decoded = decode_image(data)
+        assert decoded.format == fmt
+        _assert_upright(decoded.rgb, small_rgb)
+
+
+def test_exif_capture_time_and_camera_but_no_serial(small_rgb):
+    decoded = decode_image(synthetic.to_jpeg(small_rgb))
+    assert decoded.captured_at == dt.datetime(2026, 11, 2, 9, 30, 5, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert (decoded.camera_make, decoded.camera_model) == ("SkinTrackCam", "Model T")
+    assert synthetic.SECRET_SERIAL not in repr(decoded.__dict__.keys()) and not hasattr(decoded, "serial")
+    naive = decode_image(synthetic.to_jpeg(small_rgb, captured_at=dt.datetime(2026, 1, 2, 3, 4, 5)))
+    assert naive.captured_at == dt.datetime(2026, 1, 2, 3, 4, 5) and naive.captured_at.tzinfo is None
+    assert decode_image(synthetic.to_png(small_rgb)).captured_at is None
+
+
+def test_reduced_decode_of_phone_jpeg_keeps_orientation_and_reports_scale(phone_photo, phone_jpeg):
+    decoded = decode_image(phone_jpeg, min_long_side=1000)
+    assert decoded.rgb.shape == (1008, 756, 3)
+    assert decoded.scale == pytest.approx(0.25)
+    assert decoded.original_size == (3024, 4032)
+    expected = cv2.resize(phone_photo.rgb, (756, 1008), interpolation=cv2.INTER_AREA)
+    assert np.abs(decoded.rgb.astype(int) - expected.astype(int)).mean() < 4.0
+
+
+def test_reduced_decode_of_png_area_downscales(small_rgb):
+    decoded = decode_image(synthetic.to_png(small_rgb), min_long_side=200)
+    assert decoded.rgb.shape == (200, 150, 3) and decoded.scale == pytest.approx(0.5)
+
+
+def test_display_p3_profile_is_converted_to_srgb():
+    # Saturated sRGB patches: P3 code values differ a lot from sRGB ones for these.
+    patches = np.zeros((64, 96, 3), np.uint8)
+    patches[:, :32] = (220, 30, 30)
+    patches[:, 32:64] = (30, 200, 40)
+    patches[:, 64:] = (200, 180, 90)
+    p3 = synthetic.p3_from_srgb(patches)
+    assert np.abs(p3.astype(int) - patches.astype(int)).max() > 15  # the test is not vacuous
+    decoded = decode_image(synthetic.to_png(p3, icc_profile=synthetic.display_p3_icc_profile()))
+    assert decoded.icc_converted is True
+    assert np.abs(decoded.rgb.astype(int) - patches.astype(int)).max() <= 3
+    assert decode_image(synthetic.to_png(patches)).icc_converted is False
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits(small_rgb):
+    decoded = decode_image(synthetic.to_png(small_rgb, bits=16))
+    assert decoded.rgb.dtype == np.uint8
+    assert np.abs(decoded.rgb.astype(int) - small_rgb.astype(int)).max() <= 1
+
+
+def test_alpha_is_composited_over_neutral_grey(small_rgb):
+    decoded = decode_image(synthetic.to_png(small_rgb, alpha=True))
+    assert decoded.rgb.shape == small_rgb.shape
+    assert (decoded.rgb[:30, :25] == 128).all()  # the transparent corner
+    assert np.array_equal(decoded.rgb[200:, 200:], small_rgb[200:, 200:])
+
+
+def _refused(data: bytes) -> str:
+    with pytest.raises(ImageError) as info:
+        decode_image(data)
+    assert info.value.message
+    return info.value.code
+
+
+def test_refusals_have_stable_codes(small_rgb):
+    jpeg = synthetic.to_jpeg(small_rgb, orientation=None, with_private_metadata=False)
+    grey_png = io.BytesIO()
+    Image.fromarray(small_rgb[..., 1]).save(grey_png, format="PNG")
+    grey_as_rgb = synthetic.to_png(np.repeat(small_rgb[..., 1:2], 3, axis=2))
+    cmyk = io.BytesIO()
+    Image.fromarray(small_rgb).convert("CMYK").save(cmyk, format="JPEG")
+    assert _refused(b"") == "empty_image"
+    assert _refused(b"GIF89a" + b"\x00" * 100) == "unsupported_format"
+    assert _refused(b"%PDF-1.7 not an image") == "unsupported_format"
+    assert _refused(jpeg[: len(jpeg) // 2]) == "truncated_image"
+    assert _refused(synthetic.to_png(small_rgb)[:5000]) in ("truncated_image", "corrupt_image")
+    assert _refused(jpeg[:600] + bytes(range(256)) * 20) in ("corrupt_image", "truncated_image")
+    assert _refused(grey_png.getvalue()) == "greyscale_image"
+    assert _refused(grey_as_rgb) == "greyscale_image"
+    assert _refused(cmyk.getvalue()) == "unsupported_colour"
+    assert _refused(synthetic.animated_png(small_rgb)) == "animated_image"
+
+
+def test_png_bomb_is_refused_from_its_header_without_allocating():
+    bomb = synthetic.png_bomb_header(50_000, 50_000)
+    assert len(bomb) < 2000
+    started = time.perf_counter()
+    with pytest.raises(ImageError) as info:
+        decode_image(bomb)
+    assert info.value.code == "too_many_pixels"
+    assert time.perf_counter() - started < 0.5  # 7.5 GB of pixels were never decoded
+
+
+def test_opencv_pixel_cap_is_set_before_cv2_import():
+    # 10,000 x 6,000 = 60 MP: under OpenCV's default cap (2^30), over ours (50 MP). Run in a
+    # fresh interpreter so cv2 is imported for the first time through imaging.
+    code = (
+        "import imaging.decode, cv2, numpy as np\n"
+        "from imaging.synthetic import png_bomb_header\n"
+        "try:\n"
+        "    cv2.imdecode(np.frombuffer(png_bomb_header(10_000, 6_000), np.uint8), cv2.IMREAD_COLOR)\n"
+        "    print('decoded')\n"
+        "except cv2.error as exc:\n"
+        "    print('refused' if 'CV_IO_MAX_IMAGE_PIXELS' in str(exc) else exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "refused"
+    with pytest.raises(ImageError) as info:
+        decode_image(synthetic.png_bomb_header(10_000, 6_000))
+    assert info.value.code == "too_many_pixels"
+
+
+def test_sniffing_ignores_names_and_uses_magic_numbers(small_rgb):
+    assert sniff_format(synthetic.to_jpeg(small_rgb)) == "jpeg"
+    assert sniff_format(synthetic.to_png(small_rgb)) == "png"
+    assert sniff_format(synthetic.to_webp(small_rgb)) == "webp"
+    assert sniff_format(synthetic.to_heic(small_rgb[:64, :64], orientation=None)) == "heif"
