@@ -395,6 +395,8 @@ def estimate_colour_correction(rgb_uint8: np.ndarray, exclude_mask: np.ndarray |
     """
     if rgb_uint8.dtype != np.uint8 or rgb_uint8.ndim != 3 or rgb_uint8.shape[2] != 3:
         raise ValueError("estimate_colour_correction expects a uint8 HxWx3 RGB image")
+    if exclude_mask is not None and np.shape(exclude_mask) != rgb_uint8.shape[:2]:
+        raise ValueError("exclude_mask must have the image's height and width")
     working = working_copy(rgb_uint8)
     chart = colorchecker_correction(rgb_uint8, working)
     if chart is not None and chart.reference == REFERENCE_COLORCHECKER:

@@ -85,14 +85,17 @@ def region_masks() -> dict[str, np.ndarray]:
 CAMERA_CROSSTALK = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.10, 0.88]], np.float32)
 
 
-def colorchecker_card(patch_px: int = 60, gap_px: int = 12) -> np.ndarray:
+def colorchecker_card(patch_px: int = 60, gap_px: int = 12, order=None) -> np.ndarray:
     """A ColorChecker 24 card in linear sRGB: reference patches on a black (2 %) card.
 
-    Returns float32 (4 * patch + 5 * gap) x (6 * patch + 7 * gap) x 3.
+    ``order`` optionally permutes the patches (a wrong/fake chart). Returns float32
+    (4 * patch + 5 * gap) x (6 * patch + 7 * gap) x 3.
     """
     from imaging.colour import reference_patches_linear
 
     ref = np.clip(reference_patches_linear(), 0.0, 1.0).astype(np.float32)
+    if order is not None:
+        ref = ref[np.asarray(order)]
     h, w = 4 * patch_px + 5 * gap_px, 6 * patch_px + 7 * gap_px
     card = np.full((h, w, 3), 0.02, np.float32)
     for k in range(24):
@@ -102,8 +105,12 @@ def colorchecker_card(patch_px: int = 60, gap_px: int = 12) -> np.ndarray:
     return card
 
 
-def scene_linear(with_chart: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scene_linear(
+    with_chart: bool = True, seed: int = 0, chart_order=None, chart_upside_down: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 1200x1600 'true colour' scene: grey wall, the astronaut's face, optionally a chart.
+
+    ``chart_order`` permutes the chart's patches; ``chart_upside_down`` rotates it 180 degrees.
 
     Returns
     -------
@@ -123,7 +130,9 @@ def scene_linear(with_chart: bool = True, seed: int = 0) -> tuple[np.ndarray, np
     face_mask = np.zeros((h, w), bool)
     face_mask[130:1070, 30:850] = True
     if with_chart:
-        card = colorchecker_card()
+        card = colorchecker_card(order=chart_order)
+        if chart_upside_down:
+            card = np.ascontiguousarray(card[::-1, ::-1])
         ch, cw = card.shape[:2]
         src = np.float32([[0, 0], [cw, 0], [cw, ch], [0, ch]])
         dst = np.float32([[980, 380], [1520, 410], [1500, 760], [965, 735]])

@@ -143,6 +143,31 @@ def test_implausible_chart_fit_is_refused():
     assert residual.mean() > cc.MAX_MEAN_DELTA_E00 or residual.max() > cc.MAX_PATCH_DELTA_E00
 
 
+def test_wrong_chart_is_detected_but_its_fit_refused():
+    order = np.random.default_rng(0).permutation(24)
+    scene, face_mask, _ = scene_linear(with_chart=True, chart_order=order)
+    photo = camera_capture(scene, (1.1, 1.0, 0.9))
+    correction = cc.estimate_colour_correction(photo, face_mask)
+    assert correction.reference == "neutral-background"
+    refused = correction.details["colorchecker"]
+    assert refused["reason"] == "colorchecker_fit_rejected"
+    assert refused["delta_e00_mean"] > cc.MAX_MEAN_DELTA_E00
+
+
+def test_upside_down_chart_is_still_read_in_reference_order():
+    scene, face_mask, skin_box = scene_linear(with_chart=True, chart_upside_down=True)
+    photo = camera_capture(scene, (1.2, 1.0, 0.8), 0.8)
+    correction = cc.estimate_colour_correction(photo, face_mask)
+    assert correction.reference == "colorchecker"
+    assert correction.details["delta_e00_mean"] < 1.0
+
+
+def test_exclude_mask_must_match_the_image():
+    photo = camera_capture(scene_linear(with_chart=False)[0])
+    with pytest.raises(ValueError):
+        cc.estimate_colour_correction(photo, np.zeros((10, 10), bool))
+
+
 # --- Neutral background ----------------------------------------------------------------------
 
 
