@@ -1,0 +1,112 @@
+"""Sanitising: the stored copy has upright pixels, its colour profile, and no private metadata."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from imaging import synthetic
+from imaging.decode import decode_image
+from imaging.errors import ImageError
+from imaging.sanitise import sanitise_photo, strip_jpeg_metadata
+
+SECRETS = (synthetic.SECRET_SERIAL.encode(), synthetic.SECRET_COMMENT.encode(), b"Jane Roe", b"SN-SKINTRACK")
+
+
+@pytest.fixture(scope="module")
+def small_rgb(medium_photo):
+    return cv2.resize(medium_photo.rgb, (300, 400), interpolation=cv2.INTER_AREA)
+
+
+def _assert_clean(data: bytes) -> Image.Image:
+    """No secret strings anywhere in the bytes, and no EXIF/GPS/comment/XMP when parsed."""
+    for secret in SECRETS:
+        assert secret not in data
+    assert b"Exif\x00\x00" not in data and b"http://ns.adobe.com/xap" not in data and b"xmpmeta" not in data
+    image = Image.open(io.BytesIO(data))
+    exif = image.getexif()
+    assert 0x8825 not in exif and not exif.get_ifd(0x8825)  # GPS IFD
+    assert 0xA431 not in exif.get_ifd(0x8769) and 0x927C not in exif.get_ifd(0x8769)  # serial, MakerNote
+    assert 0x010E not in exif and 0x9286 not in exif.get_ifd(0x8769)  # ImageDescription, UserComment
+    assert not image.info.get("comment") and "xmp" not in image.info and "exif" not in image.info
+    assert not any(k.lower() in ("comment", "description") for k in getattr(image, "text", {}) or {})
+    return image
+
+
+def test_input_really_contains_the_secrets(small_rgb):
+    data = synthetic.to_jpeg(small_rgb)
+    for secret in SECRETS:
+        assert secret in data
+    gps = Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+    assert gps[2] == synthetic.SECRET_GPS
+
+
+def test_rotated_jpeg_is_reencoded_upright_444_with_no_metadata(small_rgb):
+    out = sanitise_photo(synthetic.to_jpeg(small_rgb, quality=95))
+    assert (out.format, out.content_type, out.width, out.height, out.reencoded) == ("jpeg", "image/jpeg", 300, 400, True)
+    image = _assert_clean(out.data)
+    assert image.size == (300, 400)
+    assert image.layer[0][1:3] == image.layer[1][1:3]  # same sampling factors for Y and Cb: 4:4:4
+    assert np.abs(decode_image(out.data).rgb.astype(int) - small_rgb.astype(int)).mean() < 3.0
+
+
+def test_upright_jpeg_is_stripped_losslessly(small_rgb):
+    data = synthetic.to_jpeg(small_rgb, orientation=1)
+    out = sanitise_photo(data)
+    assert out.reencoded is False
+    _assert_clean(out.data)
+    # Identical pixels: the compressed scan was copied, not re-encoded.
+    assert np.array_equal(decode_image(out.data).rgb, decode_image(data).rgb)
+
+
+def test_icc_profile_is_kept(small_rgb):
+    icc = synthetic.display_p3_icc_profile()
+    for data in (synthetic.to_jpeg(small_rgb, orientation=1, icc_profile=icc),
+                 synthetic.to_jpeg(small_rgb, orientation=6, icc_profile=icc),
+                 synthetic.to_png(small_rgb, icc_profile=icc, with_private_metadata=True)):
+        out = sanitise_photo(data)
+        assert Image.open(io.BytesIO(out.data)).info.get("icc_profile") == icc
+
+
+def test_png_text_and_exif_chunks_are_removed_pixels_unchanged(small_rgb):
+    data = synthetic.to_png(small_rgb, with_private_metadata=True)
+    assert b"tEXt" in data or b"iTXt" in data
+    out = sanitise_photo(data)
+    assert out.format == "png" and out.reencoded is False
+    _assert_clean(out.data)
+    assert b"tEXt" not in out.data and b"eXIf" not in out.data
+    assert np.array_equal(decode_image(out.data).rgb, small_rgb)
+
+
+def test_rotated_png_stays_lossless(small_rgb):
+    out = sanitise_photo(synthetic.to_png(small_rgb, orientation=6, with_private_metadata=True))
+    assert (out.format, out.width, out.height, out.reencoded) == ("png", 300, 400, True)
+    _assert_clean(out.data)
+    assert np.array_equal(decode_image(out.data).rgb, small_rgb)
+
+
+def test_heic_and_webp_become_clean_jpeg(small_rgb):
+    heic = synthetic.to_heic(cv2.resize(small_rgb, (120, 160), interpolation=cv2.INTER_AREA), orientation=6)
+    assert b"Jane Roe" in heic
+    for data, size in ((heic, (120, 160)), (synthetic.to_webp(small_rgb, orientation=6), (300, 400))):
+        out = sanitise_photo(data)
+        assert (out.format, (out.width, out.height)) == ("jpeg", size)
+        _assert_clean(out.data)
+
+
+def test_trailer_after_end_of_image_is_dropped(small_rgb):
+    data = synthetic.to_jpeg(small_rgb, orientation=1) + b"SEFT" + synthetic.SECRET_SERIAL.encode()
+    out = strip_jpeg_metadata(data)
+    assert out.endswith(b"\xff\xd9") and synthetic.SECRET_SERIAL.encode() not in out
+
+
+def test_refused_inputs_raise_image_error(small_rgb):
+    with pytest.raises(ImageError) as info:
+        sanitise_photo(synthetic.to_jpeg(small_rgb)[:3000])
+    assert info.value.code == "truncated_image"
+    with pytest.raises(ImageError):
+        sanitise_photo(b"<html>not a photo</html>")
