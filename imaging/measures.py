@@ -3,6 +3,9 @@
 Input is the colour-corrected canonical face (float32 linear sRGB, 768x1024) with boolean region
 masks; every physical size is in millimetres through ``px_per_mm``. Each measure below is listed
 with formula, units, range, direction and reference (the README is written from these).
+Clipped pixels (any linear channel >= ``SATURATION_LIMIT`` = 0.98: glare, blown highlights)
+carry no colour information and are left out of every measure; ``pixel_count`` counts the
+measured pixels, and regions with fewer than ``MIN_REGION_PIXELS`` report None.
 
 Redness
     ``a_star`` - mean CIELAB a* (D65). Units: CIELAB a*; skin ~5-25; higher = redder.
@@ -42,8 +45,9 @@ Pigmentation
         higher = less even pigmentation.
 
 Texture (:mod:`imaging.texture`)
-    ``roughness`` (centi-OD), ``wrinkle_density_mm_per_cm2``, ``pore_density_per_cm2``,
-    ``glcm`` (IBSI GLCM features of L*, fixed bins of 2 L* units).
+    ``roughness`` (centi-OD), ``wrinkle_density_mm_per_cm2`` (skeleton length of Frangi-like
+    ridge-filter lines >= 3 mm per skin area), ``pore_density_per_cm2`` (dark LoG blobs of
+    0.7-1.4 mm per cm^2), ``glcm`` (IBSI GLCM features of L*, fixed bins of 2 L* units).
 
 Headline numbers (rise with more of their own kind of change, see tests/imaging/test_skin_edits.py)
     ``redness`` = 100 * haemoglobin_density (centi-OD).
@@ -86,6 +90,26 @@ SPOT_DIAMETER_MM = (1.0, 10.0)
 SATURATION_LIMIT = 0.98
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
+
+
+#: Float measures of a region (besides the headlines and ``glcm``).
+_MEASURE_NAMES = (
+    "a_star",
+    "erythema_index",
+    "haemoglobin_density",
+    "red_area_fraction",
+    "l_star",
+    "b_star",
+    "ita_deg",
+    "melanin_index",
+    "melanin_density",
+    "spot_count",
+    "spot_area_fraction",
+    "melanin_spread",
+    "roughness",
+    "wrinkle_density_mm_per_cm2",
+    "pore_density_per_cm2",
+)
 
 
 @dataclass(frozen=True)
@@ -250,24 +274,6 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
     out["texture"] = out["roughness"]
     return out
 
-
-_MEASURE_NAMES = (
-    "a_star",
-    "erythema_index",
-    "haemoglobin_density",
-    "red_area_fraction",
-    "l_star",
-    "b_star",
-    "ita_deg",
-    "melanin_index",
-    "melanin_density",
-    "spot_count",
-    "spot_area_fraction",
-    "melanin_spread",
-    "roughness",
-    "wrinkle_density_mm_per_cm2",
-    "pore_density_per_cm2",
-)
 
 
 def to_json_safe(value):
