@@ -30,6 +30,7 @@ blp = clinical_blueprint("assessments", "GAIS and satisfaction ratings at milest
 @auth_required(*READERS)
 @transactional
 @blp.arguments(CursorArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, page_schema(AssessmentSchema))
 def list_assessments(page_args: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
     """The course's assessments (patient and clinician ratings), in the order recorded."""
@@ -44,6 +45,8 @@ def list_assessments(page_args: dict[str, Any], course_id: uuid.UUID) -> dict[st
 @auth_required(*RATERS)
 @idempotent
 @blp.arguments(AssessmentCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 @blp.response(201, AssessmentSchema)
 def create_assessment(data: dict[str, Any], course_id: uuid.UUID) -> Assessment:
     """Rate a milestone: a patient rates themselves (GAIS and satisfaction), a clinician
@@ -60,6 +63,7 @@ def create_assessment(data: dict[str, Any], course_id: uuid.UUID) -> Assessment:
 @auth_required(*READERS)
 @transactional
 @blp.arguments(CursorArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, page_schema(AdverseEventSchema))
 def list_adverse_events(page_args: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
     """The course's adverse events, in the order reported."""
@@ -74,6 +78,7 @@ def list_adverse_events(page_args: dict[str, Any], course_id: uuid.UUID) -> dict
 @auth_required(*RATERS)
 @idempotent
 @blp.arguments(AdverseEventCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(201, AdverseEventSchema)
 def create_adverse_event(data: dict[str, Any], course_id: uuid.UUID) -> AdverseEvent:
     """Report an adverse event (by the patient or a clinician). No resolution date: ongoing."""
@@ -88,6 +93,7 @@ def create_adverse_event(data: dict[str, Any], course_id: uuid.UUID) -> AdverseE
 @auth_required(*RATERS)
 @transactional
 @blp.arguments(AdverseEventUpdateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, AdverseEventSchema)
 def update_adverse_event(changes: dict[str, Any], event_id: uuid.UUID) -> AdverseEvent:
     """Update severity or notes, record the resolution date, or reopen (null resolution)."""

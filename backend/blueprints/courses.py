@@ -34,6 +34,7 @@ SCHEDULED_COURSE_STATUSES = ("planned", "active")
 @auth_required(*READERS)
 @transactional
 @blp.arguments(CursorArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, page_schema(CourseSchema))
 def list_courses(page_args: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
     """The patient's treatment courses, oldest first."""
@@ -48,6 +49,7 @@ def list_courses(page_args: dict[str, Any], patient_id: uuid.UUID) -> dict[str, 
 @auth_required(*CLINICIANS)
 @idempotent
 @blp.arguments(CourseCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(201, CourseSchema)
 def create_course(data: dict[str, Any], patient_id: uuid.UUID) -> tuple[TreatmentCourse, int, dict[str, str]]:
     """Start a treatment course. Without `milestones` the default schedule is used:
@@ -62,6 +64,7 @@ def create_course(data: dict[str, Any], patient_id: uuid.UUID) -> tuple[Treatmen
 @blp.route("/courses/<uuid:course_id>", methods=["GET"])
 @auth_required(*READERS)
 @transactional
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, CourseSchema)
 def get_course(course_id: uuid.UUID) -> TreatmentCourse:
     """One treatment course with its milestones."""
@@ -74,6 +77,7 @@ def get_course(course_id: uuid.UUID) -> TreatmentCourse:
 @auth_required(*CLINICIANS)
 @transactional
 @blp.arguments(CourseUpdateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, CourseSchema)
 def update_course(changes: dict[str, Any], course_id: uuid.UUID) -> TreatmentCourse:
     """Change a course (only the fields given); the design is re-checked as a whole."""
@@ -87,6 +91,8 @@ def update_course(changes: dict[str, Any], course_id: uuid.UUID) -> TreatmentCou
 @auth_required(*CLINICIANS)
 @transactional
 @blp.arguments(ScheduleReplaceSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 @blp.response(200, CourseSchema)
 def replace_milestones(data: dict[str, Any], course_id: uuid.UUID) -> TreatmentCourse:
     """Replace the course's schedule. Milestones are matched by name: a kept name keeps its
@@ -101,6 +107,7 @@ def replace_milestones(data: dict[str, Any], course_id: uuid.UUID) -> TreatmentC
 @auth_required(*READERS)
 @transactional
 @blp.arguments(CursorArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, page_schema(SessionSchema))
 def list_sessions(page_args: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
     """The course's treatment sessions, in the order recorded."""
@@ -115,6 +122,7 @@ def list_sessions(page_args: dict[str, Any], course_id: uuid.UUID) -> dict[str, 
 @auth_required(*CLINICIANS)
 @idempotent
 @blp.arguments(SessionCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(201, SessionSchema)
 def create_session(data: dict[str, Any], course_id: uuid.UUID) -> TreatmentSession:
     """Record a treatment session (date, device settings, notes)."""
@@ -134,6 +142,7 @@ def _schedule(courses: list[TreatmentCourse], args: dict[str, Any]) -> dict[str,
 @auth_required(*READERS)
 @transactional
 @blp.arguments(ScheduleArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, ScheduleSchema)
 def course_schedule(args: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
     """What is due, overdue, upcoming and completed in this course on a day."""
@@ -146,6 +155,7 @@ def course_schedule(args: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any
 @auth_required("patient")
 @transactional
 @blp.arguments(ScheduleArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, ScheduleSchema)
 def own_schedule(args: dict[str, Any]) -> dict[str, Any]:
     """For the phone app's reminders: the signed-in patient's milestones over all planned

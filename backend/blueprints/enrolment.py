@@ -30,6 +30,8 @@ ENROL_RATE_LIMIT = "10 per minute; 50 per hour"
 @auth_required(*CLINICIANS)
 @transactional
 @blp.arguments(InvitationCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 @blp.response(201, InvitationSchema)
 def create_invitation(data: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
     """Invite a patient without a login: a one-time code (to type in the app) and a link
@@ -54,6 +56,9 @@ def create_invitation(data: dict[str, Any], patient_id: uuid.UUID) -> dict[str, 
 @limiter.limit(ENROL_RATE_LIMIT)
 @transactional
 @blp.arguments(EnrolSchema)
+@blp.alt_response(400, response="BAD_REQUEST")
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
 @blp.response(201, TokenPairSchema)
 def enrol(data: dict[str, Any]) -> dict[str, Any]:
     """Redeem an invitation (`code` or `token`): creates the patient's login with this

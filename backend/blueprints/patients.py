@@ -56,6 +56,7 @@ def create_patient(data: dict[str, Any]) -> tuple[Patient, int, dict[str, str]]:
 @blp.route("/patients/<uuid:patient_id>", methods=["GET"])
 @auth_required(*READERS)
 @transactional
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, PatientSchema)
 def get_patient(patient_id: uuid.UUID) -> Patient:
     """Read one patient record."""
@@ -68,6 +69,7 @@ def get_patient(patient_id: uuid.UUID) -> Patient:
 @auth_required(*CLINICIANS)
 @transactional
 @blp.arguments(PatientUpdateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, PatientSchema)
 def update_patient(changes: dict[str, Any], patient_id: uuid.UUID) -> Patient:
     """Change a patient's demographics or contact details (only the fields given)."""
@@ -80,6 +82,7 @@ def update_patient(changes: dict[str, Any], patient_id: uuid.UUID) -> Patient:
 @blp.route("/me/patient", methods=["GET"])
 @auth_required("patient")
 @transactional
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, PatientSchema)
 def get_own_patient() -> Patient:
     """The signed-in patient's own record."""
@@ -91,6 +94,7 @@ def get_own_patient() -> Patient:
 @blp.route("/patients/<uuid:patient_id>/consents", methods=["GET"])
 @auth_required(*READERS)
 @transactional
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, ConsentStateSchema)
 def get_consents(patient_id: uuid.UUID) -> dict[str, Any]:
     """Current state of every consent scope (derived from the latest event of each)."""
@@ -103,6 +107,7 @@ def get_consents(patient_id: uuid.UUID) -> dict[str, Any]:
 @auth_required(*READERS)
 @transactional
 @blp.arguments(CursorArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.response(200, page_schema(ConsentEventSchema))
 def list_consent_events(page_args: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
     """Every consent event of the patient, oldest first."""
@@ -117,6 +122,8 @@ def list_consent_events(page_args: dict[str, Any], patient_id: uuid.UUID) -> dic
 @auth_required(*RATERS)
 @idempotent
 @blp.arguments(ConsentEventCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 @blp.response(201, ConsentEventSchema)
 def record_consent(data: dict[str, Any], patient_id: uuid.UUID) -> ConsentEvent:
     """Grant or withdraw one consent scope (by the patient, or a clinician on their behalf).

@@ -6,6 +6,10 @@ commits once, see ``backend.idempotency``).
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
+from backend.extensions import db
+
 
 class RuleViolation(ValueError):
     """A request that is well-formed but breaks a domain rule.
@@ -46,3 +50,26 @@ def apply_changes(row: object, changes: dict[str, object]) -> list[str]:
     for name in changed:
         setattr(row, name, changes[name])
     return changed
+
+
+def insert_or_conflict(row: object, errors: dict[str, list[str]], type_: str) -> None:
+    """Insert a row; a unique-constraint race becomes a 409 :class:`RuleViolation`.
+
+    Services check uniqueness before inserting, but two concurrent requests can both pass
+    the check (PostgreSQL, read committed); the constraint then stops the second. The
+    insert runs in a savepoint, so the request's transaction stays usable.
+
+    Parameters
+    ----------
+    row : object
+        A new mapped instance.
+    errors : dict of str to list of str
+        The problem's field errors if the insert conflicts.
+    type_ : str
+        The problem type slug.
+    """
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise RuleViolation(errors, status=409, type_=type_) from None

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
-from backend.services import RuleViolation, apply_changes
+from backend.services import RuleViolation, apply_changes, insert_or_conflict
 from backend.services.milestones import mark_milestone_completed
 
 #: The server's UTC date may be a day behind a patient's local date (time zones reach
@@ -76,25 +76,22 @@ def record_assessment(
             {"milestone_id": [f"The window of {milestone.name!r} opens on {window.opens.isoformat()}."]},
             type_="milestone-not-open",
         )
+    exists = {"milestone_id": [f"This milestone already has a {role} assessment."]}
     already = db.session.execute(
         select(Assessment.id).where(Assessment.milestone_id == milestone.id, Assessment.rater_role == role)
     ).first()
     if already is not None:
-        raise RuleViolation(
-            {"milestone_id": [f"This milestone already has a {role} assessment."]},
-            status=409, type_="assessment-exists",
-        )
+        raise RuleViolation(exists, status=409, type_="assessment-exists")
     assessment = Assessment(
         course_id=course.id,
-        milestone=milestone,
+        milestone_id=milestone.id,
         rater_role=role,
         rater_user_id=rater.id,
         gais=fields["gais"],
         satisfaction=fields.get("satisfaction"),
         notes=fields.get("notes", ""),
     )
-    db.session.add(assessment)
-    db.session.flush()
+    insert_or_conflict(assessment, exists, "assessment-exists")
     mark_milestone_completed(milestone, via="assessment", at=at, source_id=assessment.id)
     return assessment
 

@@ -26,7 +26,7 @@ from backend.auth.passwords import hash_password
 from backend.extensions import db
 from backend.models.accounts import User, normalise_email
 from backend.models.clinical import Invitation, Patient
-from backend.services import RuleViolation
+from backend.services import RuleViolation, insert_or_conflict
 from backend.services.patients import CROCKFORD_ALPHABET, random_crockford
 
 CODE_LENGTH = 12
@@ -165,10 +165,9 @@ def redeem_invitation(
     if patient.user_id is not None:
         raise _invalid("This invitation is invalid, expired or already used.")
     normalised = normalise_email(email)
+    email_taken = {"email": ["An account with this email exists."]}
     if db.session.execute(select(User.id).where(User.email == normalised)).first() is not None:
-        raise RuleViolation(
-            {"email": ["An account with this email exists."]}, status=409, type_="email-taken"
-        )
+        raise RuleViolation(email_taken, status=409, type_="email-taken")
     # Conditional update: of two concurrent redemptions only one matches "unused".
     claimed = db.session.execute(
         update(Invitation)
@@ -185,8 +184,7 @@ def redeem_invitation(
         display_name=patient.full_name,
         password_hash=hash_password(password),
     )
-    db.session.add(user)
-    db.session.flush()
+    insert_or_conflict(user, email_taken, "email-taken")
     patient.user_id = user.id
     invitation.used_by_user_id = user.id
     db.session.flush()

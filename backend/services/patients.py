@@ -10,7 +10,7 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import ConsentEvent, Patient
-from backend.services import RuleViolation, apply_changes
+from backend.services import RuleViolation, apply_changes, insert_or_conflict
 from schemas.clinical import CONSENT_SCOPES
 
 #: Crockford base32 (no I, L, O, U): unambiguous when read aloud or typed.
@@ -163,6 +163,7 @@ def record_consent(
         seq=next_seq,
         recorded_by_user_id=recorded_by.id,
     )
-    db.session.add(event)
-    db.session.flush()
+    insert_or_conflict(
+        event, {"scope": [f"consent {scope!r} changed concurrently; reload and retry"]}, "consent-conflict"
+    )
     return event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests import factories
@@ -118,3 +120,24 @@ def test_resolution_before_onset_is_refused_on_update(client, world, headers_of)
     response = client.patch(f"/api/v1/adverse-events/{world.adverse_event.id}",
                             json={"resolution_date": "2026-02-01"}, headers=headers_of("clinician_a"))
     assert_problem(response, 422, fields=("resolution_date",))
+
+
+def test_concurrent_duplicate_ratings_give_one_201_and_one_409(app, world, headers_of):
+    # Whatever the interleaving (pre-check or unique constraint decides), never a 500.
+    body = {"milestone_id": milestone_id(world, "baseline"), "gais": 3}
+    headers = headers_of("clinician_a")
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def post() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post(f"/api/v1/courses/{world.course.id}/assessments", json=body,
+                                    headers=headers).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 409]

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models.audit import AuditEvent
-from backend.models.clinical import Patient
+from backend.models.clinical import ConsentEvent, Patient
+from backend.services import RuleViolation, insert_or_conflict
 from backend.services.patients import current_consent
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import assert_problem
@@ -108,3 +109,16 @@ def test_consent_change_is_audited(app, client, world, headers_of):
         [audit_row] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "consent_event.grant"))
     assert audit_row.object_id == event["id"]
     assert audit_row.actor_user_id == world.patient_user.id
+
+
+def test_unique_conflict_becomes_409_and_keeps_the_transaction_usable(app, world):
+    with app.app_context():
+        first = ConsentEvent(patient_id=world.patient.id, scope="research", action="grant", version="v1", seq=1)
+        insert_or_conflict(first, {"scope": ["taken"]}, "consent-conflict")
+        clash = ConsentEvent(patient_id=world.patient.id, scope="research", action="grant", version="v2", seq=1)
+        with pytest.raises(RuleViolation) as raised:
+            insert_or_conflict(clash, {"scope": ["taken"]}, "consent-conflict")
+        assert (raised.value.status, raised.value.type_) == (409, "consent-conflict")
+        # The savepoint rolled back only the clash: the first event is still there to commit.
+        db.session.commit()
+        assert [e.version for e in db.session.scalars(select(ConsentEvent))] == ["v1"]
