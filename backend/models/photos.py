@@ -109,9 +109,10 @@ class Photo(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     deletion_reason: Mapped[str | None] = mapped_column(String(20), default=None)
 
-    milestone: Mapped[Milestone | None] = relationship(lazy="joined")
+    milestone: Mapped[Milestone | None] = relationship(lazy="joined", foreign_keys=[milestone_id])
     analyses: Mapped[list[PhotoAnalysis]] = relationship(
-        back_populates="photo", order_by="PhotoAnalysis.created_at", cascade="all, delete-orphan"
+        back_populates="photo", order_by="PhotoAnalysis.created_at", cascade="all, delete-orphan",
+        foreign_keys="PhotoAnalysis.photo_id",
     )
 
     @property
