@@ -12,15 +12,16 @@ from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import (
     CLINICIANS, READERS, audit_change, audit_reads, clinical_blueprint, today, transactional,
 )
+from backend.extensions import now
 from backend.idempotency import idempotent
-from backend.models.clinical import TreatmentCourse, TreatmentSession
+from backend.models.clinical import Milestone, TreatmentCourse, TreatmentSession
 from backend.pagination import paginate
 from backend.services import access
 from backend.services import courses as course_service
-from backend.services.milestones import schedule_items
+from backend.services import milestones as milestone_service
 from schemas.clinical import (
-    CourseCreateSchema, CourseSchema, CourseUpdateSchema, ScheduleArgsSchema, ScheduleReplaceSchema,
-    ScheduleSchema, SessionCreateSchema, SessionSchema,
+    CourseCreateSchema, CourseSchema, CourseUpdateSchema, MilestoneSchema, ScheduleArgsSchema,
+    ScheduleReplaceSchema, ScheduleSchema, SessionCreateSchema, SessionSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema
 
@@ -103,6 +104,20 @@ def replace_milestones(data: dict[str, Any], course_id: uuid.UUID) -> TreatmentC
     return course
 
 
+@blp.route("/milestones/<uuid:milestone_id>/visit", methods=["POST"])
+@auth_required(*CLINICIANS)
+@transactional
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, MilestoneSchema)
+def record_milestone_visit(milestone_id: uuid.UUID) -> Milestone:
+    """Record that the milestone's visit took place (from the day its window opens). Marks
+    it completed unless something (an assessment, a photo) already did; repeating is harmless."""
+    milestone = access.get_milestone_or_404(current_user(), milestone_id)
+    if milestone_service.record_visit(milestone, today=today(), at=now()):
+        audit_change("complete", "milestone", milestone.id, via="visit")
+    return milestone
+
+
 @blp.route("/courses/<uuid:course_id>/sessions", methods=["GET"])
 @auth_required(*READERS)
 @transactional
@@ -135,7 +150,7 @@ def create_session(data: dict[str, Any], course_id: uuid.UUID) -> TreatmentSessi
 
 def _schedule(courses: list[TreatmentCourse], args: dict[str, Any]) -> dict[str, Any]:
     as_of = today(args.get("on"))
-    return {"as_of": as_of, **schedule_items(courses, as_of)}
+    return {"as_of": as_of, **milestone_service.schedule_items(courses, as_of)}
 
 
 @blp.route("/courses/<uuid:course_id>/schedule", methods=["GET"])

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Select, false, select
 from backend.errors import problem
 from backend.extensions import db
 from backend.models.accounts import User
-from backend.models.clinical import AdverseEvent, Patient, TreatmentCourse
+from backend.models.clinical import AdverseEvent, Milestone, Patient, TreatmentCourse
 
 Row = TypeVar("Row")
 
@@ -82,6 +82,18 @@ def get_course_or_404(user: User, course_id: str | uuid.UUID) -> TreatmentCourse
     key = _parse_id(course_id, "course")
     statement = select(TreatmentCourse).join(Patient).where(TreatmentCourse.id == key)
     return _one_visible(user, statement, "course")
+
+
+def get_milestone_or_404(user: User, milestone_id: str | uuid.UUID) -> Milestone:
+    """The milestone with this id if the user may see its patient, else 404."""
+    key = _parse_id(milestone_id, "milestone")
+    statement = (
+        select(Milestone)
+        .join(TreatmentCourse, Milestone.course_id == TreatmentCourse.id)
+        .join(Patient, TreatmentCourse.patient_id == Patient.id)
+        .where(Milestone.id == key)
+    )
+    return _one_visible(user, statement, "milestone")
 
 
 def get_adverse_event_or_404(user: User, event_id: str | uuid.UUID) -> AdverseEvent:

@@ -12,12 +12,7 @@ from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.services import RuleViolation, apply_changes, insert_or_conflict
-from backend.services.milestones import mark_milestone_completed
-
-#: The server's UTC date may be a day behind a patient's local date (time zones reach
-#: UTC+14), so "not in the future" and "window open" allow one day ahead of UTC.
-LOCAL_DATE_SLACK = dt.timedelta(days=1)
-
+from backend.services.milestones import LOCAL_DATE_SLACK, ensure_window_open, mark_milestone_completed
 
 def rater_role_of(user: User) -> str:
     """The rater role a user rates in: patients rate themselves, clinicians rate patients."""
@@ -63,19 +58,20 @@ def record_assessment(
     Raises
     ------
     RuleViolation
-        422: unknown milestone, satisfaction from a clinician, window not open yet;
+        422: unknown milestone, the baseline (day 0) milestone, satisfaction from a
+        clinician, window not open yet;
         409: this rater role already rated this milestone.
     """
     role = rater_role_of(rater)
     milestone = milestone_of_course(course, fields["milestone_id"], "milestone_id")
     if role != "patient" and fields.get("satisfaction") is not None:
         raise RuleViolation({"satisfaction": ["Only patients rate their satisfaction."]})
-    window = milestone.window
-    if today + LOCAL_DATE_SLACK < window.opens:
+    if milestone.day_offset == 0:
         raise RuleViolation(
-            {"milestone_id": [f"The window of {milestone.name!r} opens on {window.opens.isoformat()}."]},
-            type_="milestone-not-open",
+            {"milestone_id": ["GAIS rates change since baseline: rate a follow-up milestone, not day 0."]},
+            type_="baseline-not-rated",
         )
+    ensure_window_open(milestone, today, "milestone_id")
     exists = {"milestone_id": [f"This milestone already has a {role} assessment."]}
     already = db.session.execute(
         select(Assessment.id).where(Assessment.milestone_id == milestone.id, Assessment.rater_role == role)

@@ -172,6 +172,47 @@ def replace_schedule(course: TreatmentCourse, specs: Sequence[MilestoneSpec]) ->
     return ordered
 
 
+#: The server's UTC date may be a day behind a patient's local date (time zones reach
+#: UTC+14), so "not in the future" and "window open" allow one day ahead of UTC.
+LOCAL_DATE_SLACK = dt.timedelta(days=1)
+
+
+def ensure_window_open(milestone: Milestone, today: dt.date, field: str) -> None:
+    """Refuse to complete or rate a milestone before its window opens.
+
+    Parameters
+    ----------
+    milestone : Milestone
+    today : datetime.date
+        Today in UTC (:data:`LOCAL_DATE_SLACK` is added).
+    field : str
+        Request field the problem's error is keyed by.
+
+    Raises
+    ------
+    RuleViolation (422, ``milestone-not-open``)
+    """
+    opens = milestone.window.opens
+    if today + LOCAL_DATE_SLACK < opens:
+        raise RuleViolation(
+            {field: [f"The window of {milestone.name!r} opens on {opens.isoformat()}."]},
+            type_="milestone-not-open",
+        )
+
+
+def record_visit(milestone: Milestone, *, today: dt.date, at: dt.datetime) -> bool:
+    """A clinician records that a milestone's visit happened (e.g. baseline photos taken in
+    clinic before the photo pipeline exists). Completes the milestone unless it already is.
+
+    Returns
+    -------
+    bool
+        True if this call completed it.
+    """
+    ensure_window_open(milestone, today, "milestone_id")
+    return mark_milestone_completed(milestone, via="visit", at=at)
+
+
 def mark_milestone_completed(
     milestone: Milestone, *, via: str, at: dt.datetime, source_id: str | None = None
 ) -> bool:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 
 from tests import factories
+from tests.backend.clock import FakeClock
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import assert_problem
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Day 14 of the factory course (baseline 2026-03-01): its 2_weeks window is open.
+    return FakeClock(dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc))
 
 
 def milestone_id(world, name: str) -> str:
@@ -20,7 +28,7 @@ def rate(client, world, headers, **body):
 
 
 def test_patient_and_clinician_each_rate_a_milestone_once(client, world, headers_of):
-    baseline = milestone_id(world, "baseline")
+    baseline = milestone_id(world, "2_weeks")
     own = rate(client, world, headers_of("patient_user"), milestone_id=baseline, gais=2, satisfaction=9,
                notes="Skin feels smoother")
     assert own.status_code == 201
@@ -37,16 +45,20 @@ def test_patient_and_clinician_each_rate_a_milestone_once(client, world, headers
 
 
 def test_assessment_marks_the_milestone_completed(client, world, headers_of, clock):
-    rate(client, world, headers_of("patient_user"), milestone_id=milestone_id(world, "baseline"), gais=4)
+    rate(client, world, headers_of("patient_user"), milestone_id=milestone_id(world, "2_weeks"), gais=4)
     course = client.get(f"/api/v1/courses/{world.course.id}", headers=headers_of("clinician_a")).get_json()
-    baseline = course["milestones"][0]
-    assert baseline["completed_via"] == "assessment"
-    assert baseline["completed_at"].startswith("2026-03-01T12:00:00")
-    assert all(m["completed_at"] is None for m in course["milestones"][1:])
+    completed = {m["name"]: (m["completed_via"], m["completed_at"]) for m in course["milestones"] if m["completed_at"]}
+    assert list(completed) == ["2_weeks"]
+    assert completed["2_weeks"][0] == "assessment" and completed["2_weeks"][1].startswith("2026-03-15T12:00:00")
+
+
+def test_baseline_is_not_rated(client, world, headers_of):
+    response = rate(client, world, headers_of("clinician_a"), milestone_id=milestone_id(world, "baseline"), gais=3)
+    assert_problem(response, 422, type_="baseline-not-rated", fields=("milestone_id",))
 
 
 def test_only_patients_rate_satisfaction(client, world, headers_of):
-    response = rate(client, world, headers_of("clinician_a"), milestone_id=milestone_id(world, "baseline"),
+    response = rate(client, world, headers_of("clinician_a"), milestone_id=milestone_id(world, "2_weeks"),
                     gais=3, satisfaction=5)
     assert_problem(response, 422, fields=("satisfaction",))
 
@@ -55,7 +67,7 @@ def test_rating_before_the_window_opens_is_refused(app, client, world, headers_o
     one_month = milestone_id(world, "1_month")  # window opens 2026-03-26
     assert_problem(rate(client, world, headers_of("patient_user"), milestone_id=one_month, gais=3), 422,
                    type_="milestone-not-open")
-    clock.advance(days=24)  # 2026-03-25 UTC: already the 26th in time zones ahead of UTC
+    clock.advance(days=10)  # 2026-03-25 UTC: already the 26th in time zones ahead of UTC
     headers = factories.auth_headers(app, world.patient_user)
     assert rate(client, world, headers, milestone_id=one_month, gais=3).status_code == 201
 
@@ -75,7 +87,7 @@ def test_milestone_of_another_course_is_422(client, world, headers_of):
     ({}, "gais"),
 ])
 def test_invalid_ratings_are_422(client, world, headers_of, body, field):
-    response = rate(client, world, headers_of("patient_user"), milestone_id=milestone_id(world, "baseline"), **body)
+    response = rate(client, world, headers_of("patient_user"), milestone_id=milestone_id(world, "2_weeks"), **body)
     assert_problem(response, 422, fields=(field,))
 
 
@@ -104,7 +116,7 @@ def test_patient_reports_adverse_event_and_clinician_resolves_it(client, world, 
 
 
 @pytest.mark.parametrize("change, field", [
-    ({"onset_date": "2026-03-05"}, "onset_date"),  # after tomorrow (UTC) is the future everywhere
+    ({"onset_date": "2026-03-17"}, "onset_date"),  # after tomorrow (UTC) is the future everywhere
     ({"resolution_date": "2026-02-27"}, "resolution_date"),  # before onset
     ({"event_type": "headache"}, "event_type"),
     ({"severity": "fatal"}, "severity"),
@@ -124,7 +136,7 @@ def test_resolution_before_onset_is_refused_on_update(client, world, headers_of)
 
 def test_concurrent_duplicate_ratings_give_one_201_and_one_409(app, world, headers_of):
     # Whatever the interleaving (pre-check or unique constraint decides), never a 500.
-    body = {"milestone_id": milestone_id(world, "baseline"), "gais": 3}
+    body = {"milestone_id": milestone_id(world, "2_weeks"), "gais": 3}
     headers = headers_of("clinician_a")
     barrier = threading.Barrier(2)
     statuses: list[int] = []

@@ -64,8 +64,8 @@ class Endpoint:
     addresses_object: bool = True
 
 
-def _baseline_milestone(world: Any) -> str:
-    return str(next(m.id for m in world.course.milestones if m.name == "baseline"))
+def _milestone(world: Any, name: str) -> str:
+    return str(next(m.id for m in world.course.milestones if m.name == name))
 
 
 MATRIX: tuple[Endpoint, ...] = (
@@ -100,6 +100,8 @@ MATRIX: tuple[Endpoint, ...] = (
         f"/api/v1/courses/{w.course.id}/milestones",
         {"milestones": [{"name": "baseline", "day_offset": 0, "window_before_days": 0,
                          "window_after_days": 2}]}), (CLINICIAN,)),
+    Endpoint("courses.record_milestone_visit", "POST",
+             lambda w: (f"/api/v1/milestones/{_milestone(w, 'baseline')}/visit", None), (CLINICIAN,)),
     Endpoint("courses.list_sessions", "GET",
              lambda w: (f"/api/v1/courses/{w.course.id}/sessions", None), READERS),
     Endpoint("courses.create_session", "POST", lambda w: (
@@ -111,7 +113,7 @@ MATRIX: tuple[Endpoint, ...] = (
     Endpoint("assessments.list_assessments", "GET",
              lambda w: (f"/api/v1/courses/{w.course.id}/assessments", None), READERS),
     Endpoint("assessments.create_assessment", "POST", lambda w: (
-        f"/api/v1/courses/{w.course.id}/assessments", {"milestone_id": _baseline_milestone(w), "gais": 3}),
+        f"/api/v1/courses/{w.course.id}/assessments", {"milestone_id": _milestone(w, "2_weeks"), "gais": 3}),
         (PATIENT, CLINICIAN), success=201),
     Endpoint("assessments.list_adverse_events", "GET",
              lambda w: (f"/api/v1/courses/{w.course.id}/adverse-events", None), READERS),
@@ -145,7 +147,8 @@ def expected_status(entry: Endpoint, caller: str, role: str) -> int:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc))
+    # Day 14 of the factory course: its 2_weeks milestone is open for ratings.
+    return FakeClock(dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc))
 
 
 @pytest.fixture

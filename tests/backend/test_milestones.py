@@ -92,14 +92,24 @@ def test_schedule_items_carry_dates_and_ids(client, world, headers_of):
     }
 
 
-def test_assessment_completes_the_milestone(client, world, headers_of):
+def test_visit_completes_the_milestone_once(client, world, headers_of, clock):
     baseline_id = str(world.course.milestones[0].id)
-    client.post(f"/api/v1/courses/{world.course.id}/assessments", json={"milestone_id": baseline_id, "gais": 4},
-                headers=headers_of("patient_user"))
+    first = client.post(f"/api/v1/milestones/{baseline_id}/visit", headers=headers_of("clinician_a"))
+    assert first.status_code == 200
+    assert first.get_json()["completed_via"] == "visit"
+    clock.advance(minutes=10)
+    again = client.post(f"/api/v1/milestones/{baseline_id}/visit", headers=headers_of("clinician_a"))
+    assert again.get_json()["completed_at"] == first.get_json()["completed_at"]  # first completion wins
     _, groups = schedule(client, headers_of("patient_user"), f"/api/v1/courses/{world.course.id}/schedule",
                          on="2026-06-01")
     assert groups["completed"] == ["baseline"]
     assert groups["overdue"] == ["2_weeks", "1_month"] and groups["due"] == ["3_months"]
+
+
+def test_visit_before_the_window_opens_is_refused(client, world, headers_of):
+    one_month_id = str(world.course.milestones[2].id)
+    assert_problem(client.post(f"/api/v1/milestones/{one_month_id}/visit", headers=headers_of("clinician_a")),
+                   422, type_="milestone-not-open")
 
 
 def test_my_schedule_spans_planned_and_active_courses(app, client, world, headers_of):
@@ -153,8 +163,7 @@ def test_replace_schedule_rejects_invalid_schedules(client, world, headers_of):
 
 def test_completed_milestone_cannot_be_removed(client, world, headers_of):
     baseline_id = str(world.course.milestones[0].id)
-    client.post(f"/api/v1/courses/{world.course.id}/assessments", json={"milestone_id": baseline_id, "gais": 3},
-                headers=headers_of("clinician_a"))
+    client.post(f"/api/v1/milestones/{baseline_id}/visit", headers=headers_of("clinician_a"))
     only_later = [{"name": "2_weeks", "day_offset": 14, "window_before_days": 3, "window_after_days": 3}]
     assert_problem(client.put(f"/api/v1/courses/{world.course.id}/milestones", json={"milestones": only_later},
                               headers=headers_of("clinician_a")), 409, type_="invalid-schedule")
