@@ -3,8 +3,9 @@
 Every measurement runs in the canonical frame (see :mod:`imaging.geometry`): 768x1024 px with
 the eyes at fixed points, so one canonical pixel is the same size of skin (~0.25 mm) in every
 photo. A follow-up photo is additionally registered to its baseline's canonical image with
-OpenCV's ECC maximisation (Evangelidis & Psarakis 2008) on smoothed grey over the central
-face, so fixed region templates cover the same skin in both.
+OpenCV's ECC maximisation (Evangelidis & Psarakis 2008, affine motion with bounded scale and
+shear) on smoothed grey over the central face, so fixed region templates cover the same skin
+in both.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ import cv2  # noqa: E402
 #: eye-based warp is already within a few px: larger moves mean ECC locked onto something else.
 MAX_REGISTRATION_SHIFT_PX = 0.12 * CANONICAL_IOD_PX
 MAX_REGISTRATION_ROTATION_DEG = 6.0
+#: The eye-based scale can be off by a few % (eye-centre error / IOD); faces are not rigid
+#: under expression and slight turns, so ECC is affine, but a correction that shears or
+#: rescales more than this is not a re-framing of the same face and is rejected.
+MAX_REGISTRATION_SCALE_CHANGE = 0.10
+MAX_REGISTRATION_ANISOTROPY = 0.06
 #: Downscale of the canonical images for ECC (speed; smoothed grey has no finer detail anyway).
 _ECC_SCALE = 0.5
 
@@ -158,6 +164,7 @@ def warp_into_frame(rgb: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) 
         sx = inverse[0, 0] * grid_x + inverse[0, 1] * grid_y + inverse[0, 2]
         sy = inverse[1, 0] * grid_x + inverse[1, 1] * grid_y + inverse[1, 2]
         valid = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    warped[~valid] = 0  # partly interpolated border pixels are not photo pixels
     return warped, valid
 
 
@@ -251,7 +258,7 @@ def _ecc_image(face: CanonicalFace) -> np.ndarray:
 
 
 def estimate_registration(follow: CanonicalFace, baseline: CanonicalFace) -> tuple[np.ndarray, Registration]:
-    """ECC (euclidean) alignment of ``follow`` onto ``baseline`` over the central face.
+    """ECC (affine, bounded) alignment of ``follow`` onto ``baseline`` over the central face.
 
     Returns
     -------
@@ -276,7 +283,7 @@ def estimate_registration(follow: CanonicalFace, baseline: CanonicalFace) -> tup
     warp = np.eye(2, 3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 80, 1e-5)
     try:
-        correlation, warp = cv2.findTransformECC(template, moving, warp, cv2.MOTION_EUCLIDEAN, criteria, mask_u8, 5)
+        correlation, warp = cv2.findTransformECC(template, moving, warp, cv2.MOTION_AFFINE, criteria, mask_u8, 5)
     except cv2.error:
         return identity, Registration(False, _masked_correlation(template, moving, mask), 0.0, 0.0, 1.0,
                                       "registration did not converge")
@@ -290,10 +297,14 @@ def estimate_registration(follow: CanonicalFace, baseline: CanonicalFace) -> tup
     moved = correction[:, :2] @ pivot + correction[:, 2] - pivot
     shift = float(np.hypot(*moved)) / follow.scale
     rotation = float(np.degrees(np.arctan2(correction[1, 0], correction[0, 0])))
-    if shift > MAX_REGISTRATION_SHIFT_PX or abs(rotation) > MAX_REGISTRATION_ROTATION_DEG:
-        return identity, Registration(False, _masked_correlation(template, moving, mask), shift, rotation, 1.0,
+    singular = np.linalg.svd(correction[:, :2], compute_uv=False)
+    scale = float(np.sqrt(singular[0] * singular[1]))
+    anisotropy = float(singular[0] / singular[1] - 1.0)
+    if (shift > MAX_REGISTRATION_SHIFT_PX or abs(rotation) > MAX_REGISTRATION_ROTATION_DEG
+            or abs(scale - 1.0) > MAX_REGISTRATION_SCALE_CHANGE or anisotropy > MAX_REGISTRATION_ANISOTROPY):
+        return identity, Registration(False, _masked_correlation(template, moving, mask), shift, rotation, scale,
                                       "registration correction implausibly large; eye-based placement kept")
-    return correction, Registration(True, float(correlation), shift, rotation, 1.0)
+    return correction, Registration(True, float(correlation), shift, rotation, scale)
 
 
 def _masked_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
