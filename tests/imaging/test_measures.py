@@ -113,4 +113,5 @@ def test_measure_speed_canonical_face():
         t0 = time.perf_counter()
         measures.measure_regions(face, MASKS, PX_PER_MM)
         best = min(best, time.perf_counter() - t0)
-    assert best < 0.4, best
+    # Measured ~0.1-0.2 s unloaded; ceiling for a busy shared 2-core CI machine.
+    assert best < 0.8, best
