@@ -101,7 +101,8 @@ def idempotent(view: F) -> F:
             problem(400, f"{HEADER} must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.",
                     type_="invalid-idempotency-key")
         scope = _scope()
-        fingerprint = request_fingerprint(request.method, request.path, request.get_data(cache=True))
+        # full_path: a raw-body upload carries its metadata in the query string.
+        fingerprint = request_fingerprint(request.method, request.full_path, request.get_data(cache=True))
         existing = _find(scope, key)
         if existing is not None:
             return _replay(existing, fingerprint)
