@@ -9,7 +9,7 @@ the skin changes we measure (red patches, brown spots, fine lines) are kept:
 
 - Hair, beard, background, clothing: colour far from the face's own skin, modelled on the
   central cheeks and nose bridge. Only deviations that do NOT look like skin changes count:
-  more redness (a*) or more yellow/brown (b*) up to +20 units, and darkening up to 28 L*
+  more redness (a*) or more yellow/brown (b*) up to +20 units, and darkening up to 32 L*
   units are tolerated, and non-skin areas are removed only where they reach the template's
   edge (hair and beards grow in from outside; lesions sit inside).
 - Specular glare: near-white, low-saturation pixels, anywhere.
@@ -63,7 +63,7 @@ _SKIN_SAMPLE_BOXES = [((196, 470), (272, 560)), ((496, 470), (572, 560)), ((368,
 #: darker (pigment); beyond these a pixel is hair/beard/background if it also touches the edge.
 TOLERATED_A_INCREASE = 20.0
 TOLERATED_B_INCREASE = 20.0
-TOLERATED_L_DECREASE = 28.0
+TOLERATED_L_DECREASE = 32.0
 #: Chroma distance (robust z units) above which a pixel's colour is not this face's skin.
 NON_SKIN_CHROMA_Z = 4.0
 #: Glare: near-white and unsaturated (sRGB uint8 / HSV saturation 0-1).
@@ -127,8 +127,8 @@ def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str
 
     Returns
     -------
-    dict with ``L``, ``a``, ``b`` (medians) and ``sa``, ``sb`` (robust std of a*, b*, floored
-    at 3 units), CIELAB units.
+    dict with ``L`` (80th percentile), ``a``, ``b`` (30th percentiles) and ``sa``, ``sb`` (robust std
+    of a*, b*, floored at 3 units), CIELAB units.
     """
     sample = _box_mask(valid.shape, _SKIN_SAMPLE_BOXES, scale) & valid
     if sample.sum() < 20:
@@ -136,7 +136,12 @@ def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str
     values = lab[sample]
     med = np.median(values, axis=0)
     mad = np.median(np.abs(values - med), axis=0) * 1.4826
-    return {"L": float(med[0]), "a": float(med[1]), "b": float(med[2]),
+    # Percentiles away from the direction measured changes move skin (darker, redder,
+    # browner), so a red patch or pigment covering part of the sample boxes does not shift
+    # the reference: L* at the 80th, a* and b* at the 30th percentile.
+    light = np.percentile(values[:, 0], 80)
+    low = np.percentile(values, 30, axis=0)
+    return {"L": float(light), "a": float(low[1]), "b": float(low[2]),
             "sa": float(max(3.0, mad[1])), "sb": float(max(3.0, mad[2]))}
 
 
@@ -144,7 +149,7 @@ def non_skin_mask(lab: np.ndarray, reference: dict[str, float]) -> np.ndarray:
     """Pixels whose colour is not this face's skin, tolerating redness/pigment changes.
 
     A pixel is non-skin when its chroma distance (robust z units, after forgiving up to
-    +20 a* and +20 b*) exceeds 4, or when it is more than 28 L* darker than the skin
+    +20 a* and +20 b*) exceeds 4, or when it is more than 32 L* darker than the skin
     reference (dark hair, beard stubble, shadowed background).
     """
     da = lab[..., 1] - reference["a"]
