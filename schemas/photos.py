@@ -29,6 +29,11 @@ JOB_STATUSES = ("queued", "running", "done", "failed")
 MAX_DEVICE_LENGTH = 64
 
 
+def _iso_time() -> fields.String:
+    # Job and signed-URL times arrive already formatted (``job_status_dict``, ``PresignedUpload.as_dict``).
+    return fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
 class CaptureMetadataSchema(ma.Schema):
     """What the app knows about a photo besides its bytes."""
 
@@ -67,7 +72,7 @@ class SignedPutSchema(ma.Schema):
     url = fields.String(required=True)
     method = fields.String(required=True)
     headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
-    expires_at = fields.DateTime(required=True)
+    expires_at = _iso_time()
 
 
 class UploadSchema(ma.Schema):
@@ -109,10 +114,10 @@ class JobStatusSchema(ma.Schema):
     attempts = fields.Integer(required=True)
     max_attempts = fields.Integer(required=True)
     last_error = fields.String(allow_none=True, metadata={"description": "Reason of the last failure."})
-    created_at = fields.DateTime(allow_none=True)
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
-    next_attempt_at = fields.DateTime(allow_none=True)
+    created_at = _iso_time()
+    started_at = _iso_time()
+    finished_at = _iso_time()
+    next_attempt_at = _iso_time()
 
 
 class MeasurementSchema(ma.Schema):

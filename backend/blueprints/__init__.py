@@ -16,3 +16,5 @@ def register_blueprints(api: Api) -> None:
     register_clinical(api)
     from backend.blueprints.uploads_local import blp as uploads_local_blp
     api.register_blueprint(uploads_local_blp)
+    from backend.blueprints.photos import blp as photos_blp
+    api.register_blueprint(photos_blp)

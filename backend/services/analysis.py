@@ -1,0 +1,186 @@
+"""The ``analyse_photo`` job: measure one photo and store the results with their version.
+
+Idempotent per (photo, algorithm version): a run that finds that analysis stored returns
+it; storage keys of overlays and references are derived from the photo and version, so a
+re-run after a crash overwrites its own partial files. A follow-up photo is registered to
+the course baseline (the photo counting for the baseline milestone in the same view).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
+from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
+from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo
+from backend.storage import ObjectNotFound, current_storage
+from imaging.errors import ImageError
+from imaging.version import ALGORITHM_VERSION
+
+log = logging.getLogger(__name__)
+
+#: Region name of measures over all skin of the face.
+ALL_SKIN_REGION = "all_skin"
+
+
+def analysis_prefix(photo: Photo, version: str) -> str:
+    """Storage prefix of one version's derived files of a photo."""
+    return f"{photo.prefix}analysis/{version.replace('+', '_')}/"
+
+
+def flatten_measures(measures: dict[str, Any] | None, prefix: str = "") -> dict[str, float | None]:
+    """Numeric leaves of a nested measure dict as ``{"dotted.name": value}``.
+
+    Parameters
+    ----------
+    measures : dict or None
+        One entry of imaging's ``metrics``/``regions`` (JSON-safe: NaN already None).
+    prefix : str
+        Dotted path of the enclosing dict.
+
+    Returns
+    -------
+    dict
+        Float values (bools and strings are not measures and are skipped); None kept for
+        measures that could not be computed.
+    """
+    flat: dict[str, float | None] = {}
+    for name, value in (measures or {}).items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(flatten_measures(value, path + "."))
+        elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            flat[path] = None if value is None else float(value)
+    return flat
+
+
+def measurement_rows(metrics: dict | None, regions: dict | None) -> list[PhotoMeasurement]:
+    """One :class:`PhotoMeasurement` per region and measure (``all_skin`` for ``metrics``)."""
+    rows = []
+    for region, measures in [(ALL_SKIN_REGION, metrics), *sorted((regions or {}).items())]:
+        for measure, value in sorted(flatten_measures(measures).items()):
+            rows.append(PhotoMeasurement(region=region, measure=measure, value=value))
+    return rows
+
+
+def find_analysis(photo_id: uuid.UUID, version: str) -> PhotoAnalysis | None:
+    """The stored analysis of a photo by one algorithm version, if any."""
+    return db.session.scalar(
+        select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo_id, PhotoAnalysis.algorithm_version == version)
+    )
+
+
+def read_object(key: str) -> bytes:
+    """All bytes of a stored object."""
+    with current_storage().open(key) as stream:
+        return stream.read()
+
+
+def baseline_reference_for(photo: Photo):
+    """The reference a follow-up is registered to, with the baseline photo's id.
+
+    Returns
+    -------
+    (BaselineReference or None, UUID or None)
+        ``(None, None)`` for a baseline photo itself, out-of-window or unassigned photos,
+        and while the course has no usable baseline. The stored reference of the baseline's
+        analysis is used when present; otherwise it is computed from the baseline bytes.
+    """
+    from imaging.analysis import BaselineReference, baseline_reference_from
+
+    course = photo.milestone.course if photo.milestone is not None else None
+    if course is None or photo.milestone_id == baseline_milestone(course).id:
+        return None, None
+    baseline = course_baseline_photo(course, photo.view)
+    if baseline is None or baseline.storage_key is None:
+        return None, None
+    stored = find_analysis(baseline.id, ALGORITHM_VERSION)
+    if stored is not None and stored.baseline_reference_key:
+        try:
+            return BaselineReference.from_bytes(read_object(stored.baseline_reference_key)), baseline.id
+        except (ObjectNotFound, ValueError):
+            pass  # recomputed below
+    try:
+        return baseline_reference_from(read_object(baseline.storage_key)), baseline.id
+    except (ValueError, ImageError):
+        return None, None  # no face in the baseline: measure unregistered
+
+
+@job_handler(ANALYSE_JOB)
+def analyse_photo(ctx: JobContext) -> str | None:
+    """Job: analyse one photo with the current algorithm and store results and overlays.
+
+    Payload: ``photo_id`` (str), ``algorithm_version`` (str, must be the running version).
+
+    Returns
+    -------
+    str
+        The analysis id (the job's ``result_ref``).
+
+    Raises
+    ------
+    PermanentJobError
+        The photo is gone or deleted, its bytes cannot be decoded, or the job was made for
+        another algorithm version.
+    JobError
+        The stored bytes are missing (retried: storage may be briefly unavailable).
+    """
+    from imaging.analysis import analyze, baseline_reference_from
+
+    version = str(ctx.payload.get("algorithm_version", ALGORITHM_VERSION))
+    if version != ALGORITHM_VERSION:
+        raise PermanentJobError(f"job is for algorithm {version}, this worker runs {ALGORITHM_VERSION}")
+    photo_id = uuid.UUID(str(ctx.payload["photo_id"]))
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.deleted_at is not None or photo.storage_key is None:
+        raise PermanentJobError("photo was deleted")
+    existing = find_analysis(photo_id, version)
+    if existing is not None:
+        return str(existing.id)
+    try:
+        data = read_object(photo.storage_key)
+    except ObjectNotFound:
+        raise JobError("stored photo bytes not found") from None
+    reference, baseline_photo_id = baseline_reference_for(photo)
+    is_baseline = photo.milestone is not None and photo.milestone_id == baseline_milestone(photo.milestone.course).id
+    prefix = analysis_prefix(photo, version)
+    db.session.commit()  # end the read transaction before minutes of computing
+
+    try:
+        result = analyze(data, baseline=reference, want_overlays=True)
+    except ImageError as error:
+        raise PermanentJobError(f"photo cannot be analysed: {error.code}") from None
+    storage = current_storage()
+    written: list[str] = []
+    overlay_rows = []
+    for name, png in sorted(result.overlays.items()):
+        stored = storage.put(f"{prefix}{name}.png", png, "image/png")
+        written.append(stored.key)
+        overlay_rows.append(PhotoOverlay(name=name, storage_key=stored.key, size_bytes=stored.size))
+    reference_key = None
+    if is_baseline and result.canonical is not None:
+        reference_key = storage.put(f"{prefix}baseline_reference.png",
+                                    baseline_reference_from(result).to_bytes(), "image/png").key
+        written.append(reference_key)
+
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.deleted_at is not None:
+        for key in written:  # deleted while we computed: leave nothing behind
+            storage.delete(key)
+        raise PermanentJobError("photo was deleted")
+    summary = result.to_dict()
+    analysis = PhotoAnalysis(
+        id=uuid.uuid4(), photo_id=photo_id, algorithm_version=version, baseline_photo_id=baseline_photo_id,
+        quality={"ok": summary["quality"]["ok"], "problems": summary["quality"]["problems"]},
+        summary={k: v for k, v in summary.items() if k not in ("metrics", "regions", "quality")},
+        face_found=result.metrics is not None, baseline_reference_key=reference_key,
+        measurements=measurement_rows(result.metrics, result.regions), overlays=overlay_rows,
+    )
+    db.session.add(analysis)
+    log.info("analysed photo %s with %s in %.0f ms", photo_id, version, summary["timings_ms"].get("total", 0.0))
+    return str(analysis.id)

@@ -1,0 +1,523 @@
+"""Photo intake and life cycle: sanitise, gate, store, assign to a milestone, supersede, delete.
+
+Intake order (nothing half-written on failure):
+
+1. decode the upload at gate scale (refusals raise :class:`imaging.errors.ImageError`, which
+   the API maps to 415/422) and sanitise it (:func:`imaging.sanitise.sanitise_photo`: no GPS,
+   serial or comments, orientation applied);
+2. run the quality gate on the decoded copy (with the course baseline's face geometry for a
+   follow-up);
+3. write the sanitised bytes under a fresh key (the new photo id's prefix);
+4. add the photo row, supersede earlier photos of the same slot, complete the milestone and
+   enqueue ``analyse_photo`` in the caller's transaction.
+
+If that transaction does not commit, :func:`settle_files` removes the file of
+step 3. Removing bytes (delete, consent withdrawal) marks rows first and enqueues a
+``purge_photo_files`` job in the same transaction, so the removal is never lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, NoReturn, TypeVar
+
+from flask import current_app, g, make_response
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from backend import audit
+from backend.errors import problem
+from backend.extensions import db, now
+from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
+from backend.models.accounts import User
+from backend.models.clinical import ConsentEvent, Milestone, Patient, TreatmentCourse
+from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
+from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
+from backend.storage import ObjectNotFound, current_storage
+from imaging.errors import ImageError
+from imaging.version import ALGORITHM_VERSION
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Consent scope that photos need.
+PHOTO_CONSENT_SCOPE = "clinical_photo"
+#: Job kinds of this module and of :mod:`backend.services.analysis`.
+ANALYSE_JOB = "analyse_photo"
+PURGE_JOB = "purge_photo_files"
+#: File name extension of stored photos by sniffed format.
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic"}
+_G_WRITTEN = "photo_files_written"
+_G_OBSOLETE = "photo_files_obsolete"
+
+
+# ------------------------------------------------------------------ refusals
+
+def refuse_image(error: ImageError) -> NoReturn:
+    """Raise the problem for an image the decoder refused.
+
+    ``unsupported_format`` (not an image we read) is 415; every other refusal (bomb,
+    greyscale, truncated ...) is 422. The problem carries the imaging ``code``.
+    """
+    status = 415 if error.code == "unsupported_format" else 422
+    problem(status, error.message, title="Photo refused", type_=f"image-{error.code.replace('_', '-')}",
+            code=error.code)
+
+
+# ------------------------------------------------------------------ capture time and milestones
+
+@dataclass(frozen=True)
+class CaptureTime:
+    """When a photo was taken.
+
+    Attributes
+    ----------
+    at : datetime
+        UTC-aware instant.
+    local_date : date
+        Calendar date where it was taken (milestone windows are dates).
+    source : str
+        ``app``, ``exif`` or ``upload``.
+    """
+
+    at: dt.datetime
+    local_date: dt.date
+    source: str
+
+
+def resolve_capture_time(app_time: dt.datetime | None, exif_time: dt.datetime | None,
+                         upload_time: dt.datetime) -> CaptureTime:
+    """Pick the capture time: from the app, else EXIF, else the upload time.
+
+    Parameters
+    ----------
+    app_time : datetime or None
+        Timezone-aware time the app sent.
+    exif_time : datetime or None
+        EXIF DateTimeOriginal; naive (camera wall clock) unless EXIF had an offset. A naive
+        value keeps its calendar date and is stored as if it were UTC (the offset is unknown).
+    upload_time : datetime
+        Timezone-aware time of the upload.
+    """
+    if app_time is not None:
+        return CaptureTime(app_time.astimezone(dt.timezone.utc), app_time.date(), "app")
+    if exif_time is not None:
+        aware = exif_time if exif_time.tzinfo is not None else exif_time.replace(tzinfo=dt.timezone.utc)
+        return CaptureTime(aware.astimezone(dt.timezone.utc), exif_time.date(), "exif")
+    return CaptureTime(upload_time.astimezone(dt.timezone.utc), upload_time.date(), "upload")
+
+
+def baseline_milestone(course: TreatmentCourse) -> Milestone | None:
+    """The course's first milestone (smallest day offset): the reference visit."""
+    return min(course.milestones, key=lambda m: m.day_offset, default=None)
+
+
+def assign_milestone(course: TreatmentCourse, capture_date: dt.date,
+                     requested: Milestone | None = None) -> tuple[Milestone | None, bool]:
+    """Find the milestone of a capture date.
+
+    Parameters
+    ----------
+    course : TreatmentCourse
+    capture_date : date
+        Local calendar date of capture.
+    requested : Milestone or None
+        The milestone the app named (already checked to belong to ``course``).
+
+    Returns
+    -------
+    (Milestone or None, bool)
+        The requested milestone, else the one whose window (inclusive) contains the date;
+        and ``out_of_window``: True when the date is outside that milestone's window (or
+        outside every window, in which case the milestone is None).
+    """
+    if requested is not None:
+        window = requested.window
+        return requested, not window.opens <= capture_date <= window.closes
+    for milestone in course.milestones:
+        window = milestone.window
+        if window.opens <= capture_date <= window.closes:
+            return milestone, False
+    return None, True
+
+
+def counting_photo(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str,
+                   *, exclude: uuid.UUID | None = None) -> Photo | None:
+    """The photo that counts for a slot: the newest usable, not deleted, in window."""
+    if milestone_id is None:
+        return None
+    statement = (
+        select(Photo)
+        .where(Photo.course_id == course_id, Photo.milestone_id == milestone_id, Photo.view == view,
+               Photo.usable.is_(True), Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
+        .order_by(Photo.created_at.desc(), Photo.id.desc())
+        .limit(1)
+    )
+    if exclude is not None:
+        statement = statement.where(Photo.id != exclude)
+    return db.session.scalar(statement)
+
+
+def counting_photo_ids(photos: Sequence[Photo]) -> set[uuid.UUID]:
+    """Ids among ``photos`` that count for their slot (see :func:`counting_photo`)."""
+    counted: set[uuid.UUID] = set()
+    slots = {(p.course_id, p.milestone_id, p.view) for p in photos if p.usable and p.deleted_at is None}
+    for course_id, milestone_id, view in slots:
+        photo = counting_photo(course_id, milestone_id, view)
+        if photo is not None:
+            counted.add(photo.id)
+    return counted
+
+
+def course_baseline_photo(course: TreatmentCourse, view: str) -> Photo | None:
+    """The course's baseline photo for ``view``: the photo counting for the baseline milestone."""
+    milestone = baseline_milestone(course)
+    return counting_photo(course.id, milestone.id, view) if milestone is not None else None
+
+
+# ------------------------------------------------------------------ intake
+
+@dataclass(frozen=True)
+class CaptureMetadata:
+    """What the app says about a photo (validated by ``schemas.photos.CaptureMetadataSchema``)."""
+
+    course_id: uuid.UUID
+    milestone_id: uuid.UUID | None = None
+    captured_at: dt.datetime | None = None
+    view: str = "front"
+    make_up: bool | None = None
+    device: str | None = None
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> CaptureMetadata:
+        """Build from loaded schema data (extra keys such as ``size_bytes`` are ignored)."""
+        return cls(**{name: args.get(name) for name in cls.__dataclass_fields__ if name in args})
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (stored on a two-phase upload)."""
+        return {
+            "course_id": str(self.course_id),
+            "milestone_id": str(self.milestone_id) if self.milestone_id else None,
+            "captured_at": self.captured_at.isoformat() if self.captured_at else None,
+            "view": self.view, "make_up": self.make_up, "device": self.device,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaptureMetadata:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            course_id=uuid.UUID(data["course_id"]),
+            milestone_id=uuid.UUID(data["milestone_id"]) if data.get("milestone_id") else None,
+            captured_at=dt.datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None,
+            view=data["view"], make_up=data.get("make_up"), device=data.get("device"),
+        )
+
+
+def course_of_patient_or_404(patient: Patient, course_id: uuid.UUID) -> TreatmentCourse:
+    """The patient's course with this id, else a 404 problem (never another patient's)."""
+    course = db.session.get(TreatmentCourse, course_id)
+    if course is None or course.patient_id != patient.id:
+        problem(404, "No such course.", type_="not-found")
+    return course
+
+
+def require_photo_consent(patient: Patient) -> None:
+    """409 problem unless the patient's clinical-photo consent is granted now."""
+    from backend.services.patients import current_consent
+
+    if not current_consent(patient, PHOTO_CONSENT_SCOPE):
+        problem(409, "The patient has not granted consent to clinical photos.",
+                title="Consent required", type_="consent-required")
+
+
+def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[TreatmentCourse, Milestone | None]:
+    """Check consent, course and requested milestone before any bytes are processed."""
+    require_photo_consent(patient)
+    course = course_of_patient_or_404(patient, metadata.course_id)
+    requested = None
+    if metadata.milestone_id is not None:
+        requested = next((m for m in course.milestones if m.id == metadata.milestone_id), None)
+        if requested is None:
+            problem(422, "The milestone does not belong to this course.", type_="invalid-milestone",
+                    errors={"milestone_id": ["not a milestone of course_id"]})
+    return course, requested
+
+
+def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, view: str):
+    """Face geometry of the course baseline (for the follow-up framing checks), or None.
+
+    None for a baseline photo itself, and while the baseline has not been analysed.
+    """
+    from imaging.analysis import BaselineReference
+
+    if milestone is None or milestone is baseline_milestone(course):
+        return None
+    baseline = course_baseline_photo(course, view)
+    analysis = latest_analysis(baseline) if baseline is not None else None
+    if analysis is None or analysis.baseline_reference_key is None:
+        return None
+    try:
+        with current_storage().open(analysis.baseline_reference_key) as stream:
+            return BaselineReference.from_bytes(stream.read()).geometry
+    except (ObjectNotFound, ValueError):
+        return None
+
+
+def latest_analysis(photo: Photo) -> PhotoAnalysis | None:
+    """The photo's analysis by the current algorithm version, else its newest one."""
+    if not photo.analyses:
+        return None
+    current = [a for a in photo.analyses if a.algorithm_version == ALGORITHM_VERSION]
+    return current[-1] if current else photo.analyses[-1]
+
+
+def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploader: User) -> Photo:
+    """Sanitise, gate, store and register one uploaded photo (in the caller's transaction).
+
+    Parameters
+    ----------
+    patient : Patient
+        Already checked to be visible to ``uploader``.
+    metadata : CaptureMetadata
+    data : bytes
+        The upload as received (any of JPEG, PNG, WebP, HEIC).
+    uploader : User
+
+    Returns
+    -------
+    Photo
+        Flushed, with its ``analyse_photo`` job enqueued.
+
+    Raises
+    ------
+    ProblemError
+        404 (course), 409 (no consent), 415/422 (image refused).
+    """
+    from imaging.decode import decode_image
+    from imaging.face import detect_face
+    from imaging.quality import GATE_DECODE_LONG_SIDE, assess_quality
+    from imaging.sanitise import sanitise_photo
+
+    course, requested = check_capture(patient, metadata)
+    try:
+        decoded = decode_image(data, min_long_side=GATE_DECODE_LONG_SIDE)
+        sanitised = sanitise_photo(data)
+    except ImageError as error:
+        refuse_image(error)
+    capture = resolve_capture_time(metadata.captured_at, decoded.captured_at, now())
+    milestone, out_of_window = assign_milestone(course, capture.local_date, requested)
+    baseline_geometry = baseline_geometry_for(course, milestone, metadata.view)
+    report = assess_quality(decoded, detect_face(decoded.rgb), baseline_geometry)
+    quality = report.to_dict()
+
+    photo = Photo(
+        id=uuid.uuid4(), patient_id=patient.id, course_id=course.id,
+        milestone_id=milestone.id if milestone is not None else None, out_of_window=out_of_window,
+        view=metadata.view, captured_at=capture.at, capture_date=capture.local_date,
+        capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
+        uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
+        image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
+        quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
+    )
+    key = photo.prefix + "original." + EXTENSIONS[sanitised.format]
+    # Written before the rows: if the transaction then fails, settle_files removes it.
+    stored = current_storage().put(key, sanitised.data, sanitised.content_type, overwrite=False)
+    g.setdefault(_G_WRITTEN, []).append((photo.id, key))
+    photo.storage_key, photo.size_bytes, photo.sha256 = key, stored.size, stored.sha256
+
+    earlier_photos = _current_slot_photos(photo)
+    db.session.add(photo)
+    db.session.flush()  # the row must exist before others point at it
+    for earlier in earlier_photos:
+        earlier.superseded_by_id = photo.id
+    if photo.usable and milestone is not None and not out_of_window:
+        mark_milestone_completed(milestone, via="photo", at=capture.at, source_id=photo.id)
+    db.session.flush()
+    photo.analysis_job_id = enqueue_analysis(photo).id
+    audit.record("photo.create", "photo", photo.id, patient_id=str(patient.id), usable=photo.usable)
+    return photo
+
+
+def _current_slot_photos(photo: Photo) -> list[Photo]:
+    """Photos of the same course, milestone and view that nothing supersedes yet."""
+    if photo.milestone_id is None:
+        return []
+    return list(db.session.scalars(
+        select(Photo).where(Photo.course_id == photo.course_id, Photo.milestone_id == photo.milestone_id,
+                            Photo.view == photo.view, Photo.superseded_by_id.is_(None), Photo.id != photo.id)
+    ))
+
+
+def enqueue_analysis(photo: Photo):
+    """Enqueue ``analyse_photo`` for the current algorithm version (deduplicated)."""
+    return enqueue(ANALYSE_JOB, {"photo_id": str(photo.id), "algorithm_version": ALGORITHM_VERSION},
+                   dedupe_key=f"{photo.id}:{ALGORITHM_VERSION}")
+
+
+def delete_after_commit(key: str) -> None:
+    """Remove a stored object once the request's transaction has committed (a staged upload)."""
+    g.setdefault(_G_OBSOLETE, []).append(key)
+
+
+def settle_files(view: F) -> F:
+    """Reconcile storage with what the request committed.
+
+    Wrap a view (outside ``@idempotent``) that calls :func:`ingest_photo`: after the view
+    and its commit, each written photo file whose row is not in the database (an error, a
+    rollback, a concurrent idempotent retry that won) is deleted; objects passed to
+    :func:`delete_after_commit` are deleted only when the response is a success.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        succeeded = False
+        try:
+            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+            succeeded = 200 <= response.status_code < 300
+            return response
+        finally:
+            written, obsolete = g.pop(_G_WRITTEN, []), g.pop(_G_OBSOLETE, [])
+            if written:
+                db.session.rollback()  # a no-op after a commit; ends a failed transaction
+                for photo_id, key in written:
+                    if db.session.get(Photo, photo_id) is None:
+                        current_storage().delete(key)
+            if succeeded:
+                for key in obsolete:
+                    current_storage().delete(key)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ removal
+
+def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
+    """Mark a photo deleted and enqueue removal of its bytes and overlays.
+
+    The row stays (with ``deleted_at`` and ``deletion_reason``); a milestone this photo
+    completed is re-completed by another counting photo of the milestone or cleared.
+
+    Returns
+    -------
+    bool
+        False when the photo was already deleted.
+    """
+    if photo.deleted_at is not None:
+        return False
+    photo.deleted_at = now()
+    photo.deletion_reason = reason
+    photo.storage_key = None
+    photo.usable = False
+    for analysis in photo.analyses:
+        analysis.baseline_reference_key = None
+        for overlay in analysis.overlays:
+            overlay.storage_key = None
+    db.session.flush()
+    milestone = photo.milestone
+    if milestone is not None and milestone.completed_via == "photo" and milestone.completed_source_id == photo.id:
+        clear_milestone_completion(milestone)
+        replacement = db.session.scalar(
+            select(Photo).where(Photo.milestone_id == milestone.id, Photo.usable.is_(True),
+                                Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
+            .order_by(Photo.created_at.desc()).limit(1)
+        )
+        if replacement is not None:
+            mark_milestone_completed(milestone, via="photo", at=replacement.captured_at, source_id=replacement.id)
+    enqueue(PURGE_JOB, {"photo_id": str(photo.id)}, dedupe_key=str(photo.id))
+    audit.record("photo.delete", "photo", photo.id, patient_id=str(photo.patient_id), reason=reason)
+    return True
+
+
+def purge_patient_photos(patient_id: uuid.UUID) -> int:
+    """Consent to clinical photos withdrawn: remove every photo's bytes and overlays.
+
+    Also drops pending two-phase uploads (their staged bytes). Call in the transaction that
+    records the withdrawal.
+
+    Returns
+    -------
+    int
+        Number of photos newly marked deleted.
+    """
+    photos = db.session.scalars(
+        select(Photo).where(Photo.patient_id == patient_id, Photo.deleted_at.is_(None))
+    ).all()
+    purged = sum(delete_photo(photo, reason="consent_withdrawn") for photo in photos)
+    uploads = db.session.scalars(
+        select(PhotoUpload).where(PhotoUpload.patient_id == patient_id, PhotoUpload.status == "pending")
+    ).all()
+    for upload in uploads:
+        current_storage().delete(upload.staging_key)
+        db.session.delete(upload)
+    return purged
+
+
+@job_handler(PURGE_JOB)
+def purge_photo_files(ctx: JobContext) -> str | None:
+    """Job: delete every stored object under a deleted photo's prefix (idempotent)."""
+    photo = db.session.get(Photo, uuid.UUID(str(ctx.payload["photo_id"])))
+    if photo is None:
+        raise PermanentJobError("photo not found")
+    if photo.deleted_at is None:
+        raise PermanentJobError("photo is not deleted")
+    storage = current_storage()
+    removed = 0
+    for key in list(storage.iter_keys(photo.prefix)):
+        storage.delete(key)
+        removed += 1
+    return f"removed {removed}"
+
+
+def stored_keys(photos: Iterable[Photo]) -> list[str]:
+    """Every storage key the rows of ``photos`` still reference (originals, overlays, references)."""
+    keys: list[str] = []
+    for photo in photos:
+        if photo.storage_key:
+            keys.append(photo.storage_key)
+        for analysis in photo.analyses:
+            if analysis.baseline_reference_key:
+                keys.append(analysis.baseline_reference_key)
+            keys.extend(o.storage_key for o in analysis.overlays if o.storage_key)
+    return keys
+
+
+def overlay_of(photo: Photo, name: str) -> PhotoOverlay | None:
+    """The named overlay of the photo's latest analysis, if stored."""
+    analysis = latest_analysis(photo)
+    if analysis is None:
+        return None
+    return next((o for o in analysis.overlays if o.name == name and o.storage_key), None)
+
+
+# ------------------------------------------------------------------ consent withdrawal hook
+
+_WITHDRAWN_KEY = "skintrack.photo_consent_withdrawn"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_photo_consent_withdrawals(session: Session, _flush_context: Any) -> None:
+    """Remember patients whose clinical-photo consent a flush withdrew (purged before commit)."""
+    for obj in session.new:
+        if isinstance(obj, ConsentEvent) and obj.scope == PHOTO_CONSENT_SCOPE and obj.action == "withdraw":
+            session.info.setdefault(_WITHDRAWN_KEY, set()).add(obj.patient_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _purge_on_photo_consent_withdrawal(session: Session) -> None:
+    """Withdrawing clinical-photo consent purges the patient's photos in the same transaction.
+
+    Hooked on clinical's consent events (whoever records them) so no consent path can skip
+    it; the byte removal itself is the ``purge_photo_files`` job committed here.
+    """
+    session.flush()  # unflushed consent events reach _note_photo_consent_withdrawals now
+    patient_ids = session.info.pop(_WITHDRAWN_KEY, None)
+    for patient_id in sorted(patient_ids or (), key=str):
+        purge_patient_photos(patient_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_withdrawals(session: Session) -> None:
+    session.info.pop(_WITHDRAWN_KEY, None)
