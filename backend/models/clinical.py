@@ -203,7 +203,8 @@ class Milestone(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     """A scheduled follow-up visit of a course (see ``backend.services.milestones``).
 
     ``completed_*`` is the status field the photo pipeline sets (via
-    ``mark_milestone_completed``) once a usable photo arrives; an assessment sets it today.
+    ``mark_milestone_completed``) once a usable photo arrives; a follow-up assessment or a
+    visit recorded by a clinician sets it too.
     """
 
     __tablename__ = "milestones"

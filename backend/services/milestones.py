@@ -2,8 +2,10 @@
 
 A milestone is a visit at ``baseline + day_offset`` days; it may be done from
 ``window_before_days`` days before to ``window_after_days`` days after that target date
-(both ends inclusive). A milestone is *completed* once something marks it so (today an
-assessment; later a usable photo, via :func:`mark_milestone_completed`).
+(both ends inclusive). A milestone is *completed* once something marks it so, through
+:func:`mark_milestone_completed`: a follow-up assessment, a visit a clinician records
+(:func:`record_visit`), or - from the photo pipeline - a usable photo. The first completion
+wins; :func:`clear_milestone_completion` undoes one (e.g. its photo was deleted).
 
 Default schedule (used when a course is created without one)::
 
@@ -20,8 +22,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from backend.services import RuleViolation
 from backend.models.clinical import Milestone, MilestoneWindow, TreatmentCourse
+from backend.services import RuleViolation
 from schemas.clinical import MAX_MILESTONES, SCHEDULE_STATUSES
 
 

@@ -69,8 +69,7 @@ def update_patient(patient: Patient, changes: dict[str, Any]) -> list[str]:
     list of str
         Names of the fields whose value changed (for the audit log; never the values).
     """
-    changed = apply_changes(patient, changes)
-    return changed
+    return apply_changes(patient, changes)
 
 
 def _latest_events(patient: Patient) -> dict[str, ConsentEvent]:

@@ -17,6 +17,7 @@ objects the caller may not see.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -208,3 +209,25 @@ def test_unauthenticated_requests_get_401(app, client):
         response = client.open(path, method=entry.method, json=body)
         assert response.status_code == 401, entry.endpoint
         assert response.mimetype == PROBLEM
+
+
+def test_spec_documents_the_matrix_answers_as_problems(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    shared = spec["components"]["responses"]
+    for entry in MATRIX:
+        path = next(rule for rule in _rules(client.application, entry.endpoint))
+        operation = spec["paths"][path][entry.method.lower()]
+        documented = set(operation["responses"])
+        assert {str(entry.success), "401", "403"} <= documented, entry.endpoint
+        if entry.addresses_object and entry.listed is None:
+            assert "404" in documented, entry.endpoint
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                content = shared[response["$ref"].rsplit("/", 1)[1]]["content"]
+                assert list(content) == [PROBLEM], (entry.endpoint, status)
+
+
+def _rules(app, endpoint: str):
+    """OpenAPI paths of an endpoint (``<uuid:x>`` -> ``{x}``)."""
+    for rule in app.url_map.iter_rules(endpoint):
+        yield re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
