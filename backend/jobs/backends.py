@@ -12,6 +12,7 @@ the jobs table stays the single truth.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import uuid
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from flask import Flask
 
 log = logging.getLogger(__name__)
+
+#: Longest a process exit waits for the thread worker's current job.
+SHUTDOWN_WAIT_S = 30.0
 
 
 class JobBackend(Protocol):
@@ -85,6 +89,7 @@ class ThreadBackend:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._atexit_registered = False
 
     @property
     def running(self) -> bool:
@@ -101,6 +106,10 @@ class ThreadBackend:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._loop, name="skintrack-job-worker", daemon=True)
             self._thread.start()
+            if not self._atexit_registered:
+                # Let the current job finish when the process exits normally; a kill is covered by the lease.
+                atexit.register(self.stop, SHUTDOWN_WAIT_S)
+                self._atexit_registered = True
             log.info("job worker thread started (%s)", self.worker_id)
 
     def stop(self, timeout_s: float | None = None) -> None:

@@ -20,6 +20,7 @@ from backend.jobs.runner import JobRunner, JobSettings, make_worker_id, runner_f
 
 if TYPE_CHECKING:
     from flask import Flask
+    from kombu import Connection
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ def make_celery(flask_app: Flask) -> Celery:
     return celery
 
 
-def send_job(celery: Celery, job_id: uuid.UUID) -> None:
-    """Queue the run-job task for ``job_id``."""
-    celery.send_task(RUN_JOB_TASK, args=[str(job_id)])
+def send_job(celery: Celery, job_id: uuid.UUID, connection: Connection | None = None) -> None:
+    """Queue the run-job task for ``job_id`` (on ``connection`` if given, else the app's pool)."""
+    celery.send_task(RUN_JOB_TASK, args=[str(job_id)], connection=connection)
 
 
 class Sweeper:
@@ -113,10 +114,14 @@ class Sweeper:
         """Dispatch every overdue job once; return how many were sent."""
         with self._app.app_context():
             job_ids = self._runner.overdue_job_ids()
-        for job_id in job_ids:
-            send_job(self._celery, job_id)
-        if job_ids:
-            log.info("sweep re-dispatched %d overdue job(s)", len(job_ids))
+        if not job_ids:
+            return 0
+        # A connection of this thread's own: the worker's pooled connections belong to its
+        # event loop, and using them from another thread loses messages.
+        with self._celery.connection_for_write() as connection:
+            for job_id in job_ids:
+                send_job(self._celery, job_id, connection)
+        log.info("sweep re-dispatched %d overdue job(s)", len(job_ids))
         return len(job_ids)
 
     def _run(self) -> None:

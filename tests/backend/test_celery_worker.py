@@ -38,7 +38,8 @@ pytestmark = pytest.mark.skipif(
 def redis_client():
     import redis
 
-    return redis.Redis.from_url(os.environ["TEST_REDIS_URL"], decode_responses=True)
+    # redis-py 8 defaults to a 5 s socket timeout, shorter than the blocking pops here.
+    return redis.Redis.from_url(os.environ["TEST_REDIS_URL"], decode_responses=True, socket_timeout=WAIT_S + 10)
 
 
 @job_handler("test_celery_effect")
@@ -133,8 +134,9 @@ class Worker:
         self.process.wait(timeout=WAIT_S)
 
     def stop(self) -> None:
+        """Warm shutdown: SIGTERM to the main process only, which stops its pool children."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.terminate()
             try:
                 self.process.wait(timeout=WAIT_S)
             except subprocess.TimeoutExpired:

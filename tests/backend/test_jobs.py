@@ -447,3 +447,14 @@ def test_retry_delay_is_exponential_and_capped():
     assert [retry_delay_s(n, 10, 100) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 80, 100]
     assert retry_delay_s(10_000, 10, 100) == 100
     assert retry_delay_s(3, 0, 100) == 0
+
+
+def test_thread_worker_starts_with_the_first_request(app):
+    application = sibling_app(app, JOB_WORKER_AUTOSTART=True)
+    try:
+        assert not job_backend(application).running  # not at create_app: CLI commands must not start it
+        application.test_client().get("/api/v1/openapi.json")
+        assert job_backend(application).running
+    finally:
+        close_app(application)
+    assert not job_backend(application).running

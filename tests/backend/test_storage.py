@@ -388,3 +388,26 @@ def test_local_direct_upload_refuses_tampered_and_expired_urls(app, client, uplo
     assert_problem(client.put(path, data=payload(100), headers=grant.headers), 403, "upload-url-expired")
     with app.app_context():
         assert not current_storage().exists(key)
+
+
+def test_app_storage_configured_for_s3(s3_server, tmp_path, monkeypatch):
+    from backend import create_app
+    from backend.storage import current_storage
+
+    # boto3's standard credential variables (localbucket accepts any credentials).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    application = create_app({
+        "TESTING": True, "SECRET_KEY": "k" * 64, "JOB_BACKEND": "inline",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        "STORAGE_URL": "s3://app-photos/clinic-a", "S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "S3_REGION": "eu-west-1", "S3_CREATE_BUCKET": True,
+    })
+    with application.app_context():
+        storage = current_storage()
+        assert isinstance(storage, S3Storage) and (storage.bucket, storage.prefix) == ("app-photos", "clinic-a")
+        storage.put("p/1.jpg", b"bytes", "image/jpeg")
+        assert (s3_server.data_root / "app-photos" / "clinic-a" / "p" / "1.jpg").read_bytes() == b"bytes"
+        grant = storage.presign_put("p/2.jpg", "image/jpeg", 5, 60)
+        assert grant.url.startswith(f"{s3_server.endpoint_url}/app-photos/clinic-a/p/2.jpg?")
+        assert "eu-west-1" in parse_qs(urlsplit(grant.url).query)["X-Amz-Credential"][0]
