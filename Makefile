@@ -6,6 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
+#: Where `make run` listens.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 .PHONY: install run test bench clean
 
 $(STAMP): requirements.txt
@@ -15,6 +19,13 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Upgrade the embedded database (SQLite in instance/), seed the demo clinic if it is
+# empty (prints the demo sign-ins), then serve. One gunicorn worker with threads:
+# the embedded job worker thread and SQLite's single writer live in that one process.
+run: install
+	SEED_DEMO=true $(BIN)/flask --app backend init-db
+	$(BIN)/gunicorn --workers 1 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install
 	$(BIN)/python -m pytest -q

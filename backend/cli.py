@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from pathlib import Path
+
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from backend import migrations
 
@@ -13,6 +18,7 @@ def _database() -> tuple[str, dict]:
 
 
 @click.command("db-upgrade")
+@with_appcontext
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def db_upgrade_command(revision: str) -> None:
     """Upgrade the database schema (creates it when empty)."""
@@ -22,6 +28,7 @@ def db_upgrade_command(revision: str) -> None:
 
 
 @click.command("db-downgrade")
+@with_appcontext
 @click.option("--revision", default="-1", show_default=True,
               help="Target revision; `base` removes every table.")
 def db_downgrade_command(revision: str) -> None:
@@ -32,6 +39,7 @@ def db_downgrade_command(revision: str) -> None:
 
 
 @click.command("db-revision")
+@with_appcontext
 @click.option("-m", "--message", required=True, help="Short description.")
 @click.option("--rev-id", required=True, help="Fixed id, e.g. 0003_photos.")
 @click.option("--autogenerate/--empty", default=True, show_default=True)
@@ -46,7 +54,85 @@ def db_revision_command(message: str, rev_id: str, autogenerate: bool) -> None:
         command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
 
 
+def _seed_if_empty() -> None:
+    from backend import seed
+    from backend.extensions import db
+
+    instance = Path(current_app.instance_path)
+    if not seed.database_is_empty():
+        click.echo("database already has data; not seeding the demo clinic")
+        saved = instance / seed.CREDENTIALS_FILE_NAME
+        if saved.exists():
+            click.echo(f"demo sign-ins were saved in {saved}")
+        return
+    accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
+    saved = seed.write_credentials(instance, accounts)
+    db.session.remove()
+    click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Seed the demo clinic (not real patients) if the database is empty; print its sign-ins."""
+    _seed_if_empty()
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Upgrade the schema; when SEED_DEMO is true and the database is empty, seed the demo clinic."""
+    url, options = _database()
+    migrations.upgrade(url, options)
+    click.echo(f"database at {migrations.current_revision(url, options)}")
+    if current_app.config["SEED_DEMO"]:
+        _seed_if_empty()
+
+
+@click.command("create-admin")
+@with_appcontext
+@click.option("--email", required=True)
+@click.option("--clinic-name", help="Create a new clinic with this name.")
+@click.option("--clinic-id", type=click.UUID, help="Add the admin to this existing clinic.")
+@click.password_option(help="Prompted (hidden, twice) when not given.")
+def create_admin_command(email: str, clinic_name: str | None, clinic_id: uuid.UUID | None,
+                         password: str) -> None:
+    """Create a clinic admin (and, with --clinic-name, the clinic)."""
+    from marshmallow import ValidationError
+    from sqlalchemy import select
+
+    from backend import audit
+    from backend.auth.passwords import hash_password
+    from backend.extensions import db
+    from backend.models.accounts import Clinic, User, normalise_email
+    from schemas.accounts import UserCreateSchema
+
+    if (clinic_name is None) == (clinic_id is None):
+        raise click.UsageError("give exactly one of --clinic-name and --clinic-id")
+    try:
+        UserCreateSchema().load({"email": email, "role": "admin", "password": password})
+    except ValidationError as error:
+        raise click.UsageError(str(error.messages)) from None
+    if db.session.execute(select(User.id).where(User.email == normalise_email(email))).first():
+        raise click.UsageError("an account with this email already exists")
+    if clinic_id is not None:
+        clinic = db.session.get(Clinic, clinic_id)
+        if clinic is None:
+            raise click.UsageError("no clinic with this id")
+    else:
+        clinic = Clinic(id=uuid.uuid4(), name=clinic_name)
+        db.session.add(clinic)
+    user = User(id=uuid.uuid4(), email=normalise_email(email), role="admin", clinic_id=clinic.id,
+                password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", "user", user.id, actor=None, clinic_id=clinic.id, role="admin", via="cli")
+    db.session.commit()
+    click.echo(f"admin {user.email} created in clinic {clinic.id}")
+
+
 def register_cli(app: Flask) -> None:
     """Add the skintrack commands to ``app.cli``."""
-    for command in (db_upgrade_command, db_downgrade_command, db_revision_command):
+    for command in (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command,
+                    init_db_command, create_admin_command):
         app.cli.add_command(command)

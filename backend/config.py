@@ -163,8 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Number of trusted reverse proxies setting X-Forwarded-For (0: use the socket address).",
             parse_non_negative_int),
     Setting("SEED_DEMO", "false",
-            "`make run` sets it: seed the demo clinic when the database is empty. "
-            "Production never seeds.", parse_bool),
+            "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
+            "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
 )
 
