@@ -30,6 +30,7 @@ Koo & Li (2016, J Chiropr Med 15:155-163) bands: < 0.5 poor, 0.5-0.75 moderate, 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -210,3 +211,27 @@ def exceeds_mdc(change: float, mdc95: float) -> bool:
         The measure's MDC95 (same units, > 0).
     """
     return bool(math.isfinite(change) and abs(change) > mdc95)
+
+
+#: Measured reliability of each measure, written by ``bench/reliability.py --write``.
+RELIABILITY_TABLE_PATH = Path(__file__).with_name("reliability_table.json")
+
+
+def load_reliability_table(path: Path = RELIABILITY_TABLE_PATH) -> dict[str, Reliability]:
+    """The published reliability per measure (for MDC flags), keyed by measure name.
+
+    Returns
+    -------
+    dict[str, Reliability]
+        E.g. ``table["redness"].mdc95`` in the measure's units; only measures of the current
+        table (check its ``algorithm_version`` against :data:`imaging.version.ALGORITHM_VERSION`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the table has not been generated.
+    """
+    import json
+
+    data = json.loads(Path(path).read_text())
+    return {name: Reliability(**values) for name, values in data["measures"].items()}

@@ -1,0 +1,127 @@
+"""Benchmark of the imaging pipeline on a 12 MP phone JPEG (4032x3024 stored, EXIF orientation 6).
+
+Usage::
+
+    .venv/bin/python bench/imaging.py [--runs 7]
+
+Prints, for a photo made by :mod:`imaging.synthetic`:
+- full-resolution decode median (ms),
+- full analysis median (ms) and its ratio to the decode time of the same run,
+- quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms),
+- median per-stage timings of the analysis,
+- peak resident memory (ru_maxrss) of a fresh process that imports imaging and analyses the
+  photo once (tracemalloc misses numpy/OpenCV buffers),
+and whether each figure meets its target (analysis <= 1000 ms, memory <= 600 MB, gate <= 250 ms).
+The machine's other load is not controlled: run it on an idle machine for figures to publish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TARGET_ANALYSIS_MS = 1000.0
+TARGET_GATE_MS = 250.0
+TARGET_PEAK_MB = 600.0
+
+_MEMORY_PROBE = """
+import resource, sys
+sys.path.insert(0, {repo!r})
+from imaging.analysis import analyze
+data = open({path!r}, 'rb').read()
+analyze(data)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def make_photo() -> bytes:
+    """A 12 MP portrait JPEG as a phone stores it (4032x3024 pixels + orientation 6, q92)."""
+    from imaging import synthetic
+
+    return synthetic.to_jpeg(synthetic.phone_photo().rgb)
+
+
+def median_ms(fn, runs: int) -> tuple[float, list]:
+    """Median wall time of ``fn()`` over ``runs`` calls (after one warm-up), and the results."""
+    fn()
+    times, results = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        results.append(fn())
+        times.append(1000.0 * (time.perf_counter() - start))
+    return statistics.median(times), results
+
+
+def peak_memory_mb(data: bytes) -> float:
+    """Peak RSS (MB) of a fresh interpreter that imports imaging and analyses ``data`` once."""
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
+        handle.write(data)
+        handle.flush()
+        probe = _MEMORY_PROBE.format(repo=str(REPO), path=handle.name)
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1]) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def run(runs: int) -> dict:
+    from imaging.analysis import analyze
+    from imaging.decode import decode_image
+    from imaging.quality import quality_gate
+
+    data = make_photo()
+    decode_ms, decoded = median_ms(lambda: decode_image(data), runs)
+    analysis_ms, results = median_ms(lambda: analyze(data), runs)
+    gate_ms, _ = median_ms(lambda: quality_gate(data), runs)
+    stages = {name: statistics.median(r.timings_ms[name] for r in results) for name in results[0].timings_ms}
+    return {
+        "photo": {"stored_size": [4032, 3024], "upright_size": list(decoded[0].size), "bytes": len(data)},
+        "runs": runs,
+        "decode_full_ms": round(decode_ms, 1),
+        "analysis_ms": round(analysis_ms, 1),
+        "analysis_to_decode_ratio": round(analysis_ms / decode_ms, 2),
+        "quality_gate_ms": round(gate_ms, 1),
+        "stage_ms": {k: round(v, 1) for k, v in stages.items()},
+        "peak_memory_mb": round(peak_memory_mb(data), 1),
+        "quality_ok": bool(results[0].quality.ok),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="timed repetitions per figure (default 7)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    figures = run(args.runs)
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+
+    def verdict(value, target):
+        return "ok" if value <= target else "OVER TARGET"
+
+    print(f"photo: JPEG {figures['photo']['stored_size'][0]}x{figures['photo']['stored_size'][1]} "
+          f"(upright {figures['photo']['upright_size'][0]}x{figures['photo']['upright_size'][1]}), "
+          f"{figures['photo']['bytes'] / 1e6:.1f} MB; median of {args.runs} runs")
+    print(f"full-resolution decode   {figures['decode_full_ms']:8.1f} ms")
+    print(f"full analysis            {figures['analysis_ms']:8.1f} ms  = {figures['analysis_to_decode_ratio']:.2f} x decode"
+          f"   target <= {TARGET_ANALYSIS_MS:.0f} ms: {verdict(figures['analysis_ms'], TARGET_ANALYSIS_MS)}")
+    print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms"
+          f"   target <= {TARGET_GATE_MS:.0f} ms: {verdict(figures['quality_gate_ms'], TARGET_GATE_MS)}")
+    print(f"peak memory (fresh proc) {figures['peak_memory_mb']:8.1f} MB"
+          f"   target <= {TARGET_PEAK_MB:.0f} MB: {verdict(figures['peak_memory_mb'], TARGET_PEAK_MB)}")
+    print("analysis stages (median ms):")
+    for name, value in figures["stage_ms"].items():
+        print(f"  {name:<12} {value:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
