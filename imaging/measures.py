@@ -38,8 +38,10 @@ Pigmentation
         the unit melanin vector; higher = more melanin. Invariant to exposure.
     ``spot_count`` - pigment spots: connected areas where melanin density exceeds its local
         background (masked Gaussian mean, sigma ``SPOT_BACKGROUND_SIGMA_MM`` = 4 mm) by
-        ``SPOT_MARGIN`` (0.06 OD), with equivalent diameter 1-10 mm; counted if any spot pixel
-        lies in the region. Units: count; higher = more spots.
+        ``SPOT_MARGIN`` (0.06 OD), with equivalent diameter >= 1 mm (smaller is noise at this
+        scale; no upper limit, so spots merging into a patch never make pigment vanish - the
+        4 mm background already removes broad shading of pigment); counted if any spot pixel
+        lies in the region. Units: count; higher = more spots (touching spots count once).
     ``spot_area_fraction`` - spot pixels / region pixels, 0-1; higher = more spotted area.
     ``melanin_spread`` - robust SD (1.4826 * MAD) of melanin density in the region. Units OD;
         higher = less even pigmentation.
@@ -83,11 +85,15 @@ RED_AREA_MARGIN = 0.10
 SPOT_MARGIN = 0.06
 #: Local background scale for spots (Gaussian sigma, mm).
 SPOT_BACKGROUND_SIGMA_MM = 4.0
-#: Spot equivalent-diameter band (mm).
-SPOT_DIAMETER_MM = (1.0, 10.0)
+#: Smallest spot equivalent diameter (mm).
+SPOT_MIN_DIAMETER_MM = 1.0
 #: Linear values at or above this in any channel are treated as clipped (no colour
 #: information) and left out of every measure.
 SATURATION_LIMIT = 0.98
+#: Gaussian prefilter (mm) before any log/ratio: averages sensor noise before the
+#: non-linear transforms (which would otherwise bias densities: E[log x] < log E[x]) at
+#: the scale the canonical frame resolves (~4 px/mm); finer than every measure's scale.
+PREFILTER_SIGMA_MM = 0.25
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
 
@@ -139,7 +145,7 @@ class MeasureMaps:
 
 
 def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pigment spots by local contrast on the melanin map, in a physical size band.
+    """Pigment spots by local contrast on the melanin map, above a physical size.
 
     Parameters
     ----------
@@ -152,7 +158,7 @@ def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tup
     excess : ndarray, float32 HxW, melanin minus its masked-Gaussian local background
         (sigma 4 mm), 0 outside skin
     labels : ndarray, int32 HxW, connected spots (8-connectivity) whose excess > SPOT_MARGIN
-        and whose equivalent diameter is within SPOT_DIAMETER_MM; 0 = no spot
+        and whose equivalent diameter is >= SPOT_MIN_DIAMETER_MM; 0 = no spot
     """
     background = texture.masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
     excess = np.where(skin, melanin - background, 0.0).astype(np.float32)
@@ -160,7 +166,7 @@ def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tup
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     area_mm2 = stats[:, cv2.CC_STAT_AREA] / (px_per_mm**2)
     diameter_mm = np.sqrt(4.0 * area_mm2 / math.pi)
-    keep = (diameter_mm >= SPOT_DIAMETER_MM[0]) & (diameter_mm <= SPOT_DIAMETER_MM[1])
+    keep = diameter_mm >= SPOT_MIN_DIAMETER_MM
     keep[0] = False
     # Renumber kept spots 1..k so label values stay compact.
     new_ids = np.zeros(n, dtype=np.int32)
@@ -183,6 +189,8 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float) -> 
     """
     rgb = np.asarray(linear_rgb, dtype=np.float32)
     skin = skin & (channel_max(rgb) < SATURATION_LIMIT)
+    if PREFILTER_SIGMA_MM > 0:
+        rgb = cv2.GaussianBlur(rgb, (0, 0), PREFILTER_SIGMA_MM * px_per_mm)
     lab = linear_to_lab(rgb)
     chrom = separate_chromophores(rgb)
     red = np.maximum(rgb[..., 0], _LOG_FLOOR)

