@@ -33,6 +33,9 @@ import cv2  # noqa: E402
 
 #: Canonical scale at which the gate measures the face (IOD 128 px).
 GATE_CANONICAL_SCALE = 0.5
+#: Region brightness for lighting checks: this percentile of linear luminance over skin-
+#: chroma pixels, so dark hair covering part of a region (a fringe) does not read as shadow.
+LIGHT_PERCENTILE = 75
 #: Long side the gate decodes at (JPEG DCT scaling gives 1/4 of a 4032 px photo).
 GATE_DECODE_LONG_SIDE = 1000
 
@@ -44,7 +47,7 @@ THRESHOLDS = {
     "skin_lightness_max": 90.0,
     "skin_clipped_fraction": 0.10,
     "left_right_light_ratio": 0.6,
-    "top_bottom_light_ratio": 0.45,
+    "top_bottom_light_ratio": 0.35,
     "skin_hue_deg": (18.0, 80.0),
     "skin_chroma": (6.0, 36.0),
     "glare_fraction": 0.03,
@@ -254,13 +257,14 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
         checks["glare_fraction"] = _above(float(glare[skin].mean()), t["glare_fraction"], "glare_fraction")
         luminance = _linear_luminance(canonical.rgb)
 
-        # Only skin-coloured pixels: a fringe over the forehead must not read as shadow.
-        skin_like = ~non_skin_mask(lab, skin_reference(lab, canonical.valid, scale))
+        # Only skin-coloured pixels (by chroma, so shadowed skin still counts): a fringe over
+        # the forehead must not read as shadow.
+        skin_like = ~non_skin_mask(lab, skin_reference(lab, canonical.valid, scale), use_lightness=False)
 
         def region_light(name: str) -> float:
             template = template_mask(name, shape, scale)
             m = template & canonical.valid & ~glare & skin_like
-            return float(np.median(luminance[m])) if m.sum() >= max(20, 0.1 * template.sum()) else float("nan")
+            return float(np.percentile(luminance[m], LIGHT_PERCENTILE)) if m.sum() >= max(20, 0.1 * template.sum()) else float("nan")
 
         right, left, forehead = region_light("right_cheek"), region_light("left_cheek"), region_light("forehead")
         if np.isfinite(right) and np.isfinite(left):

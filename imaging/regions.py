@@ -145,7 +145,7 @@ def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str
             "sa": float(max(3.0, mad[1])), "sb": float(max(3.0, mad[2]))}
 
 
-def non_skin_mask(lab: np.ndarray, reference: dict[str, float]) -> np.ndarray:
+def non_skin_mask(lab: np.ndarray, reference: dict[str, float], use_lightness: bool = True) -> np.ndarray:
     """Pixels whose colour is not this face's skin, tolerating redness/pigment changes.
 
     A pixel is non-skin when its chroma distance (robust z units, after forgiving up to
@@ -157,6 +157,8 @@ def non_skin_mask(lab: np.ndarray, reference: dict[str, float]) -> np.ndarray:
     da = np.where((da > 0) & (da < TOLERATED_A_INCREASE), 0.0, np.where(da >= TOLERATED_A_INCREASE, da - TOLERATED_A_INCREASE, da))
     db = np.where((db > 0) & (db < TOLERATED_B_INCREASE), 0.0, np.where(db >= TOLERATED_B_INCREASE, db - TOLERATED_B_INCREASE, db))
     z = np.sqrt((da / reference["sa"]) ** 2 + (db / reference["sb"]) ** 2)
+    if not use_lightness:
+        return z > NON_SKIN_CHROMA_Z
     return (z > NON_SKIN_CHROMA_Z) | (lab[..., 0] < reference["L"] - TOLERATED_L_DECREASE)
 
 

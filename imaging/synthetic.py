@@ -198,7 +198,7 @@ def white_balance(photo: SyntheticPhoto, gains: tuple[float, float, float]) -> S
     return _linear_map(photo, np.asarray(gains, np.float32))
 
 
-def one_sided_light(photo: SyntheticPhoto, ratio: float, axis: str = "x") -> SyntheticPhoto:
+def one_sided_light(photo: SyntheticPhoto, ratio: float, axis: str = "x", lit_side: str = "start") -> SyntheticPhoto:
     """Light falling off across the face, as from a lamp or window on one side (or overhead).
 
     Parameters
@@ -207,6 +207,7 @@ def one_sided_light(photo: SyntheticPhoto, ratio: float, axis: str = "x") -> Syn
         Linear-light gain on the far side of the face relative to the near side (e.g. 0.3:
         the image-right half gets 30 % of the light of the image-left half).
     axis : "x" (left to right) or "y" (top to bottom).
+    lit_side : "start" (image left / top is lit) or "end" (image right / bottom is lit).
 
     Notes
     -----
@@ -219,6 +220,8 @@ def one_sided_light(photo: SyntheticPhoto, ratio: float, axis: str = "x") -> Syn
         pos = (np.arange(w, dtype=np.float32) - x) / bw
     else:
         pos = (np.arange(h, dtype=np.float32) - y) / bh
+    if lit_side == "end":
+        pos = 1.0 - pos
     t = np.clip((pos - 0.3) / 0.4, 0.0, 1.0)
     gain = 1.0 + (ratio - 1.0) * t * t * (3 - 2 * t)
     gain = gain[None, :, None] if axis == "x" else gain[:, None, None]
