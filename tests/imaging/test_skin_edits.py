@@ -1,18 +1,19 @@
 """Validation with synthetic physiological edits on a real face in the canonical frame.
 
 Each headline must rise monotonically with its own kind of change and move far less with the
-other two; exposure and white-balance changes (after colour correction) must move every
-headline by less than one grade step.
+other two; exposure and white-balance changes (after colour correction), JPEG quality 70 and
+sensor noise must move every headline by less than one grade step.
 """
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 import pytest
 
 from imaging import skin_edits
 from imaging.colour import apply_colour_correction, estimate_colour_correction
-from imaging.colour_space import linear_to_srgb_uint8
+from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
 from imaging.measures import measure_regions
 from measures_fixtures import (
     CAMERA_CROSSTALK,
@@ -143,3 +144,37 @@ def test_white_balance_shift_after_correction_moves_headlines_less_than_one_step
     base, moved = _headlines(reference), _headlines(shifted)
     for name in HEADLINES:
         assert abs(moved[name] - base[name]) < _min_step(name), (name, base[name], moved[name])
+
+
+def _phone_resolution_roundtrip(linear, degrade):
+    """Upsample to phone resolution (the face 2.5x the canonical scale, as in a 12 MP selfie),
+    apply ``degrade`` to the uint8 photo, and return to the canonical frame."""
+    h, w = linear.shape[:2]
+    photo = cv2.resize(linear_to_srgb_uint8(linear), (int(w * 2.5), int(h * 2.5)), interpolation=cv2.INTER_CUBIC)
+    return srgb_to_linear(cv2.resize(degrade(photo), (w, h), interpolation=cv2.INTER_AREA))
+
+
+def _jpeg(quality):
+    def degrade(photo):
+        ok, buf = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+    return degrade
+
+
+def _sensor_noise(sd_dn):
+    def degrade(photo):
+        noise = np.random.default_rng(5).normal(0.0, sd_dn, photo.shape)
+        return np.clip(photo + noise, 0, 255).astype(np.uint8)
+
+    return degrade
+
+
+@pytest.mark.parametrize("name,degrade", [("jpeg_q70", _jpeg(70)), ("noise_4dn", _sensor_noise(4.0))])
+def test_compression_and_noise_move_headlines_less_than_one_step(name, degrade):
+    face = canonical_face_linear()
+    base = _headlines(_phone_resolution_roundtrip(face, lambda photo: photo))
+    moved = _headlines(_phone_resolution_roundtrip(face, degrade))
+    for kind in HEADLINES:
+        assert abs(moved[kind] - base[kind]) < _min_step(kind), (name, kind, base[kind], moved[kind])
