@@ -68,3 +68,20 @@ def test_exposure_changes_only_shading(exposure):
     assert np.abs((after.melanin - before.melanin)[unclipped]).max() < 1e-3
     assert np.abs((after.haemoglobin - before.haemoglobin)[unclipped]).max() < 1e-3
     assert np.median((after.shading - before.shading)[unclipped]) == pytest.approx(-np.log10(exposure), abs=1e-3)
+
+
+def test_melanin_vector_agrees_with_the_melanin_absorption_spectrum():
+    """Independent derivation: melanin absorption mu_a ~ lambda^-3.33 (Jacques 1998), weighted
+    by the (non-negative) sRGB colour-matching functions under D65, gives the OD direction a
+    small melanin density produces in linear sRGB. It must match the fixed vector."""
+    import colour as colour_science
+
+    shape = colour_science.SpectralShape(400, 700, 5)
+    cmfs = colour_science.MSDS_CMFS["CIE 1931 2 Degree Standard Observer"].copy().align(shape)
+    to_srgb = colour_science.models.RGB_COLOURSPACE_sRGB.matrix_XYZ_to_RGB
+    bands = np.clip(cmfs.values @ to_srgb.T, 0, None)
+    weights = bands * colour_science.SDS_ILLUMINANTS["D65"].copy().align(shape).values[:, None]
+    absorption = cmfs.wavelengths**-3.33
+    direction = (weights * absorption[:, None]).sum(axis=0) / weights.sum(axis=0)
+    direction /= np.linalg.norm(direction)
+    assert float(direction @ MELANIN_OD_VECTOR) > 0.98
