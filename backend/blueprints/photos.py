@@ -15,6 +15,7 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
+from backend.cli_photos import reanalyse_command
 from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint, transactional
 from backend.errors import accepts, problem
 from backend.extensions import db, now
@@ -34,6 +35,8 @@ from schemas.photos import (
 from schemas.common import page_schema
 
 blp = clinical_blueprint("photos", "Face photos: uploads with quality feedback, results, downloads.")
+# `flask reanalyse` comes with the photo API.
+blp.record_once(lambda state: state.app.cli.add_command(reanalyse_command))
 
 #: Who may upload and delete photos.
 PHOTO_WRITERS = ("patient", "clinician")

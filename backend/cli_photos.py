@@ -1,0 +1,68 @@
+"""``flask --app backend reanalyse``: recompute photos analysed by an older algorithm version.
+
+Older results are kept (one :class:`PhotoAnalysis` per photo and version); the dashboard and
+exports compare results within one version only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.jobs.runner import make_worker_id, runner_for_app
+from backend.models.jobs import Job
+from backend.models.photos import Photo, PhotoAnalysis
+from backend.services.photos import enqueue_analysis
+from imaging.version import ALGORITHM_VERSION
+
+
+def photos_needing_analysis(version: str = ALGORITHM_VERSION) -> list[Photo]:
+    """Stored (not deleted) photos without an analysis by ``version``, oldest first."""
+    analysed = select(PhotoAnalysis.photo_id).where(PhotoAnalysis.algorithm_version == version)
+    return list(db.session.scalars(
+        select(Photo)
+        .where(Photo.deleted_at.is_(None), Photo.storage_key.is_not(None), Photo.id.not_in(analysed))
+        .order_by(Photo.created_at, Photo.id)
+    ))
+
+
+def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> list[uuid.UUID]:
+    """Enqueue ``analyse_photo`` for every photo lacking a ``version`` analysis; commit.
+
+    Returns
+    -------
+    list of UUID
+        The job ids (existing jobs for the same photo and version are reused).
+    """
+    photos = photos_needing_analysis(version)
+    job_ids = []
+    for photo in photos:
+        job = enqueue_analysis(photo)
+        photo.analysis_job_id = job.id
+        job_ids.append(job.id)
+    db.session.commit()
+    return job_ids
+
+
+@click.command("reanalyse")
+@with_appcontext
+@click.option("--run-here/--enqueue-only", default=False, show_default=True,
+              help="Run the analyses in this process instead of leaving them to the workers.")
+def reanalyse_command(run_here: bool) -> None:
+    """Recompute every photo whose results are not from the current algorithm version."""
+    job_ids = enqueue_reanalysis()
+    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}")
+    if not run_here:
+        return
+    runner = runner_for_app(current_app, make_worker_id("reanalyse"))
+    for job_id in job_ids:
+        runner.run_one(job_id)  # None when a worker (or the inline backend) already ran it
+    db.session.expire_all()
+    statuses = db.session.scalars(select(Job.status).where(Job.id.in_(job_ids))).all()
+    counts = {status: statuses.count(status) for status in sorted(set(statuses))}
+    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
