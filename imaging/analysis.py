@@ -8,9 +8,9 @@
 3. ``quality``     :func:`imaging.quality.assess_quality` (with the baseline's face geometry for
                    a follow-up). A photo that fails the gate is still measured when a face was
                    found; ``quality.ok`` is false so consumers can flag its values.
-4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo with the
-                   head (face plus a margin for hair, ears and neck) excluded: skin is never a
-                   white reference.
+4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo (the
+                   detection copy) with the head (face plus a margin for hair, ears and neck)
+                   excluded: skin is never a white reference.
 5. ``canonical``   :func:`imaging.align.to_canonical`: similarity warp into the 768x1024 canonical
                    frame; for a follow-up, ECC registration to the baseline's canonical image.
 6. ``regions``     :func:`imaging.regions.region_masks` on the canonical face.
@@ -276,20 +276,27 @@ def downscale_long_side(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, fl
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), size[0] / w
 
 
-def locate_face(rgb: np.ndarray) -> FaceGeometry | None:
-    """Face geometry of a full-resolution photo, found on a downscaled copy.
+def face_on_overview(rgb: np.ndarray) -> tuple[np.ndarray, FaceGeometry | None, FaceGeometry | None]:
+    """Find the face on an area-downscaled overview of a photo.
 
     Parameters
     ----------
-    rgb : ndarray uint8 HxWx3 sRGB
+    rgb : ndarray uint8 HxWx3 sRGB, full resolution
 
     Returns
     -------
-    FaceGeometry in ``rgb`` px, or None when no face was found.
+    overview : ndarray uint8, long side <= DETECTION_LONG_SIDE px
+    in_overview : FaceGeometry in overview px, or None when no face was found
+    in_photo : the same geometry in ``rgb`` px, or None
     """
-    small, factor = downscale_long_side(rgb, DETECTION_LONG_SIDE)
-    geometry = detect_face(small)
-    return None if geometry is None else geometry.scaled(1.0 / factor)
+    overview, factor = downscale_long_side(rgb, DETECTION_LONG_SIDE)
+    found = detect_face(overview)
+    return overview, found, None if found is None else found.scaled(1.0 / factor)
+
+
+def locate_face(rgb: np.ndarray) -> FaceGeometry | None:
+    """Face geometry in ``rgb`` px (found on an overview), or None when there is no face."""
+    return face_on_overview(rgb)[2]
 
 
 def head_exclusion_mask(shape: tuple[int, int], geometry: FaceGeometry) -> np.ndarray:
@@ -349,13 +356,15 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     with timer.stage("decode"):
         decoded = decode_image(data)
     with timer.stage("face"):
-        geometry = locate_face(decoded.rgb)
+        overview, found, geometry = face_on_overview(decoded.rgb)
     with timer.stage("quality"):
         quality = assess_quality(decoded, geometry, baseline.geometry if baseline is not None else None)
     if geometry is None:
         return AnalysisResult(quality, "none", None, None, None, None, decoded.size, None, timer.finish())
     with timer.stage("colour"):
-        correction = estimate_colour_correction(decoded.rgb, head_exclusion_mask(decoded.rgb.shape[:2], geometry))
+        # The whole photo at the overview scale: chart and background are large, uniform areas,
+        # and area-averaging only lowers their noise (both estimators work at ~1024 px anyway).
+        correction = estimate_colour_correction(overview, head_exclusion_mask(overview.shape[:2], found))
     with timer.stage("canonical"):
         canonical = to_canonical(decoded.rgb, geometry, baseline=None if baseline is None else baseline.canonical_face())
     del decoded  # the full-resolution pixels are not needed past this point (peak memory)
