@@ -15,7 +15,9 @@ Redness
         positive = redder than the forehead. Cancels part of residual colour cast.
     ``erythema_index`` - mean of EI = 100 * (log10(1/G) - log10(1/R)) = 100 * log10(R/G) per
         pixel on linear, colour-normalised R and G (Diffey, Oliver & Farr, Br J Dermatol
-        111:663, 1984, with reflectances at green and red). Units: EI a.u.; higher = redder.
+        111:663, 1984: green is absorbed by blood, red is the pigment-insensitive reference;
+        reviewed in Takiwaki, J Med Invest 44:121, 1998; from camera RGB as in Yamamoto et al.,
+        Skin Res Technol 14:26, 2008). Units: EI a.u.; higher = redder.
         Comparable within one capture protocol: use for change over time.
     ``haemoglobin_density`` - mean haemoglobin density of the Tsumura separation
         (:mod:`imaging.chromophores`). Units: log10 OD along the unit haemoglobin vector;
@@ -32,7 +34,7 @@ Pigmentation
         ITA = atan2(L* - 50, b*) * 180 / pi (Chardon 1991; Del Bino 2006 bands: > 55 very
         light ... < -30 dark). Units degrees; LOWER = darker / more pigmented. Charted raw.
     ``melanin_index`` - mean of MI = 100 * log10(1/R) per pixel on linear normalised R
-        (Stamatas/Kollias; Diffey-type reflectance index). Units a.u.; higher = darker.
+        (Diffey et al. 1984; Takiwaki 1998). Units a.u.; higher = darker.
         Also rises with redness and shading (cross-talk, as with narrow-band meters).
     ``melanin_density`` - mean melanin density (Tsumura separation). Units log10 OD along
         the unit melanin vector; higher = more melanin. Invariant to exposure.
