@@ -301,6 +301,18 @@ def to_json_safe(value):
     return value
 
 
+def _check_inputs(linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float) -> None:
+    """Refuse inputs that would silently give wrong numbers (ValueError with the reason)."""
+    arr = np.asarray(linear_rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3 or not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError("linear_rgb must be a float HxWx3 linear sRGB image (apply_colour_correction output)")
+    for name, mask in masks.items():
+        if np.shape(mask) != arr.shape[:2]:
+            raise ValueError(f"mask {name!r} has shape {np.shape(mask)}, image is {arr.shape[:2]}")
+    if not (np.isfinite(px_per_mm) and px_per_mm > 0):
+        raise ValueError("px_per_mm must be a positive number")
+
+
 def measure_regions(
     linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float, maps: MeasureMaps | None = None
 ) -> dict:
@@ -321,7 +333,14 @@ def measure_regions(
         ``{"metrics": {...all skin...}, "regions": {name: {...}}}``; plain Python floats and
         ints, NaN -> None, JSON-serialisable. Headline keys ``redness``, ``pigmentation``,
         ``texture`` in every entry.
+
+    Raises
+    ------
+    ValueError
+        If the image is not float HxWx3, a mask's shape differs from the image's, or
+        ``px_per_mm`` is not positive.
     """
+    _check_inputs(linear_rgb, masks, px_per_mm)
     regions = {name: np.asarray(masks[name], dtype=bool) for name in REGION_NAMES if name in masks}
     if SKIN_MASK_NAME in masks:
         skin = np.asarray(masks[SKIN_MASK_NAME], dtype=bool)

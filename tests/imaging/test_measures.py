@@ -118,3 +118,13 @@ def test_measure_speed_canonical_face():
         best = min(best, time.perf_counter() - t0)
     # Measured ~0.1-0.2 s unloaded; ceiling for a busy shared 2-core CI machine.
     assert best < 0.8, best
+
+
+def test_bad_inputs_are_refused_with_a_reason():
+    face = canonical_face_linear()
+    with pytest.raises(ValueError, match="float"):
+        measures.measure_regions((face * 255).astype(np.uint8), MASKS, PX_PER_MM)
+    with pytest.raises(ValueError, match="shape"):
+        measures.measure_regions(face, {"forehead": np.ones((10, 10), bool)}, PX_PER_MM)
+    with pytest.raises(ValueError, match="px_per_mm"):
+        measures.measure_regions(face, MASKS, 0.0)
