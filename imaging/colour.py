@@ -26,7 +26,8 @@
 3. ``reference = "none"``: sRGB linearisation only.
 
 Skin is never used as a reference: normalising on skin would erase the very changes
-(redness, tanning) we want to measure.
+(redness, tanning) we want to measure. The chart must be in the same light as the face (held
+beside it); a chart in different light corrects the chart's light, not the face's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ MAX_MEAN_DELTA_E00 = 4.0
 MAX_PATCH_DELTA_E00 = 10.0
 #: Patches with any linear channel at or above this are clipped and left out of the fit.
 PATCH_CLIP_LIMIT = 0.98
+#: Fewest unclipped patches for a fit (2x the 6 root-polynomial terms per channel).
+MIN_USABLE_PATCHES = 12
 #: Share of each patch's side kept around its centre when reading it.
 PATCH_INTERIOR = 0.5
 #: Trimmed-mean tail share per side when reading a patch.
@@ -293,7 +296,7 @@ def colorchecker_correction(
     measured = read_patch_colours(rgb_uint8, corners)
     reference = reference_patches_linear()
     usable = np.isfinite(measured).all(axis=1) & (measured.max(axis=1) < PATCH_CLIP_LIMIT)
-    if usable.sum() < 12:
+    if usable.sum() < MIN_USABLE_PATCHES:
         return identity_correction("colorchecker_patches_unusable")
     matrix = fit_root_polynomial(measured[usable], reference[usable])
     probe = ColourCorrection(REFERENCE_COLORCHECKER, "root-polynomial-2", matrix)
