@@ -122,3 +122,18 @@ def test_exceeds_mdc():
 def test_refuses_unusable_input(bad):
     with pytest.raises(ValueError):
         icc_2_1(bad)
+
+
+def test_published_table_covers_every_study_measure_for_this_version():
+    import json
+
+    from imaging.recapture_study import STUDY_MEASURES
+    from imaging.reliability import RELIABILITY_TABLE_PATH, load_reliability_table
+    from imaging.version import ALGORITHM_VERSION
+
+    table = load_reliability_table()
+    assert set(table) == set(STUDY_MEASURES)
+    assert json.loads(RELIABILITY_TABLE_PATH.read_text())["algorithm_version"] == ALGORITHM_VERSION
+    for name, entry in table.items():
+        assert entry.mdc95 == pytest.approx(1.96 * math.sqrt(2) * entry.sem), name
+        assert entry.band == koo_li_band(entry.icc)
