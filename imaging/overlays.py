@@ -18,6 +18,7 @@ import numpy as np
 from imaging.colour_space import linear_to_srgb_uint8
 from imaging.geometry import REGION_NAMES
 from imaging.measures import MeasureMaps
+from imaging.texture import mask_bbox
 
 #: Haemoglobin density shown from transparent (lower bound) to full colour (upper bound).
 REDNESS_RANGE = (0.2, 0.8)
@@ -84,11 +85,13 @@ def heat_layer(
     ndarray, uint8 HxWx3
     """
     low, high = value_range
-    scaled = np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    out = photo_rgb.copy()
+    box = mask_bbox(mask)  # blend only where there is skin (a third of the frame)
+    scaled = np.clip((values[box] - low) / (high - low), 0.0, 1.0).astype(np.float32)
     colours = _colormap(scaled, colormap).astype(np.float32)
-    alpha = (HEAT_ALPHA * np.sqrt(scaled) * mask)[..., None]
-    out = photo_rgb.astype(np.float32) * (1 - alpha) + colours * alpha
-    return np.round(out).astype(np.uint8)
+    alpha = (HEAT_ALPHA * np.sqrt(scaled) * mask[box])[..., None]
+    out[box] = np.round(photo_rgb[box].astype(np.float32) * (1 - alpha) + colours * alpha).astype(np.uint8)
+    return out
 
 
 def _legend(height: int, title: str, unit: str, value_range: tuple[float, float], colormap: int) -> np.ndarray:
