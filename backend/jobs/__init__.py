@@ -120,6 +120,8 @@ def _find_duplicate(kind: str, dedupe_key: str) -> Job | None:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint (e.g. a second enqueue) released: the jobs are not committed yet
     job_ids = session.info.pop(_PENDING_KEY, None)
     if not job_ids:
         return

@@ -165,4 +165,8 @@ def record_consent(
     insert_or_conflict(
         event, {"scope": [f"consent {scope!r} changed concurrently; reload and retry"]}, "consent-conflict"
     )
+    if scope == "clinical_photo" and action == "withdraw":
+        from backend.services.photos import purge_patient_photos  # photos build on clinical, not back
+
+        purge_patient_photos(patient.id)
     return event

@@ -26,15 +26,14 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 from flask import current_app, g, make_response
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from backend import audit
 from backend.errors import problem
 from backend.extensions import db, now
 from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
-from backend.models.clinical import ConsentEvent, Milestone, Patient, TreatmentCourse
+from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
 from backend.storage import ObjectNotFound, current_storage
@@ -435,7 +434,7 @@ def purge_patient_photos(patient_id: uuid.UUID) -> int:
     """Consent to clinical photos withdrawn: remove every photo's bytes and overlays.
 
     Also drops pending two-phase uploads (their staged bytes). Call in the transaction that
-    records the withdrawal.
+    records the withdrawal (``backend.services.patients.record_consent`` does).
 
     Returns
     -------
@@ -491,33 +490,3 @@ def overlay_of(photo: Photo, name: str) -> PhotoOverlay | None:
         return None
     return next((o for o in analysis.overlays if o.name == name and o.storage_key), None)
 
-
-# ------------------------------------------------------------------ consent withdrawal hook
-
-_WITHDRAWN_KEY = "skintrack.photo_consent_withdrawn"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_photo_consent_withdrawals(session: Session, _flush_context: Any) -> None:
-    """Remember patients whose clinical-photo consent a flush withdrew (purged before commit)."""
-    for obj in session.new:
-        if isinstance(obj, ConsentEvent) and obj.scope == PHOTO_CONSENT_SCOPE and obj.action == "withdraw":
-            session.info.setdefault(_WITHDRAWN_KEY, set()).add(obj.patient_id)
-
-
-@event.listens_for(Session, "before_commit")
-def _purge_on_photo_consent_withdrawal(session: Session) -> None:
-    """Withdrawing clinical-photo consent purges the patient's photos in the same transaction.
-
-    Hooked on clinical's consent events (whoever records them) so no consent path can skip
-    it; the byte removal itself is the ``purge_photo_files`` job committed here.
-    """
-    session.flush()  # unflushed consent events reach _note_photo_consent_withdrawals now
-    patient_ids = session.info.pop(_WITHDRAWN_KEY, None)
-    for patient_id in sorted(patient_ids or (), key=str):
-        purge_patient_photos(patient_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_withdrawals(session: Session) -> None:
-    session.info.pop(_WITHDRAWN_KEY, None)
