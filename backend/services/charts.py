@@ -1,0 +1,166 @@
+"""Charts of one measure over time (matplotlib, headless Agg), as PNG or SVG bytes.
+
+A chart shows the measure's values against days since the baseline photo, the baseline
+point marked, a band of +/- MDC95 around the baseline value (changes inside it are
+measurement noise), each point labelled with its milestone; optionally assessments
+(GAIS, adverse events) as markers on the same time axis. Fixed style, fixed size, so charts
+of different patients compare at a glance.
+
+Rendering costs tens of milliseconds; rendered bytes are cached in-process keyed by a hash
+of everything drawn (values, MDC, labels, format), so a repeated request costs only the
+series query, and any new result, retake or version changes the key by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never a GUI backend in a server process
+
+from matplotlib.figure import Figure  # noqa: E402 - after the backend is chosen
+
+from backend.services.progress import MEASURE_LABELS, MEASURE_UNITS, MeasureSeries, TimelineEvent  # noqa: E402
+
+CHART_MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+#: Figure size (inches) and resolution: 640 x 360 px PNG.
+FIGURE_SIZE_IN = (6.4, 3.6)
+PNG_DPI = 100
+#: Rendered charts kept per process (each ~20-40 kB).
+CACHE_ENTRIES = 256
+
+_STYLE = {
+    "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
+    "svg.hashsalt": "skintrack", "svg.fonttype": "none", "path.simplify": True,
+}
+_LINE_COLOUR = "#1f4e79"
+_BAND_COLOUR = "#9ecae1"
+_BASELINE_COLOUR = "#d62728"
+_EVENT_COLOUR = "#ff7f0e"
+
+
+def region_label(region: str) -> str:
+    """Human label of a region name (``left_cheek`` -> ``left cheek``, ``all_skin`` -> ``all skin``)."""
+    return region.replace("_", " ")
+
+
+def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "") -> str:
+    """SHA-256 over everything a chart draws (its cache key)."""
+    drawn = {
+        "fmt": fmt, "measure": series.measure, "region": series.region, "mdc": series.mdc95,
+        "baseline": series.baseline_value, "title": title,
+        "points": [(p.days_since_baseline, p.value, p.milestone_name, p.exceeds_mdc) for p in series.points],
+        "events": [(e.days_since_baseline, e.label) for e in events],
+    }
+    return hashlib.sha256(json.dumps(drawn, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _ChartCache:
+    """A small thread-safe LRU of rendered bytes."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            data = self._entries.get(key)
+            if data is not None:
+                self._entries.move_to_end(key)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._entries[key] = data
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+chart_cache = _ChartCache(CACHE_ENTRIES)
+
+
+def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "") -> bytes:
+    """Render (or fetch from cache) the chart of one series.
+
+    Parameters
+    ----------
+    series : MeasureSeries
+        From :func:`backend.services.progress.course_progress`.
+    fmt : {"png", "svg"}
+    events : sequence of TimelineEvent
+        Markers on the time axis (assessments, adverse events).
+    title : str
+        Defaults to "<Measure> - <region>".
+
+    Returns
+    -------
+    bytes
+        PNG (640 x 360 px, RGBA) or SVG (UTF-8, deterministic ids).
+    """
+    if fmt not in CHART_MEDIA_TYPES:
+        raise ValueError(f"unknown chart format {fmt!r}")
+    key = chart_fingerprint(series, fmt, events, title)
+    cached = chart_cache.get(key)
+    if cached is not None:
+        return cached
+    data = _draw(series, fmt, events, title)
+    chart_cache.put(key, data)
+    return data
+
+
+def _draw(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent], title: str) -> bytes:
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI, layout="constrained")
+        axes = figure.add_subplot()
+        label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
+        unit = MEASURE_UNITS.get(series.measure, "")
+        axes.set_title(title or f"{label} - {region_label(series.region)}")
+        axes.set_xlabel("days since baseline")
+        axes.set_ylabel(f"{label} ({unit})" if unit else label)
+        points = [p for p in series.points if p.value is not None]
+        days = [p.days_since_baseline for p in points]
+        values = [p.value for p in points]
+        last_day = max(days + [e.days_since_baseline for e in events] + [30])
+        if series.baseline_value is not None and series.mdc95 is not None:
+            axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
+                         color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
+        if series.baseline_value is not None:
+            axes.axhline(series.baseline_value, color=_BASELINE_COLOUR, lw=0.8, ls="--")
+        if points:
+            axes.plot(days, values, color=_LINE_COLOUR, marker="o", ms=5, lw=1.6)
+            beyond = [(p.days_since_baseline, p.value) for p in points if p.exceeds_mdc]
+            if beyond:
+                axes.scatter(*zip(*beyond), s=70, facecolors="none", edgecolors=_BASELINE_COLOUR, lw=1.4,
+                             zorder=3, label="change beyond MDC")
+            baseline_point = series.baseline_point()
+            if baseline_point is not None and baseline_point.value is not None:
+                axes.scatter([baseline_point.days_since_baseline], [baseline_point.value], marker="D", s=60,
+                             color=_BASELINE_COLOUR, zorder=4, label="baseline")
+            for point in points:
+                axes.annotate(point.milestone_name.replace("_", " "), (point.days_since_baseline, point.value),
+                              textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
+        else:
+            axes.text(0.5, 0.5, "no usable measurements yet", transform=axes.transAxes, ha="center", va="center")
+        for event in events:
+            axes.axvline(event.days_since_baseline, color=_EVENT_COLOUR, lw=0.8, ls=":")
+            axes.annotate(event.label, (event.days_since_baseline, 1.0), xycoords=("data", "axes fraction"),
+                          rotation=90, va="top", ha="right", fontsize=7, color=_EVENT_COLOUR)
+        axes.set_xlim(min(days + [0]) - 5, last_day + 10)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="best", fontsize=7, frameon=False)
+        buffer = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
+        return buffer.getvalue()

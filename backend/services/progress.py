@@ -1,0 +1,451 @@
+"""Progress series: a course's measures per milestone, change from baseline and MDC flags.
+
+Which photo gives a milestone's value: among the course's photos of that milestone and view
+that are neither deleted nor superseded by a retake, the newest usable, in-window one that
+has an analysis of the requested ``algorithm_version`` with a face found. Every other
+non-superseded photo of the course is listed in ``excluded`` with the reason (``unusable``,
+``out_of_window``, ``not_analysed``, ``no_face``) so a reader sees what was left out.
+Only results of ONE algorithm version are ever compared (see ``imaging.version``).
+
+Change from baseline: value minus the baseline milestone's value (absolute, the measure's
+units) and ``100 * change / |baseline value|`` (percent, None when the baseline is 0).
+``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure, from the published
+reliability table ``imaging/reliability_table.json`` (written by ``bench/reliability.py
+--write``); it is None when the table was measured with another algorithm version or does not
+list the measure. The table's MDC95 are of all-skin values; the same MDC is applied to each
+region (a region has fewer pixels and is at least as noisy: the flag is optimistic there).
+
+Split-face courses: per milestone and measure, treated-cheek minus control-cheek value
+(``left_cheek``/``right_cheek`` by the course's treated side, subject's left/right) and the
+change of that difference from baseline. A difference of two regions has no measured
+reliability, so it carries no MDC flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
+from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from imaging.reliability import RELIABILITY_TABLE_PATH, exceeds_mdc
+from imaging.version import ALGORITHM_VERSION
+
+#: Region name of measures over all measured skin (as stored by the analysis job).
+ALL_SKIN = "all_skin"
+#: Regions of a series, all skin first.
+SERIES_REGIONS = (ALL_SKIN, "forehead", "left_cheek", "right_cheek", "nose", "chin")
+#: Headline measures (charts, dashboard, patient summary); each rises when skin gets worse.
+HEADLINE_MEASURES = ("redness", "pigmentation", "texture")
+#: Measures a series may be asked for: those with a published reliability (MDC95).
+SERIES_MEASURES = HEADLINE_MEASURES + (
+    "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index", "spot_area_fraction",
+    "melanin_spread", "wrinkle_density_mm_per_cm2",
+)
+#: Measures for which a rise means worse skin (for "worsened beyond MDC" flags).
+HIGHER_IS_WORSE = frozenset(HEADLINE_MEASURES + (
+    "a_star", "erythema_index", "melanin_index", "spot_area_fraction", "melanin_spread",
+    "wrinkle_density_mm_per_cm2",
+))
+#: Units of the headline measures, for labels.
+MEASURE_UNITS = {"redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD"}
+#: Plain-language names (patient summary, chart titles).
+MEASURE_LABELS = {"redness": "Redness", "pigmentation": "Pigmentation", "texture": "Texture"}
+
+EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
+
+
+@dataclass(frozen=True)
+class MdcEntry:
+    """Published reliability of one measure: MDC95 (measure units) and its ICC band."""
+
+    mdc95: float
+    icc: float
+    band: str
+
+
+@functools.lru_cache(maxsize=4)
+def _read_mdc_table(path: str) -> tuple[str, dict[str, MdcEntry]]:
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(path).read_text())
+    entries = {name: MdcEntry(float(v["mdc95"]), float(v["icc"]), str(v["band"])) for name, v in data["measures"].items()}
+    return str(data.get("algorithm_version", "")), entries
+
+
+def mdc_table(algorithm_version: str, path: str | None = None) -> dict[str, MdcEntry]:
+    """MDC95 per measure valid for ``algorithm_version`` (empty when the table is of another version).
+
+    Parameters
+    ----------
+    algorithm_version : str
+    path : str, optional
+        The reliability table (default ``imaging/reliability_table.json``).
+
+    Returns
+    -------
+    dict[str, MdcEntry]
+        Empty when the table is missing or was measured with another algorithm version.
+    """
+    try:
+        table_version, entries = _read_mdc_table(str(path or RELIABILITY_TABLE_PATH))
+    except FileNotFoundError:
+        return {}
+    return entries if table_version == algorithm_version else {}
+
+
+def change_from_baseline(value: float | None, baseline: float | None) -> tuple[float | None, float | None]:
+    """Absolute and percent change of ``value`` from ``baseline``.
+
+    Returns
+    -------
+    (float or None, float or None)
+        ``value - baseline`` (measure units) and ``100 * (value - baseline) / |baseline|``
+        (percent; None when baseline is 0); both None when either value is missing.
+    """
+    if value is None or baseline is None:
+        return None, None
+    change = value - baseline
+    percent = None if baseline == 0 else 100.0 * change / abs(baseline)
+    return change, percent
+
+
+def mdc_flag(change: float | None, mdc: MdcEntry | None) -> bool | None:
+    """Whether ``|change| > MDC95``; None when the change or the MDC is unknown."""
+    if change is None or mdc is None:
+        return None
+    return exceeds_mdc(change, mdc.mdc95)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """The value of one measure and region at one milestone."""
+
+    milestone_id: uuid.UUID
+    milestone_name: str
+    day_offset: int
+    days_since_baseline: int
+    photo_id: uuid.UUID
+    analysis_id: uuid.UUID
+    captured_on: dt.date
+    value: float | None
+    change: float | None
+    change_percent: float | None
+    exceeds_mdc: bool | None
+
+
+@dataclass(frozen=True)
+class MeasureSeries:
+    """One measure in one region over the course's milestones (milestones without a value omitted)."""
+
+    measure: str
+    region: str
+    mdc95: float | None
+    baseline_value: float | None
+    points: tuple[SeriesPoint, ...]
+    #: The baseline milestone, when its photo gave a value.
+    baseline_milestone_id: uuid.UUID | None = None
+
+    def baseline_point(self) -> SeriesPoint | None:
+        """The point of the baseline milestone, if present."""
+        return next((p for p in self.points if p.milestone_id == self.baseline_milestone_id), None)
+
+    def latest(self) -> SeriesPoint | None:
+        """The last point after baseline with a value, if any."""
+        later = [p for p in self.points if p.milestone_id != self.baseline_milestone_id and p.value is not None]
+        return later[-1] if later else None
+
+    def worsened_beyond_mdc(self) -> bool:
+        """True when the latest change is beyond the MDC in the worse direction."""
+        point = self.latest()
+        if point is None or not point.exceeds_mdc or point.change is None:
+            return False
+        return (point.change > 0) == (self.measure in HIGHER_IS_WORSE)
+
+
+@dataclass(frozen=True)
+class SplitFaceDifference:
+    """Treated-side minus control-side value of one measure at one milestone."""
+
+    measure: str
+    milestone_id: uuid.UUID
+    milestone_name: str
+    days_since_baseline: int
+    treated_region: str
+    control_region: str
+    treated_value: float | None
+    control_value: float | None
+    difference: float | None
+    change_from_baseline: float | None
+
+
+@dataclass(frozen=True)
+class ExcludedPhoto:
+    """A photo of the course whose results are not in the series, and why."""
+
+    photo_id: uuid.UUID
+    milestone_id: uuid.UUID | None
+    milestone_name: str | None
+    captured_on: dt.date
+    reason: str
+
+
+@dataclass(frozen=True)
+class CourseProgress:
+    """Everything the series API, charts, dashboard and summary show of one course."""
+
+    course_id: uuid.UUID
+    patient_id: uuid.UUID
+    view: str
+    algorithm_version: str
+    baseline_date: dt.date
+    #: Day 0 of ``days_since_baseline``: the baseline photo's capture date (else the course baseline date).
+    day_zero: dt.date
+    split_face_treated_side: str | None
+    series: tuple[MeasureSeries, ...]
+    split_face: tuple[SplitFaceDifference, ...]
+    excluded: tuple[ExcludedPhoto, ...]
+    milestones: tuple[Milestone, ...] = field(repr=False, default=())
+
+    def get(self, measure: str, region: str) -> MeasureSeries | None:
+        """The series of one measure and region, if it was computed."""
+        return next((s for s in self.series if s.measure == measure and s.region == region), None)
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    photo: Photo
+    analysis_id: uuid.UUID
+    milestone: Milestone
+
+
+def _choose_photos(course: TreatmentCourse, view: str, version: str) -> tuple[dict[uuid.UUID, _Chosen], list[ExcludedPhoto]]:
+    """The photo giving each milestone's value, and the non-superseded photos left out."""
+    milestones = {m.id: m for m in course.milestones}
+    photos = list(db.session.scalars(
+        select(Photo)
+        .where(Photo.course_id == course.id, Photo.view == view, Photo.deleted_at.is_(None),
+               Photo.superseded_by_id.is_(None))
+        .order_by(Photo.created_at.desc(), Photo.id.desc())
+    ))
+    analysis_rows = db.session.execute(
+        select(PhotoAnalysis.photo_id, PhotoAnalysis.id, PhotoAnalysis.face_found)
+        .where(PhotoAnalysis.photo_id.in_([p.id for p in photos]), PhotoAnalysis.algorithm_version == version)
+    ).all() if photos else []
+    analyses = {photo_id: analysis_id for photo_id, analysis_id, _ in analysis_rows}
+    face_found = {analysis_id: found for _, analysis_id, found in analysis_rows}
+    chosen: dict[uuid.UUID, _Chosen] = {}
+    excluded: list[ExcludedPhoto] = []
+    for photo in photos:  # newest first: the first usable one of a milestone wins
+        milestone = milestones.get(photo.milestone_id) if photo.milestone_id else None
+        if not photo.usable:
+            reason = "unusable"
+        elif photo.out_of_window or milestone is None:
+            reason = "out_of_window"
+        elif photo.id not in analyses:
+            reason = "not_analysed"
+        elif not face_found.get(analyses[photo.id], False):
+            reason = "no_face"
+        elif milestone.id in chosen:
+            continue  # an older usable photo of a milestone already valued (not a retake): not shown
+        else:
+            chosen[milestone.id] = _Chosen(photo, analyses[photo.id], milestone)
+            continue
+        excluded.append(ExcludedPhoto(photo.id, milestone.id if milestone else None,
+                                      milestone.name if milestone else None, photo.capture_date, reason))
+    excluded.sort(key=lambda e: (e.captured_on, str(e.photo_id)))
+    return chosen, excluded
+
+
+def _measurement_values(analysis_ids: Iterable[uuid.UUID], measures: Sequence[str],
+                        regions: Sequence[str]) -> dict[tuple[uuid.UUID, str, str], float | None]:
+    ids = list(analysis_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(PhotoMeasurement.analysis_id, PhotoMeasurement.region, PhotoMeasurement.measure, PhotoMeasurement.value)
+        .where(PhotoMeasurement.analysis_id.in_(ids), PhotoMeasurement.measure.in_(list(measures)),
+               PhotoMeasurement.region.in_(list(regions)))
+    ).all()
+    return {(a, r, m): (v if v is None or math.isfinite(v) else None) for a, r, m, v in rows}
+
+
+def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_version: str = ALGORITHM_VERSION,
+                    measures: Sequence[str] = SERIES_MEASURES, regions: Sequence[str] = SERIES_REGIONS,
+                    mdc_path: str | None = None) -> CourseProgress:
+    """Compute a course's progress series (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    course : TreatmentCourse
+        Already checked to be visible to the caller.
+    view : str
+        Photo view (``front``, ``left``, ``right``).
+    algorithm_version : str
+        Only analyses of this version are used.
+    measures, regions : sequence of str
+        Subsets of :data:`SERIES_MEASURES` and :data:`SERIES_REGIONS`.
+    mdc_path : str, optional
+        Reliability table to read; default the app's ``RELIABILITY_TABLE_PATH`` setting if
+        set, else the published ``imaging/reliability_table.json``.
+
+    Returns
+    -------
+    CourseProgress
+    """
+    milestones = tuple(sorted(course.milestones, key=lambda m: m.day_offset))
+    chosen, excluded = _choose_photos(course, view, algorithm_version)
+    values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
+    mdcs = mdc_table(algorithm_version, mdc_path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+    baseline_milestone = milestones[0] if milestones else None
+    baseline_choice = chosen.get(baseline_milestone.id) if baseline_milestone else None
+    # Day 0 is the baseline photo's capture date: changes are relative to that photo.
+    day_zero = baseline_choice.photo.capture_date if baseline_choice else course.baseline_date
+    ordered = [chosen[m.id] for m in milestones if m.id in chosen]
+
+    series = []
+    for measure in measures:
+        mdc = mdcs.get(measure)
+        for region in regions:
+            baseline_value = values.get((baseline_choice.analysis_id, region, measure)) if baseline_choice else None
+            points = []
+            for choice in ordered:
+                value = values.get((choice.analysis_id, region, measure))
+                change, percent = change_from_baseline(value, baseline_value)
+                if choice is baseline_choice:
+                    change, percent = (0.0, 0.0) if value is not None else (None, None)
+                points.append(SeriesPoint(
+                    milestone_id=choice.milestone.id, milestone_name=choice.milestone.name,
+                    day_offset=choice.milestone.day_offset,
+                    days_since_baseline=(choice.photo.capture_date - day_zero).days,
+                    photo_id=choice.photo.id, analysis_id=choice.analysis_id,
+                    captured_on=choice.photo.capture_date, value=value, change=change,
+                    change_percent=percent, exceeds_mdc=mdc_flag(change, mdc),
+                ))
+            series.append(MeasureSeries(measure, region, mdc.mdc95 if mdc else None, baseline_value, tuple(points),
+                                        baseline_choice.milestone.id if baseline_choice else None))
+
+    split = split_face_differences(course, ordered, baseline_choice, values, measures, day_zero)
+    return CourseProgress(
+        course_id=course.id, patient_id=course.patient_id, view=view, algorithm_version=algorithm_version,
+        baseline_date=course.baseline_date, day_zero=day_zero, split_face_treated_side=course.split_face_treated_side,
+        series=tuple(series), split_face=split, excluded=tuple(excluded), milestones=milestones,
+    )
+
+
+def split_face_differences(course: TreatmentCourse, ordered: Sequence[_Chosen], baseline_choice: _Chosen | None,
+                           values: dict[tuple[uuid.UUID, str, str], float | None], measures: Sequence[str],
+                           day_zero: dt.date) -> tuple[SplitFaceDifference, ...]:
+    """Treated minus control cheek per milestone and measure (empty for whole-face courses)."""
+    treated_side, control_side = course.split_face_treated_side, course.split_face_control_side
+    if treated_side is None or control_side is None:
+        return ()
+    treated, control = f"{treated_side}_cheek", f"{control_side}_cheek"
+
+    def difference(choice: _Chosen | None, measure: str) -> tuple[float | None, float | None, float | None]:
+        if choice is None:
+            return None, None, None
+        t = values.get((choice.analysis_id, treated, measure))
+        c = values.get((choice.analysis_id, control, measure))
+        return t, c, (t - c if t is not None and c is not None else None)
+
+    out = []
+    for measure in measures:
+        _, _, baseline_difference = difference(baseline_choice, measure)
+        for choice in ordered:
+            t, c, d = difference(choice, measure)
+            change = d - baseline_difference if d is not None and baseline_difference is not None else None
+            out.append(SplitFaceDifference(
+                measure=measure, milestone_id=choice.milestone.id, milestone_name=choice.milestone.name,
+                days_since_baseline=(choice.photo.capture_date - day_zero).days,
+                treated_region=treated, control_region=control, treated_value=t, control_value=c,
+                difference=d, change_from_baseline=change,
+            ))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """An assessment or adverse event placed on the days-since-baseline axis."""
+
+    days_since_baseline: int
+    on: dt.date
+    kind: str
+    label: str
+
+
+def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[TimelineEvent]:
+    """GAIS/satisfaction assessments (at their milestone's target date) and adverse events (at onset).
+
+    Returns
+    -------
+    list of TimelineEvent, sorted by date; ``kind`` is ``assessment`` or ``adverse_event``.
+    """
+    events = []
+    assessments = db.session.scalars(select(Assessment).where(Assessment.course_id == course.id))
+    for assessment in assessments:
+        on = assessment.milestone.window.target
+        label = f"GAIS {assessment.gais} ({assessment.rater_role})"
+        if assessment.satisfaction is not None:
+            label += f", satisfaction {assessment.satisfaction}/10"
+        events.append(TimelineEvent((on - day_zero).days, on, "assessment", label))
+    for event in db.session.scalars(select(AdverseEvent).where(AdverseEvent.course_id == course.id)):
+        label = f"{event.event_type.replace('_', ' ')} ({event.severity})"
+        events.append(TimelineEvent((event.onset_date - day_zero).days, event.onset_date, "adverse_event", label))
+    events.sort(key=lambda e: (e.on, e.kind, e.label))
+    return events
+
+
+def region_phrase(region: str) -> str:
+    """Where, in words addressed to the patient (``left_cheek`` -> ``on your left cheek``)."""
+    return "on your face overall" if region == ALL_SKIN else f"on your {region.replace('_', ' ')}"
+
+
+def plain_words(measure: str, region: str, change: float, change_percent: float | None,
+                mdc95: float | None, baseline_value: float, exceeds: bool | None) -> str:
+    """One result in plain words, with the same numbers the charts show.
+
+    Parameters
+    ----------
+    measure, region : str
+    change : float
+        Latest minus baseline value (measure units).
+    change_percent : float or None
+        Percent of the baseline value (None when the baseline is 0: units are used instead).
+    mdc95 : float or None
+        The measure's MDC95 (units); None when unknown.
+    baseline_value : float
+    exceeds : bool or None
+        ``|change| > MDC95``.
+
+    Returns
+    -------
+    str
+        E.g. "Redness on your left cheek is 12 % lower than at baseline; this is more than
+        the measurement noise (MDC 5 %)."
+    """
+    label = MEASURE_LABELS.get(measure, measure.replace("_", " ").capitalize())
+    use_percent = change_percent is not None
+    size = abs(change_percent) if use_percent else abs(change)
+    unit = " %" if use_percent else f" {MEASURE_UNITS.get(measure, 'units')}"
+    if round(size) == 0 and (not use_percent or abs(change_percent) < 0.5):
+        text = f"{label} {region_phrase(region)} is about the same as at baseline"
+    else:
+        direction = "lower" if change < 0 else "higher"
+        text = f"{label} {region_phrase(region)} is {size:.0f}{unit} {direction} than at baseline"
+    if mdc95 is None or exceeds is None:
+        return text + "."
+    mdc_size = 100.0 * mdc95 / abs(baseline_value) if use_percent else mdc95
+    noise = f"(MDC {mdc_size:.0f}{unit})"
+    if exceeds:
+        return f"{text}; this is more than the measurement noise {noise}."
+    return f"{text}; this is within the measurement noise {noise}, so it may not be a real change yet."

@@ -1,0 +1,145 @@
+"""Progress API schemas: series per measure and region, split-face differences, charts, patient summary."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from schemas.photos import PHOTO_VIEWS
+
+#: Mirrors ``backend.services.progress`` (kept here so the contract does not import the backend).
+SERIES_REGIONS = ("all_skin", "forehead", "left_cheek", "right_cheek", "nose", "chin")
+HEADLINE_MEASURES = ("redness", "pigmentation", "texture")
+SERIES_MEASURES = HEADLINE_MEASURES + (
+    "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index", "spot_area_fraction",
+    "melanin_spread", "wrinkle_density_mm_per_cm2",
+)
+CHART_FORMATS = ("png", "svg")
+EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
+ALGORITHM_VERSION_PATTERN = r"^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}([+._-][A-Za-z0-9._-]{1,16})?$"
+
+
+class ProgressArgsSchema(ma.Schema):
+    """Which photos and results a series uses."""
+
+    view = fields.String(load_default="front", validate=validate.OneOf(PHOTO_VIEWS))
+    algorithm_version = fields.String(
+        load_default=None, validate=validate.Regexp(ALGORITHM_VERSION_PATTERN),
+        metadata={"description": "Default: the running algorithm version."},
+    )
+    measure = fields.List(
+        fields.String(validate=validate.OneOf(SERIES_MEASURES)), load_default=None,
+        metadata={"description": "Measures to include (repeat the parameter); default all."},
+    )
+    region = fields.List(
+        fields.String(validate=validate.OneOf(SERIES_REGIONS)), load_default=None,
+        metadata={"description": "Regions to include (repeat the parameter); default all."},
+    )
+
+
+class ChartArgsSchema(ma.Schema):
+    """One chart: region, view and algorithm version."""
+
+    region = fields.String(load_default="all_skin", validate=validate.OneOf(SERIES_REGIONS))
+    view = fields.String(load_default="front", validate=validate.OneOf(PHOTO_VIEWS))
+    algorithm_version = fields.String(load_default=None, validate=validate.Regexp(ALGORITHM_VERSION_PATTERN))
+
+
+class MyChartArgsSchema(ChartArgsSchema):
+    """A patient's own chart; the course defaults to their newest course."""
+
+    course_id = fields.UUID(load_default=None)
+
+
+class SeriesPointSchema(ma.Schema):
+    milestone_id = fields.UUID(required=True)
+    milestone_name = fields.String(required=True)
+    day_offset = fields.Integer(required=True, metadata={"description": "Scheduled day of the milestone."})
+    days_since_baseline = fields.Integer(
+        required=True, metadata={"description": "Capture date minus the baseline photo's capture date, days."})
+    photo_id = fields.UUID(required=True)
+    analysis_id = fields.UUID(required=True)
+    captured_on = fields.Date(required=True)
+    value = fields.Float(allow_none=True, required=True)
+    change = fields.Float(allow_none=True, required=True, metadata={"description": "Value minus baseline value."})
+    change_percent = fields.Float(allow_none=True, required=True,
+                                  metadata={"description": "100 * change / |baseline value|."})
+    exceeds_mdc = fields.Boolean(allow_none=True, required=True,
+                                 metadata={"description": "|change| > MDC95; null when unknown."})
+
+
+class MeasureSeriesSchema(ma.Schema):
+    measure = fields.String(required=True)
+    region = fields.String(required=True)
+    mdc95 = fields.Float(allow_none=True, required=True,
+                         metadata={"description": "Minimal detectable change (95 %), the measure's units."})
+    baseline_value = fields.Float(allow_none=True, required=True)
+    points = fields.List(fields.Nested(SeriesPointSchema), required=True)
+
+
+class SplitFaceDifferenceSchema(ma.Schema):
+    measure = fields.String(required=True)
+    milestone_id = fields.UUID(required=True)
+    milestone_name = fields.String(required=True)
+    days_since_baseline = fields.Integer(required=True)
+    treated_region = fields.String(required=True)
+    control_region = fields.String(required=True)
+    treated_value = fields.Float(allow_none=True, required=True)
+    control_value = fields.Float(allow_none=True, required=True)
+    difference = fields.Float(allow_none=True, required=True, metadata={"description": "Treated minus control."})
+    change_from_baseline = fields.Float(allow_none=True, required=True,
+                                        metadata={"description": "Difference minus the baseline difference."})
+
+
+class ExcludedPhotoSchema(ma.Schema):
+    photo_id = fields.UUID(required=True)
+    milestone_id = fields.UUID(allow_none=True, required=True)
+    milestone_name = fields.String(allow_none=True, required=True)
+    captured_on = fields.Date(required=True)
+    reason = fields.String(required=True, metadata={"enum": list(EXCLUSION_REASONS)})
+
+
+class CourseProgressSchema(ma.Schema):
+    course_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    view = fields.String(required=True)
+    algorithm_version = fields.String(required=True)
+    baseline_date = fields.Date(required=True)
+    split_face_treated_side = fields.String(allow_none=True, required=True)
+    series = fields.List(fields.Nested(MeasureSeriesSchema), required=True)
+    split_face = fields.List(fields.Nested(SplitFaceDifferenceSchema), required=True)
+    excluded = fields.List(fields.Nested(ExcludedPhotoSchema), required=True,
+                           metadata={"description": "Photos left out of the series, with the reason."})
+
+
+class NextMilestoneSchema(ma.Schema):
+    milestone_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    target_date = fields.Date(required=True)
+    window_opens = fields.Date(required=True)
+    window_closes = fields.Date(required=True)
+    status = fields.String(required=True, metadata={"description": "upcoming, due or overdue."})
+
+
+class SummaryResultSchema(ma.Schema):
+    measure = fields.String(required=True)
+    region = fields.String(required=True)
+    milestone_name = fields.String(required=True)
+    value = fields.Float(required=True)
+    baseline_value = fields.Float(required=True)
+    change = fields.Float(required=True)
+    change_percent = fields.Float(allow_none=True, required=True)
+    mdc95 = fields.Float(allow_none=True, required=True)
+    mdc_percent = fields.Float(allow_none=True, required=True,
+                               metadata={"description": "MDC95 as a percent of the baseline value."})
+    exceeds_mdc = fields.Boolean(allow_none=True, required=True)
+    text = fields.String(required=True, metadata={"description": "The same numbers in plain words."})
+
+
+class PatientSummarySchema(ma.Schema):
+    course_id = fields.UUID(allow_none=True, required=True)
+    next_milestone = fields.Nested(NextMilestoneSchema, allow_none=True, required=True)
+    results = fields.List(fields.Nested(SummaryResultSchema), required=True)
+    excluded_photos = fields.Integer(required=True, metadata={"description": "Photos left out (e.g. unusable)."})
+    charts = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "Measure -> URL of the PNG chart (all skin)."})

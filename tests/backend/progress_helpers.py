@@ -1,0 +1,58 @@
+"""Result rows inserted directly through the models, so progress tests know every number exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+from flask import Flask
+
+from backend.extensions import db
+from backend.models.clinical import TreatmentCourse
+from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from imaging.version import ALGORITHM_VERSION
+
+
+def milestone_id(course: TreatmentCourse, name: str) -> uuid.UUID:
+    """Id of the course's milestone called ``name``."""
+    return next(m.id for m in course.milestones if m.name == name)
+
+
+def add_result(app: Flask, course: TreatmentCourse, milestone: str | None, captured_on: dt.date,
+               values: dict[tuple[str, str], float | None], *, usable: bool = True, view: str = "front",
+               version: str | None = ALGORITHM_VERSION, face_found: bool = True, out_of_window: bool = False,
+               created_at: dt.datetime | None = None) -> uuid.UUID:
+    """Insert one photo with (optionally) one analysis and its measurements; returns the photo id.
+
+    ``values`` maps (region, measure) to the stored value; ``version=None`` stores no analysis.
+    """
+    with app.app_context():
+        photo_id = uuid.uuid4()
+        at = dt.datetime.combine(captured_on, dt.time(10, 0), tzinfo=dt.timezone.utc)
+        photo = Photo(
+            id=photo_id, patient_id=course.patient_id, course_id=course.id,
+            milestone_id=milestone_id(course, milestone) if milestone else None, out_of_window=out_of_window,
+            view=view, captured_at=at, capture_date=captured_on, capture_time_source="app",
+            content_type="image/jpeg", image_format="jpeg", width=1512, height=2016, size_bytes=1000,
+            sha256=hashlib.sha256(photo_id.bytes).hexdigest(), storage_key=None,
+            quality={"ok": usable, "problems": []}, usable=usable,
+        )
+        if created_at is not None:
+            photo.created_at = created_at
+        db.session.add(photo)
+        db.session.flush()
+        if version is not None:
+            analysis = PhotoAnalysis(photo_id=photo_id, algorithm_version=version, face_found=face_found)
+            analysis.measurements = [PhotoMeasurement(region=r, measure=m, value=v) for (r, m), v in values.items()]
+            db.session.add(analysis)
+        db.session.commit()
+        return photo_id
+
+
+def supersede(app: Flask, older: uuid.UUID, newer: uuid.UUID) -> None:
+    """Mark ``older`` as replaced by the retake ``newer``."""
+    with app.app_context():
+        db.session.get(Photo, older).superseded_by_id = newer
+        db.session.commit()
