@@ -18,3 +18,5 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(uploads_local_blp)
     from backend.blueprints.photos import blp as photos_blp
     api.register_blueprint(photos_blp)
+    from backend.blueprints.progress import blp as progress_blp
+    api.register_blueprint(progress_blp)
