@@ -67,3 +67,15 @@ def test_readme_configuration_table_lists_every_setting():
     text = README.read_text()
     table_names = re.findall(r"^\| `([A-Z0-9_]+)` \|", text, flags=re.MULTILINE)
     assert table_names == [setting.name for setting in SETTINGS]
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(app, database_backend):
+    if database_backend != "sqlite":
+        pytest.skip("SQLite connection settings")
+    from backend.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
