@@ -121,7 +121,7 @@ def _find_duplicate(kind: str, dedupe_key: str) -> Job | None:
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
-        return  # a savepoint (e.g. a second enqueue) released: the jobs are not committed yet
+        return  # SQLAlchemy fires this for savepoints too (e.g. a second enqueue): nothing is committed yet
     job_ids = session.info.pop(_PENDING_KEY, None)
     if not job_ids:
         return
@@ -134,6 +134,10 @@ def _dispatch_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint rolled back; the outer transaction (and its jobs) may still commit. A job
+        # enqueued inside that savepoint stays listed: dispatching a missing id is a no-op.
+        return
     session.info.pop(_PENDING_KEY, None)
 
 

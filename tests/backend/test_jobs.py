@@ -196,6 +196,31 @@ def test_rolled_back_enqueue_leaves_no_job(app):
         assert RUNS[str(job_id)] == 0
 
 
+def test_jobs_wait_for_the_outer_commit_across_savepoints(app):
+    with app.app_context():
+        first = enqueue("test_record", {"subject_id": "sp1"})
+        second = enqueue("test_record", {"subject_id": "sp2"})  # its savepoint release is not a commit
+        with db.session.begin_nested():
+            third = enqueue("test_record", {"subject_id": "sp3"})
+        assert RUNS[str(first.id)] == RUNS[str(second.id)] == RUNS[str(third.id)] == 0
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+        assert RUNS[str(first.id)] == RUNS[str(second.id)] == RUNS[str(third.id)] == 0
+
+
+def test_savepoint_rollback_keeps_the_outer_transactions_jobs(app):
+    with app.app_context():
+        kept = enqueue("test_record", {"subject_id": "sp4"})
+        savepoint = db.session.begin_nested()
+        dropped = enqueue("test_record", {"subject_id": "sp5"})
+        savepoint.rollback()
+        kept_id, dropped_id = kept.id, dropped.id
+        db.session.commit()
+        assert RUNS[str(kept_id)] == 1  # still dispatched after the savepoint rollback
+        assert RUNS[str(dropped_id)] == 0
+        assert db.session.scalar(select(func.count()).select_from(Job)) == 1
+
+
 def test_inline_backend_runs_after_commit(app):
     with app.app_context():
         job = enqueue("test_record", {"subject_id": "s2"})
