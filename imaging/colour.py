@@ -19,7 +19,7 @@
    0.05-0.90, no channel >= 0.98) and near-neutral: HSV-style saturation (max - min) / max
    <= 0.6 in a first pass (greys under a strong cast still count), then <= 0.25 after
    balancing with the first estimate. Needs at least ``MIN_NEUTRAL_FRACTION`` (5 %) of the
-   image and ``MIN_NEUTRAL_PIXELS`` (at a 1024 px long side, where it runs); the per-channel
+   image and ``MIN_NEUTRAL_PIXELS`` (counted on every 2nd pixel of a <= 1024 px copy); the per-channel
    gains g_c = e_G / e_c (illuminant estimate e) keep green, i.e. roughly luminance, and
    must lie within ``GAIN_RANGE``; otherwise step 3. White balance only: absolute
    exposure is not corrected, so treat absolute colour as lower confidence.
@@ -65,6 +65,8 @@ PATCH_TRIM = 0.1
 SHADES_OF_GREY_P = 6  # fixed: _shades_of_grey computes the 6th power by multiplication
 MIN_NEUTRAL_FRACTION = 0.05
 MIN_NEUTRAL_PIXELS = 2000
+#: White balance samples every WB_SAMPLE_STEP-th pixel (rows and columns) of the working copy.
+WB_SAMPLE_STEP = 2
 #: Saturation limits (max - min) / max of the two neutral-pixel passes.
 NEUTRAL_SATURATION_PASSES = (0.6, 0.25)
 NEUTRAL_LUMINANCE_RANGE = (0.05, 0.90)
@@ -317,7 +319,7 @@ def colorchecker_correction(
 
 def _well_exposed(linear: np.ndarray) -> np.ndarray:
     """Pixels with luminance in NEUTRAL_LUMINANCE_RANGE and no clipped channel (bool HxW)."""
-    luminance = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    luminance = 0.2126 * linear[..., 0] + 0.7152 * linear[..., 1] + 0.0722 * linear[..., 2]
     return (
         (luminance >= NEUTRAL_LUMINANCE_RANGE[0])
         & (luminance <= NEUTRAL_LUMINANCE_RANGE[1])
@@ -347,17 +349,17 @@ def neutral_background_correction(
     -------
     ColourCorrection, 'neutral-background' (diagonal gains) or 'none' with the reason.
     """
-    # A white-balance estimate needs no detail: work on a copy with a 1024 px long side.
+    # A white-balance estimate needs no detail: every other pixel of the 1024 px working copy.
     small, scale = working if working is not None else working_copy(rgb_uint8)
-    size = (small.shape[1], small.shape[0])
-    linear = srgb_to_linear(small)
+    sample = np.ascontiguousarray(small[::WB_SAMPLE_STEP, ::WB_SAMPLE_STEP])
+    linear = srgb_to_linear(sample)
     usable = _well_exposed(linear)
     if exclude_mask is not None:
         excl = np.asarray(exclude_mask)
         excl = excl.view(np.uint8) if excl.dtype == np.bool_ else excl.astype(np.uint8)
         if scale != 1.0:
-            excl = cv2.resize(excl, size, interpolation=cv2.INTER_NEAREST)
-        usable &= excl == 0
+            excl = cv2.resize(excl, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+        usable &= excl[::WB_SAMPLE_STEP, ::WB_SAMPLE_STEP] == 0
     # Two passes: a loose neutrality test finds the greys even under a strong cast, then a
     # strict one on the provisionally balanced image drops coloured surfaces.
     illuminant = np.ones(3)
@@ -372,7 +374,7 @@ def neutral_background_correction(
         illuminant = _shades_of_grey(linear[candidate])
     count = int(candidate.sum())
     fraction = count / candidate.size
-    details = {"neutral_pixels_at_1024": count, "neutral_fraction": round(fraction, 4)}
+    details = {"neutral_pixels_sampled": count, "neutral_fraction": round(fraction, 4)}
     if count < MIN_NEUTRAL_PIXELS or fraction < MIN_NEUTRAL_FRACTION:
         return identity_correction("too_few_neutral_pixels", details)
     gains = illuminant[1] / np.maximum(illuminant, 1e-9)
