@@ -38,7 +38,7 @@ import numpy as np
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
 from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
-from imaging.decode import DecodedImage, decode_image
+from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, REGION_NAMES, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
@@ -235,9 +235,7 @@ def geometry_to_dict(geometry: FaceGeometry) -> dict:
 
 def quality_to_dict(report: QualityReport) -> dict:
     """Quality report as JSON: ``ok``, ``problems`` (code, message, value, threshold), ``checks``."""
-    if hasattr(report, "to_dict"):
-        return to_json_safe(report.to_dict())
-    return to_json_safe(asdict(report))
+    return to_json_safe(report.to_dict())
 
 
 class _StageTimer:
