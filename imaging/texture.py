@@ -176,10 +176,17 @@ def _plogp_sum(p: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _glcm_index(ng: int) -> tuple[np.ndarray, ...]:
-    """Grey levels g (1..Ng), grids i, j, |i-j| and i+j (cached per Ng)."""
+    """Index arrays for Ng grey levels (cached): g (1..Ng), grids i, j, |i-j|, i+j, the
+    diagonal values k_diff (0..Ng-1) and k_sum (2..2Ng), and one-hot (Ng^2, K) matrices that
+    sum p_ij into p_{i-j,k} and p_{i+j,k}."""
     g = np.arange(1, ng + 1, dtype=np.float64)
     ii, jj = np.meshgrid(g, g, indexing="ij")
-    return g, ii, jj, np.abs(ii - jj), ii + jj
+    diff, summ = np.abs(ii - jj), ii + jj
+    k_diff = np.arange(ng, dtype=np.float64)
+    k_sum = np.arange(2, 2 * ng + 1, dtype=np.float64)
+    onehot_diff = (diff.ravel()[:, None] == k_diff[None]).astype(np.float64)
+    onehot_sum = (summ.ravel()[:, None] == k_sum[None]).astype(np.float64)
+    return g, ii, jj, diff, summ, k_diff, k_sum, onehot_diff, onehot_sum
 
 
 def glcm_features(counts: np.ndarray) -> dict:
@@ -224,18 +231,14 @@ def glcm_features(counts: np.ndarray) -> dict:
     empty = total <= 0
     p = batch / np.where(empty, 1.0, total)[:, None, None]
     ng = p.shape[-1]
-    g, ii, jj, diff, summ = _glcm_index(ng)
+    g, ii, jj, diff, summ, k_diff, k_sum, onehot_diff, onehot_sum = _glcm_index(ng)
     p_i = p.sum(axis=2)
     p_j = p.sum(axis=1)
     mu_i = p_i @ g
     mu_j = p_j @ g
     var_i = (p_i * (g[None] - mu_i[:, None]) ** 2).sum(axis=1)
     var_j = (p_j * (g[None] - mu_j[:, None]) ** 2).sum(axis=1)
-    k_diff = np.arange(ng, dtype=np.float64)
-    k_sum = np.arange(2, 2 * ng + 1, dtype=np.float64)
     # Diagonal (|i-j| = k) and cross-diagonal (i+j = k) probabilities via one-hot sums.
-    onehot_diff = (diff.ravel()[:, None] == k_diff[None]).astype(np.float64)
-    onehot_sum = (summ.ravel()[:, None] == k_sum[None]).astype(np.float64)
     flat = p.reshape(len(p), -1)
     p_diff = flat @ onehot_diff
     p_sum = flat @ onehot_sum
