@@ -39,6 +39,7 @@ _STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
     "svg.hashsalt": "skintrack", "svg.fonttype": "none", "path.simplify": True,
 }
+_MARGINS = {"left": 0.1, "right": 0.98, "top": 0.91, "bottom": 0.13}
 _LINE_COLOUR = "#1f4e79"
 _BAND_COLOUR = "#9ecae1"
 _BASELINE_COLOUR = "#d62728"
@@ -122,7 +123,9 @@ def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent
 
 def _draw(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent], title: str) -> bytes:
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI, layout="constrained")
+        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
+        # Fixed margins: an automatic layout engine doubles the rendering time.
+        figure.subplots_adjust(**_MARGINS)
         axes = figure.add_subplot()
         label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
         unit = MEASURE_UNITS.get(series.measure, "")
