@@ -162,3 +162,17 @@ def test_non_json_body_is_415(client, headers_of):
     response = client.post("/api/v1/patients", data="full_name=x", content_type="application/x-www-form-urlencoded",
                            headers=headers_of("clinician_a"))
     assert_problem(response, 415)
+
+
+def test_clinical_audit_rows_keep_the_chain_valid_and_visible_to_the_clinic_admin(client, world, headers_of):
+    created = client.post("/api/v1/patients", json=NEW_PATIENT, headers=headers_of("clinician_a")).get_json()
+    client.get(f"/api/v1/patients/{created['id']}", headers=headers_of("clinician_a"))
+    client.patch(f"/api/v1/patients/{created['id']}", json={"fitzpatrick_type": 4}, headers=headers_of("clinician_a"))
+    verified = client.get("/api/v1/audit/verify", headers=headers_of("admin_a")).get_json()
+    assert verified["ok"] is True and verified["checked"] >= 3
+    events = client.get("/api/v1/audit?limit=100", headers=headers_of("admin_a")).get_json()["items"]
+    mine = [(e["action"], e["object_id"]) for e in events if e["object_id"] == created["id"]]
+    assert mine == [("patient.update", created["id"]), ("patient.read", created["id"]),
+                    ("patient.create", created["id"])]  # newest first
+    other_clinic = client.get("/api/v1/audit?limit=100", headers=headers_of("admin_b")).get_json()["items"]
+    assert all(e["object_id"] != created["id"] for e in other_clinic)
