@@ -104,24 +104,18 @@ def _unique_items(values: list[str]) -> None:
 
 # --- Patients ---------------------------------------------------------------------------
 
-_PATIENT_FIELD_DOCS = {
-    "full_name": "Name as used by the clinic (identified data).",
-    "fitzpatrick_type": "Fitzpatrick skin phototype I..VI as 1..6.",
-}
-
-
 def _patient_fields(required: bool) -> dict[str, fields.Field]:
     """Writable patient fields; ``required`` for creation, all optional for updates."""
     return {
         "full_name": fields.String(
             required=required, validate=validate.Length(min=1, max=200),
-            metadata={"description": _PATIENT_FIELD_DOCS["full_name"]},
+            metadata={"description": "Name as used by the clinic (identified data)."},
         ),
         "date_of_birth": fields.Date(required=required, validate=_birth_date_in_past),
         "sex": fields.String(required=required, validate=_one_of(SEXES)),
         "fitzpatrick_type": fields.Integer(
             required=required, strict=True, validate=validate.Range(min=1, max=6),
-            metadata={"description": _PATIENT_FIELD_DOCS["fitzpatrick_type"]},
+            metadata={"description": "Fitzpatrick skin phototype I..VI as 1..6."},
         ),
         "email": fields.Email(allow_none=True, validate=validate.Length(max=320)),
         "phone": fields.String(
