@@ -131,8 +131,31 @@ def create_admin_command(email: str, clinic_name: str | None, clinic_id: uuid.UU
     click.echo(f"admin {user.email} created in clinic {clinic.id}")
 
 
+@click.command("prune")
+@with_appcontext
+def prune_command() -> None:
+    """Delete bookkeeping rows that no rule needs any more (run daily, e.g. from cron).
+
+    Login attempts older than LOGIN_FAILURE_WINDOW no longer count; idempotency
+    records older than IDEMPOTENCY_KEY_TTL are past their promised replay time;
+    revoked sign-ins and sign-ins whose refresh tokens all expired are dead.
+    """
+    from backend.auth.ratelimit import prune_login_attempts
+    from backend.auth.tokens import prune_dead_families
+    from backend.extensions import db
+    from backend.idempotency import prune_idempotency_records
+
+    counts = {
+        "login attempts": prune_login_attempts(),
+        "idempotency records": prune_idempotency_records(),
+        "refresh token families": prune_dead_families(),
+    }
+    db.session.commit()
+    click.echo(", ".join(f"{name}: {count} deleted" for name, count in counts.items()))
+
+
 def register_cli(app: Flask) -> None:
     """Add the skintrack commands to ``app.cli``."""
     for command in (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command,
-                    init_db_command, create_admin_command):
+                    init_db_command, create_admin_command, prune_command):
         app.cli.add_command(command)

@@ -21,6 +21,7 @@ stores the serialised response), e.g.::
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -30,7 +31,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, make_response, request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -153,3 +154,15 @@ def _finish(response: Response) -> None:
         db.session.commit()
     else:
         db.session.rollback()
+
+
+def prune_idempotency_records() -> int:
+    """Delete records older than ``IDEMPOTENCY_KEY_TTL`` seconds; caller commits.
+
+    Returns
+    -------
+    int
+        Rows deleted.
+    """
+    cutoff = now() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_KEY_TTL"])
+    return db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount

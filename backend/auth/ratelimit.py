@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from backend.extensions import db, now
 from backend.models.accounts import LoginAttempt, normalise_email
@@ -86,3 +86,15 @@ def record_login_attempt(email: str, client_address: str, succeeded: bool) -> No
     """Add a login attempt row to the current transaction."""
     db.session.add(LoginAttempt(at=now(), account_key=account_key(email),
                                 client_address=client_address, succeeded=succeeded))
+
+
+def prune_login_attempts() -> int:
+    """Delete attempts older than the counting window (they no longer count); caller commits.
+
+    Returns
+    -------
+    int
+        Rows deleted.
+    """
+    cutoff = now() - dt.timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW"])
+    return db.session.execute(delete(LoginAttempt).where(LoginAttempt.at <= cutoff)).rowcount

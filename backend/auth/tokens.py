@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from backend.extensions import db, now
 from backend.models.accounts import RefreshToken, RefreshTokenFamily, User
@@ -206,3 +206,29 @@ def rotate_refresh_token(token: str) -> tuple[User, dict[str, Any]]:
         revoke_family(family.id, "reuse-detected")
         raise RefreshReuseDetected(user.id)
     return user, _token_pair(user, family, _new_refresh_token(family))
+
+
+def prune_dead_families() -> int:
+    """Delete sign-ins that can never be used again, with their tokens; caller commits.
+
+    Dead: revoked, or every refresh token expired (access tokens never outlive
+    the refresh token issued with them). A deleted family's leftover access
+    tokens fail like revoked ones (``family_is_active`` is False).
+
+    Returns
+    -------
+    int
+        Families deleted.
+    """
+    live = select(RefreshToken.family_id).where(RefreshToken.expires_at > now())
+    dead = select(RefreshTokenFamily.id).where(
+        or_(RefreshTokenFamily.revoked_at.is_not(None), RefreshTokenFamily.id.not_in(live))
+    )
+    dead_ids = list(db.session.scalars(dead))
+    if not dead_ids:
+        return 0
+    for chunk_start in range(0, len(dead_ids), 500):
+        chunk = dead_ids[chunk_start:chunk_start + 500]
+        db.session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(chunk)))
+        db.session.execute(delete(RefreshTokenFamily).where(RefreshTokenFamily.id.in_(chunk)))
+    return len(dead_ids)

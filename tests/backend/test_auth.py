@@ -248,3 +248,36 @@ def test_login_attempts_never_store_the_email(app, client):
         attempt = db.session.scalars(select(LoginAttempt)).one()
         assert "secret" not in attempt.account_key
         assert db.session.scalar(select(func.count()).select_from(LoginAttempt)) == 1
+
+
+# ------------------------------------------------------------------ pruning
+
+def test_prune_command_deletes_only_dead_bookkeeping(app, client, make_user, auth_headers, clock):
+    from backend.models.accounts import LoginAttempt, RefreshTokenFamily
+    from backend.models.idempotency import IdempotencyRecord
+
+    admin = make_user("admin")
+    assert login(client, admin.email, "wrong password").status_code == 401
+    kept = login(client, admin.email).get_json()
+    logged_out = login(client, admin.email).get_json()
+    client.post("/api/v1/auth/logout", headers=bearer(logged_out["access_token"]))
+    created = client.post("/api/v1/admin/users", headers={**bearer(kept["access_token"]), "Idempotency-Key": "k-1"},
+                          json={"email": "x@example.org", "role": "clinician", "password": "long enough pw"})
+    assert created.status_code == 201
+
+    def counts():
+        with app.app_context():
+            return [db.session.scalar(select(func.count()).select_from(model))
+                    for model in (LoginAttempt, IdempotencyRecord, RefreshTokenFamily)]
+
+    assert counts() == [3, 1, 2]
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["prune"]).exit_code == 0
+    assert counts() == [3, 1, 1]  # only the logged-out sign-in is dead yet
+    clock.advance(seconds=900)  # login window over
+    assert runner.invoke(args=["prune"]).exit_code == 0
+    assert counts() == [0, 1, 1]
+    clock.advance(seconds=86400)  # idempotency TTL and the 1-day refresh TTL of this test over
+    result = runner.invoke(args=["prune"])
+    assert result.exit_code == 0 and "idempotency records: 1 deleted" in result.output
+    assert counts() == [0, 0, 0]
