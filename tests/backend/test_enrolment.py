@@ -11,6 +11,7 @@ from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.audit import AuditEvent
 from backend.models.clinical import Invitation
+from backend.models.idempotency import IdempotencyRecord
 from backend.services.enrolment import normalise_code
 from tests import factories
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
@@ -143,3 +144,13 @@ def test_patient_from_another_clinic_cannot_be_invited(app, client, world):
     response = client.post(f"/api/v1/patients/{world.new_patient.id}/invitations", json={},
                            headers=factories.auth_headers(app, world.clinician_b))
     assert_problem(response, 404)
+
+
+def test_secrets_never_land_in_idempotency_replays(app, client, world, headers_of):
+    headers = {**headers_of("clinician_a"), "Idempotency-Key": "invite-1"}
+    invitation = client.post(f"/api/v1/patients/{world.new_patient.id}/invitations", json={}, headers=headers)
+    enrolled = client.post("/api/v1/auth/enrol", headers={"Idempotency-Key": "enrol-1"},
+                           json={"email": "n@example.org", "password": PASSWORD, "code": invitation.get_json()["code"]})
+    assert (invitation.status_code, enrolled.status_code) == (201, 201)
+    with app.app_context():
+        assert db.session.scalars(select(IdempotencyRecord)).all() == []
