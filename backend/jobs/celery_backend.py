@@ -88,6 +88,14 @@ def send_job(celery: Celery, job_id: uuid.UUID, connection: Connection | None = 
     celery.send_task(RUN_JOB_TASK, args=[str(job_id)], connection=connection)
 
 
+def broker_backlog(connection: Connection, queue: str) -> int:
+    """Messages waiting in ``queue`` on the broker (not counting ones workers hold)."""
+    try:
+        return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except connection.channel_errors:
+        return 0  # the queue does not exist yet: nothing is waiting
+
+
 class Sweeper:
     """Re-sends overdue jobs to Celery: at start and every ``interval_s`` seconds.
 
@@ -111,17 +119,23 @@ class Sweeper:
         self._thread.join(timeout=self._interval_s + 5)
 
     def sweep_once(self) -> int:
-        """Dispatch every overdue job once; return how many were sent."""
-        with self._app.app_context():
-            job_ids = self._runner.overdue_job_ids()
-        if not job_ids:
-            return 0
+        """Dispatch every overdue job once; return how many were sent.
+
+        Jobs with an expired lease are always re-sent. Queued jobs are re-sent
+        only while the broker queue is empty: waiting messages mean the
+        workers are merely busy, and re-sending then would pile duplicates
+        onto a backlog.
+        """
         # A connection of this thread's own: the worker's pooled connections belong to its
         # event loop, and using them from another thread loses messages.
         with self._celery.connection_for_write() as connection:
+            backlog = broker_backlog(connection, self._celery.conf.task_default_queue)
+            with self._app.app_context():
+                job_ids = self._runner.overdue_job_ids(include_queued=backlog == 0)
             for job_id in job_ids:
                 send_job(self._celery, job_id, connection)
-        log.info("sweep re-dispatched %d overdue job(s)", len(job_ids))
+        if job_ids:
+            log.info("sweep re-dispatched %d overdue job(s)", len(job_ids))
         return len(job_ids)
 
     def _run(self) -> None:

@@ -355,24 +355,21 @@ class JobRunner:
             return None
         return max(0.0, (min(moments) - self.clock()).total_seconds())
 
-    def overdue_job_ids(self) -> list[uuid.UUID]:
+    def overdue_job_ids(self, include_queued: bool = True) -> list[uuid.UUID]:
         """Ids of jobs a sweep should dispatch again.
 
-        Queued jobs due for longer than ``sweep_grace_s`` (their dispatch may
-        have been lost) and running jobs whose lease expired (their worker died).
+        Running jobs whose lease expired (their worker died) and, if
+        ``include_queued``, queued jobs due for longer than ``sweep_grace_s``
+        (their dispatch may have been lost).
         """
         session = db.session
         now = self.clock()
         stale = now - dt.timedelta(seconds=self.settings.sweep_grace_s)
+        abandoned = and_(Job.status == JobStatus.RUNNING.value, Job.locked_until < now)
+        waiting = and_(Job.status == JobStatus.QUEUED.value, Job.run_after <= stale)
         try:
             ids = session.scalars(
-                select(Job.id)
-                .where(
-                    or_(
-                        and_(Job.status == JobStatus.QUEUED.value, Job.run_after <= stale),
-                        and_(Job.status == JobStatus.RUNNING.value, Job.locked_until < now),
-                    )
-                )
+                select(Job.id).where(or_(abandoned, waiting) if include_queued else abandoned)
                 .order_by(Job.run_after)
                 .limit(1000)
             ).all()

@@ -87,7 +87,7 @@ def celery_env(app, run_id: str, tmp_path: Path) -> dict[str, str]:
         "JOB_HANDLER_MODULES": __name__,
         "JOB_LEASE_S": "2",
         "JOB_SWEEP_INTERVAL_S": "0.5",
-        "JOB_SWEEP_GRACE_S": "5",
+        "JOB_SWEEP_GRACE_S": "1",
         "PYTHONPATH": str(REPO_ROOT),
     }
 
@@ -220,3 +220,36 @@ def test_job_survives_worker_killed_mid_job(producer, workers, run_id):
     assert r.hgetall(f"{run_id}:effects") == {str(job_id): "2"}
     assert r.get(f"{run_id}:effects_applied") == "1"  # the effect happened exactly once
     assert r.llen(f"{run_id}:started") == 0  # no third run
+
+
+def test_sweep_resends_lost_messages_but_not_onto_a_backlog(producer, workers, run_id):
+    import datetime as dt
+
+    from backend.jobs.celery_backend import Sweeper, broker_backlog
+    from backend.jobs.runner import make_worker_id, runner_for_app
+
+    celery = job_backend(producer).celery
+    sweeper = Sweeper(producer, celery, interval_s=1)  # driven by hand here, not as a thread
+    waiting = add_job(producer, {"run": run_id})
+    crashed = add_job(producer, {"run": run_id})
+    with celery.connection_for_write() as connection:
+        assert broker_backlog(connection, run_id) == 2
+        connection.default_channel.queue_purge(run_id)  # both messages are lost
+    with producer.app_context():
+        assert runner_for_app(producer, make_worker_id("crashed")).claim(crashed) is not None  # ...and it dies
+    # Later: both jobs are overdue (queued past the grace time; lease expired).
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
+    producer.config["CLOCK"] = lambda: later
+
+    assert sweeper.sweep_once() == 2
+    # Messages are waiting now: only the dead worker's job is re-sent again, the queued one is not.
+    assert sweeper.sweep_once() == 1
+    with celery.connection_for_write() as connection:
+        assert broker_backlog(connection, run_id) == 3
+
+    producer.config["CLOCK"] = None
+    workers("w")
+    for job_id, attempts in ((waiting, 1), (crashed, 2)):
+        job = wait_for_job(producer, job_id, "done")
+        assert job.attempts == attempts
+    assert redis_client().hlen(f"{run_id}:effects") == 2
