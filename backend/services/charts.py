@@ -35,7 +35,7 @@ PNG_DPI = 100
 #: Rendered charts kept per process (each ~20-40 kB).
 CACHE_ENTRIES = 256
 
-_STYLE = {
+CHART_STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
     "svg.hashsalt": "skintrack", "svg.fonttype": "none", "path.simplify": True,
 }
@@ -122,48 +122,65 @@ def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent
 
 
 def _draw(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent], title: str) -> bytes:
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(CHART_STYLE):
         figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
         # Fixed margins: an automatic layout engine doubles the rendering time.
         figure.subplots_adjust(**_MARGINS)
-        axes = figure.add_subplot()
-        label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
-        unit = MEASURE_UNITS.get(series.measure, "")
-        axes.set_title(title or f"{label} - {region_label(series.region)}")
-        axes.set_xlabel("days since baseline")
-        axes.set_ylabel(f"{label} ({unit})" if unit else label)
-        points = [p for p in series.points if p.value is not None]
-        days = [p.days_since_baseline for p in points]
-        values = [p.value for p in points]
-        last_day = max(days + [e.days_since_baseline for e in events] + [30])
-        if series.baseline_value is not None and series.mdc95 is not None:
-            axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
-                         color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
-        if series.baseline_value is not None:
-            axes.axhline(series.baseline_value, color=_BASELINE_COLOUR, lw=0.8, ls="--")
-        if points:
-            axes.plot(days, values, color=_LINE_COLOUR, marker="o", ms=5, lw=1.6)
-            beyond = [(p.days_since_baseline, p.value) for p in points if p.exceeds_mdc]
-            if beyond:
-                axes.scatter(*zip(*beyond), s=70, facecolors="none", edgecolors=_BASELINE_COLOUR, lw=1.4,
-                             zorder=3, label="change beyond MDC")
-            baseline_point = series.baseline_point()
-            if baseline_point is not None and baseline_point.value is not None:
-                axes.scatter([baseline_point.days_since_baseline], [baseline_point.value], marker="D", s=60,
-                             color=_BASELINE_COLOUR, zorder=4, label="baseline")
-            for point in points:
-                axes.annotate(point.milestone_name.replace("_", " "), (point.days_since_baseline, point.value),
-                              textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
-        else:
-            axes.text(0.5, 0.5, "no usable measurements yet", transform=axes.transAxes, ha="center", va="center")
-        for event in events:
-            axes.axvline(event.days_since_baseline, color=_EVENT_COLOUR, lw=0.8, ls=":")
-            axes.annotate(event.label, (event.days_since_baseline, 1.0), xycoords=("data", "axes fraction"),
-                          rotation=90, va="top", ha="right", fontsize=7, color=_EVENT_COLOUR)
-        axes.set_xlim(min(days + [0]) - 5, last_day + 10)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(loc="best", fontsize=7, frameon=False)
+        draw_series(figure.add_subplot(), series, events, title)
         buffer = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
         figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
         return buffer.getvalue()
+
+
+def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (), title: str = "",
+                *, compact: bool = False) -> None:
+    """Draw one series on matplotlib ``axes`` (shared by the chart endpoints and the PDF report).
+
+    Parameters
+    ----------
+    axes : matplotlib.axes.Axes
+    series : MeasureSeries
+    events : sequence of TimelineEvent
+        Vertical markers with labels on the time axis.
+    title : str
+        Default "<Measure> - <region>".
+    compact : bool
+        Smaller labels and no legend (report thumbnails).
+    """
+    label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
+    unit = MEASURE_UNITS.get(series.measure, "")
+    axes.set_title(title or f"{label} - {region_label(series.region)}")
+    axes.set_xlabel("days since baseline")
+    axes.set_ylabel(f"{label} ({unit})" if unit else label)
+    points = [p for p in series.points if p.value is not None]
+    days = [p.days_since_baseline for p in points]
+    values = [p.value for p in points]
+    last_day = max(days + [e.days_since_baseline for e in events] + [30])
+    if series.baseline_value is not None and series.mdc95 is not None:
+        axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
+                     color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
+    if series.baseline_value is not None:
+        axes.axhline(series.baseline_value, color=_BASELINE_COLOUR, lw=0.8, ls="--")
+    if points:
+        axes.plot(days, values, color=_LINE_COLOUR, marker="o", ms=5, lw=1.6)
+        beyond = [(p.days_since_baseline, p.value) for p in points if p.exceeds_mdc]
+        if beyond:
+            axes.scatter(*zip(*beyond), s=70, facecolors="none", edgecolors=_BASELINE_COLOUR, lw=1.4,
+                         zorder=3, label="change beyond MDC")
+        baseline_point = series.baseline_point()
+        if baseline_point is not None and baseline_point.value is not None:
+            axes.scatter([baseline_point.days_since_baseline], [baseline_point.value], marker="D", s=60,
+                         color=_BASELINE_COLOUR, zorder=4, label="baseline")
+        for point in points:
+            axes.annotate(point.milestone_name.replace("_", " "), (point.days_since_baseline, point.value),
+                          textcoords="offset points", xytext=(0, 7), ha="center", fontsize=6 if compact else 7)
+    else:
+        axes.text(0.5, 0.5, "no usable measurements yet", transform=axes.transAxes, ha="center", va="center")
+    for event in events:
+        axes.axvline(event.days_since_baseline, color=_EVENT_COLOUR, lw=0.8, ls=":")
+        axes.annotate(event.label, (event.days_since_baseline, 1.0), xycoords=("data", "axes fraction"),
+                      rotation=90, va="top", ha="right", fontsize=6 if compact else 7, color=_EVENT_COLOUR)
+    axes.set_xlim(min(days + [0]) - 5, last_day + 10)
+    if not compact and axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best", fontsize=7, frameon=False)

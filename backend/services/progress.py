@@ -381,6 +381,8 @@ class TimelineEvent:
     on: dt.date
     kind: str
     label: str
+    #: The GAIS score of an assessment (1 = very much improved .. 5 = worse); None otherwise.
+    gais: int | None = None
 
 
 def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[TimelineEvent]:
@@ -397,7 +399,7 @@ def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[Timeline
         label = f"GAIS {assessment.gais} ({assessment.rater_role})"
         if assessment.satisfaction is not None:
             label += f", satisfaction {assessment.satisfaction}/10"
-        events.append(TimelineEvent((on - day_zero).days, on, "assessment", label))
+        events.append(TimelineEvent((on - day_zero).days, on, "assessment", label, assessment.gais))
     for event in db.session.scalars(select(AdverseEvent).where(AdverseEvent.course_id == course.id)):
         label = f"{event.event_type.replace('_', ' ')} ({event.severity})"
         events.append(TimelineEvent((event.onset_date - day_zero).days, event.onset_date, "adverse_event", label))

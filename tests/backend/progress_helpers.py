@@ -56,3 +56,19 @@ def supersede(app: Flask, older: uuid.UUID, newer: uuid.UUID) -> None:
     with app.app_context():
         db.session.get(Photo, older).superseded_by_id = newer
         db.session.commit()
+
+
+def add_overlay(app: Flask, photo_id: uuid.UUID, name: str, png: bytes) -> str:
+    """Store an overlay PNG for the photo's analysis (like the analysis job does); returns its key."""
+    from sqlalchemy import select
+
+    from backend.models.photos import PhotoOverlay
+    from backend.storage import current_storage
+
+    with app.app_context():
+        photo = db.session.get(Photo, photo_id)
+        analysis = db.session.scalars(select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo_id)).first()
+        stored = current_storage().put(f"{photo.prefix}analysis/test/{name}.png", png, "image/png")
+        db.session.add(PhotoOverlay(analysis_id=analysis.id, name=name, storage_key=stored.key, size_bytes=stored.size))
+        db.session.commit()
+        return stored.key

@@ -1,0 +1,129 @@
+"""Printable one-page progress report (A4 PDF, matplotlib's PDF backend).
+
+Contents: clinic, patient (name, study id), course design, algorithm version; a table of
+the latest change of each headline measure per region with its MDC95 flag; the three
+all-skin charts with the MDC band; assessments and adverse events on the same
+days-since-baseline axis; photos left out of the series.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from backend.services.charts import CHART_STYLE, draw_series, region_label  # noqa: E402
+from backend.services.progress import (  # noqa: E402
+    ALL_SKIN,
+    HEADLINE_MEASURES,
+    MEASURE_LABELS,
+    CourseProgress,
+    TimelineEvent,
+)
+
+A4_INCHES = (8.27, 11.69)
+
+
+def latest_change_rows(progress: CourseProgress) -> list[list[str]]:
+    """Table rows: measure, region, milestone, baseline, latest, change %, beyond MDC.
+
+    Returns
+    -------
+    list of list of str, one row per headline measure and region with a latest value.
+    """
+    rows = []
+    for series in progress.series:
+        if series.measure not in HEADLINE_MEASURES:
+            continue
+        point = series.latest()
+        if point is None or series.baseline_value is None:
+            continue
+        percent = "-" if point.change_percent is None else f"{point.change_percent:+.1f} %"
+        flag = {True: "yes", False: "no", None: "unknown"}[point.exceeds_mdc]
+        rows.append([MEASURE_LABELS[series.measure], region_label(series.region), point.milestone_name.replace("_", " "),
+                     f"{series.baseline_value:.2f}", f"{point.value:.2f}", percent, flag])
+    return rows
+
+
+def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, course_title: str,
+                      progress: CourseProgress, events: Sequence[TimelineEvent], generated_on: str) -> bytes:
+    """The one-page report as PDF bytes (A4 portrait, vector charts).
+
+    Parameters
+    ----------
+    clinic_name, patient_name, study_id, course_title, generated_on : str
+        Header lines.
+    progress : CourseProgress
+        Must contain the headline measures (``all_skin`` at least).
+    events : sequence of TimelineEvent
+        Assessments and adverse events.
+    """
+    with matplotlib.rc_context({**CHART_STYLE, "font.size": 7, "axes.titlesize": 8}):
+        figure = Figure(figsize=A4_INCHES)
+        grid = figure.add_gridspec(5, 3, height_ratios=[0.55, 1.25, 1.1, 1.0, 0.6], hspace=0.55, wspace=0.35,
+                                   left=0.07, right=0.97, top=0.95, bottom=0.04)
+        header = figure.add_subplot(grid[0, :])
+        header.axis("off")
+        header.text(0, 1, "skintrack progress report", fontsize=13, weight="bold", va="top")
+        header.text(0, 0.62, f"{clinic_name} - {patient_name} (study id {study_id})", fontsize=9, va="top")
+        header.text(0, 0.36, course_title, fontsize=8, va="top")
+        header.text(0, 0.12, f"Generated {generated_on}; algorithm {progress.algorithm_version}; view "
+                    f"{progress.view}; day 0 = {progress.day_zero.isoformat()}", fontsize=7, va="top", color="#555")
+
+        table_axes = figure.add_subplot(grid[1, :])
+        table_axes.axis("off")
+        table_axes.set_title("Latest change from baseline (beyond MDC = larger than measurement noise)", loc="left")
+        rows = latest_change_rows(progress)
+        if rows:
+            table = table_axes.table(cellText=rows[:18], loc="upper center", cellLoc="left", colLabels=[
+                "measure", "region", "milestone", "baseline", "latest", "change", "beyond MDC"])
+            table.auto_set_font_size(False)
+            table.set_fontsize(7)
+            table.scale(1, 1.05)
+        else:
+            table_axes.text(0.5, 0.5, "No follow-up measurements yet.", ha="center", transform=table_axes.transAxes)
+
+        for column, measure in enumerate(HEADLINE_MEASURES):
+            axes = figure.add_subplot(grid[2, column])
+            series = progress.get(measure, ALL_SKIN)
+            if series is not None:
+                draw_series(axes, series, (), compact=True)
+
+        timeline = figure.add_subplot(grid[3, :])
+        draw_timeline(timeline, events, progress)
+
+        notes = figure.add_subplot(grid[4, :])
+        notes.axis("off")
+        left_out = [f"{e.captured_on.isoformat()} {e.milestone_name or 'no milestone'}: {e.reason.replace('_', ' ')}"
+                    for e in progress.excluded]
+        notes.text(0, 1, "Photos left out: " + ("; ".join(left_out[:8]) if left_out else "none"), va="top", wrap=True)
+        notes.text(0, 0.45, "MDC95 from the test-retest reliability table (imaging/reliability_table.json). "
+                   "Changes inside the shaded band are within measurement noise.", va="top", color="#555")
+        buffer = io.BytesIO()
+        with PdfPages(buffer, metadata={"Title": "skintrack progress report", "CreationDate": None}) as pdf:
+            pdf.savefig(figure)
+        return buffer.getvalue()
+
+
+def draw_timeline(axes, events: Sequence[TimelineEvent], progress: CourseProgress) -> None:
+    """GAIS (1 = very much improved .. 5 = worse) and adverse events on the days-since-baseline axis."""
+    axes.set_title("Assessments and adverse events", loc="left")
+    axes.set_xlabel("days since baseline")
+    gais = [(e.days_since_baseline, e.gais) for e in events if e.gais is not None]
+    if gais:
+        axes.scatter(*zip(*gais), color="#1f4e79", s=18, label="GAIS")
+    for event in events:
+        if event.kind == "adverse_event":
+            axes.axvline(event.days_since_baseline, color="#ff7f0e", ls=":", lw=1)
+            axes.annotate(event.label, (event.days_since_baseline, 5.3), fontsize=6, color="#ff7f0e", rotation=0)
+    axes.set_ylim(5.5, 0.5)
+    axes.set_yticks([1, 2, 3, 4, 5])
+    axes.set_ylabel("GAIS")
+    last_day = max([m.day_offset for m in progress.milestones] + [e.days_since_baseline for e in events] + [30])
+    axes.set_xlim(-5, last_day + 10)
