@@ -79,6 +79,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_storage(app)
     init_jobs(app)
     register_blueprints(api)
+    from backend.dashboard import init_dashboard
+    init_dashboard(app)  # server-rendered clinician pages under /dashboard
     register_cli(app)
     app.after_request(_add_response_headers)
     return app
