@@ -5,9 +5,10 @@
 1. ``decode``      :func:`imaging.decode.decode_image` at full resolution (orientation, ICC -> sRGB).
 2. ``face``        :func:`imaging.face.detect_face` on an area-downscaled copy (long side
                    :data:`DETECTION_LONG_SIDE`), coordinates scaled back to the full photo.
-3. ``quality``     :func:`imaging.quality.assess_quality` (with the baseline's face geometry for
-                   a follow-up). A photo that fails the gate is still measured when a face was
-                   found; ``quality.ok`` is false so consumers can flag its values.
+3. ``quality``     :func:`imaging.quality.assess_quality` on the same overview (as
+                   :func:`imaging.quality.quality_gate` does at upload), with the baseline's face
+                   geometry for a follow-up. A photo that fails the gate is still measured
+                   when a face was found; ``quality.ok`` is false so consumers can flag it.
 4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo (the
                    detection copy) with the head (face plus a margin for hair, ears and neck)
                    excluded: skin is never a white reference.
@@ -31,7 +32,7 @@ import io
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -356,7 +357,10 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     with timer.stage("face"):
         overview, found, geometry = face_on_overview(decoded.rgb)
     with timer.stage("quality"):
-        quality = assess_quality(decoded, geometry, baseline.geometry if baseline is not None else None)
+        # On the overview, like quality_gate() at upload (a ~1000 px decode): same verdict, and
+        # no full-resolution warp.
+        overview_image = replace(decoded, rgb=overview, scale=decoded.scale * overview.shape[1] / decoded.rgb.shape[1])
+        quality = assess_quality(overview_image, found, baseline.geometry if baseline is not None else None)
     if geometry is None:
         return AnalysisResult(quality, "none", None, None, None, None, decoded.size, None, timer.finish())
     with timer.stage("colour"):

@@ -109,6 +109,17 @@ def test_photo_failing_the_gate_is_still_measured(photo):
     assert out["metrics"]["redness"] is not None
 
 
+@pytest.mark.parametrize("make", [lambda p: p, lambda p: synthetic.exposure(p, 0.2), lambda p: synthetic.turn_head(p, 35)])
+def test_analysis_gate_agrees_with_the_upload_gate(photo, make):
+    from imaging.quality import quality_gate
+
+    data = synthetic.to_jpeg(make(photo).rgb)
+    analysed = analyze(data).to_dict()["quality"]
+    uploaded = quality_gate(data).to_dict()
+    assert analysed["ok"] == uploaded["ok"]
+    assert [p["code"] for p in analysed["problems"]] == [p["code"] for p in uploaded["problems"]]
+
+
 @pytest.mark.parametrize("data, code", [(b"", "empty_image"), (b"GIF89a" + b"\0" * 64, "unsupported_format")])
 def test_refused_bytes_raise_image_error(data, code):
     with pytest.raises(ImageError) as info:
