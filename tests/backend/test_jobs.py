@@ -448,7 +448,13 @@ def test_lease_is_renewed_while_the_handler_runs(app, outcomes):
                 assert rival.claim(job_id) is None
                 if lease_moved():
                     renewed.set()
+                else:
+                    renewed.wait(0.02)  # poll interval of the deadline loop
             assert renewed.is_set()
+            # Well past the first lease's end, the job is still held by the first worker.
+            while dt.datetime.now(dt.timezone.utc) < first_lease + dt.timedelta(seconds=0.3):
+                assert rival.claim(job_id) is None
+                renewed.wait(0.02)
             RELEASE["lease"].set()
             assert outcomes.wait_for(1) == [(job_id, "done")]
             assert load(job_id).attempts == 1
