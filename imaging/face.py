@@ -172,8 +172,63 @@ def _overlap_fraction(a, b) -> float:
 FACE_CONFIDENCE_MIN = 0.3
 
 
+#: In-plane rotations (degrees) tried when no upright face is found: the frontal cascade
+#: tolerates about +-15 degrees of roll, so a tilted head would otherwise read as "no face".
+FALLBACK_ROTATIONS_DEG = (22.0, -22.0)
+
+
 def detect_face(rgb: np.ndarray) -> FaceGeometry | None:
     """Find the subject's face, eyes, mouth and pose.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, HxWx3, sRGB RGB
+        Any size; for speed pass a reduced decode (long side ~1000 px is plenty).
+
+    Returns
+    -------
+    FaceGeometry or None
+        None when no face is found (the quality gate reports ``no_face``).
+
+    Notes
+    -----
+    When no face (or only an implausible one) is found upright, the image is rotated by each of
+    :data:`FALLBACK_ROTATIONS_DEG` and searched again; the geometry is mapped back, so a
+    strongly tilted head is reported with its roll (``head_turned``) instead of as no face.
+    """
+    geometry = _detect_upright(rgb)
+    if geometry is not None and geometry.confidence >= FACE_CONFIDENCE_MIN:
+        return geometry
+    h, w = rgb.shape[:2]
+    best = geometry
+    for angle in FALLBACK_ROTATIONS_DEG:
+        rotation = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+        rotated = cv2.warpAffine(rgb, rotation, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        found = _detect_upright(rotated)
+        # A rotated result must be plausible and clearly better than the upright one.
+        floor = 0.5 if best is None else max(0.5, best.confidence + 0.3)
+        if found is not None and found.confidence >= floor:
+            best = _rotate_back(found, rotation)
+    return best
+
+
+def _rotate_back(geometry: FaceGeometry, rotation: np.ndarray) -> FaceGeometry:
+    """Map a geometry found in a rotated copy back to the original image."""
+    back = np.linalg.inv(np.vstack([rotation, [0.0, 0.0, 1.0]]))[:2]
+
+    def move(point):
+        return tuple(float(v) for v in back @ np.array([point[0], point[1], 1.0]))
+
+    x, y, bw, bh = geometry.box
+    cx, cy = move((x + bw / 2, y + bh / 2))
+    right_eye, left_eye = move(geometry.right_eye), move(geometry.left_eye)
+    roll = float(np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])))
+    return replace(geometry, box=(cx - bw / 2, cy - bh / 2, bw, bh), right_eye=right_eye, left_eye=left_eye,
+                   mouth=move(geometry.mouth), roll_deg=roll)
+
+
+def _detect_upright(rgb: np.ndarray) -> FaceGeometry | None:
+    """Find the subject's face, eyes, mouth and pose (faces within ~15 degrees of upright).
 
     Parameters
     ----------

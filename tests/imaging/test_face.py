@@ -115,3 +115,12 @@ def test_gradient_eye_centre_on_a_synthetic_iris():
     patch[(xx - 37) ** 2 + (yy - 18) ** 2 <= 36] = 40
     x, y, strength = eye_centre_by_gradients(patch)
     assert abs(x - 37) < 1.0 and abs(y - 18) < 1.0 and strength > 2
+
+
+@pytest.mark.parametrize("degrees", [25, -25])
+def test_strongly_tilted_head_is_found_with_its_roll(phone_photo, degrees):
+    tilted = synthetic.rotate(phone_photo, degrees)
+    geometry = detect(tilted)
+    assert geometry is not None
+    assert abs(geometry.roll_deg + degrees) < 3.0  # cv2 positive angle = counter-clockwise = negative roll
+    assert eye_error_px(geometry, tilted) < 0.05 * tilted.iod
