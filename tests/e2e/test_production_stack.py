@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,10 @@ from PIL import Image
 
 from tests.backend.photo_helpers import exif_has_gps
 from tests.conftest import create_private_postgresql_schema, drop_postgresql_schema
-from tests.e2e.phone_path import expect, http_transport, login, walk_phone_path
+from tests.backend.photo_helpers import phone_jpeg, phone_png
+from tests.e2e.phone_path import (
+    COURSE, PATIENT, expect, http_transport, login, upload_direct, wait_for_jobs, walk_phone_path,
+)
 from tests.s3server import free_port, running_s3_server, wait_for_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +66,12 @@ class Process:
                 self.process.wait()
         self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group (main process and pool children), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -97,6 +108,10 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
                 "REDIS_URL": TEST_REDIS_URL,
                 "JOB_CELERY_QUEUE": f"skintrack-e2e-{run}",
                 "RATELIMIT_STORAGE_URI": TEST_REDIS_URL,
+                # A killed worker's job is claimable again after its lease; the sweeper re-sends it.
+                "JOB_LEASE_S": "5",
+                "JOB_SWEEP_INTERVAL_S": "1",
+                "JOB_SWEEP_GRACE_S": "5",
             }
             run_cli(env, "db-upgrade")
             run_cli(env, "create-admin", "--email", ADMIN[0], "--clinic-name", "Stack Clinic",
@@ -106,12 +121,17 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
                                             "-b", f"127.0.0.1:{port}", "--timeout", "120", "wsgi:app"],
                                env, tmp_path)
             processes.append(gunicorn)
-            processes.append(Process("celery", [str(BIN / "celery"), "-A", "backend.jobs.celery_app", "worker",
-                                                "-l", "info", "-c", "2", "-n", f"e2e-{run}@%h",
-                                                "--without-gossip", "--without-mingle"], env, tmp_path))
+            def start_worker(name: str) -> Process:
+                worker = Process(name, [str(BIN / "celery"), "-A", "backend.jobs.celery_app", "worker",
+                                        "-l", "info", "-c", "2", "-n", f"{name}-{run}@%h",
+                                        "--without-gossip", "--without-mingle"], env, tmp_path)
+                processes.append(worker)
+                return worker
+
+            first_worker = start_worker("celery")
             wait_for_port(port, gunicorn.process, timeout_s=60)
             yield {"base_url": f"http://127.0.0.1:{port}", "env": env, "s3_root": s3.data_root,
-                   "processes": processes}
+                   "processes": processes, "worker": first_worker, "start_worker": start_worker}
     finally:
         for process in processes:
             process.stop()
@@ -140,3 +160,39 @@ def test_phone_path_through_production_stack(stack):
     overlays = list(Path(stack["s3_root"]).rglob("before_after.png"))
     assert len(overlays) == 2  # one per follow-up
     assert set(result.photos) == {"baseline", "2_weeks", "1_month"}
+
+
+def test_worker_killed_mid_analysis_leaves_the_job_to_be_redone(stack):
+    send = http_transport(str(stack["base_url"]))
+    admin = login(send, *ADMIN)
+    expect(send("POST", "/api/v1/admin/users", headers=admin,
+                json_body={"email": CLINICIAN[0], "role": "clinician", "password": CLINICIAN[1]}), 201)
+    staff = login(send, *CLINICIAN)
+    patient = expect(send("POST", "/api/v1/patients", headers=staff, json_body=PATIENT), 201)
+    course = expect(send("POST", f"/api/v1/patients/{patient['id']}/courses", headers=staff, json_body=COURSE), 201)
+    expect(send("POST", f"/api/v1/patients/{patient['id']}/consents", headers=staff,
+                json_body={"scope": "clinical_photo", "action": "grant", "version": "v1"}), 201)
+    photo_ids = [upload_direct(send, staff, patient["id"], data, "image/jpeg", course_id=course["id"], view=view)["id"]
+                 for view, data in (("front", phone_jpeg()), ("left", phone_png()))]
+
+    # Kill the worker (all its processes, no warm shutdown) while an analysis is running.
+    deadline = time.monotonic() + 120
+    while not any(job_status(send, staff, pid)["status"] == "running" for pid in photo_ids):
+        assert time.monotonic() < deadline, "no analysis started"
+        time.sleep(0.1)
+    stack["worker"].kill()
+    statuses = [job_status(send, staff, pid) for pid in photo_ids]
+    assert any(job["status"] == "running" for job in statuses)
+    assert not all(job["status"] == "done" for job in statuses)
+
+    stack["start_worker"]("celery-after-crash")
+    wait_for_jobs(send, staff, photo_ids, deadline_s=300)
+    jobs = [job_status(send, staff, pid) for pid in photo_ids]
+    assert max(job["attempts"] for job in jobs) >= 2  # the interrupted analysis was redone
+    for pid in photo_ids:
+        analyses = expect(send("GET", f"/api/v1/photos/{pid}/analyses", headers=staff), 200)
+        assert len(analyses) == 1 and analyses[0]["face_found"] is True
+
+
+def job_status(send, headers, photo_id: str) -> dict:
+    return expect(send("GET", f"/api/v1/photos/{photo_id}/job", headers=headers), 200)
