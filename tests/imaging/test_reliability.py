@@ -133,7 +133,8 @@ def test_published_table_covers_every_study_measure_for_this_version():
 
     table = load_reliability_table()
     assert set(table) == set(STUDY_MEASURES)
-    assert json.loads(RELIABILITY_TABLE_PATH.read_text())["algorithm_version"] == ALGORITHM_VERSION
+    assert json.loads(RELIABILITY_TABLE_PATH.read_text())["algorithm_version"] == ALGORITHM_VERSION, (
+        "the measures changed: regenerate the table with `.venv/bin/python bench/reliability.py --write`")
     for name, entry in table.items():
         assert entry.mdc95 == pytest.approx(1.96 * math.sqrt(2) * entry.sem), name
         assert entry.band == koo_li_band(entry.icc)
