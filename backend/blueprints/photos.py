@@ -128,12 +128,10 @@ def upload_photo(args: dict[str, Any], patient_id: uuid.UUID):
     Refused images: 415 (not an image) or 422 with the imaging error ``code``.
     """
     patient = access.get_patient_or_404(current_user(), patient_id)
-    metadata = photo_service.CaptureMetadata.from_args(args)
-    photo_service.check_capture(patient, metadata)
     data = _request_body()
     if not data:
         problem(400, "The request body must be the photo's bytes.", type_="empty-body")
-    photo = photo_service.ingest_photo(patient, metadata, data, current_user())
+    photo = photo_service.ingest_photo(patient, photo_service.CaptureMetadata.from_args(args), data, current_user())
     return photo_response(photo, 201)
 
 

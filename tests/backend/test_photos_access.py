@@ -119,6 +119,9 @@ def _photo_keys(app, photo_id: str) -> list[str]:
 def test_delete_removes_bytes_and_overlays_keeps_row(app, client, headers_of, photo_id):
     assert any(k.endswith("redness.png") for k in _photo_keys(app, photo_id))
     headers = headers_of("patient_user")
+    before = client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()
+    schedule = client.get(f"/api/v1/courses/{before['course_id']}/schedule", headers=headers).get_json()
+    assert "baseline" in {item["name"] for item in schedule["completed"]}
     assert client.delete(f"/api/v1/photos/{photo_id}", headers=headers).status_code == 204
     assert _photo_keys(app, photo_id) == []
     detail = client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()
@@ -128,9 +131,9 @@ def test_delete_removes_bytes_and_overlays_keeps_row(app, client, headers_of, ph
     with app.app_context():
         actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == photo_id)).all()
         assert "photo.delete" in actions
-    # The milestone the photo completed is open again.
-    schedule = client.get(f"/api/v1/patients/{detail['patient_id']}/photos", headers=headers).get_json()
-    assert schedule["items"][0]["deleted_at"] is not None
+    # The milestone only this photo completed is open again.
+    schedule = client.get(f"/api/v1/courses/{detail['course_id']}/schedule", headers=headers).get_json()
+    assert "baseline" not in {item["name"] for item in schedule["completed"]}
 
 
 def test_consent_withdrawal_purges_every_photo(app, client, world, headers_of, photo_id):

@@ -155,6 +155,11 @@ def test_body_media_type_and_size_limits(app, client, consented, headers_of):
         assert db.session.query(Photo).count() == 0
 
 
+def test_empty_body_is_a_bad_request(client, consented, headers_of):
+    response = upload(client, headers_of("patient_user"), consented.patient.id, b"", course_id=consented.course.id)
+    assert_problem(response, 400, type_="empty-body")
+
+
 def test_metadata_is_validated(client, consented, headers_of):
     headers = headers_of("patient_user")
     response = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id,
