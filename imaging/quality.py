@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging.colour_space import srgb_to_linear
 from imaging.geometry import REGION_NAMES
 
 import cv2  # noqa: E402
@@ -164,11 +165,11 @@ class QualityReport:
         }
 
 
-def _below(value: float, limit: float, code_key: str) -> Check:
+def _at_least(value: float, limit: float, code_key: str) -> Check:
     return Check(float(value), limit, bool(value >= limit), _CHECK_CODES[code_key])
 
 
-def _above(value: float, limit: float, code_key: str) -> Check:
+def _at_most(value: float, limit: float, code_key: str) -> Check:
     return Check(float(value), limit, bool(value <= limit), _CHECK_CODES[code_key])
 
 
@@ -198,9 +199,8 @@ def sharpness(grey: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _linear_luminance(rgb: np.ndarray) -> np.ndarray:
-    c = rgb.astype(np.float32) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    """Relative luminance Y (float32 HxW, 0..1) of uint8 sRGB (Rec. 709 weights)."""
+    return srgb_to_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
@@ -230,7 +230,7 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
     t = THRESHOLDS
     checks["face_count"] = Check(float(geometry.n_faces), 1.0, geometry.n_faces <= 1, "multiple_faces")
     short_side = float(min(rgb.shape[:2]))
-    checks["face_width_fraction"] = _below(geometry.box[2] / short_side, t["face_width_fraction"], "face_width_fraction")
+    checks["face_width_fraction"] = _at_least(geometry.box[2] / short_side, t["face_width_fraction"], "face_width_fraction")
 
     canonical = to_canonical(rgb, geometry, scale=GATE_CANONICAL_SCALE)
     scale = canonical.scale
@@ -239,22 +239,22 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
     for name in REGION_NAMES:
         face_area |= template_mask(name, shape, scale)
     outside = 1.0 - float(canonical.valid[face_area].mean())
-    checks["face_outside_fraction"] = _above(outside, t["face_outside_fraction"], "face_outside_fraction")
+    checks["face_outside_fraction"] = _at_most(outside, t["face_outside_fraction"], "face_outside_fraction")
 
     skin = face_area & canonical.valid
     if skin.sum() >= 100:
         grey = cv2.cvtColor(canonical.rgb, cv2.COLOR_RGB2GRAY)
-        checks["sharpness"] = _below(sharpness(grey, skin), t["sharpness"], "sharpness")
+        checks["sharpness"] = _at_least(sharpness(grey, skin), t["sharpness"], "sharpness")
         lab = canonical_lab(canonical.rgb)
         lightness = float(np.median(lab[..., 0][skin]))
-        checks["skin_lightness_low"] = _below(lightness, t["skin_lightness_min"], "skin_lightness_low")
-        checks["skin_lightness_high"] = _above(lightness, t["skin_lightness_max"], "skin_lightness_high")
+        checks["skin_lightness_low"] = _at_least(lightness, t["skin_lightness_min"], "skin_lightness_low")
+        checks["skin_lightness_high"] = _at_most(lightness, t["skin_lightness_max"], "skin_lightness_high")
         glare = specular_mask(canonical.rgb)
         # Clipped = all three channels near 255 (white): a saturated red channel alone is
         # normal for light skin in a bright, correctly exposed photo.
         clipped = float((canonical.rgb[skin].min(axis=1) >= 250).mean())
-        checks["skin_clipped_fraction"] = _above(clipped, t["skin_clipped_fraction"], "skin_clipped_fraction")
-        checks["glare_fraction"] = _above(float(glare[skin].mean()), t["glare_fraction"], "glare_fraction")
+        checks["skin_clipped_fraction"] = _at_most(clipped, t["skin_clipped_fraction"], "skin_clipped_fraction")
+        checks["glare_fraction"] = _at_most(float(glare[skin].mean()), t["glare_fraction"], "glare_fraction")
         luminance = _linear_luminance(canonical.rgb)
 
         # Only skin-coloured pixels (by chroma, so shadowed skin still counts): a fringe over
@@ -269,11 +269,11 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
         right, left, forehead = region_light("right_cheek"), region_light("left_cheek"), region_light("forehead")
         if np.isfinite(right) and np.isfinite(left):
             lr = min(right, left) / max(right, left, 1e-6)
-            checks["left_right_light_ratio"] = _below(lr, t["left_right_light_ratio"], "left_right_light_ratio")
+            checks["left_right_light_ratio"] = _at_least(lr, t["left_right_light_ratio"], "left_right_light_ratio")
             if np.isfinite(forehead):
                 cheeks = (right + left) / 2
                 tb = min(forehead, cheeks) / max(forehead, cheeks, 1e-6)
-                checks["top_bottom_light_ratio"] = _below(tb, t["top_bottom_light_ratio"], "top_bottom_light_ratio")
+                checks["top_bottom_light_ratio"] = _at_least(tb, t["top_bottom_light_ratio"], "top_bottom_light_ratio")
         cheek_skin = (template_mask("right_cheek", shape, scale) | template_mask("left_cheek", shape, scale)
                       | template_mask("nose", shape, scale)) & canonical.valid & ~glare
         if cheek_skin.sum() >= 20:
@@ -282,9 +282,9 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
             checks["skin_hue_deg"] = _within(float(np.degrees(np.arctan2(b, a))), t["skin_hue_deg"], "skin_hue_deg")
             checks["skin_chroma"] = _within(float(np.hypot(a, b)), t["skin_chroma"], "skin_chroma")
 
-    checks["yaw_deg"] = _above(abs(geometry.yaw_deg), t["yaw_deg"], "yaw_deg")
-    checks["pitch_deg"] = _above(abs(geometry.pitch_deg), t["pitch_deg"], "pitch_deg")
-    checks["roll_deg"] = _above(abs(geometry.roll_deg), t["roll_deg"], "roll_deg")
+    checks["yaw_deg"] = _at_most(abs(geometry.yaw_deg), t["yaw_deg"], "yaw_deg")
+    checks["pitch_deg"] = _at_most(abs(geometry.pitch_deg), t["pitch_deg"], "pitch_deg")
+    checks["roll_deg"] = _at_most(abs(geometry.roll_deg), t["roll_deg"], "roll_deg")
 
     if baseline_geometry is not None:
         _baseline_checks(checks, geometry, baseline_geometry, rgb.shape[1], rgb.shape[0])
@@ -305,16 +305,16 @@ def _baseline_checks(checks: dict, geometry, baseline, width: int, height: int) 
         abs(geometry.roll_deg - baseline.roll_deg),
         pitch_change_deg(geometry.eye_mouth_ratio, baseline.eye_mouth_ratio),
     )
-    checks["pose_change_deg"] = _above(change, t["pose_change_deg"], "pose_change_deg")
+    checks["pose_change_deg"] = _at_most(change, t["pose_change_deg"], "pose_change_deg")
     base_w, base_h = baseline.image_size if baseline.image_size[0] else (width, height)
     size_now = geometry.iod / min(width, height)
     size_then = baseline.iod / min(base_w, base_h)
     scale_change = abs(size_now / max(size_then, 1e-9) - 1.0)
-    checks["framing_scale_change"] = _above(scale_change, t["framing_scale_change"], "framing_scale_change")
+    checks["framing_scale_change"] = _at_most(scale_change, t["framing_scale_change"], "framing_scale_change")
     mx, my = geometry.eye_midpoint
     bx, by = baseline.eye_midpoint
     offset = float(np.hypot(mx / width - bx / base_w, my / height - by / base_h))
-    checks["framing_offset"] = _above(offset, t["framing_offset"], "framing_offset")
+    checks["framing_offset"] = _at_most(offset, t["framing_offset"], "framing_offset")
 
 
 _PROBLEM_ORDER = ["no_face", "multiple_faces", "face_too_small", "face_cut_off", "blurred", "underexposed",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging import colour_space as _colour_space
 
 import cv2  # noqa: E402
 from PIL import Image, ImageCms  # noqa: E402
@@ -170,17 +171,10 @@ def _head_on_grey(background: int) -> SyntheticPhoto:
 
 # ---------------------------------------------------------------- photometric transforms
 
-def srgb_to_linear(rgb_uint8: np.ndarray) -> np.ndarray:
-    """uint8 sRGB -> float32 linear in [0, 1] (IEC 61966-2-1)."""
-    c = rgb_uint8.astype(np.float32) / 255.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
-    """float linear (clipped to [0, 1]) -> uint8 sRGB (IEC 61966-2-1)."""
-    c = np.clip(linear, 0.0, 1.0)
-    s = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
-    return np.clip(s * 255.0 + 0.5, 0, 255).astype(np.uint8)
+#: uint8 sRGB -> float32 linear [0, 1] (IEC 61966-2-1), shared with the measures.
+srgb_to_linear = _colour_space.srgb_to_linear
+#: float linear (clipped to [0, 1]) -> uint8 sRGB, rounded (IEC 61966-2-1).
+linear_to_srgb = _colour_space.linear_to_srgb_uint8
 
 
 def _linear_map(photo: SyntheticPhoto, gains: np.ndarray) -> SyntheticPhoto:
