@@ -66,6 +66,8 @@ def _seed_if_empty() -> None:
             click.echo(f"demo sign-ins were saved in {saved}")
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
+    from backend.demo_series import add_demo_series  # issue 5: the demo patient's photo series
+    add_demo_series(dt.datetime.now(dt.timezone.utc).date())
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
     click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")
