@@ -245,6 +245,45 @@ def test_dedupe_key_returns_the_existing_job(app):
         assert RUNS[str(first)] == 1
 
 
+def test_racing_enqueues_with_one_dedupe_key_make_one_job(app, database_backend):
+    if database_backend != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): two enqueues cannot race")
+    from sqlalchemy import text
+
+    results: dict[str, uuid.UUID] = {}
+    first_inserted = threading.Event()
+
+    def second_request() -> None:
+        with app.app_context():
+            assert first_inserted.wait(WAIT_S)
+            # Sees no committed duplicate, inserts, and waits on the first one's uncommitted row.
+            results["second"] = enqueue("test_record", {"subject_id": "race"}, dedupe_key="race:v1").id
+            db.session.commit()
+
+    with app.app_context():
+        results["first"] = enqueue("test_record", {"subject_id": "race"}, dedupe_key="race:v1").id
+        second = threading.Thread(target=second_request)
+        second.start()
+        first_inserted.set()
+        deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=WAIT_S)
+        with db.engine.connect() as observer:
+            while dt.datetime.now(dt.timezone.utc) < deadline:
+                blocked = observer.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO jobs%'")).scalar()
+                observer.rollback()
+                if blocked:
+                    break
+                first_inserted.wait(0.02)  # poll interval of the deadline loop
+            else:
+                pytest.fail("the second enqueue never waited on the first one's row")
+        db.session.commit()
+    second.join(WAIT_S)
+    assert results["second"] == results["first"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Job)) == 1
+
+
 def test_payload_must_be_ids_and_flags(app):
     with app.app_context():
         with pytest.raises(TypeError):
