@@ -26,3 +26,4 @@ from backend.models.clinical import (  # noqa: F401
 )
 from backend.models.jobs import Job, JobStatus  # noqa: F401
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay, PhotoUpload  # noqa: F401
+from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant, StudyParticipant  # noqa: F401
