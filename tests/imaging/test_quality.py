@@ -134,14 +134,15 @@ def test_baseline_comparison(phone_photo):
 
 def test_gate_is_fast_on_a_12_megapixel_jpeg(phone_jpeg):
     quality_gate(phone_jpeg)  # warm caches (cascade load)
-    timings = []
+    cpu = []
     for _ in range(5):
-        started = time.perf_counter()
+        started = time.process_time()
         quality_gate(phone_jpeg)
-        timings.append(time.perf_counter() - started)
-    # Budget 250 ms on an idle 2-core machine; the suite runs alongside other work, so the
-    # assertion leaves headroom while still catching an accidental full-resolution path.
-    assert np.median(timings) < 0.6
+        cpu.append(time.process_time() - started)
+    # Budget: 250 ms wall on an idle 2-core machine. CPU time (all threads) is asserted, so
+    # the test holds when the suite shares the machine, and still catches a full-resolution
+    # path (a full decode alone costs > 0.3 s CPU).
+    assert np.median(cpu) < 0.5
 
 
 def test_thresholds_and_messages_cover_every_code():
