@@ -91,6 +91,7 @@ def test_authorisation_matrix(client, world, headers_of, photo_id, route):
             assert response.mimetype == PROBLEM
         if route.name == "list" and expected == 200:
             assert photo_id in {item["id"] for item in response.get_json()["items"]}
+        response.close()  # downloads stream: release the storage stream
 
 
 def test_list_of_another_patient_shows_nothing(client, world, headers_of, photo_id):
