@@ -159,7 +159,7 @@ def open_image(data: bytes) -> tuple[Image.Image, str]:
         raise _too_many_pixels() from None
     except EOFError:
         raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.") from None
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, RuntimeError):  # RuntimeError: libheif
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.") from None
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -215,7 +215,7 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
         if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
             raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.") from None
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.") from None
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, RuntimeError):  # RuntimeError: libheif
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.") from None
 
     exif = image.getexif()

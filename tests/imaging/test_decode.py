@@ -124,6 +124,8 @@ def test_refusals_have_stable_codes(small_rgb):
     assert _refused(grey_as_rgb) == "greyscale_image"
     assert _refused(cmyk.getvalue()) == "unsupported_colour"
     assert _refused(synthetic.animated_png(small_rgb)) == "animated_image"
+    for damaged in (synthetic.to_heic(small_rgb[:64, :64], orientation=None), synthetic.to_webp(small_rgb)):
+        assert _refused(damaged[: len(damaged) // 2]) in ("truncated_image", "corrupt_image")
 
 
 def test_png_bomb_is_refused_from_its_header_without_allocating():
