@@ -20,3 +20,5 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(photos_blp)
     from backend.blueprints.progress import blp as progress_blp
     api.register_blueprint(progress_blp)
+    from backend.blueprints.studies import blp as studies_blp
+    api.register_blueprint(studies_blp)

@@ -1,0 +1,289 @@
+"""Studies API: admins define studies and grant researchers; researchers export and see statistics.
+
+Who may do what:
+- admin: create studies (owned by their clinic), join or leave a study with their own clinic,
+  grant and revoke researchers on studies their clinic owns; list and read study definitions
+  (no patient data).
+- researcher: read the studies they hold an active grant for, request and download export
+  packages, read cohort statistics. Any other study answers 404.
+- clinician, patient: 403 on every endpoint here.
+Exports, downloads and statistics reads are audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, url_for
+from sqlalchemy import exists, select
+
+from backend import audit
+from backend.auth import auth_required, current_user
+from backend.blueprints.clinical_common import clinical_blueprint, transactional
+from backend.errors import problem
+from backend.extensions import db, now
+from backend.idempotency import idempotent
+from backend.models.accounts import User
+from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
+from backend.pagination import paginate
+from backend.services import export as export_service
+from backend.storage import current_storage
+from imaging.version import ALGORITHM_VERSION
+from schemas.common import CursorArgsSchema, page_schema
+from schemas.studies import (
+    CohortStatisticsSchema, DeidentificationArgsSchema, ExportCreateSchema, ExportSchema, GrantCreateSchema,
+    GrantListSchema, GrantSchema, StudyCreateSchema, StudySchema,
+)
+
+blp = clinical_blueprint("studies", "Research studies, researcher grants, de-identified exports, cohort statistics.")
+
+STUDY_ROLES = ("admin", "researcher")
+
+
+def active_grant(study_id: uuid.UUID, user: User) -> Any:
+    """SQL condition: ``user`` holds an unrevoked grant on the study."""
+    return exists().where(StudyGrant.study_id == study_id, StudyGrant.researcher_user_id == user.id,
+                          StudyGrant.revoked_at.is_(None))
+
+
+def visible_studies(user: User) -> Any:
+    """SQL condition on :class:`Study` rows the user may read (admins: all definitions)."""
+    if user.role == "admin":
+        return Study.id.is_not(None)
+    return active_grant(Study.id, user)
+
+
+def get_study_or_404(user: User, study_id: uuid.UUID) -> Study:
+    """The study if the user may read it, else the 404 problem."""
+    study = db.session.execute(select(Study).where(Study.id == study_id, visible_studies(user))).scalar_one_or_none()
+    if study is None:
+        problem(404, "No such study.", type_="not-found")
+    return study
+
+
+def owned_study_or_403(user: User, study_id: uuid.UUID) -> Study:
+    """A study the admin's clinic owns (403 for another clinic's study)."""
+    study = get_study_or_404(user, study_id)
+    if study.owner_clinic_id != user.clinic_id:
+        problem(403, "Only an admin of the study's owning clinic may change its grants.", type_="forbidden")
+    return study
+
+
+def study_body(study: Study) -> dict[str, Any]:
+    return {"id": study.id, "title": study.title, "description": study.description, "indication": study.indication,
+            "starts_on": study.starts_on, "ends_on": study.ends_on, "owner_clinic_id": study.owner_clinic_id,
+            "clinic_ids": [link.clinic_id for link in study.clinics], "created_at": study.created_at}
+
+
+def export_body(export: StudyExport) -> dict[str, Any]:
+    ready = export.status == "ready"
+    return {"id": export.id, "status": export.status, "options": export.options, "summary": export.summary,
+            "size_bytes": export.size_bytes, "sha256": export.sha256, "created_at": export.created_at,
+            "completed_at": export.completed_at,
+            "download_url": url_for("studies.download_export", study_id=export.study_id, export_id=export.id)
+            if ready else None}
+
+
+def options_from(args: dict[str, Any]) -> export_service.ExportOptions:
+    return export_service.ExportOptions(
+        k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
+        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION)
+
+
+@blp.route("/studies", methods=["POST"])
+@auth_required("admin")
+@idempotent
+@blp.arguments(StudyCreateSchema)
+@blp.response(201, StudySchema)
+def create_study(data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Define a study owned by the admin's clinic (which participates from the start)."""
+    user = current_user()
+    study = Study(id=uuid.uuid4(), owner_clinic_id=user.clinic_id, created_by_user_id=user.id, **data)
+    study.clinics.append(StudyClinic(clinic_id=user.clinic_id, added_by_user_id=user.id, created_at=now()))
+    db.session.add(study)
+    db.session.flush()
+    audit.record("study.create", "study", study.id)
+    return study_body(study), 201, {"Location": url_for("studies.get_study", study_id=study.id)}
+
+
+@blp.route("/studies", methods=["GET"])
+@auth_required(*STUDY_ROLES)
+@transactional
+@blp.arguments(CursorArgsSchema, location="query")
+@blp.response(200, page_schema(StudySchema))
+def list_studies(page_args: dict[str, Any]) -> dict[str, Any]:
+    """Studies the caller may read: admins all definitions, researchers those granted."""
+    statement = select(Study).where(visible_studies(current_user()))
+    items, next_cursor = paginate(statement, (Study.created_at, Study.id), page_args)
+    return {"items": [study_body(s) for s in items], "next_cursor": next_cursor}
+
+
+@blp.route("/studies/<uuid:study_id>", methods=["GET"])
+@auth_required(*STUDY_ROLES)
+@transactional
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, StudySchema)
+def get_study(study_id: uuid.UUID) -> dict[str, Any]:
+    """One study definition."""
+    return study_body(get_study_or_404(current_user(), study_id))
+
+
+@blp.route("/studies/<uuid:study_id>/clinics/<uuid:clinic_id>", methods=["PUT"])
+@auth_required("admin")
+@transactional
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, StudySchema)
+def join_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> dict[str, Any]:
+    """Add the admin's own clinic to a study (its consenting patients become eligible)."""
+    user = current_user()
+    study = get_study_or_404(user, study_id)
+    if clinic_id != user.clinic_id:
+        problem(403, "An admin can add only their own clinic to a study.", type_="forbidden")
+    if all(link.clinic_id != clinic_id for link in study.clinics):
+        study.clinics.append(StudyClinic(clinic_id=clinic_id, added_by_user_id=user.id, created_at=now()))
+        db.session.flush()
+        audit.record("study.clinic_join", "study", study.id, clinic=str(clinic_id))
+    return study_body(study)
+
+
+@blp.route("/studies/<uuid:study_id>/clinics/<uuid:clinic_id>", methods=["DELETE"])
+@auth_required("admin")
+@transactional
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(204)
+def leave_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> Response:
+    """Remove the admin's own clinic from a study (later exports leave its patients out)."""
+    user = current_user()
+    study = get_study_or_404(user, study_id)
+    if clinic_id != user.clinic_id:
+        problem(403, "An admin can remove only their own clinic from a study.", type_="forbidden")
+    link = next((link for link in study.clinics if link.clinic_id == clinic_id), None)
+    if link is not None:
+        study.clinics.remove(link)
+        audit.record("study.clinic_leave", "study", study.id, clinic=str(clinic_id))
+    return Response(status=204)
+
+
+@blp.route("/studies/<uuid:study_id>/grants", methods=["GET"])
+@auth_required("admin")
+@transactional
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, GrantListSchema)
+def list_grants(study_id: uuid.UUID) -> dict[str, Any]:
+    """Researcher grants of a study the admin's clinic owns (revoked ones included)."""
+    return {"items": owned_study_or_403(current_user(), study_id).grants}
+
+
+@blp.route("/studies/<uuid:study_id>/grants", methods=["POST"])
+@auth_required("admin")
+@idempotent
+@blp.arguments(GrantCreateSchema)
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(201, GrantSchema)
+def grant_researcher(data: dict[str, Any], study_id: uuid.UUID) -> tuple[StudyGrant, int]:
+    """Grant a researcher access to the study's exports and statistics (re-granting revives)."""
+    user = current_user()
+    study = owned_study_or_403(user, study_id)
+    researcher = db.session.get(User, data["researcher_id"])
+    if researcher is None or researcher.role != "researcher" or not researcher.is_active:
+        problem(422, "researcher_id is not an active researcher account.", type_="not-a-researcher",
+                errors={"researcher_id": ["not an active researcher account"]})
+    grant = next((g for g in study.grants if g.researcher_user_id == researcher.id), None)
+    if grant is None:
+        grant = StudyGrant(researcher_user_id=researcher.id, granted_by_user_id=user.id, created_at=now())
+        study.grants.append(grant)
+    grant.revoked_at = None
+    db.session.flush()
+    audit.record("study.grant", "study", study.id, researcher=str(researcher.id))
+    return grant, 201
+
+
+@blp.route("/studies/<uuid:study_id>/grants/<uuid:researcher_id>", methods=["DELETE"])
+@auth_required("admin")
+@transactional
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(204)
+def revoke_grant(study_id: uuid.UUID, researcher_id: uuid.UUID) -> Response:
+    """Revoke a researcher's access (their earlier downloads cannot be recalled)."""
+    study = owned_study_or_403(current_user(), study_id)
+    grant = next((g for g in study.grants if g.researcher_user_id == researcher_id and g.revoked_at is None), None)
+    if grant is None:
+        problem(404, "No such grant.", type_="not-found")
+    grant.revoked_at = now()
+    audit.record("study.revoke", "study", study.id, researcher=str(researcher_id))
+    return Response(status=204)
+
+
+@blp.route("/studies/<uuid:study_id>/exports", methods=["POST"])
+@auth_required("researcher")
+@idempotent
+@blp.arguments(ExportCreateSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(202, ExportSchema)
+def request_export(data: dict[str, Any], study_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Request a de-identified export package; a job builds it (poll the Location)."""
+    user = current_user()
+    study = get_study_or_404(user, study_id)
+    export = export_service.request_export(study, user.id, options_from(data))
+    audit.record("study_export.request", "study", study.id, export=str(export.id))
+    location = url_for("studies.get_export", study_id=study.id, export_id=export.id)
+    return export_body(export), 202, {"Location": location}
+
+
+def granted_export_or_404(study_id: uuid.UUID, export_id: uuid.UUID) -> StudyExport:
+    study = get_study_or_404(current_user(), study_id)
+    export = db.session.execute(select(StudyExport).where(
+        StudyExport.id == export_id, StudyExport.study_id == study.id)).scalar_one_or_none()
+    if export is None:
+        problem(404, "No such export.", type_="not-found")
+    return export
+
+
+@blp.route("/studies/<uuid:study_id>/exports/<uuid:export_id>", methods=["GET"])
+@auth_required("researcher")
+@transactional
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, ExportSchema)
+def get_export(study_id: uuid.UUID, export_id: uuid.UUID) -> dict[str, Any]:
+    """Status of an export; ``download_url`` once ready."""
+    return export_body(granted_export_or_404(study_id, export_id))
+
+
+@blp.route("/studies/<uuid:study_id>/exports/<uuid:export_id>/download", methods=["GET"])
+@auth_required("researcher")
+@transactional
+@blp.response(200, description="The export package (zip).", content_type="application/zip")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+def download_export(study_id: uuid.UUID, export_id: uuid.UUID) -> Response:
+    """The export zip (409 while it is still being built)."""
+    export = granted_export_or_404(study_id, export_id)
+    if export.status != "ready" or export.storage_key is None:
+        problem(409, f"The export is {export.status}, not ready.", type_="export-not-ready")
+    with current_storage().open(export.storage_key) as stream:
+        data = stream.read()
+    audit.record("study_export.download", "study", study_id, export=str(export.id))
+    return Response(data, mimetype=export_service.ZIP_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="study-export-{export.id}.zip"',
+        "Cache-Control": "private, no-store"})
+
+
+@blp.route("/studies/<uuid:study_id>/statistics", methods=["GET"])
+@auth_required("researcher")
+@transactional
+@blp.arguments(DeidentificationArgsSchema, location="query")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, CohortStatisticsSchema)
+def cohort_statistics(args: dict[str, Any], study_id: uuid.UUID) -> dict[str, Any]:
+    """Change from baseline per measure, region and milestone (n, mean and median with 95 % CIs,
+    Wilcoxon p, share beyond MDC95), split-face paired differences, GAIS and adverse-event
+    frequencies, over the released participants (k-anonymity applied as in an export)."""
+    study = get_study_or_404(current_user(), study_id)
+    audit.record("study.statistics_read", "study", study.id)
+    return export_service.cohort_statistics(study, options_from(args))

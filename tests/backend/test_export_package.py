@@ -1,0 +1,246 @@
+"""The export package: nothing identifying leaks, consent decides inclusion, k is met, checksums match."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Uuid, select
+
+from backend.extensions import db
+from backend.models import Base
+from backend.models.clinical import Assessment, Milestone, Patient, TreatmentCourse
+from backend.models.photos import Photo
+from backend.models.studies import StudyParticipant
+from backend.services import deidentify
+from backend.services.patients import record_consent
+from tests import factories
+from tests.backend.progress_helpers import add_result, milestone_id
+
+BASELINE = dt.date(2026, 3, 1)
+EXPORT_FILES = {"participants.csv", "visits.csv", "measurements.csv", "assessments.csv", "adverse_events.csv",
+                "summary.csv", "codebook.csv", "manifest.json"}
+
+
+def set_consent(app: Flask, patient: Patient, action: str, by: Any, scope: str = "research") -> None:
+    with app.app_context():
+        record_consent(db.session.get(Patient, patient.id), scope=scope, action=action, version="2026-01",
+                       recorded_by=db.session.get(factories.User, by.id))
+        db.session.commit()
+
+
+def add_clinical_record(app: Flask, course: TreatmentCourse, clinician: Any, index: int,
+                        redness: tuple[float, float], split_side: str | None = None) -> None:
+    """Baseline and 1-month results, a clinician GAIS with a note, an adverse event with a note."""
+    values0 = {("all_skin", "redness"): redness[0], ("left_cheek", "redness"): redness[0] + 1.0,
+               ("right_cheek", "redness"): redness[0] - 1.0}
+    values1 = {("all_skin", "redness"): redness[1], ("left_cheek", "redness"): redness[1] + 1.0 - 0.5 * index,
+               ("right_cheek", "redness"): redness[1] - 1.0}
+    add_result(app, course, "baseline", BASELINE, values0)
+    add_result(app, course, "1_month", BASELINE + dt.timedelta(days=29 + index % 3), values1)
+    with app.app_context():
+        db.session.get(TreatmentCourse, course.id).notes = f"Confidential course note number {index}"
+        db.session.add(Assessment(course_id=course.id, milestone_id=milestone_id(course, "1_month"),
+                                  rater_role="clinician", rater_user_id=clinician.id, gais=1 + index % 3,
+                                  notes=f"Private assessment remark {index}"))
+        db.session.commit()
+    factories.make_adverse_event(app, course, clinician, onset_date=BASELINE + dt.timedelta(days=2 + index),
+                                 resolution_date=BASELINE + dt.timedelta(days=9 + index),
+                                 notes=f"Adverse narrative text {index}")
+
+
+def build_study_world(app: Flask, client: FlaskClient) -> SimpleNamespace:
+    """Three clinics (two in the study), consenting, withdrawn and non-consenting patients.
+
+    Clinic A: 7 consenting (one aged 92), 2 withdrawn later, 1 without research consent (but
+    clinical photo consent). Clinic B: 6 consenting (one male), 1 without any consent.
+    Clinic C (not in the study): 2 consenting.
+    """
+    w = SimpleNamespace(patients={}, courses={}, consenting=[], withdrawn=[], never=[], outside=[])
+    w.clinic_a, w.clinic_b, w.clinic_c = (factories.make_clinic(app, f"Clinic {x}") for x in "ABC")
+    w.admin_a = factories.make_user(app, "admin", w.clinic_a)
+    w.admin_b = factories.make_user(app, "admin", w.clinic_b)
+    w.clinician_a = factories.make_user(app, "clinician", w.clinic_a)
+    w.clinician_b = factories.make_user(app, "clinician", w.clinic_b)
+    w.researcher = factories.make_user(app, "researcher", w.clinic_a)
+    w.other_researcher = factories.make_user(app, "researcher", w.clinic_b)
+    plan = ([("A", "consent", 1980 + i, 3 + i % 2, "female") for i in range(6)]
+            + [("A", "consent", 1933, 3, "female")]
+            + [("A", "withdraw", 1981, 3, "female"), ("A", "withdraw", 1982, 4, "female"),
+               ("A", "never", 1983, 3, "female")]
+            + [("B", "consent", 1981 + i, 3 + i % 2, "female") for i in range(5)]
+            + [("B", "consent", 1984, 3, "male"), ("B", "never", 1985, 3, "female")]
+            + [("C", "consent", 1980, 3, "female"), ("C", "consent", 1981, 4, "female")])
+    for index, (clinic_name, consent, birth_year, fitz, sex) in enumerate(plan):
+        clinic = getattr(w, f"clinic_{clinic_name.lower()}")
+        clinician = w.clinician_b if clinic_name == "B" else w.clinician_a
+        patient = factories.make_patient(
+            app, clinic, full_name=f"Quintessa Vandergraaf{index}", email=f"quintessa{index}@mailbox.example",
+            phone=f"+44 20 7946 {1000 + index}", date_of_birth=dt.date(birth_year, 1 + index % 12, 3 + index),
+            fitzpatrick_type=fitz, sex=sex)
+        course = factories.make_course(app, patient, notes=f"Confidential course note number {index}")
+        add_clinical_record(app, course, clinician, index, (20.0 + index, 17.0 + index - 0.3 * index))
+        w.patients[patient.id], w.courses[patient.id] = patient, course
+        if consent in ("consent", "withdraw"):
+            set_consent(app, patient, "grant", clinician)
+        if consent == "never" and clinic_name == "A":
+            set_consent(app, patient, "grant", clinician, scope="clinical_photo")
+        group = {"consent": w.consenting, "withdraw": w.withdrawn, "never": w.never}[consent]
+        (w.outside if clinic_name == "C" else group).append(patient.id)
+    w.headers = {name: factories.auth_headers(app, getattr(w, name))
+                 for name in ("admin_a", "admin_b", "clinician_a", "researcher", "other_researcher")}
+    response = client.post("/api/v1/studies", headers=w.headers["admin_a"],
+                           json={"title": "Exosomes after microneedling", "indication": "photoaging",
+                                 "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+    assert response.status_code == 201, response.get_json()
+    w.study_id = response.get_json()["id"]
+    response = client.put(f"/api/v1/studies/{w.study_id}/clinics/{w.clinic_b.id}", headers=w.headers["admin_b"])
+    assert response.status_code == 200, response.get_json()
+    response = client.post(f"/api/v1/studies/{w.study_id}/grants", headers=w.headers["admin_a"],
+                           json={"researcher_id": str(w.researcher.id)})
+    assert response.status_code == 201, response.get_json()
+    return w
+
+
+def export_zip(client: FlaskClient, w: SimpleNamespace, **options: Any) -> zipfile.ZipFile:
+    """Request an export (built by the job after commit) and download it."""
+    response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=w.headers["researcher"], json=options)
+    assert response.status_code == 202, response.get_json()
+    status = client.get(response.headers["Location"], headers=w.headers["researcher"])
+    body = status.get_json()
+    assert body["status"] == "ready", body
+    download = client.get(body["download_url"], headers=w.headers["researcher"])
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(download.data))
+
+
+def read_csv(archive: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))))
+
+
+def identifying_strings(app: Flask) -> set[str]:
+    """Every name, email, phone, clinic pseudonym, free text, exact date and UUID in the database."""
+    found: set[str] = set()
+    with app.app_context():
+        for patient in db.session.scalars(select(Patient)):
+            found |= {patient.full_name, patient.email, patient.phone, patient.study_id,
+                      patient.date_of_birth.isoformat()}
+        for course in db.session.scalars(select(TreatmentCourse)):
+            found |= {course.notes, course.baseline_date.isoformat(), course.product_name}
+            for milestone in course.milestones:
+                window = milestone.window
+                found |= {window.target.isoformat(), window.opens.isoformat(), window.closes.isoformat()}
+        for photo in db.session.scalars(select(Photo)):
+            found |= {photo.capture_date.isoformat(), photo.captured_at.isoformat()}
+        for row in db.session.scalars(select(Assessment)):
+            found.add(row.notes)
+        from backend.models.clinical import AdverseEvent
+        for event in db.session.scalars(select(AdverseEvent)):
+            found |= {event.notes, event.onset_date.isoformat(), event.resolution_date.isoformat()}
+        for user in db.session.scalars(select(factories.User)):
+            found.add(user.email)
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, Uuid)]
+            for column in columns:
+                for value in db.session.execute(select(column)).scalars():
+                    if value is not None:
+                        found |= {str(value), value.hex}
+    return {s for s in found if s}
+
+
+def codes_of(app: Flask, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, StudyParticipant]:
+    with app.app_context():
+        rows = db.session.scalars(select(StudyParticipant).where(StudyParticipant.patient_id.in_(patient_ids)))
+        return {row.patient_id: factories._detach(row) for row in rows}
+
+
+def test_package_is_deidentified_consented_k_anonymous_and_checksummed(app: Flask, client: FlaskClient) -> None:
+    w = build_study_world(app, client)
+    first = export_zip(client, w)
+    first_codes = {row["participant_id"] for row in read_csv(first, "participants.csv")}
+    for patient_id in w.withdrawn:
+        set_consent(app, w.patients[patient_id], "withdraw", w.clinician_a)
+    archive = export_zip(client, w, k=5, parquet=True)
+
+    names = set(archive.namelist())
+    assert EXPORT_FILES <= names
+    manifest = json.loads(archive.read("manifest.json"))
+    # Checksums: every file but the manifest is listed and matches.
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    for name, entry in manifest["files"].items():
+        data = archive.read(name)
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+
+    # Nothing identifying in any file.
+    secrets = identifying_strings(app)
+    assert len(secrets) > 100
+    for name in names:
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+            text = str(pq.read_table(io.BytesIO(archive.read(name))).to_pylist())
+        else:
+            text = archive.read(name).decode("utf-8")
+        leaked = [s for s in secrets if s in text]
+        assert leaked == [], f"{name} leaks {leaked[:5]}"
+
+    # Inclusion: consenting patients of participating clinics only; withdrawal applies to later exports.
+    participants = read_csv(archive, "participants.csv")
+    codes = {row["participant_id"] for row in participants}
+    consenting = codes_of(app, w.consenting)
+    withdrawn = codes_of(app, w.withdrawn)
+    assert codes_of(app, w.never + w.outside) == {}
+    assert {withdrawn[p].code for p in w.withdrawn} <= first_codes
+    assert codes.isdisjoint(row.code for row in withdrawn.values())
+    assert codes <= {row.code for row in consenting.values()}
+    for name in ("visits.csv", "measurements.csv", "assessments.csv", "adverse_events.csv"):
+        assert {row["participant_id"] for row in read_csv(archive, name)} <= codes
+
+    # k-anonymity: every class of the quasi-identifiers has at least k members; the report says so.
+    classes = Counter(tuple(row[q] for q in deidentify.QUASI_IDENTIFIERS) for row in participants)
+    assert min(classes.values()) >= 5
+    report = manifest["k_anonymity"]
+    assert report["k"] == 5 and report["min_class_size"] >= 5
+    assert report["participants_released"] == len(participants)
+    assert report["participants_suppressed"] == len(consenting) - len(participants) > 0
+    for row in participants:
+        assert row["age_band"] == "90+" or int(row["age_band"].split("-")[1]) <= 89
+
+    # Dates: shifted by one secret offset per participant, so intervals are exact.
+    by_code = {row.code: (patient_id, row) for patient_id, row in consenting.items()}
+    low, high = deidentify.DATE_SHIFT_RANGE_DAYS
+    events = read_csv(archive, "adverse_events.csv")
+    assert events
+    for row in participants:
+        patient_id, secret = by_code[row["participant_id"]]
+        shift = (dt.date.fromisoformat(row["baseline_date_shifted"]) - w.courses[patient_id].baseline_date).days
+        assert shift == secret.date_shift_days and low <= shift <= high
+    for event in events:
+        patient_id, secret = by_code[event["participant_id"]]
+        baseline_shifted = next(dt.date.fromisoformat(r["baseline_date_shifted"]) for r in participants
+                                if r["participant_id"] == event["participant_id"])
+        assert (dt.date.fromisoformat(event["onset_date_shifted"]) - baseline_shifted).days == int(event["onset_day"])
+
+    # Persistent codes: the same participant keeps the code across exports.
+    assert codes <= first_codes
+    # Row counts in the manifest match; the codebook describes every column of every table.
+    for name, count in manifest["row_counts"].items():
+        assert len(read_csv(archive, name)) == count
+    codebook = read_csv(archive, "codebook.csv")
+    described = {(row["file"], row["variable"]) for row in codebook}
+    for name in EXPORT_FILES - {"manifest.json", "codebook.csv"}:
+        header = archive.read(name).decode().splitlines()[0].split(",")
+        assert {(name, column) for column in header} <= described
+    assert all(row["type"] and row["source"] for row in codebook)
+    assert manifest["parameters"]["parquet"] is True and "parquet/measurements.parquet" in names
+    return archive
