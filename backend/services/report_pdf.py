@@ -30,25 +30,30 @@ from backend.services.progress import (  # noqa: E402
 A4_INCHES = (8.27, 11.69)
 
 
-def latest_change_rows(progress: CourseProgress) -> list[list[str]]:
-    """Table rows: measure, region, milestone, baseline, latest, change %, beyond MDC.
+def latest_change_table(progress: CourseProgress) -> tuple[list[str], list[list[str]]]:
+    """Latest change from baseline per headline measure (rows) and region (columns).
 
     Returns
     -------
-    list of list of str, one row per headline measure and region with a latest value.
+    (list of str, list of list of str)
+        Column labels (regions) and one row per headline measure: cells like
+        ``"-12.0 % *"`` (percent change of the latest milestone; ``*`` = beyond MDC95),
+        ``"-"`` where there is no follow-up value.
     """
+    regions = list(dict.fromkeys(s.region for s in progress.series))
     rows = []
-    for series in progress.series:
-        if series.measure not in HEADLINE_MEASURES:
-            continue
-        point = series.latest()
-        if point is None or series.baseline_value is None:
-            continue
-        percent = "-" if point.change_percent is None else f"{point.change_percent:+.1f} %"
-        flag = {True: "yes", False: "no", None: "unknown"}[point.exceeds_mdc]
-        rows.append([MEASURE_LABELS[series.measure], region_label(series.region), point.milestone_name.replace("_", " "),
-                     f"{series.baseline_value:.2f}", f"{point.value:.2f}", percent, flag])
-    return rows
+    for measure in HEADLINE_MEASURES:
+        cells = [MEASURE_LABELS[measure]]
+        for region in regions:
+            series = progress.get(measure, region)
+            point = series.latest() if series is not None else None
+            if point is None or point.change_percent is None:
+                cells.append("-")
+                continue
+            mark = " *" if point.exceeds_mdc else ""
+            cells.append(f"{point.change_percent:+.1f} %{mark} ({point.milestone_name.replace('_', ' ')})")
+        rows.append(cells)
+    return [region_label(r) for r in regions], rows
 
 
 def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, course_title: str,
@@ -66,7 +71,7 @@ def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, cou
     """
     with matplotlib.rc_context({**CHART_STYLE, "font.size": 7, "axes.titlesize": 8}):
         figure = Figure(figsize=A4_INCHES)
-        grid = figure.add_gridspec(5, 3, height_ratios=[0.55, 1.25, 1.1, 1.0, 0.6], hspace=0.55, wspace=0.35,
+        grid = figure.add_gridspec(5, 3, height_ratios=[0.55, 0.6, 1.2, 1.0, 0.5], hspace=0.55, wspace=0.35,
                                    left=0.07, right=0.97, top=0.95, bottom=0.04)
         header = figure.add_subplot(grid[0, :])
         header.axis("off")
@@ -78,14 +83,15 @@ def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, cou
 
         table_axes = figure.add_subplot(grid[1, :])
         table_axes.axis("off")
-        table_axes.set_title("Latest change from baseline (beyond MDC = larger than measurement noise)", loc="left")
-        rows = latest_change_rows(progress)
-        if rows:
-            table = table_axes.table(cellText=rows[:18], loc="upper center", cellLoc="left", colLabels=[
-                "measure", "region", "milestone", "baseline", "latest", "change", "beyond MDC"])
+        table_axes.set_title("Latest change from baseline (* = beyond MDC95, larger than measurement noise)",
+                             loc="left")
+        regions, rows = latest_change_table(progress)
+        if any(cell != "-" for row in rows for cell in row[1:]):
+            table = table_axes.table(cellText=rows, colLabels=["measure", *regions], loc="upper center",
+                                     cellLoc="center")
             table.auto_set_font_size(False)
-            table.set_fontsize(7)
-            table.scale(1, 1.05)
+            table.set_fontsize(6.5)
+            table.scale(1, 1.6)
         else:
             table_axes.text(0.5, 0.5, "No follow-up measurements yet.", ha="center", transform=table_axes.transAxes)
 
