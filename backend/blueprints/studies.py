@@ -25,6 +25,7 @@ from backend.errors import problem
 from backend.extensions import db, now
 from backend.idempotency import idempotent
 from backend.models.accounts import User
+from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
 from backend.pagination import paginate
 from backend.services import export as export_service
@@ -76,9 +77,17 @@ def study_body(study: Study) -> dict[str, Any]:
             "clinic_ids": [link.clinic_id for link in study.clinics], "created_at": study.created_at}
 
 
+def export_status(export: StudyExport) -> str:
+    """The export's status; before it is ready, its job's (queued, running, failed)."""
+    if export.status == "ready" or export.job_id is None:
+        return export.status
+    job = db.session.get(Job, export.job_id)
+    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
+
+
 def export_body(export: StudyExport) -> dict[str, Any]:
     ready = export.status == "ready"
-    return {"id": export.id, "status": export.status, "options": export.options, "summary": export.summary,
+    return {"id": export.id, "status": export_status(export), "options": export.options, "summary": export.summary,
             "size_bytes": export.size_bytes, "sha256": export.sha256, "created_at": export.created_at,
             "completed_at": export.completed_at,
             "download_url": url_for("studies.download_export", study_id=export.study_id, export_id=export.id)

@@ -141,6 +141,22 @@ def test_download_before_ready_is_a_conflict(app: Flask, client: FlaskClient, sm
     assert_problem(response, 409, type_="export-not-ready")
 
 
+def test_failed_build_job_shows_as_failed(app: Flask, client: FlaskClient, small_world: SimpleNamespace) -> None:
+    """A job that failed for good (e.g. storage refused the zip) makes the export report failed."""
+    w = small_world
+    with app.app_context():
+        job = Job(kind="build_study_export", payload={}, status="failed")
+        db.session.add(job)
+        db.session.flush()
+        export = StudyExport(study_id=uuid.UUID(w.study_id), requested_by_user_id=w.researcher.id, options={},
+                             job_id=job.id)
+        db.session.add(export)
+        db.session.commit()
+        export_id = export.id
+    body = client.get(f"/api/v1/studies/{w.study_id}/exports/{export_id}", headers=w.h["researcher"]).get_json()
+    assert body["status"] == "failed" and body["download_url"] is None
+
+
 #: (caller, method, path under the study, expected status): the study authorisation matrix.
 STUDY_MATRIX = [
     ("clinician", "post", "/exports", 403),
