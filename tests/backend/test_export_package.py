@@ -243,4 +243,3 @@ def test_package_is_deidentified_consented_k_anonymous_and_checksummed(app: Flas
         assert {(name, column) for column in header} <= described
     assert all(row["type"] and row["source"] for row in codebook)
     assert manifest["parameters"]["parquet"] is True and "parquet/measurements.parquet" in names
-    return archive
