@@ -39,6 +39,10 @@ import cv2  # noqa: E402
 DETECTION_LONG_SIDE = 320
 #: Smallest face box searched, as a fraction of the image's short side.
 MIN_FACE_FRACTION = 0.15
+#: Second, slower search for small faces (only when the first finds no confident face).
+SMALL_FACE_FRACTION = 0.075
+#: Eye-layout confidence above which a detection is accepted without further searches.
+CONFIDENT_FACE = 0.5
 #: Width (px) the face box is resampled to for the first eye search.
 EYE_SEARCH_BOX_PX = 96
 #: Frontal eye-line-to-mouth distance / IOD (anthropometric adult mean, pupils to stomion ~1.0).
@@ -137,12 +141,13 @@ def _cascade():
     return Cascade(data.lbp_frontal_face_cascade_filename())
 
 
-def detect_face_boxes(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+def detect_face_boxes(rgb: np.ndarray, min_face_fraction: float = MIN_FACE_FRACTION) -> list[tuple[float, float, float, float]]:
     """All face boxes found by the LBP cascade, largest first.
 
     Parameters
     ----------
     rgb : ndarray uint8 HxWx3 (RGB) or HxW grey
+    min_face_fraction : smallest box searched, fraction of the short side (smaller is slower)
 
     Returns
     -------
@@ -152,7 +157,7 @@ def detect_face_boxes(rgb: np.ndarray) -> list[tuple[float, float, float, float]
     factor = min(1.0, DETECTION_LONG_SIDE / max(grey.shape))
     small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else grey
     short = min(small.shape)
-    min_side = max(24, int(MIN_FACE_FRACTION * short))
+    min_side = max(24, int(min_face_fraction * short))
     found = _cascade().detect_multi_scale(
         img=small, scale_factor=1.15, step_ratio=1, min_size=(min_side, min_side),
         max_size=(short, short), min_neighbor_number=3, intersection_score_threshold=0.5,
@@ -196,17 +201,23 @@ def detect_face(rgb: np.ndarray) -> FaceGeometry | None:
     :data:`FALLBACK_ROTATIONS_DEG` and searched again; the geometry is mapped back, so a
     strongly tilted head is reported with its roll (``head_turned``) instead of as no face.
     """
-    geometry = _detect_upright(rgb)
-    if geometry is not None and geometry.confidence >= FACE_CONFIDENCE_MIN:
-        return geometry
+    best = _detect_upright(rgb)
+    if best is not None and best.confidence >= CONFIDENT_FACE:
+        return best
+    # A face smaller than the first search's minimum is either missed or boxed together with
+    # its hair (wrong eyes, low confidence): search again for smaller faces.
+    small = _detect_upright(rgb, SMALL_FACE_FRACTION)
+    if small is not None and (best is None or small.confidence >= best.confidence + 0.2):
+        best = small
+    if best is not None and best.confidence >= CONFIDENT_FACE:
+        return best
     h, w = rgb.shape[:2]
-    best = geometry
     for angle in FALLBACK_ROTATIONS_DEG:
         rotation = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
         rotated = cv2.warpAffine(rgb, rotation, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         found = _detect_upright(rotated)
         # A rotated result must be plausible and clearly better than the upright one.
-        floor = 0.5 if best is None else max(0.5, best.confidence + 0.3)
+        floor = CONFIDENT_FACE if best is None else max(CONFIDENT_FACE, best.confidence + 0.3)
         if found is not None and found.confidence >= floor:
             best = _rotate_back(found, rotation)
     return best
@@ -227,7 +238,7 @@ def _rotate_back(geometry: FaceGeometry, rotation: np.ndarray) -> FaceGeometry:
                    mouth=move(geometry.mouth), roll_deg=roll)
 
 
-def _detect_upright(rgb: np.ndarray) -> FaceGeometry | None:
+def _detect_upright(rgb: np.ndarray, min_face_fraction: float = MIN_FACE_FRACTION) -> FaceGeometry | None:
     """Find the subject's face, eyes, mouth and pose (faces within ~15 degrees of upright).
 
     Parameters
@@ -247,7 +258,7 @@ def _detect_upright(rgb: np.ndarray) -> FaceGeometry | None:
     occasional large false positives). Faces are counted among verified, non-overlapping
     boxes at least half the subject's width, so small background faces are not counted.
     """
-    boxes = detect_face_boxes(rgb)
+    boxes = detect_face_boxes(rgb, min_face_fraction)
     if not boxes:
         return None
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

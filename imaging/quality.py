@@ -28,7 +28,7 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.colour_space import srgb_to_linear
-from imaging.geometry import REGION_NAMES
+from imaging.geometry import CANONICAL_IOD_PX, REGION_NAMES
 
 import cv2  # noqa: E402
 
@@ -354,4 +354,12 @@ def quality_gate(data: bytes, baseline_geometry=None) -> QualityReport:
 
     decoded = decode_image(data, min_long_side=GATE_DECODE_LONG_SIDE)
     geometry = detect_face(decoded.rgb)
+    needed = GATE_CANONICAL_SCALE * CANONICAL_IOD_PX
+    if geometry is not None and decoded.scale < 1.0 and geometry.iod < 0.8 * needed:
+        # A small face in a reduced decode would be upsampled into the canonical frame and
+        # read as blurred: decode again at a scale giving the face its canonical resolution.
+        factor = min(1.0 / decoded.scale, needed / geometry.iod)
+        finer = decode_image(data, min_long_side=int(np.ceil(max(decoded.rgb.shape[:2]) * factor)))
+        geometry = geometry.scaled(finer.scale / decoded.scale)
+        decoded = finer
     return assess_quality(decoded, geometry, baseline_geometry)
