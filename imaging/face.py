@@ -6,7 +6,9 @@ Method
    download) on a grey copy area-downscaled so its long side is :data:`DETECTION_LONG_SIDE`
    px; the cascade's own grouping merges overlapping windows. The largest box is the
    subject. Other boxes count as extra faces only when at least half its width and not
-   overlapping it (small false positives in backgrounds are ignored).
+   overlapping it (small false positives in backgrounds are ignored). When no confident
+   face is found, the search is repeated for smaller faces and then on copies rotated by
+   +-22 degrees (tilted heads), keeping the most plausible result.
 2. Eye centres: gradient-vector voting (Timm & Barth 2011, "Accurate eye centre
    localisation by means of gradients"), darkness-weighted, in the upper-left and
    upper-right parts of the face box resampled to :data:`EYE_SEARCH_BOX_PX` px, then refined

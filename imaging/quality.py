@@ -9,9 +9,10 @@ so values do not depend on the photo's pixel size. Problem codes (stable, machin
 ``multiple_faces``                 more than one face of comparable size
 ``face_too_small``                 face box width < 25 % of the photo's short side
 ``face_cut_off``                   > 3 % of the measured face area lies outside the photo
-``blurred``                        normalised Laplacian energy of the face below threshold
+``blurred``                        normalised Laplacian energy of the face < 0.13 (see sharpness)
 ``underexposed`` / ``overexposed`` median skin L* outside 35..90, or > 10 % of skin clipped white
-``uneven_lighting``                left/right cheek or forehead/cheeks linear-light ratio
+``uneven_lighting``                left/right cheek ratio < 0.6 or forehead/cheeks < 0.35 (linear
+                                   light, 75th percentile over skin-chroma pixels)
 ``coloured_lighting``              skin hue angle or chroma outside the range of human skin
 ``glare``                          > 3 % of skin is specular (near-white, unsaturated)
 ``head_turned``                    |yaw| > 22, pitch > 25 or |roll| > 10 degrees
