@@ -15,11 +15,13 @@ Method
    once at twice that resolution around the first estimate.
 3. Pose, from a small eye-aligned patch of the face (IOD = 64 px):
    roll = angle of the eye line; yaw from the asymmetry of the skin extent either side of
-   the eye midpoint at cheek level (cylinder head model: sin(yaw) = (L - R) / (L + R));
-   pitch from foreshortening of the eye-to-mouth distance relative to the IOD
+   the eye midpoint at cheek level, skin found with a Gaussian L*a*b* model of the face's
+   own central cheeks (cylinder head model whose visible skin ends at
+   :data:`FACE_EDGE_ANGLE_DEG`: (L - R) / (L + R) = tan(yaw) tan(edge / 2)); pitch from
+   foreshortening of the eye-to-mouth distance relative to the IOD
    (cos(pitch) = ratio / :data:`NOMINAL_EYE_MOUTH_RATIO`; magnitude only, the sign is not
-   observable this way). The mouth is the row of strongest lip redness (CIELAB a*) below the
-   eyes.
+   observable this way). The mouth is the centroid of the reddest pixels (CIELAB a*) in the
+   band where lips lie below the eyes.
 
 Conventions: coordinates (x, y) px in the image passed in; right/left are the SUBJECT's
 (the right eye is the image-left eye: photos are assumed unmirrored); angles in degrees.
