@@ -7,14 +7,17 @@ from marshmallow import fields, validate
 
 from schemas.photos import PHOTO_VIEWS
 
-#: Mirrors ``backend.services.progress`` (kept here so the contract does not import the backend).
+#: Regions of a series, all skin first (``all_skin`` = every measured skin pixel).
 SERIES_REGIONS = ("all_skin", "forehead", "left_cheek", "right_cheek", "nose", "chin")
+#: Headline measures (charts, dashboard, patient summary); each rises when skin gets worse.
 HEADLINE_MEASURES = ("redness", "pigmentation", "texture")
+#: Measures a series may be asked for: those with a published reliability (MDC95).
 SERIES_MEASURES = HEADLINE_MEASURES + (
     "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index", "spot_area_fraction",
     "melanin_spread", "wrinkle_density_mm_per_cm2",
 )
 CHART_FORMATS = ("png", "svg")
+#: Why a photo is left out of a series.
 EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
 ALGORITHM_VERSION_PATTERN = r"^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}([+._-][A-Za-z0-9._-]{1,16})?$"
 

@@ -250,7 +250,7 @@ def patient_page(patient_id: uuid.UUID) -> str:
     context: dict[str, Any] = {"patient": patient, "course": course, "user": user()}
     if course is not None:
         progress = progress_service.course_progress(course, measures=progress_service.HEADLINE_MEASURES)
-        regions = [progress_service.ALL_SKIN] + [r for r in progress_service.SERIES_REGIONS[1:]]
+        regions = list(progress_service.SERIES_REGIONS)
         assessments = db.session.scalars(select(Assessment).where(Assessment.course_id == course.id)).all()
         events = db.session.scalars(
             select(AdverseEvent).where(AdverseEvent.course_id == course.id).order_by(AdverseEvent.onset_date)).all()

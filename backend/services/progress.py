@@ -38,18 +38,12 @@ from backend.models.clinical import AdverseEvent, Assessment, Milestone, Treatme
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
 from imaging.reliability import RELIABILITY_TABLE_PATH, exceeds_mdc
 from imaging.version import ALGORITHM_VERSION
+from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
+from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
 
-#: Region name of measures over all measured skin (as stored by the analysis job).
-ALL_SKIN = "all_skin"
-#: Regions of a series, all skin first.
-SERIES_REGIONS = (ALL_SKIN, "forehead", "left_cheek", "right_cheek", "nose", "chin")
-#: Headline measures (charts, dashboard, patient summary); each rises when skin gets worse.
-HEADLINE_MEASURES = ("redness", "pigmentation", "texture")
-#: Measures a series may be asked for: those with a published reliability (MDC95).
-SERIES_MEASURES = HEADLINE_MEASURES + (
-    "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index", "spot_area_fraction",
-    "melanin_spread", "wrinkle_density_mm_per_cm2",
-)
+# Regions (all skin first), headline measures (each rises when skin gets worse), measures with a
+# published reliability, and exclusion reasons are part of the API contract: defined in schemas.
+
 #: Measures for which a rise means worse skin (for "worsened beyond MDC" flags).
 HIGHER_IS_WORSE = frozenset(HEADLINE_MEASURES + (
     "a_star", "erythema_index", "melanin_index", "spot_area_fraction", "melanin_spread",
@@ -59,8 +53,6 @@ HIGHER_IS_WORSE = frozenset(HEADLINE_MEASURES + (
 MEASURE_UNITS = {"redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD"}
 #: Plain-language names (patient summary, chart titles).
 MEASURE_LABELS = {"redness": "Redness", "pigmentation": "Pigmentation", "texture": "Texture"}
-
-EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
 
 
 @dataclass(frozen=True)
