@@ -102,13 +102,10 @@ def median_order_statistic_interval(values: Sequence[float], confidence: float =
         return None, None, None
     data = np.sort(np.asarray(values, dtype=np.float64))
     median = float(np.median(data))
-    best = None
-    for j in range(1, n // 2 + 1):
-        coverage = 1.0 - 2.0 * float(stats.binom.cdf(j - 1, n, 0.5))
-        if coverage >= confidence:
-            best = j
-        else:
-            break
+    # Coverage of (x_(j), x_(n+1-j)) for j = 1 .. n//2, decreasing in j.
+    coverage = 1.0 - 2.0 * stats.binom.cdf(np.arange(0, n // 2), n, 0.5)
+    reaching = int(np.count_nonzero(coverage >= confidence))
+    best = reaching if reaching > 0 else None
     if best is None:
         return median, None, None
     return median, float(data[best - 1]), float(data[n - best])

@@ -64,3 +64,9 @@ def test_summaries_group_by_measure_region_milestone_and_count_mdc_share() -> No
     assert summaries[1].share_exceeding_mdc is None and summaries[1].mean_ci_low is None
     with pytest.raises(ValueError):
         summarise_changes(observations + observations[:1])
+
+
+@pytest.mark.parametrize("n", [6, 7, 9, 12, 17, 25, 40, 71])
+def test_median_interval_matches_enumeration_for_many_sizes(n: int) -> None:
+    values = list(np.random.default_rng(n).normal(size=n))
+    assert median_order_statistic_interval(values)[1:] == enumerated_median_interval(values)
