@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 #: Offsets (days, inclusive) a participant's dates are shifted by: 1 to 3 years back.
@@ -244,7 +244,3 @@ def k_anonymise(participants: Mapping[str, QuasiIdentifiers], k: int = 5,
         max_suppression=max_suppression, min_class_size=sizes[0] if sizes else None, class_sizes=sizes,
     )
 
-
-def released_order(codes: Sequence[str]) -> list[str]:
-    """Rows are written in code order: random codes, so order reveals nothing."""
-    return sorted(codes)

@@ -13,14 +13,13 @@ from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Uuid, select
 
 from backend.extensions import db
 from backend.models import Base
-from backend.models.clinical import Assessment, Milestone, Patient, TreatmentCourse
+from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo
 from backend.models.studies import StudyParticipant
 from backend.services import deidentify
@@ -145,7 +144,6 @@ def identifying_strings(app: Flask) -> set[str]:
             found |= {photo.capture_date.isoformat(), photo.captured_at.isoformat()}
         for row in db.session.scalars(select(Assessment)):
             found.add(row.notes)
-        from backend.models.clinical import AdverseEvent
         for event in db.session.scalars(select(AdverseEvent)):
             found |= {event.notes, event.onset_date.isoformat(), event.resolution_date.isoformat()}
         for user in db.session.scalars(select(factories.User)):
