@@ -43,7 +43,7 @@ def chart_response(course: TreatmentCourse, measure: str, fmt: str, args: dict[s
     )
     series = progress.get(measure, args["region"])
     events = progress_service.course_timeline(course, progress.day_zero) if with_events else ()
-    data = render_chart(series, fmt, events)
+    data = render_chart(series, fmt, events, last_day=progress.last_milestone_day)
     return Response(data, mimetype=CHART_MEDIA_TYPES[fmt], headers={"Cache-Control": "private, no-store"})
 
 

@@ -29,7 +29,7 @@ from backend.models.clinical import AdverseEvent, Assessment, Patient, Treatment
 from backend.models.photos import Photo
 from backend.services import access
 from backend.services import progress as progress_service
-from backend.services.charts import CHART_MEDIA_TYPES, render_chart
+from backend.services.charts import CHART_MEDIA_TYPES, render_chart, render_timeline
 from backend.services.milestones import schedule_items
 from backend.services.photos import latest_analysis, overlay_of
 from backend.services.report_pdf import render_report_pdf
@@ -277,9 +277,22 @@ def chart(patient_id: uuid.UUID, course_id: uuid.UUID, measure: str, fmt: str) -
         problem(422, f"Unknown region {region!r}.", type_="invalid-region")
     progress = progress_service.course_progress(course, measures=(measure,), regions=(region,))
     events = progress_service.course_timeline(course, progress.day_zero)
-    data = render_chart(progress.get(measure, region), fmt, events)
+    data = render_chart(progress.get(measure, region), fmt, events, last_day=progress.last_milestone_day)
     audit.record("course.read", "course", course.id, endpoint=request.endpoint)
     return Response(data, mimetype=CHART_MEDIA_TYPES[fmt], headers={"Cache-Control": "private, no-store"})
+
+
+@bp.route("/patients/<uuid:patient_id>/courses/<uuid:course_id>/timeline.svg")
+@login_required
+def timeline_chart(patient_id: uuid.UUID, course_id: uuid.UUID) -> Response:
+    """Assessments (GAIS) and adverse events on the same days-since-baseline axis as the charts."""
+    patient = access.get_patient_or_404(user(), patient_id)
+    course = _course_of(patient, str(course_id))
+    progress = progress_service.course_progress(course, measures=(), regions=())
+    data = render_timeline(progress_service.course_timeline(course, progress.day_zero), "svg",
+                           last_day=progress.last_milestone_day)
+    audit.record("course.read", "course", course.id, endpoint=request.endpoint)
+    return Response(data, mimetype=CHART_MEDIA_TYPES["svg"], headers={"Cache-Control": "private, no-store"})
 
 
 # ------------------------------------------------------------------ before/after viewer

@@ -51,11 +51,12 @@ def region_label(region: str) -> str:
     return region.replace("_", " ")
 
 
-def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "") -> str:
+def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "",
+                      last_day: int = 0) -> str:
     """SHA-256 over everything a chart draws (its cache key)."""
     drawn = {
         "fmt": fmt, "measure": series.measure, "region": series.region, "mdc": series.mdc95,
-        "baseline": series.baseline_value, "title": title,
+        "baseline": series.baseline_value, "title": title, "last_day": last_day,
         "points": [(p.days_since_baseline, p.value, p.milestone_name, p.exceeds_mdc) for p in series.points],
         "events": [(e.days_since_baseline, e.label) for e in events],
     }
@@ -92,7 +93,8 @@ class _ChartCache:
 chart_cache = _ChartCache(CACHE_ENTRIES)
 
 
-def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "") -> bytes:
+def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "",
+                 last_day: int = 0) -> bytes:
     """Render (or fetch from cache) the chart of one series.
 
     Parameters
@@ -104,6 +106,9 @@ def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent
         Markers on the time axis (assessments, adverse events).
     title : str
         Defaults to "<Measure> - <region>".
+    last_day : int
+        The time axis reaches at least this day (e.g. the course's last milestone), so every
+        chart of a course, and its assessment timeline, share one axis.
 
     Returns
     -------
@@ -112,29 +117,39 @@ def render_chart(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent
     """
     if fmt not in CHART_MEDIA_TYPES:
         raise ValueError(f"unknown chart format {fmt!r}")
-    key = chart_fingerprint(series, fmt, events, title)
+    key = chart_fingerprint(series, fmt, events, title, last_day)
     cached = chart_cache.get(key)
     if cached is not None:
         return cached
-    data = _draw(series, fmt, events, title)
+    data = _draw(series, fmt, events, title, last_day)
     chart_cache.put(key, data)
     return data
 
 
-def _draw(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent], title: str) -> bytes:
+def _draw(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent], title: str, last_day: int) -> bytes:
     with matplotlib.rc_context(CHART_STYLE):
         figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
         # Fixed margins: an automatic layout engine doubles the rendering time.
         figure.subplots_adjust(**_MARGINS)
-        draw_series(figure.add_subplot(), series, events, title)
-        buffer = io.BytesIO()
-        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
-        return buffer.getvalue()
+        draw_series(figure.add_subplot(), series, events, title, last_day=last_day)
+        return _save(figure, fmt)
+
+
+def _save(figure: Figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
+def time_axis(axes, days: Sequence[int], last_day: int) -> None:
+    """The shared days-since-baseline axis: from before the first point to after the last day."""
+    axes.set_xlabel("days since baseline")
+    axes.set_xlim(min(list(days) + [0]) - 5, max(list(days) + [last_day, 30]) + 10)
 
 
 def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (), title: str = "",
-                *, compact: bool = False) -> None:
+                *, compact: bool = False, last_day: int = 0) -> None:
     """Draw one series on matplotlib ``axes`` (shared by the chart endpoints and the PDF report).
 
     Parameters
@@ -147,16 +162,16 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
         Default "<Measure> - <region>".
     compact : bool
         Smaller labels and no legend (report thumbnails).
+    last_day : int
+        See :func:`render_chart`.
     """
     label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
     unit = MEASURE_UNITS.get(series.measure, "")
     axes.set_title(title or f"{label} - {region_label(series.region)}")
-    axes.set_xlabel("days since baseline")
     axes.set_ylabel(f"{label} ({unit})" if unit else label)
     points = [p for p in series.points if p.value is not None]
     days = [p.days_since_baseline for p in points]
     values = [p.value for p in points]
-    last_day = max(days + [e.days_since_baseline for e in events] + [30])
     if series.baseline_value is not None and series.mdc95 is not None:
         axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
                      color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
@@ -181,6 +196,46 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
         axes.axvline(event.days_since_baseline, color=_EVENT_COLOUR, lw=0.8, ls=":")
         axes.annotate(event.label, (event.days_since_baseline, 1.0), xycoords=("data", "axes fraction"),
                       rotation=90, va="top", ha="right", fontsize=6 if compact else 7, color=_EVENT_COLOUR)
-    axes.set_xlim(min(days + [0]) - 5, last_day + 10)
+    time_axis(axes, days + [e.days_since_baseline for e in events], last_day)
     if not compact and axes.get_legend_handles_labels()[0]:
         axes.legend(loc="best", fontsize=7, frameon=False)
+
+
+def render_timeline(events: Sequence[TimelineEvent], fmt: str, last_day: int = 0) -> bytes:
+    """Chart of assessments (GAIS) and adverse events on the same axis as the measure charts.
+
+    Parameters
+    ----------
+    events : sequence of TimelineEvent
+    fmt : {"png", "svg"}
+    last_day : int
+        See :func:`render_chart`.
+    """
+    if fmt not in CHART_MEDIA_TYPES:
+        raise ValueError(f"unknown chart format {fmt!r}")
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = Figure(figsize=(FIGURE_SIZE_IN[0], FIGURE_SIZE_IN[1] * 0.7), dpi=PNG_DPI)
+        figure.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.18)
+        draw_timeline(figure.add_subplot(), events, last_day)
+        return _save(figure, fmt)
+
+
+def draw_timeline(axes, events: Sequence[TimelineEvent], last_day: int = 0) -> None:
+    """GAIS (1 = very much improved .. 5 = worse, improvement up) and adverse events (dotted, labelled)."""
+    axes.set_title("Assessments (GAIS) and adverse events")
+    for role, marker in (("clinician", "o"), ("patient", "s")):
+        points = [(e.days_since_baseline, e.gais) for e in events if e.gais is not None and e.rater_role == role]
+        if points:
+            axes.scatter(*zip(*points), marker=marker, s=30, color=_LINE_COLOUR if role == "clinician" else "#6a3d9a",
+                         label=f"GAIS ({role})", zorder=3)
+    for event in events:
+        if event.kind == "adverse_event":
+            axes.axvline(event.days_since_baseline, color=_EVENT_COLOUR, ls=":", lw=1)
+            axes.annotate(event.label, (event.days_since_baseline, 4.9), fontsize=7, color=_EVENT_COLOUR,
+                          rotation=90, va="bottom", ha="right")
+    axes.set_ylim(5.5, 0.5)
+    axes.set_yticks([1, 2, 3, 4, 5])
+    axes.set_ylabel("GAIS")
+    time_axis(axes, [e.days_since_baseline for e in events], last_day)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper right", fontsize=7, frameon=False)

@@ -208,6 +208,11 @@ class CourseProgress:
     excluded: tuple[ExcludedPhoto, ...]
     milestones: tuple[Milestone, ...] = field(repr=False, default=())
 
+    @property
+    def last_milestone_day(self) -> int:
+        """Scheduled day of the course's last milestone (the end of every chart's time axis)."""
+        return max((m.day_offset for m in self.milestones), default=0)
+
     def get(self, measure: str, region: str) -> MeasureSeries | None:
         """The series of one measure and region, if it was computed."""
         return next((s for s in self.series if s.measure == measure and s.region == region), None)
@@ -375,6 +380,8 @@ class TimelineEvent:
     label: str
     #: The GAIS score of an assessment (1 = very much improved .. 5 = worse); None otherwise.
     gais: int | None = None
+    #: Who rated an assessment (``clinician`` or ``patient``); None otherwise.
+    rater_role: str | None = None
 
 
 def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[TimelineEvent]:
@@ -391,7 +398,8 @@ def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[Timeline
         label = f"GAIS {assessment.gais} ({assessment.rater_role})"
         if assessment.satisfaction is not None:
             label += f", satisfaction {assessment.satisfaction}/10"
-        events.append(TimelineEvent((on - day_zero).days, on, "assessment", label, assessment.gais))
+        events.append(TimelineEvent((on - day_zero).days, on, "assessment", label, assessment.gais,
+                                     assessment.rater_role))
     for event in db.session.scalars(select(AdverseEvent).where(AdverseEvent.course_id == course.id)):
         label = f"{event.event_type.replace('_', ' ')} ({event.severity})"
         events.append(TimelineEvent((event.onset_date - day_zero).days, event.onset_date, "adverse_event", label))

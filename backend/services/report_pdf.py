@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from backend.services.charts import CHART_STYLE, draw_series, region_label  # noqa: E402
+from backend.services.charts import CHART_STYLE, draw_series, draw_timeline, region_label  # noqa: E402
 from backend.services.progress import (  # noqa: E402
     ALL_SKIN,
     HEADLINE_MEASURES,
@@ -95,14 +95,14 @@ def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, cou
         else:
             table_axes.text(0.5, 0.5, "No follow-up measurements yet.", ha="center", transform=table_axes.transAxes)
 
+        last_day = progress.last_milestone_day
         for column, measure in enumerate(HEADLINE_MEASURES):
             axes = figure.add_subplot(grid[2, column])
             series = progress.get(measure, ALL_SKIN)
             if series is not None:
-                draw_series(axes, series, (), compact=True)
+                draw_series(axes, series, (), compact=True, last_day=last_day)
 
-        timeline = figure.add_subplot(grid[3, :])
-        draw_timeline(timeline, events, progress)
+        draw_timeline(figure.add_subplot(grid[3, :]), events, last_day)
 
         notes = figure.add_subplot(grid[4, :])
         notes.axis("off")
@@ -115,21 +115,3 @@ def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, cou
         with PdfPages(buffer, metadata={"Title": "skintrack progress report", "CreationDate": None}) as pdf:
             pdf.savefig(figure)
         return buffer.getvalue()
-
-
-def draw_timeline(axes, events: Sequence[TimelineEvent], progress: CourseProgress) -> None:
-    """GAIS (1 = very much improved .. 5 = worse) and adverse events on the days-since-baseline axis."""
-    axes.set_title("Assessments and adverse events", loc="left")
-    axes.set_xlabel("days since baseline")
-    gais = [(e.days_since_baseline, e.gais) for e in events if e.gais is not None]
-    if gais:
-        axes.scatter(*zip(*gais), color="#1f4e79", s=18, label="GAIS")
-    for event in events:
-        if event.kind == "adverse_event":
-            axes.axvline(event.days_since_baseline, color="#ff7f0e", ls=":", lw=1)
-            axes.annotate(event.label, (event.days_since_baseline, 5.3), fontsize=6, color="#ff7f0e", rotation=0)
-    axes.set_ylim(5.5, 0.5)
-    axes.set_yticks([1, 2, 3, 4, 5])
-    axes.set_ylabel("GAIS")
-    last_day = max([m.day_offset for m in progress.milestones] + [e.days_since_baseline for e in events] + [30])
-    axes.set_xlim(-5, last_day + 10)

@@ -137,7 +137,10 @@ def test_patient_page_and_isolation(app, clinician_client, world):
     assert len(charts) == 3 * 6  # three measures x (all skin + five regions)
     chart = clinician_client.get(charts[0].replace("&amp;", "&"))
     assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"
-    assert "erythema (mild)" in html  # the adverse event on the timeline
+    assert "erythema (mild)" in html  # the adverse event in the timeline table ...
+    timeline = re.search(r'src="(/dashboard/patients/[^"]+/timeline.svg)"', html).group(1)
+    timeline_svg = clinician_client.get(timeline)
+    assert timeline_svg.mimetype == "image/svg+xml" and "erythema (mild)" in timeline_svg.get_data(as_text=True)
     assert_problem(clinician_client.get(f"/dashboard/patients/{world.patient_b.id}"), 404)
     assert_problem(clinician_client.get(
         f"/dashboard/patients/{world.patient_b.id}/courses/{world.course_b.id}/charts/redness.svg"), 404)
