@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from scipy import stats
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.extensions import db
 from backend.models.audit import AuditEvent
@@ -112,10 +112,14 @@ def test_statistics_apply_k_anonymity_and_audit(app: Flask, client: FlaskClient,
 def test_export_job_builds_the_package_and_download_is_audited(app: Flask, client: FlaskClient,
                                                                small_world: SimpleNamespace) -> None:
     w = small_world
-    response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=w.h["researcher"], json={"k": 3})
+    headers = {**w.h["researcher"], "Idempotency-Key": "export-k3"}
+    response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 3})
     assert response.status_code == 202
     export_id = response.get_json()["id"]
+    replay = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 3})
+    assert replay.status_code == 202 and replay.get_json()["id"] == export_id
     with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StudyExport)) == 1
         export = db.session.get(StudyExport, uuid.UUID(export_id))
         job = db.session.get(Job, export.job_id)
         assert job.kind == "build_study_export" and job.status == "done"
