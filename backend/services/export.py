@@ -130,8 +130,9 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  "treatment_courses.split_face_treated_side", allowed="left|right|(empty)"),
         Variable("course_status", "category", "Course status at export", "treatment_courses.status",
                  allowed="planned|active|completed|discontinued"),
-        Variable("baseline_date_shifted", "string", "Course baseline date shifted by the participant's secret offset",
-                 "treatment_courses.baseline_date", unit="ISO date",
+        Variable("baseline_date_shifted", "string", "Day zero (baseline photo's capture date, else the course "
+                 "baseline date) shifted by the participant's secret offset",
+                 "photos.capture_date, treatment_courses.baseline_date", unit="ISO date",
                  derivation="true date + secret per-participant offset (-1095..-366 days); intervals kept"),
     ),
     "visits.csv": (
@@ -351,7 +352,8 @@ def build_tables(participants: Sequence[Participant], options: ExportOptions) ->
             "concentration_value": course.concentration_value, "concentration_unit": course.concentration_unit,
             "treated_regions": ";".join(course.treated_regions),
             "split_face_treated_side": course.split_face_treated_side, "course_status": course.status,
-            "baseline_date_shifted": deidentify.shift_date(course.baseline_date, participant.date_shift_days),
+            # Day zero (not the planned baseline date), so shifted dates minus it give the exported days.
+            "baseline_date_shifted": deidentify.shift_date(day_zero, participant.date_shift_days),
         })
         tables.rows["visits.csv"].extend(_visit_rows(participant, course_progress, options.view))
         for series in course_progress.series:

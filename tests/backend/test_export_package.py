@@ -19,7 +19,7 @@ from sqlalchemy import Uuid, select
 
 from backend.extensions import db
 from backend.models import Base
-from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
+from backend.models.clinical import AdverseEvent, Assessment, Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo
 from backend.models.studies import StudyParticipant
 from backend.services import deidentify
@@ -46,7 +46,8 @@ def add_clinical_record(app: Flask, course: TreatmentCourse, clinician: Any, ind
                ("right_cheek", "redness"): redness[0] - 1.0}
     values1 = {("all_skin", "redness"): redness[1], ("left_cheek", "redness"): redness[1] + 1.0 - 0.5 * index,
                ("right_cheek", "redness"): redness[1] - 1.0}
-    add_result(app, course, "baseline", BASELINE, values0)
+    # Every other baseline photo is taken a day after the planned baseline: day zero is the photo's date.
+    add_result(app, course, "baseline", BASELINE + dt.timedelta(days=index % 2), values0)
     add_result(app, course, "1_month", BASELINE + dt.timedelta(days=29 + index % 3), values1)
     with app.app_context():
         db.session.get(TreatmentCourse, course.id).notes = f"Confidential course note number {index}"
@@ -219,9 +220,13 @@ def test_package_is_deidentified_consented_k_anonymous_and_checksummed(app: Flas
     low, high = deidentify.DATE_SHIFT_RANGE_DAYS
     events = read_csv(archive, "adverse_events.csv")
     assert events
+    with app.app_context():
+        day_zero = {photo.patient_id: photo.capture_date for photo in db.session.scalars(
+            select(Photo).join(Milestone, Photo.milestone_id == Milestone.id).where(Milestone.name == "baseline"))}
+    assert len(set(day_zero.values())) == 2
     for row in participants:
         patient_id, secret = by_code[row["participant_id"]]
-        shift = (dt.date.fromisoformat(row["baseline_date_shifted"]) - w.courses[patient_id].baseline_date).days
+        shift = (dt.date.fromisoformat(row["baseline_date_shifted"]) - day_zero[patient_id]).days
         assert shift == secret.date_shift_days and low <= shift <= high
     for event in events:
         patient_id, secret = by_code[event["participant_id"]]
