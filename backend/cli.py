@@ -54,7 +54,13 @@ def db_revision_command(message: str, rev_id: str, autogenerate: bool) -> None:
         command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
 
 
-def _seed_if_empty() -> None:
+_PHOTO_SERIES_OPTION = click.option(
+    "--photo-series/--no-photo-series", default=True, show_default=True,
+    help="Also add the demo patient's analysed photo series (the slow part of seeding).",
+)
+
+
+def _seed_if_empty(photo_series: bool) -> None:
     from backend import seed
     from backend.extensions import db
 
@@ -66,8 +72,9 @@ def _seed_if_empty() -> None:
             click.echo(f"demo sign-ins were saved in {saved}")
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
-    from backend.demo_series import add_demo_series  # issue 5: the demo patient's photo series
-    add_demo_series(dt.datetime.now(dt.timezone.utc).date())
+    if photo_series:
+        from backend.demo_series import add_demo_series  # issue 5: the demo patient's photo series
+        add_demo_series(dt.datetime.now(dt.timezone.utc).date())
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
     click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")
@@ -75,20 +82,22 @@ def _seed_if_empty() -> None:
 
 @click.command("seed-demo")
 @with_appcontext
-def seed_demo_command() -> None:
+@_PHOTO_SERIES_OPTION
+def seed_demo_command(photo_series: bool) -> None:
     """Seed the demo clinic (not real patients) if the database is empty; print its sign-ins."""
-    _seed_if_empty()
+    _seed_if_empty(photo_series)
 
 
 @click.command("init-db")
 @with_appcontext
-def init_db_command() -> None:
+@_PHOTO_SERIES_OPTION
+def init_db_command(photo_series: bool) -> None:
     """Upgrade the schema; when SEED_DEMO is true and the database is empty, seed the demo clinic."""
     url, options = _database()
     migrations.upgrade(url, options)
     click.echo(f"database at {migrations.current_revision(url, options)}")
     if current_app.config["SEED_DEMO"]:
-        _seed_if_empty()
+        _seed_if_empty(photo_series)
 
 
 @click.command("create-admin")
