@@ -162,3 +162,15 @@ def test_sniffing_ignores_names_and_uses_magic_numbers(small_rgb):
     assert sniff_format(synthetic.to_png(small_rgb)) == "png"
     assert sniff_format(synthetic.to_webp(small_rgb)) == "webp"
     assert sniff_format(synthetic.to_heic(small_rgb[:64, :64], orientation=None)) == "heif"
+
+
+def test_multi_image_heic_decodes_its_primary_image():
+    first = np.zeros((64, 64, 3), np.uint8)
+    first[...] = (200, 60, 40)
+    second = np.zeros((64, 64, 3), np.uint8)
+    second[...] = (0, 90, 200)
+    buffer = io.BytesIO()
+    Image.fromarray(first).save(buffer, format="HEIF", save_all=True, append_images=[Image.fromarray(second)], quality=90)
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2
+    decoded = decode_image(buffer.getvalue())
+    assert np.abs(decoded.rgb[32, 32].astype(int) - (200, 60, 40)).max() < 8
