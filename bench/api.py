@@ -43,8 +43,10 @@ def build(root: Path):
 
     url = f"sqlite:///{root / 'bench.sqlite3'}"
     upgrade(url)
+    # The per-client rate limit (RATELIMIT_DEFAULT, 300/min) is off: this measures the endpoint itself.
     app = create_app({"DATABASE_URL": url, "STORAGE_URL": f"file://{root / 'storage'}", "JOB_BACKEND": "inline",
-                      "SECRET_KEY": "bench-only-secret-key-0123456789abcdef", "LOG_LEVEL": "WARNING"})
+                      "SECRET_KEY": "bench-only-secret-key-0123456789abcdef", "LOG_LEVEL": "WARNING",
+                      "RATELIMIT_ENABLED": False})
     clinic = factories.make_clinic(app, "Bench clinic")
     clinician = factories.make_user(app, "clinician", clinic)
     patient = factories.make_patient(app, clinic)
