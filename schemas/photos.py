@@ -61,7 +61,7 @@ class DirectUploadArgsSchema(CaptureMetadataSchema):
 class UploadCreateSchema(CaptureMetadataSchema):
     """Body of ``POST /patients/{id}/uploads``."""
 
-    size_bytes = fields.Integer(required=True, validate=validate.Range(min=1),
+    size_bytes = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),  # 1.5 is not a size
                                 metadata={"description": "Exact number of bytes the client will PUT."})
     content_type = fields.String(required=True, validate=validate.OneOf(UPLOAD_MEDIA_TYPES))
 
