@@ -19,7 +19,9 @@ from schemas.common import CursorArgsSchema
 # --- Controlled vocabularies -------------------------------------------------------------
 
 SEXES = ("female", "male", "intersex", "unknown")
-CONSENT_SCOPES = ("clinical_photo", "research", "marketing")
+#: ``research_region_patches``: cheek/forehead crops (no eyes) may go into research exports;
+#: it only counts together with ``research``.
+CONSENT_SCOPES = ("clinical_photo", "research", "marketing", "research_region_patches")
 CONSENT_ACTIONS = ("grant", "withdraw")
 INDICATIONS = (
     "photoaging", "redness_rosacea", "pigmentation_melasma", "acne_scars", "hair_loss", "other",

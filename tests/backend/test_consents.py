@@ -31,7 +31,7 @@ def state(client, world, headers) -> dict[str, dict]:
 
 def test_nothing_is_granted_before_any_event(client, world, headers_of):
     scopes = state(client, world, headers_of("clinician_a"))
-    assert set(scopes) == {"clinical_photo", "research", "marketing"}
+    assert set(scopes) == {"clinical_photo", "research", "marketing", "research_region_patches"}
     assert all(item["granted"] is False and item["version"] is None and item["since"] is None
                for item in scopes.values())
 
