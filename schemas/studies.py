@@ -76,6 +76,10 @@ class DeidentificationArgsSchema(ma.Schema):
 
 class ExportCreateSchema(DeidentificationArgsSchema):
     parquet = fields.Boolean(load_default=False, metadata={"description": "Add Parquet copies of the tables."})
+    region_patches = fields.Boolean(
+        load_default=False, metadata={"description": "Add patches/<participant>/<milestone>_<region>.png: forehead "
+                                      "and cheek crops (grey outside the skin mask, no eyes, no metadata) for "
+                                      "participants whose research_region_patches consent is granted."})
 
 
 class ExportSchema(ma.Schema):

@@ -97,7 +97,8 @@ def export_body(export: StudyExport) -> dict[str, Any]:
 def options_from(args: dict[str, Any]) -> export_service.ExportOptions:
     return export_service.ExportOptions(
         k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
-        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION)
+        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
+        region_patches=args.get("region_patches", False))
 
 
 @blp.route("/studies", methods=["POST"])

@@ -10,6 +10,10 @@ The zip holds ``participants.csv``, ``visits.csv``, ``measurements.csv`` (long),
 ``assessments.csv``, ``adverse_events.csv``, ``summary.csv``, ``codebook.csv`` and
 ``manifest.json`` (optionally ``parquet/<table>.parquet`` copies). No photos, names, contact
 data, free text, record ids or exact dates are written (see ``backend.services.deidentify``).
+
+Option ``region_patches``: ``patches/<participant code>/<milestone>_<region>.png`` skin-only
+crops (forehead, cheeks; see ``imaging.patches``) of the visits' usable photos, only for
+released participants whose ``research_region_patches`` consent is also granted now.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from backend.models.studies import Study, StudyExport, StudyParticipant
 from backend.services import cohort_stats, deidentify, progress
 from backend.services.patients import current_consent
 from backend.storage import current_storage
+from imaging.errors import ImageError
+from imaging.patches import PATCH_REGIONS, photo_region_patches
 from imaging.version import ALGORITHM_VERSION
 from schemas.clinical import ADVERSE_EVENT_TYPES, DELIVERY_METHODS, EXOSOME_SOURCES, INDICATIONS, SEVERITIES, SEXES
 
@@ -64,6 +70,7 @@ class ExportOptions:
     parquet: bool = False
     view: str = "front"
     algorithm_version: str = ALGORITHM_VERSION
+    region_patches: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportOptions:
@@ -72,7 +79,8 @@ class ExportOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return {"k": self.k, "max_suppression": self.max_suppression, "parquet": self.parquet,
-                "view": self.view, "algorithm_version": self.algorithm_version}
+                "view": self.view, "algorithm_version": self.algorithm_version,
+                "region_patches": self.region_patches}
 
 
 # --- codebook: one definition per variable, used to write the tables and describe them ------------
@@ -213,6 +221,22 @@ TABLES: dict[str, tuple[Variable, ...]] = {
     ),
 }
 TABLE_NAMES = tuple(TABLES)
+PATCH_CONSENT_SCOPE = "research_region_patches"
+PATCH_FILE_PATTERN = "patches/<participant_id>/<milestone>_<region>.png"
+#: Codebook rows of the optional patch images (not a table: one PNG per participant, visit, region).
+PATCH_VARIABLES = (
+    Variable("participant_id", "string", "Directory: the participant's study code (as participants.csv)",
+             "generated"),
+    Variable("milestone", "string", "File name part: the visit (as visits.csv)", "milestones.name"),
+    Variable("region", "category", "File name part: the face region cropped", "imaging.regions.region_masks",
+             allowed=_choices(PATCH_REGIONS)),
+    Variable("pixels", "image", "RGB PNG crop of the region in the canonical face frame (eyes 256 px apart, "
+             "level); grey (128,128,128) outside the region mask, so no eyes, brows, lips or hair",
+             "photos (newest usable photo of the visit in the export view)", unit="canonical px",
+             derivation="decode, eye-based warp to the canonical frame, region mask bounding box; encoded "
+                        "from pixels (no EXIF, ICC or text chunks); only with research_region_patches "
+                        "consent"),
+)
 
 
 # --- inclusion and secrets -----------------------------------------------------------------------
@@ -313,11 +337,16 @@ class StudyTables:
     algorithm_versions: set[str] = field(default_factory=set)
 
 
-def _visit_rows(participant: Participant, course_progress: progress.CourseProgress, view: str) -> list[dict[str, Any]]:
-    photos = list(db.session.scalars(
-        select(Photo).where(Photo.course_id == participant.course.id, Photo.view == view,
+def export_photos(course: TreatmentCourse, view: str) -> list[Photo]:
+    """The course's photos in the export view (not deleted, not retaken), newest first."""
+    return list(db.session.scalars(
+        select(Photo).where(Photo.course_id == course.id, Photo.view == view,
                             Photo.deleted_at.is_(None), Photo.superseded_by_id.is_(None))
         .order_by(Photo.created_at.desc(), Photo.id.desc())))
+
+
+def _visit_rows(participant: Participant, course_progress: progress.CourseProgress, view: str) -> list[dict[str, Any]]:
+    photos = export_photos(participant.course, view)
     measured_days = {p.milestone_name: p.days_since_baseline for s in course_progress.series for p in s.points}
     rows = []
     for milestone in course_progress.milestones:
@@ -486,10 +515,12 @@ def csv_bytes(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def codebook_rows() -> list[dict[str, Any]]:
-    """One row per variable of every table."""
-    return [{"file": table, "variable": v.name, "type": v.type, "unit": v.unit, "allowed_values": v.allowed,
+    """One row per variable of every table, then the optional patch images' naming and pixels."""
+    described = [*((table, v) for table, variables in TABLES.items() for v in variables),
+                 *((PATCH_FILE_PATTERN, v) for v in PATCH_VARIABLES)]
+    return [{"file": name, "variable": v.name, "type": v.type, "unit": v.unit, "allowed_values": v.allowed,
              "description": v.description, "derivation": v.derivation, "source": v.source}
-            for table, variables in TABLES.items() for v in variables]
+            for name, v in described]
 
 
 CODEBOOK_COLUMNS = ("file", "variable", "type", "unit", "allowed_values", "description", "derivation", "source")
@@ -531,9 +562,69 @@ DEIDENTIFICATION_STATEMENT = {
     "time": "days since baseline; calendar dates shifted by a secret per-participant offset",
     "date_shift_range_days": list(deidentify.DATE_SHIFT_RANGE_DAYS),
     "ages": "bands at course baseline; over 89 collapsed to 90+, under 18 to <18",
-    "photos": "not exported (region patches are not offered by this version)",
+    "photos": "not exported; option region_patches adds forehead/cheek crops (grey outside the skin mask, "
+              "no eyes, encoded from pixels without metadata) for participants with research_region_patches "
+              "consent",
     "inclusion": "current research consent at export time; one course per participant (earliest matching)",
 }
+
+
+@dataclass
+class PatchReport:
+    """What the region-patch option produced (counts only: nobody is identified)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    participants_with_patches: int = 0
+    skipped_for_consent: int = 0
+    photos_without_face: int = 0
+    photos_undecodable: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"regions": list(PATCH_REGIONS), "files": len(self.files),
+                "participants_with_patches": self.participants_with_patches,
+                "participants_skipped_for_consent": self.skipped_for_consent,
+                "photos_without_face": self.photos_without_face, "photos_undecodable": self.photos_undecodable}
+
+
+def patch_photos(participant: Participant, visit_rows: Sequence[dict[str, Any]], view: str) -> dict[str, Photo]:
+    """Per visit of ``visits.csv`` with a usable photo: its newest usable stored photo, by milestone name."""
+    visits = {row["milestone"] for row in visit_rows
+              if row["participant_id"] == participant.code and row["usable_photo"]}
+    chosen: dict[str, Photo] = {}
+    for photo in export_photos(participant.course, view):  # newest first
+        if photo.usable and photo.storage_key and photo.milestone is not None and photo.milestone.name in visits:
+            chosen.setdefault(photo.milestone.name, photo)
+    return chosen
+
+
+def region_patch_files(participants: Sequence[Participant], tables: StudyTables, view: str) -> PatchReport:
+    """``patches/<code>/<milestone>_<region>.png`` of released participants with patch consent."""
+    released = {row["participant_id"] for row in tables.rows["participants.csv"]}
+    report = PatchReport()
+    storage = current_storage()
+    for participant in sorted(participants, key=lambda p: p.code):
+        if participant.code not in released:
+            continue
+        if not current_consent(participant.patient, PATCH_CONSENT_SCOPE):
+            report.skipped_for_consent += 1
+            continue
+        produced = 0
+        for milestone, photo in sorted(patch_photos(participant, tables.rows["visits.csv"], view).items()):
+            with storage.open(photo.storage_key) as stream:
+                data = stream.read()
+            try:
+                patches = photo_region_patches(data)
+            except ImageError:
+                report.photos_undecodable += 1
+                continue
+            if patches is None:
+                report.photos_without_face += 1
+                continue
+            for region, patch in patches.items():
+                report.files[f"patches/{participant.code}/{milestone}_{region}.png"] = patch.png
+                produced += 1
+        report.participants_with_patches += produced > 0
+    return report
 
 
 def build_package(study: Study, options: ExportOptions) -> tuple[bytes, dict[str, Any]]:
@@ -553,6 +644,9 @@ def build_package(study: Study, options: ExportOptions) -> tuple[bytes, dict[str
         if options.parquet:
             files[f"parquet/{name.removesuffix('.csv')}.parquet"] = parquet_bytes(variables, rows)
     files["codebook.csv"] = csv_bytes(CODEBOOK_COLUMNS, codebook_rows())
+    patches = region_patch_files(participants, tables, options.view) if options.region_patches else None
+    if patches is not None:
+        files.update(patches.files)
     row_counts = {name: len(tables.rows[name]) for name in tables.rows}
     row_counts["summary.csv"] = files["summary.csv"].count(b"\n") - 1
     row_counts["codebook.csv"] = len(codebook_rows())
@@ -571,6 +665,7 @@ def build_package(study: Study, options: ExportOptions) -> tuple[bytes, dict[str
                        "test": "Wilcoxon signed-rank, two-sided, zeros dropped (scipy.stats.wilcoxon)",
                        "mdc": "MDC95 from imaging/reliability_table.json"},
         "row_counts": row_counts,
+        "region_patches": patches.as_dict() if patches is not None else None,
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for name, data in sorted(files.items())},
     }

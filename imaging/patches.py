@@ -1,0 +1,144 @@
+"""Region patches: skin-only crops of a canonical face for research exports.
+
+A patch is the bounding box of one region mask (``imaging.regions.region_masks``) cut out of
+the canonical frame, with every pixel outside the mask set to neutral grey, so eyes, brows,
+lips, nostrils, hair and background never appear even where they fall inside the box. The
+PNG is encoded fresh from the pixel array: no EXIF, ICC, text or time chunks.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+#: Regions offered as patches: none of them touches the eyes (see ``imaging.regions``).
+PATCH_REGIONS = ("forehead", "left_cheek", "right_cheek")
+#: sRGB value written outside the region mask.
+NEUTRAL_GREY = 128
+
+
+@dataclass(frozen=True)
+class RegionPatch:
+    """One region's crop.
+
+    Attributes
+    ----------
+    region : str
+        One of :data:`PATCH_REGIONS`.
+    box : (int, int, int, int)
+        (x0, y0, x1, y1) canonical px at the face's scale, half-open: the mask's bounding box.
+    png : bytes
+        RGB PNG of size (x1 - x0) x (y1 - y0), grey outside the mask.
+    """
+
+    region: str
+    box: tuple[int, int, int, int]
+    png: bytes
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Half-open bounding box (x0, y0, x1, y1) in px of a bool HxW mask; None when empty."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """A metadata-free PNG of a uint8 HxWx3 sRGB array (Pillow writes no ancillary chunks)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def region_patch(rgb: np.ndarray, mask: np.ndarray, region: str) -> RegionPatch | None:
+    """Crop ``rgb`` to ``mask``'s bounding box, grey outside the mask.
+
+    Parameters
+    ----------
+    rgb : ndarray uint8 HxWx3
+        Canonical face pixels (``CanonicalFace.rgb``).
+    mask : ndarray bool HxW
+        The region's mask in the same frame.
+    region : str
+        Name stored on the patch.
+
+    Returns
+    -------
+    RegionPatch or None
+        None when the mask is empty (region not measurable in this photo).
+    """
+    box = mask_box(mask)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    crop = np.full((y1 - y0, x1 - x0, 3), NEUTRAL_GREY, np.uint8)
+    inside = mask[y0:y1, x0:x1]
+    crop[inside] = rgb[y0:y1, x0:x1][inside]
+    return RegionPatch(region, box, png_bytes(crop))
+
+
+def region_patches(canonical, masks: dict[str, np.ndarray],
+                   regions: tuple[str, ...] = PATCH_REGIONS) -> dict[str, RegionPatch]:
+    """Patches of ``regions`` (default forehead and both cheeks) of one canonical face.
+
+    Parameters
+    ----------
+    canonical : imaging.align.CanonicalFace
+        Uses ``rgb``.
+    masks : dict[str, ndarray bool]
+        ``imaging.regions.region_masks(canonical)``.
+    regions : tuple of str
+        Subset of :data:`PATCH_REGIONS`; eye-adjacent regions are refused.
+
+    Returns
+    -------
+    dict[str, RegionPatch]
+        Keyed by region; regions with an empty mask are absent.
+    """
+    unknown = set(regions) - set(PATCH_REGIONS)
+    if unknown:
+        raise ValueError(f"not a patch region: {sorted(unknown)}")
+    patches = {}
+    for region in regions:
+        patch = region_patch(canonical.rgb, masks[region], region)
+        if patch is not None:
+            patches[region] = patch
+    return patches
+
+
+def photo_region_patches(data: bytes, regions: tuple[str, ...] = PATCH_REGIONS) -> dict[str, RegionPatch] | None:
+    """Patches of one stored photo: decode (upright sRGB), find the eyes, warp, mask, crop.
+
+    Parameters
+    ----------
+    data : bytes
+        The photo file as uploaded (JPEG, PNG, WebP, HEIC); its metadata is never copied.
+    regions : tuple of str
+        Subset of :data:`PATCH_REGIONS`.
+
+    Returns
+    -------
+    dict[str, RegionPatch] or None
+        None when no face is found. Placement is eye-based (no baseline registration): a
+        patch shows skin, it is not a measurement.
+
+    Raises
+    ------
+    imaging.decode.ImageError
+        When the file cannot be decoded.
+    """
+    from imaging.align import to_canonical
+    from imaging.analysis import locate_face
+    from imaging.decode import decode_image
+    from imaging.regions import region_masks
+
+    rgb = decode_image(data).rgb
+    geometry = locate_face(rgb)
+    if geometry is None:
+        return None
+    canonical = to_canonical(rgb, geometry)
+    return region_patches(canonical, region_masks(canonical), regions)
