@@ -14,14 +14,17 @@ import numpy as np
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.pool import NullPool
 
 from backend.extensions import db
+from backend.migrations import downgrade, upgrade
 from backend.models.photos import Photo
 from backend.storage import current_storage
 from imaging.patches import NEUTRAL_GREY, PATCH_REGIONS, photo_region_patches
 from imaging.regions import REGION_TEMPLATES
 from tests.backend.photo_helpers import phone_jpeg
+from tests.backend.test_migrations import empty_database  # noqa: F401 - fixture
 from tests.backend.test_export_package import build_study_world, codes_of, export_zip, read_csv, set_consent
 
 #: Canonical eye line (y, px) and the eye zones' vertical semi-axis (imaging.regions): the eyes
@@ -146,3 +149,23 @@ def test_region_patches_option_must_be_a_boolean(app: Flask, client: FlaskClient
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert "region_patches" in response.get_json()["errors"]
+
+
+def scope_check_text(url: str, options: dict) -> str:
+    """SQL text of the consent_events scope CHECK constraint as the database reports it."""
+    engine = create_engine(url, poolclass=NullPool, **options)
+    try:
+        with engine.connect() as conn:
+            checks = inspect(conn).get_check_constraints("consent_events")
+    finally:
+        engine.dispose()
+    return next(c["sqltext"] for c in checks if c["name"] == "ck_consent_events_scope_known")
+
+
+def test_migration_0006_widens_and_restores_the_scope_check(empty_database) -> None:
+    url, options = empty_database
+    upgrade(url, options, "0006_region_patch_consent")
+    assert "research_region_patches" in scope_check_text(url, options)
+    downgrade(url, options, "0005_studies")
+    text = scope_check_text(url, options)
+    assert "research" in text and "research_region_patches" not in text
