@@ -286,4 +286,6 @@ def check_integrity_command(grace_s: float, as_json: bool) -> None:
 
 def backup_commands() -> tuple[click.Command, ...]:
     """``flask backup`` and ``flask restore`` (defined in :mod:`backend.backup`)."""
-    return ()
+    from backend.backup import backup_command, restore_command
+
+    return backup_command, restore_command
