@@ -8,7 +8,11 @@ Prints, for a photo made by :mod:`imaging.synthetic`:
 - full-resolution decode median (ms),
 - full analysis median (ms) and its ratio to the decode time of the same run,
 - quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms),
-- median per-stage timings of the analysis,
+- the measurement stages alone on that photo's canonical face (768x1024): texture (ridge, pore
+  and roughness maps + GLCM and texture measures of the 5 regions) and all measures
+  (``imaging.measures.measure_regions``: every map + every region and all skin),
+- median per-stage timings of the analysis (the colour stage runs on a second thread,
+  overlapping quality, canonical and regions),
 - the same as process CPU time (robust to other load on a shared machine),
 - peak resident memory (VmHWM) of a fresh process that imports imaging and analyses the
   photo once (tracemalloc misses numpy/OpenCV buffers),
@@ -71,6 +75,15 @@ def median_ms(fn, runs: int) -> tuple[float, float, list]:
     return statistics.median(wall), statistics.median(cpu), results
 
 
+def texture_of_regions(measure_maps, masks: dict, px_per_mm: float) -> list:
+    """Texture maps of the skin and texture measures of the 5 regions (the texture part of the measures)."""
+    from imaging import texture
+    from imaging.geometry import REGION_NAMES
+
+    maps = texture.texture_maps(measure_maps.shading, measure_maps.valid, px_per_mm)
+    return [texture.region_texture(maps, measure_maps.lstar_levels, masks[name], px_per_mm) for name in REGION_NAMES]
+
+
 def peak_memory_mb(data: bytes) -> float:
     """Peak RSS (MB) of a fresh interpreter that imports imaging and analyses ``data`` once."""
     with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
@@ -84,12 +97,20 @@ def peak_memory_mb(data: bytes) -> float:
 def run(runs: int) -> dict:
     from imaging.analysis import analyze
     from imaging.decode import decode_image
+    from imaging.colour import apply_colour_correction
+    from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME
+    from imaging.measures import compute_maps, measure_regions
     from imaging.quality import quality_gate
 
     data = make_photo()
     decode_ms, decode_cpu, decoded = median_ms(lambda: decode_image(data), runs)
     analysis_ms, analysis_cpu, results = median_ms(lambda: analyze(data), runs)
     gate_ms, gate_cpu, _ = median_ms(lambda: quality_gate(data), runs)
+    canonical, masks = results[0].canonical, results[0].masks
+    linear = apply_colour_correction(canonical.rgb, results[0].colour_correction)
+    measure_maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM)
+    texture_ms, texture_cpu, _ = median_ms(lambda: texture_of_regions(measure_maps, masks, CANONICAL_PX_PER_MM), runs)
+    measures_ms, measures_cpu, _ = median_ms(lambda: measure_regions(linear, masks, CANONICAL_PX_PER_MM), runs)
     stages = {name: statistics.median(r.timings_ms[name] for r in results) for name in results[0].timings_ms}
     return {
         "photo": {"stored_size": [4032, 3024], "upright_size": list(decoded[0].size), "bytes": len(data)},
@@ -99,8 +120,11 @@ def run(runs: int) -> dict:
         "analysis_ms": round(analysis_ms, 1),
         "analysis_to_decode_ratio": round(analysis_ms / decode_ms, 2),
         "quality_gate_ms": round(gate_ms, 1),
+        "texture_5_regions_ms": round(texture_ms, 1),
+        "measures_ms": round(measures_ms, 1),
         "cpu_ms": {"decode_full": round(decode_cpu, 1), "analysis": round(analysis_cpu, 1),
-                   "quality_gate": round(gate_cpu, 1)},
+                   "quality_gate": round(gate_cpu, 1), "texture_5_regions": round(texture_cpu, 1),
+                   "measures": round(measures_cpu, 1)},
         "stage_ms": {k: round(v, 1) for k, v in stages.items()},
         "peak_memory_mb": round(peak_memory_mb(data), 1),
         "quality_ok": bool(results[0].quality.ok),
@@ -128,11 +152,14 @@ def main(argv=None) -> int:
           f"   target <= {TARGET_ANALYSIS_MS:.0f} ms: {verdict(figures['analysis_ms'], TARGET_ANALYSIS_MS)}")
     print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms"
           f"   target <= {TARGET_GATE_MS:.0f} ms: {verdict(figures['quality_gate_ms'], TARGET_GATE_MS)}")
+    print(f"texture, 5 regions       {figures['texture_5_regions_ms']:8.1f} ms   (canonical 768x1024 face)")
+    print(f"measures, all regions    {figures['measures_ms']:8.1f} ms   (canonical 768x1024 face)")
     print(f"peak memory (fresh proc) {figures['peak_memory_mb']:8.1f} MB"
           f"   target <= {TARGET_PEAK_MB:.0f} MB: {verdict(figures['peak_memory_mb'], TARGET_PEAK_MB)}")
     cpu = figures["cpu_ms"]
     print(f"process CPU time (ms): decode {cpu['decode_full']:.1f}, analysis {cpu['analysis']:.1f} "
-          f"({cpu['analysis'] / cpu['decode_full']:.2f} x decode), gate {cpu['quality_gate']:.1f}")
+          f"({cpu['analysis'] / cpu['decode_full']:.2f} x decode), gate {cpu['quality_gate']:.1f}, "
+          f"texture {cpu['texture_5_regions']:.1f}, measures {cpu['measures']:.1f}")
     print(f"1-minute load average during the run: {figures['load_average_1min']} (2 cores: above ~1 the wall "
           f"times include waiting for other processes)")
     print("analysis stages (median wall ms):")

@@ -26,6 +26,10 @@ _LAZY = {
     "QualityReport": "imaging.quality",
     "assess_quality": "imaging.quality",
     "quality_gate": "imaging.quality",
+    "AnalysisResult": "imaging.analysis",
+    "BaselineReference": "imaging.analysis",
+    "analyze": "imaging.analysis",
+    "baseline_reference_from": "imaging.analysis",
 }
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
@@ -240,7 +241,8 @@ def quality_to_dict(report: QualityReport) -> dict:
 
 
 class _StageTimer:
-    """Collects wall time per pipeline stage, in ms."""
+    """Collects wall time per pipeline stage, in ms (the colour stage overlaps quality, canonical
+    and regions: it runs on a second thread)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -253,6 +255,11 @@ class _StageTimer:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + 1000.0 * (time.perf_counter() - start)
+
+    def timed(self, name: str, function, *args):
+        """``function(*args)``, its wall time recorded as stage ``name`` (usable on another thread)."""
+        with self.stage(name):
+            return function(*args)
 
     def finish(self) -> dict[str, float]:
         self.timings["total"] = 1000.0 * (time.perf_counter() - self._start)
@@ -356,22 +363,32 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         decoded = decode_image(data)
     with timer.stage("face"):
         overview, found, geometry = face_on_overview(decoded.rgb)
-    with timer.stage("quality"):
-        # On the overview, like quality_gate() at upload (a ~1000 px decode): same verdict, and
-        # no full-resolution warp.
-        overview_image = replace(decoded, rgb=overview, scale=decoded.scale * overview.shape[1] / decoded.rgb.shape[1])
-        quality = assess_quality(overview_image, found, baseline.geometry if baseline is not None else None)
+    # The quality gate runs on the overview, like quality_gate() at upload (a ~1000 px decode):
+    # same verdict, and no full-resolution warp.
+    overview_image = replace(decoded, rgb=overview, scale=decoded.scale * overview.shape[1] / decoded.rgb.shape[1])
+    baseline_geometry = baseline.geometry if baseline is not None else None
     if geometry is None:
+        with timer.stage("quality"):
+            quality = assess_quality(overview_image, found, baseline_geometry)
         return AnalysisResult(quality, "none", None, None, None, None, decoded.size, None, timer.finish())
-    with timer.stage("colour"):
+    # The colour estimate (chart detection included, about a quarter of the work) needs only the
+    # overview and the face position, so it runs on a second thread while the quality checks,
+    # the canonical warp and the region masks run here: OpenCV and numpy release the GIL, and
+    # every value is computed exactly as in sequence.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         # The whole photo at the overview scale: chart and background are large, uniform areas,
         # and area-averaging only lowers their noise (both estimators work at ~1024 px anyway).
-        correction = estimate_colour_correction(overview, head_exclusion_mask(overview.shape[:2], found))
-    with timer.stage("canonical"):
-        canonical = to_canonical(decoded.rgb, geometry, baseline=None if baseline is None else baseline.canonical_face())
-    del decoded  # the full-resolution pixels are not needed past this point (peak memory)
-    with timer.stage("regions"):
-        masks = region_masks(canonical)
+        colour_job = pool.submit(timer.timed, "colour", estimate_colour_correction, overview,
+                                 head_exclusion_mask(overview.shape[:2], found))
+        with timer.stage("quality"):
+            quality = assess_quality(overview_image, found, baseline_geometry)
+        with timer.stage("canonical"):
+            canonical = to_canonical(decoded.rgb, geometry,
+                                     baseline=None if baseline is None else baseline.canonical_face())
+        del decoded, overview_image  # the full-resolution pixels are not needed past this point (peak memory)
+        with timer.stage("regions"):
+            masks = region_masks(canonical)
+        correction = colour_job.result()
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
         maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM)

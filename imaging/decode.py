@@ -15,7 +15,8 @@ Policy, in the order it is applied:
 5. JPEG is decoded at a reduced scale (libjpeg DCT scaling 1/2, 1/4, 1/8 through Pillow's
    ``draft``) when the caller needs fewer pixels; other formats are decoded fully and then
    shrunk with area averaging.
-6. Truncated or corrupt data is refused (Pillow never loads truncated images here).
+6. Truncated or corrupt data is refused (Pillow never loads truncated images here; the OpenCV
+   fast path for full-resolution JPEG is only taken for files ending with the EOI marker).
 7. EXIF orientation is applied exactly once: by us for JPEG/PNG/WebP; pillow-heif already
    rotates HEIC pixels on read (and resets the tag), so it is not applied again.
 8. An embedded ICC profile other than sRGB (e.g. Display P3 from iPhones) is converted to sRGB
@@ -203,12 +204,14 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
     """
     image, fmt = open_image(data)
     full_w, full_h = image.size
+    rgb = _decode_plain_jpeg(data, image) if fmt == "jpeg" and min_long_side is None else None
     try:
         if fmt == "jpeg" and min_long_side is not None:
             # draft picks the largest DCT reduction keeping each side >= the requested size.
             ratio = min_long_side / max(full_w, full_h)
             image.draft("RGB", (max(1, int(np.ceil(full_w * ratio))), max(1, int(np.ceil(full_h * ratio)))))
-        image.load()
+        if rgb is None:
+            image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
     except (OSError, EOFError) as exc:
@@ -223,10 +226,13 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
     swaps_axes = orientation in (5, 6, 7, 8)
     original_size = (full_h, full_w) if swaps_axes else (full_w, full_h)
 
-    rgb_image, icc_converted = _to_srgb_rgb(image)
-    if orientation != 1:
-        rgb_image = _apply_orientation(rgb_image, orientation)
-    rgb = np.asarray(rgb_image, dtype=np.uint8)
+    if rgb is not None:
+        rgb, icc_converted = _orient_array(rgb, orientation), False
+    else:
+        rgb_image, icc_converted = _to_srgb_rgb(image)
+        if orientation != 1:
+            rgb_image = _apply_orientation(rgb_image, orientation)
+        rgb = np.asarray(rgb_image, dtype=np.uint8)
     if min_long_side is not None and max(rgb.shape[:2]) > min_long_side and fmt != "jpeg":
         rgb = _area_resize_long_side(rgb, min_long_side)
     rgb = np.ascontiguousarray(rgb)
@@ -253,6 +259,53 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+def _orient_array(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """The same rotation/flip as :func:`_apply_orientation`, on an HxWx3 array (cv2: ~2x faster)."""
+    import cv2
+
+    operations = {
+        2: lambda a: cv2.flip(a, 1),
+        3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+        4: lambda a: cv2.flip(a, 0),
+        5: cv2.transpose,
+        6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+        7: lambda a: cv2.flip(cv2.transpose(a), -1),
+        8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    }
+    operation = operations.get(orientation)
+    return operation(rgb) if operation is not None else rgb
+
+
+def _decode_plain_jpeg(data: bytes, header: Image.Image) -> np.ndarray | None:
+    """Full-resolution decode of a plain sRGB colour JPEG with OpenCV, or None to use Pillow.
+
+    OpenCV's libjpeg-turbo gives the same pixels as Pillow's for these files in ~60 % of the
+    time (no Pillow-to-numpy copy). Only files that end with the EOI marker take this path:
+    cv2 fills a truncated JPEG with grey instead of failing, so anything that might be
+    truncated, and anything needing a mode or ICC conversion, is left to Pillow.
+
+    Parameters
+    ----------
+    data : bytes, the whole JPEG file
+    header : the lazily opened Pillow image of ``data`` (mode, ICC profile, size)
+
+    Returns
+    -------
+    ndarray uint8 HxWx3 sRGB as stored (EXIF orientation NOT applied); or None.
+    """
+    if header.mode != "RGB" or not data.endswith(b"\xff\xd9"):
+        return None
+    icc = header.info.get("icc_profile")
+    if icc and _icc_to_srgb_transform(hashlib.sha256(icc).hexdigest(), icc) is not None:
+        return None
+    import cv2
+
+    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    if rgb is None or rgb.shape != (header.size[1], header.size[0], 3):
+        return None
+    return rgb
 
 
 def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:

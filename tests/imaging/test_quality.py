@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -130,19 +129,6 @@ def test_baseline_comparison(phone_photo):
     assert "framing_differs_from_baseline" in gate(moved, baseline_geometry=baseline).codes
     turned = synthetic.turn_head(phone_photo, 25)
     assert "pose_differs_from_baseline" in gate(turned, baseline_geometry=baseline).codes
-
-
-def test_gate_is_fast_on_a_12_megapixel_jpeg(phone_jpeg):
-    quality_gate(phone_jpeg)  # warm caches (cascade load)
-    cpu = []
-    for _ in range(5):
-        started = time.process_time()
-        quality_gate(phone_jpeg)
-        cpu.append(time.process_time() - started)
-    # Budget: 250 ms wall on an idle 2-core machine. CPU time (all threads) is asserted, so
-    # the test holds when the suite shares the machine, and still catches a full-resolution
-    # path (a full decode alone costs > 0.3 s CPU).
-    assert np.median(cpu) < 0.5
 
 
 def test_thresholds_and_messages_cover_every_code():

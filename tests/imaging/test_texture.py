@@ -1,8 +1,5 @@
 """Texture: IBSI digital-phantom GLCM reference values, fixed quantisation, line/pore/roughness."""
 
-import os
-import time
-
 import numpy as np
 import pytest
 
@@ -163,28 +160,3 @@ def test_roughness_ignores_exposure_and_rises_with_detail():
     r_lined = texture.roughness_index(texture.band_pass(_draw_lines(base, 12, 0.15, 2), mask, ppm), mask)
     assert r_exposed == pytest.approx(r0, rel=1e-3)
     assert r_lined > 1.5 * r0
-
-
-def test_texture_speed_canonical_face():
-    if os.getloadavg()[0] > 1.5 * (os.cpu_count() or 1):
-        pytest.skip("machine overloaded by other processes: a wall-clock budget is not meaningful")
-    rng = np.random.default_rng(0)
-    import cv2
-
-    shading = cv2.GaussianBlur(rng.normal(0.5, 0.02, (1024, 768)).astype(np.float32), (0, 0), 1.0)
-    lstar = (60 + 200 * (shading - 0.5)).astype(np.float32)
-    skin = np.zeros((1024, 768), bool)
-    skin[150:900, 120:650] = True
-    regions = {f"r{k}": np.zeros_like(skin) for k in range(5)}
-    for k, m in enumerate(regions.values()):
-        m[150 + 150 * k : 290 + 150 * k, 120:650] = True
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        maps = texture.texture_maps(shading, skin, CANONICAL_PX_PER_MM)
-        for m in regions.values():
-            texture.region_texture(maps, texture.quantise_lstar(lstar), m, CANONICAL_PX_PER_MM)
-        best = min(best, time.perf_counter() - t0)
-    # Budget ~0.2 s (measured ~0.1 s unloaded); the ceiling leaves room for a busy shared CI
-    # machine and still catches a slow filter (skimage frangi alone takes 2-4 s here).
-    assert best < 0.5, best
