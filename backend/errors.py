@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from sqlalchemy import exc as sqlalchemy_errors
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
 from schemas.common import ProblemSchema
@@ -221,6 +222,35 @@ def _retry_after_seconds(error: HTTPException, headers: Mapping[str, str]) -> in
     return 60  # no better knowledge: one minute
 
 
+#: Errors meaning the database could not be reached or dropped the connection (not a bad query).
+DATABASE_UNAVAILABLE_ERRORS = (
+    sqlalchemy_errors.OperationalError,  # connection refused/reset, server restarting, SQLite locked
+    sqlalchemy_errors.InterfaceError,  # connection already closed
+    sqlalchemy_errors.DisconnectionError,
+    sqlalchemy_errors.TimeoutError,  # no pooled connection freed in time
+)
+#: Seconds a client is told to wait before retrying when the database cannot be reached.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    """Answer 503 (retry later) when the database is unreachable or its connection dropped.
+
+    A restart of PostgreSQL, a broken connection or a pool exhausted for too long is
+    transient: the client retries (with the same ``Idempotency-Key``, so nothing is created
+    twice). Logged by class only: the message may hold SQL parameters.
+    """
+    log.warning("database unavailable (%s) in request %s", type(error).__name__, g.get("request_id"))
+    return problem_response(
+        503,
+        detail=f"The database is unavailable; retry after {DATABASE_RETRY_AFTER_S} seconds "
+               "(with the same Idempotency-Key).",
+        title="Service Unavailable", type_="database-unavailable",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        extensions={"retry_after": DATABASE_RETRY_AFTER_S},
+    )
+
+
 def handle_unexpected_exception(error: Exception) -> Response:
     """Log an unhandled exception (type and request id only) and answer 500."""
     if isinstance(error, HTTPException):
@@ -307,4 +337,6 @@ def register_error_handlers(app: Flask) -> None:
     """Route every error of ``app`` through the problem+json handlers."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_exception)
+    for database_error in DATABASE_UNAVAILABLE_ERRORS:
+        app.register_error_handler(database_error, handle_database_unavailable)
     app.before_request(lambda: enforce_request_media_type(app))  # after request-id assignment

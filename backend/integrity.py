@@ -264,17 +264,39 @@ def check_integrity(*, storage: Storage | None = None, now: dt.datetime | None =
     return report
 
 
+def remove_orphan_files(report: IntegrityReport, storage: Storage | None = None) -> list[str]:
+    """Delete the objects ``report`` found orphaned; return their keys.
+
+    Such objects are left by a request whose database went away after the bytes were written
+    (whether its commit happened was unknown, so the request kept them). Only objects past the
+    report's grace period are listed, so an upload still in flight is never removed.
+    """
+    storage = storage if storage is not None else current_storage()
+    removed = []
+    for finding in report.of_kind("orphan_file"):
+        storage.delete(finding.subject)
+        removed.append(finding.subject)
+    return removed
+
+
 @click.command("check-integrity")
 @with_appcontext
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
               help="Seconds an unreferenced object may be in flight before it counts as orphaned.")
+@click.option("--remove-orphans", is_flag=True,
+              help="Delete the orphaned objects found (older than --grace), then check again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check_integrity_command(grace_s: float, as_json: bool) -> None:
+def check_integrity_command(grace_s: float, remove_orphans: bool, as_json: bool) -> None:
     """Check database rows against the photo store, jobs and the audit chain; exit 1 on findings."""
     report = check_integrity(grace_s=grace_s)
+    removed = remove_orphan_files(report) if remove_orphans else []
+    if removed:
+        report = check_integrity(grace_s=grace_s)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**report.to_dict(), "removed_orphans": removed}, indent=2))
     else:
+        for key in removed:
+            click.echo(f"removed orphan\t{key}")
         click.echo(", ".join(f"{name}: {count}" for name, count in report.counts.items()) + " examined")
         for finding in report.findings:
             click.echo(f"{finding.kind}\t{finding.subject}\t{finding.detail}")

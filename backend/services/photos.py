@@ -19,6 +19,7 @@ step 3. Removing bytes (delete, consent withdrawal) marks rows first and enqueue
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from flask import current_app, g, make_response
 from sqlalchemy import select
 
 from backend import audit
-from backend.errors import problem
+from backend.errors import DATABASE_UNAVAILABLE_ERRORS, problem
 from backend.extensions import db, now
 from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
@@ -41,6 +42,7 @@ from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 #: Consent scope that photos need.
 PHOTO_CONSENT_SCOPE = "clinical_photo"
@@ -380,15 +382,31 @@ def settle_files(view: F) -> F:
         finally:
             written, obsolete = g.pop(_G_WRITTEN, []), g.pop(_G_OBSOLETE, [])
             if written:
-                db.session.rollback()  # a no-op after a commit; ends a failed transaction
-                for photo_id, key in written:
-                    if db.session.get(Photo, photo_id) is None:
-                        current_storage().delete(key)
+                _remove_uncommitted_files(written)
             if succeeded:
                 for key in obsolete:
                     current_storage().delete(key)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _remove_uncommitted_files(written: list[tuple[uuid.UUID, str]]) -> None:
+    """Delete each written photo file whose row did not commit.
+
+    When the database cannot be reached (a restart mid-request), whether the commit happened
+    is unknown, so the files are kept: deleting them could lose an accepted photo. They are
+    then unreferenced objects that ``flask check-integrity --remove-orphans`` removes once
+    they are older than its grace period. The request's own error is not masked.
+    """
+    try:
+        db.session.rollback()  # a no-op after a commit; ends a failed transaction
+        for photo_id, key in written:
+            if db.session.get(Photo, photo_id) is None:
+                current_storage().delete(key)
+    except DATABASE_UNAVAILABLE_ERRORS as error:
+        db.session.rollback()
+        log.warning("database unavailable (%s): %d written photo file(s) left for check-integrity",
+                    type(error).__name__, len(written))
 
 
 # ------------------------------------------------------------------ removal

@@ -95,6 +95,26 @@ def test_unhandled_exception_is_500_without_internals(bare_app, caplog):
     assert "RuntimeError" in caplog.text and secret not in caplog.text
 
 
+def test_database_unavailable_is_503_with_retry_after_and_no_sql_in_logs(bare_app, caplog):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    secret = "SELECT * FROM patients WHERE name = 'Jane Doe'"
+
+    @bare_app.get("/api/v1/test-database-down")
+    def database_down():
+        raise OperationalError(secret, {"name": "Jane Doe"}, sqlite3.OperationalError("database is locked"))
+
+    with caplog.at_level(logging.WARNING):
+        response = bare_app.test_client().get("/api/v1/test-database-down")
+    body = assert_problem(response, 503)
+    assert body["type"].endswith(":database-unavailable")
+    assert response.headers["Retry-After"] == str(body["retry_after"]) and body["retry_after"] > 0
+    assert "Jane Doe" not in response.get_data(as_text=True)
+    assert "OperationalError" in caplog.text and "Jane Doe" not in caplog.text
+
+
 def test_error_carries_request_id(client):
     response = client.get("/api/v1/nope", headers={"X-Request-ID": "client-chosen-id-1"})
     assert response.headers["X-Request-ID"] == "client-chosen-id-1"

@@ -1,4 +1,4 @@
-"""Faults: storage failing mid-write, a worker dying mid-analysis, a restart with jobs queued,
+"""Faults: the database restarting mid-upload, storage failing mid-write, a worker dying mid-analysis, a restart with jobs queued,
 two retries of one upload racing. Afterwards every accepted photo is stored once, analysed
 once at the current algorithm version, and ``check-integrity`` finds nothing orphaned."""
 
@@ -236,3 +236,118 @@ def test_racing_retries_of_one_upload_store_one_photo(app, consented, headers_of
     originals = [key for key in holdings(app).keys if "/original." in key]
     assert len(originals) == 1
     assert integrity(app).ok
+
+
+class DatabaseOutage:
+    """A PostgreSQL restart as the service sees it: every connection of the app's engine is
+    terminated by the server (``pg_terminate_backend``, what a restart does to them), and,
+    while ``refusing``, new connections are refused as by a server still starting up.
+
+    Only the connections this engine checked out since the outage object was made are
+    terminated, so other users of the test database are left alone.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        from sqlalchemy import event
+
+        with app.app_context():
+            self.engine = db.engine
+        self.admin_url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.backend_pids: set[int] = set()
+        self.refusing = False
+        self.terminated = 0
+        event.listen(self.engine, "checkout", self._record_pid)
+        event.listen(self.engine, "do_connect", self._maybe_refuse)
+
+    def _record_pid(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        self.backend_pids.add(dbapi_connection.info.backend_pid)
+
+    def _maybe_refuse(self, dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        if self.refusing:
+            import psycopg
+
+            raise psycopg.OperationalError("connection refused: the database system is starting up")
+
+    def restart(self, *, stay_down: bool) -> None:
+        import psycopg
+
+        self.refusing = stay_down
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            for pid in self.backend_pids:
+                self.terminated += bool(admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0])
+        self.backend_pids.clear()
+
+    def back_up(self) -> None:
+        self.refusing = False
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        self.back_up()
+        event.remove(self.engine, "checkout", self._record_pid)
+        event.remove(self.engine, "do_connect", self._maybe_refuse)
+
+
+class OutageAfterPut:
+    """Storage that restarts the database right after a photo original is written: the
+    request then finds its connection gone before its row is flushed or committed."""
+
+    def __init__(self, inner: Any, outage: DatabaseOutage, stay_down: bool) -> None:
+        self.inner, self.outage, self.stay_down = inner, outage, stay_down
+        self.written: list[str] = []
+
+    def put(self, key: str, data: bytes | IO[bytes], content_type: str, **options: Any) -> StoredObject:
+        stored = self.inner.put(key, data, content_type, **options)
+        if "/original." in key and not self.written:
+            self.written.append(key)
+            self.outage.restart(stay_down=self.stay_down)
+        return stored
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def database_outage(app, database_backend) -> Iterator[DatabaseOutage]:
+    if database_backend != "postgresql":
+        pytest.skip("the embedded SQLite database is a file in the service's own process: no server restarts")
+    outage = DatabaseOutage(app)
+    yield outage
+    outage.close()
+
+
+@pytest.mark.parametrize("stay_down", [False, True], ids=["back before the reply", "down until after the reply"])
+def test_database_restart_during_upload_loses_nothing(app, client, consented, headers_of, swap_storage,
+                                                      database_outage, stay_down):
+    headers = {**headers_of("patient_user"), "Idempotency-Key": "phone-db-restart-1"}
+    before = holdings(app)
+    storage = swap_storage(lambda real: OutageAfterPut(real, database_outage, stay_down))
+
+    response = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id)
+    database_outage.back_up()
+    assert database_outage.terminated >= 1, "the restart did not hit the request's connection"
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["type"].endswith("database-unavailable") and response.headers["Retry-After"].isdigit()
+    now = holdings(app)
+    assert (now.photos, now.uploads, now.analyses, now.jobs) == (before.photos, before.uploads,
+                                                                 before.analyses, before.jobs)
+    if stay_down:
+        # Whether the commit happened could not be known, so the bytes were kept: an orphan
+        # the integrity check reports, never a lost photo.
+        assert [(f.kind, f.subject) for f in integrity(app).findings] == [("orphan_file", storage.written[0])]
+    else:
+        # The database was back when the request settled: it saw no row and removed the file.
+        assert now.keys == before.keys
+        assert integrity(app).ok
+
+    swap_storage(lambda real: real)  # the phone retries with the same key
+    retried = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id)
+    assert retried.status_code == 201, retried.get_json()
+    assert photo_counts(app) == (1, 1)
+    cleanup = app.test_cli_runner().invoke(args=["check-integrity", "--grace", "0", "--remove-orphans"])
+    assert cleanup.exit_code == 0, cleanup.output
+    assert ("removed orphan\t" + storage.written[0] in cleanup.output) is stay_down
+    assert integrity(app).ok
+    originals = [key for key in holdings(app).keys if "/original." in key]
+    assert len(originals) == 1 and originals[0] != storage.written[0]

@@ -52,6 +52,20 @@ def test_orphan_file_is_reported_and_fails_cli(app, photo_id):
     assert "orphan_file\tphotos/nobody/stray/original.jpg" in result.output
 
 
+def test_remove_orphans_deletes_only_orphans_past_the_grace_period(app, photo_id):
+    with app.app_context():
+        current_storage().put("photos/nobody/stray/original.jpg", b"\xff\xd8junk", "image/jpeg")
+        keys_before = set(current_storage().iter_keys(""))
+    in_flight = app.test_cli_runner().invoke(args=["check-integrity", "--grace", "3600", "--remove-orphans"])
+    assert in_flight.exit_code == 0 and "removed orphan" not in in_flight.output  # too young: in flight
+    result = run_check_integrity_cli(app, "--remove-orphans")
+    assert result.exit_code == 0, result.output
+    assert "removed orphan\tphotos/nobody/stray/original.jpg" in result.output and "integrity ok" in result.output
+    with app.app_context():
+        assert set(current_storage().iter_keys("")) == keys_before - {"photos/nobody/stray/original.jpg"}
+        assert db.session.get(Photo, photo_id) is not None
+
+
 def test_recent_unreferenced_object_is_in_flight_not_orphan(app, photo_id):
     with app.app_context():
         current_storage().put("photos/nobody/inflight/original.jpg", b"x", "image/jpeg")
