@@ -7,7 +7,8 @@ Usage::
 Runs :func:`imaging.recapture_study.run_study` (6 subjects with different graded skin changes
 x 6 recapture conditions: exposure +/-30 %, white-balance shifts, JPEG q70, rescaling 0.7-1.4x,
 rotation +/-6 degrees, sensor noise; every photo through ``imaging.analysis.analyze``) and
-prints ICC(2,1), SEM and MDC95 per measure (:mod:`imaging.reliability`). With ``--write`` the
+prints ICC(2,1), SEM and MDC95 per measure, of all skin and of each face region
+(:mod:`imaging.reliability`). With ``--write`` the
 table is saved to ``imaging/reliability_table.json``, which the backend reads for its MDC flags
 (:func:`imaging.reliability.load_reliability_table`).
 """
@@ -33,6 +34,10 @@ def build_table() -> dict:
 
     study = run_study()
     measures = {name: reliability(scores).to_dict() for name, scores in study["scores"].items()}
+    # Per region too: a region has fewer pixels than all skin and its own noise, so the progress
+    # flags of a region use that region's MDC95.
+    regions = {region: {name: reliability(scores).to_dict() for name, scores in by_measure.items()}
+               for region, by_measure in study["region_scores"].items()}
     return {
         "algorithm_version": ALGORITHM_VERSION,
         "command": COMMAND,
@@ -44,6 +49,7 @@ def build_table() -> dict:
             "color_references": sorted({r for row in study["color_reference"] for r in row}),
         },
         "measures": measures,
+        "regions": regions,
     }
 
 
@@ -57,6 +63,11 @@ def main(argv=None) -> int:
     print(f"{'measure':<30} {'ICC':>6} {'band':>10} {'SD':>9} {'SEM':>9} {'MDC95':>9}")
     for name, r in table["measures"].items():
         print(f"{name:<30} {r['icc']:6.3f} {r['band']:>10} {r['sd']:9.4f} {r['sem']:9.4f} {r['mdc95']:9.4f}")
+    headline = ("redness", "pigmentation", "texture")
+    print(f"per region, MDC95 (ICC) of {', '.join(headline)}:")
+    for region, by_measure in table["regions"].items():
+        print(f"  {region:<12} " + "  ".join(
+            f"{by_measure[m]['mdc95']:8.4f} ({by_measure[m]['icc']:.3f})" for m in headline))
     print(f"photos failing the quality gate: {table['design']['photos_failing_quality_gate']}; "
           f"colour references: {', '.join(table['design']['color_references'])}")
     if args.write:

@@ -178,12 +178,18 @@ def run_study(subjects=SUBJECTS, captures=CAPTURES, measures=STUDY_MEASURES) -> 
     -------
     dict
         ``scores``: measure -> ndarray float64 (n_subjects, n_captures) of all-skin values;
-        ``quality_ok``: ndarray bool (n_subjects, n_captures); ``color_reference``: list of
-        lists of str.
+        ``region_scores``: region -> measure -> the same matrix of that region's values (the
+        regions of :data:`imaging.geometry.REGION_NAMES`); ``quality_ok``: ndarray bool
+        (n_subjects, n_captures); ``color_reference``: list of lists of str.
     """
     from imaging.analysis import analyze
+    from imaging.geometry import REGION_NAMES
 
-    scores = {m: np.full((len(subjects), len(captures)), np.nan) for m in measures}
+    def empty() -> np.ndarray:
+        return np.full((len(subjects), len(captures)), np.nan)
+
+    scores = {m: empty() for m in measures}
+    region_scores = {region: {m: empty() for m in measures} for region in REGION_NAMES}
     quality_ok = np.zeros((len(subjects), len(captures)), bool)
     references = []
     for i, change in enumerate(subjects):
@@ -194,7 +200,11 @@ def run_study(subjects=SUBJECTS, captures=CAPTURES, measures=STUDY_MEASURES) -> 
             for m in measures:
                 value = None if result.metrics is None else result.metrics.get(m)
                 scores[m][i, j] = np.nan if value is None else value
+                for region, region_matrix in region_scores.items():
+                    value = None if result.regions is None else result.regions.get(region, {}).get(m)
+                    region_matrix[m][i, j] = np.nan if value is None else value
             quality_ok[i, j] = result.quality.ok
             row.append(result.color_reference)
         references.append(row)
-    return {"scores": scores, "quality_ok": quality_ok, "color_reference": references}
+    return {"scores": scores, "region_scores": region_scores, "quality_ok": quality_ok,
+            "color_reference": references}

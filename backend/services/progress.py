@@ -9,11 +9,12 @@ Only results of ONE algorithm version are ever compared (see ``imaging.version``
 
 Change from baseline: value minus the baseline milestone's value (absolute, the measure's
 units) and ``100 * change / |baseline value|`` (percent, None when the baseline is 0).
-``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure, from the published
-reliability table ``imaging/reliability_table.json`` (written by ``bench/reliability.py
---write``); it is None when the table was measured with another algorithm version or does not
-list the measure. The table's MDC95 are of all-skin values; the same MDC is applied to each
-region (a region has fewer pixels and is at least as noisy: the flag is optimistic there).
+``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure IN THAT REGION, from the
+published reliability table ``imaging/reliability_table.json`` (written by ``bench/reliability.py
+--write``: all-skin values under ``measures``, each face region's under ``regions``); it is None
+when the table was measured with another algorithm version or does not list the measure for
+that region (a region's MDC is never borrowed from all skin: a region has fewer pixels and its
+own noise).
 
 Split-face courses: per milestone and measure, treated-cheek minus control-cheek value
 (``left_cheek``/``right_cheek`` by the course's treated side, subject's left/right) and the
@@ -70,12 +71,14 @@ def _read_mdc_table(path: str) -> tuple[str, dict[str, MdcEntry]]:
     from pathlib import Path
 
     data = json.loads(Path(path).read_text())
-    entries = {name: MdcEntry(float(v["mdc95"]), float(v["icc"]), str(v["band"])) for name, v in data["measures"].items()}
+    sections = {ALL_SKIN: data["measures"], **data.get("regions", {})}
+    entries = {(region, name): MdcEntry(float(v["mdc95"]), float(v["icc"]), str(v["band"]))
+               for region, measures in sections.items() for name, v in measures.items()}
     return str(data.get("algorithm_version", "")), entries
 
 
-def mdc_table(algorithm_version: str, path: str | None = None) -> dict[str, MdcEntry]:
-    """MDC95 per measure valid for ``algorithm_version`` (empty when the table is of another version).
+def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], MdcEntry]:
+    """MDC95 per (region, measure) valid for ``algorithm_version`` (empty when the table is of another version).
 
     Parameters
     ----------
@@ -85,8 +88,9 @@ def mdc_table(algorithm_version: str, path: str | None = None) -> dict[str, MdcE
 
     Returns
     -------
-    dict[str, MdcEntry]
-        Empty when the table is missing or was measured with another algorithm version.
+    dict[(str, str), MdcEntry]
+        Keyed by (region, measure); the region ``all_skin`` holds the all-skin values. Empty
+        when the table is missing or was measured with another algorithm version.
     """
     try:
         table_version, entries = _read_mdc_table(str(path or RELIABILITY_TABLE_PATH))
@@ -311,8 +315,8 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
 
     series = []
     for measure in measures:
-        mdc = mdcs.get(measure)
         for region in regions:
+            mdc = mdcs.get((region, measure))
             baseline_value = values.get((baseline_choice.analysis_id, region, measure)) if baseline_choice else None
             points = []
             for choice in ordered:

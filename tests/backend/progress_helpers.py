@@ -72,3 +72,19 @@ def add_overlay(app: Flask, photo_id: uuid.UUID, name: str, png: bytes) -> str:
         db.session.add(PhotoOverlay(analysis_id=analysis.id, name=name, storage_key=stored.key, size_bytes=stored.size))
         db.session.commit()
         return stored.key
+
+
+def write_mdc_table(path, mdc95: dict[tuple[str, str], float], *, version: str = ALGORITHM_VERSION) -> str:
+    """Write a reliability table with the given MDC95 per (region, measure); return its path.
+
+    Region ``all_skin`` goes under ``measures``, every other region under ``regions``, as
+    ``bench/reliability.py --write`` lays the published table out (ICC 0.9, band "good").
+    """
+    import json
+
+    table: dict[str, Any] = {"algorithm_version": version, "measures": {}, "regions": {}}
+    for (region, measure), value in mdc95.items():
+        section = table["measures"] if region == "all_skin" else table["regions"].setdefault(region, {})
+        section[measure] = {"mdc95": value, "icc": 0.9, "band": "good"}
+    path.write_text(json.dumps(table))
+    return str(path)

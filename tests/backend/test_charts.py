@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -13,18 +12,15 @@ import pytest
 from PIL import Image
 
 from backend.services.charts import FIGURE_SIZE_IN, PNG_DPI, chart_cache
-from imaging.version import ALGORITHM_VERSION
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import BASELINE, assert_problem
-from tests.backend.progress_helpers import add_result
+from tests.backend.progress_helpers import add_result, write_mdc_table
 
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path) -> dict[str, Any]:
-    table = tmp_path / "reliability.json"
-    table.write_text(json.dumps({"algorithm_version": ALGORITHM_VERSION,
-                                 "measures": {"redness": {"mdc95": 3.0, "icc": 0.9, "band": "good"}}}))
-    return {**app_config, "RELIABILITY_TABLE_PATH": str(table)}
+    table = write_mdc_table(tmp_path / "reliability.json", {("all_skin", "redness"): 3.0})
+    return {**app_config, "RELIABILITY_TABLE_PATH": table}
 
 
 @pytest.fixture

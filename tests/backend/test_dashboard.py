@@ -16,11 +16,10 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models.audit import AuditEvent
-from imaging.version import ALGORITHM_VERSION
 from tests import factories
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import BASELINE, assert_problem
-from tests.backend.progress_helpers import add_overlay, add_result
+from tests.backend.progress_helpers import add_overlay, add_result, write_mdc_table
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -28,10 +27,8 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path, clock) -> dict[str, Any]:
     # Replaces the clinical fixtures' app_config (same name), so it sets the clock itself.
-    table = tmp_path / "reliability.json"
-    table.write_text(json.dumps({"algorithm_version": ALGORITHM_VERSION,
-                                 "measures": {"redness": {"mdc95": 2.0, "icc": 0.9, "band": "good"}}}))
-    return {**app_config, "CLOCK": clock, "RELIABILITY_TABLE_PATH": str(table)}
+    table = write_mdc_table(tmp_path / "reliability.json", {("all_skin", "redness"): 2.0})
+    return {**app_config, "CLOCK": clock, "RELIABILITY_TABLE_PATH": table}
 
 
 def csrf_of(html: str) -> str:

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
 
-from imaging.version import ALGORITHM_VERSION
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import BASELINE, assert_problem
-from tests.backend.progress_helpers import add_result
+from tests.backend.progress_helpers import add_result, write_mdc_table
 
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path, clock) -> dict[str, Any]:
     # Replaces the clinical fixtures' app_config (same name), so it sets the clock itself.
-    table = tmp_path / "reliability.json"
-    table.write_text(json.dumps({"algorithm_version": ALGORITHM_VERSION, "measures": {
-        "redness": {"mdc95": 2.0, "icc": 0.9, "band": "good"},
-        "texture": {"mdc95": 0.5, "icc": 0.5, "band": "moderate"}}}))
-    return {**app_config, "CLOCK": clock, "RELIABILITY_TABLE_PATH": str(table)}
+    table = write_mdc_table(tmp_path / "reliability.json", {("left_cheek", "redness"): 2.0,
+                                                            ("all_skin", "texture"): 0.5})
+    return {**app_config, "CLOCK": clock, "RELIABILITY_TABLE_PATH": table}
 
 
 def test_summary_in_words_with_the_series_numbers(app, client, world, headers_of, clock):

@@ -10,23 +10,21 @@ import pytest
 
 from backend.services.progress import change_from_baseline, mdc_table, plain_words
 from imaging.version import ALGORITHM_VERSION
+from schemas.progress import SERIES_MEASURES, SERIES_REGIONS
 from tests import factories
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import BASELINE, assert_problem
-from tests.backend.progress_helpers import add_result, supersede
+from tests.backend.progress_helpers import add_result, supersede, write_mdc_table
 
-#: MDC95 of the test table (measure units): chosen so 4 is beyond and 1 within.
-TEST_MDC = {"redness": 3.0, "pigmentation": 5.0, "texture": 0.5}
+#: MDC95 of the test table (measure units) per (region, measure): chosen so that 4 is beyond
+#: and 1 within on all skin; the left cheek is noisier (its own, larger MDC).
+TEST_MDC = {("all_skin", "redness"): 3.0, ("all_skin", "pigmentation"): 5.0, ("all_skin", "texture"): 0.5,
+            ("left_cheek", "redness"): 6.5}
 
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path) -> dict[str, Any]:
-    table = tmp_path / "reliability.json"
-    table.write_text(json.dumps({
-        "algorithm_version": ALGORITHM_VERSION,
-        "measures": {m: {"mdc95": v, "icc": 0.9, "band": "good"} for m, v in TEST_MDC.items()},
-    }))
-    return {**app_config, "RELIABILITY_TABLE_PATH": str(table)}
+    return {**app_config, "RELIABILITY_TABLE_PATH": write_mdc_table(tmp_path / "reliability.json", TEST_MDC)}
 
 
 def day(n: int) -> dt.date:
@@ -48,8 +46,27 @@ def test_mdc_table_of_another_version_is_not_used(tmp_path):
     table = tmp_path / "t.json"
     table.write_text(json.dumps({"algorithm_version": "1999.1.1", "measures": {"redness": {
         "mdc95": 1.0, "icc": 0.9, "band": "good"}}}))
-    assert mdc_table("1999.1.1", str(table))["redness"].mdc95 == 1.0
+    assert mdc_table("1999.1.1", str(table))[("all_skin", "redness")].mdc95 == 1.0
     assert mdc_table(ALGORITHM_VERSION, str(table)) == {}
+
+
+def test_each_region_has_its_own_mdc_never_borrowed_from_all_skin(tmp_path):
+    table = tmp_path / "t.json"
+    entry = {"icc": 0.9, "band": "good"}
+    table.write_text(json.dumps({"algorithm_version": "1999.1.1",
+                                 "measures": {"redness": {**entry, "mdc95": 1.0}},
+                                 "regions": {"nose": {"redness": {**entry, "mdc95": 2.5}}}}))
+    mdcs = mdc_table("1999.1.1", str(table))
+    assert mdcs[("nose", "redness")].mdc95 == 2.5 and mdcs[("all_skin", "redness")].mdc95 == 1.0
+    assert ("forehead", "redness") not in mdcs  # no flag rather than the all-skin MDC
+
+
+def test_published_table_has_an_mdc_for_every_series_region_and_measure():
+    mdcs = mdc_table(ALGORITHM_VERSION)
+    assert mdcs, "imaging/reliability_table.json is not of the current algorithm version"
+    for region in SERIES_REGIONS:
+        for measure in SERIES_MEASURES:
+            assert mdcs[(region, measure)].mdc95 > 0, (region, measure)
 
 
 def test_series_numbers_mdc_flags_and_left_out_photos(app, client, world, headers_of):
@@ -91,6 +108,7 @@ def test_series_numbers_mdc_flags_and_left_out_photos(app, client, world, header
     cheek = series_of(body, "redness", "left_cheek")
     assert [p["change"] for p in cheek["points"]] == [0.0, -0.5, -7.0]
     assert cheek["points"][2]["change_percent"] == pytest.approx(-700.0 / 42.0)
+    assert cheek["mdc95"] == 6.5  # the cheek's own MDC, not all skin's 3.0
     assert [p["exceeds_mdc"] for p in cheek["points"]] == [False, False, True]
     texture = series_of(body, "texture", "all_skin")
     assert [p["change"] for p in texture["points"]] == pytest.approx([0.0, 0.6, -0.3])
