@@ -165,6 +165,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROXY_FIX_X_FOR", "0",
             "Number of trusted reverse proxies setting X-Forwarded-For (0: use the socket address).",
             parse_non_negative_int),
+    Setting("DASHBOARD_COOKIE_SECURE", "true",
+            "Send the clinician dashboard's session cookie over HTTPS only (Secure). Browsers accept "
+            "it from http://localhost and http://127.0.0.1; set false only for plain HTTP on another host.",
+            parse_bool),
     Setting("SEED_DEMO", "false",
             "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
             "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),

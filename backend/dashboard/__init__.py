@@ -19,8 +19,8 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-s
 def init_dashboard(app: Flask) -> None:
     """Register the dashboard blueprint and its session cookie settings.
 
-    ``DASHBOARD_COOKIE_SECURE`` (default True) may be set False only for plain-HTTP setups
-    other than localhost (browsers accept Secure cookies from http://localhost).
+    ``DASHBOARD_COOKIE_SECURE`` (environment, default true) may be set false only for plain-HTTP
+    setups other than localhost (browsers accept Secure cookies from http://localhost).
     """
     import datetime as dt
 
@@ -28,7 +28,7 @@ def init_dashboard(app: Flask) -> None:
 
     app.config.update(
         SESSION_COOKIE_NAME="skintrack_dashboard",
-        SESSION_COOKIE_SECURE=bool(app.config.get("DASHBOARD_COOKIE_SECURE", True)),
+        SESSION_COOKIE_SECURE=bool(app.config["DASHBOARD_COOKIE_SECURE"]),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_PATH="/dashboard",

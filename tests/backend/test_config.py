@@ -54,6 +54,9 @@ def test_environment_is_read_by_create_app(tmp_path, monkeypatch):
     assert app.config["ACCESS_TOKEN_TTL"] == 120
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("env.sqlite3")
     assert app.config["SECRET_KEY"].startswith("from-the-environment-")
+    assert app.config["SESSION_COOKIE_SECURE"] is True  # dashboard cookie: HTTPS only by default
+    monkeypatch.setenv("DASHBOARD_COOKIE_SECURE", "false")
+    assert create_app().config["SESSION_COOKIE_SECURE"] is False
 
 
 def test_secret_key_is_generated_once_and_private(tmp_path):
