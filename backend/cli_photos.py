@@ -1,4 +1,5 @@
-"""``flask --app backend reanalyse``: recompute photos analysed by an older algorithm version.
+"""``flask --app backend reanalyse``: analyse photos that lack a result of the current algorithm
+version (analysed by an older one, or whose analysis failed for good).
 
 Older results are kept (one :class:`PhotoAnalysis` per photo and version); the dashboard and
 exports compare results within one version only.
@@ -14,6 +15,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from backend.extensions import db
+from backend.jobs import requeue_failed
 from backend.jobs.runner import make_worker_id, runner_for_app
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoAnalysis
@@ -31,22 +33,27 @@ def photos_needing_analysis(version: str = ALGORITHM_VERSION) -> list[Photo]:
     ))
 
 
-def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> list[uuid.UUID]:
+def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> tuple[list[uuid.UUID], int]:
     """Enqueue ``analyse_photo`` for every photo lacking a ``version`` analysis; commit.
+
+    A photo whose analysis job had failed for good (attempts used up, e.g. while storage was
+    down) gets that job back with fresh attempts: otherwise it would never be analysed.
 
     Returns
     -------
-    list of UUID
-        The job ids (existing jobs for the same photo and version are reused).
+    (list of UUID, int)
+        The job ids (existing jobs for the same photo and version are reused) and how many of
+        them were failed jobs queued again.
     """
     photos = photos_needing_analysis(version)
-    job_ids = []
+    job_ids, retried = [], 0
     for photo in photos:
         job = enqueue_analysis(photo)
+        retried += requeue_failed(job)
         photo.analysis_job_id = job.id
         job_ids.append(job.id)
     db.session.commit()
-    return job_ids
+    return job_ids, retried
 
 
 @click.command("reanalyse")
@@ -55,8 +62,9 @@ def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> list[uuid.UUID]:
               help="Run the analyses in this process instead of leaving them to the workers.")
 def reanalyse_command(run_here: bool) -> None:
     """Recompute every photo whose results are not from the current algorithm version."""
-    job_ids = enqueue_reanalysis()
-    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}")
+    job_ids, retried = enqueue_reanalysis()
+    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}"
+               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
     if not run_here:
         return
     runner = runner_for_app(current_app, make_worker_id("reanalyse"))

@@ -114,6 +114,29 @@ def enqueue(
     return job
 
 
+def requeue_failed(job: Job) -> bool:
+    """Give a permanently failed job a fresh set of attempts, in the current transaction.
+
+    For an operator's retry after the cause was fixed (e.g. ``flask reanalyse`` once storage
+    is back). The job reaches the backend after the transaction commits, like a new one.
+
+    Returns
+    -------
+    bool
+        True when ``job`` was failed and is queued again; False (unchanged) otherwise.
+    """
+    if job.status != JobStatus.FAILED.value:
+        return False
+    job.status = JobStatus.QUEUED.value
+    job.attempts = 0
+    job.run_after = now()
+    job.locked_by = job.locked_until = job.started_at = job.finished_at = None
+    job.last_error = None
+    db.session.flush()
+    db.session.info.setdefault(_PENDING_KEY, []).append(job.id)
+    return True
+
+
 def _find_duplicate(kind: str, dedupe_key: str) -> Job | None:
     return db.session.scalar(select(Job).where(Job.kind == kind, Job.dedupe_key == dedupe_key))
 

@@ -1,6 +1,7 @@
-"""Faults: the database restarting mid-upload, storage failing mid-write, a worker dying mid-analysis, a restart with jobs queued,
-two retries of one upload racing. Afterwards every accepted photo is stored once, analysed
-once at the current algorithm version, and ``check-integrity`` finds nothing orphaned."""
+"""Faults: the database restarting mid-upload, storage failing mid-write (also until an analysis
+fails for good), a worker dying mid-analysis, a restart with jobs queued, two retries of one
+upload racing. Afterwards every accepted photo is stored once, analysed once at the current
+algorithm version, and ``check-integrity`` finds nothing orphaned."""
 
 from __future__ import annotations
 
@@ -351,3 +352,27 @@ def test_database_restart_during_upload_loses_nothing(app, client, consented, he
     assert integrity(app).ok
     originals = [key for key in holdings(app).keys if "/original." in key]
     assert len(originals) == 1 and originals[0] != storage.written[0]
+
+
+def test_analysis_failed_for_good_is_redone_once_by_reanalyse(app, client, consented, headers_of, swap_storage):
+    app.config["JOB_MAX_ATTEMPTS"] = 1  # the analysis gets one attempt, and storage fails it
+    failing = swap_storage(lambda real: FailingStorage(real, lambda key: "/analysis/" in key))
+    response = upload(client, headers_of("patient_user"), consented.patient.id, phone_jpeg(),
+                      course_id=consented.course.id)
+    assert response.status_code == 201, response.get_json()
+    photo_id = uuid.UUID(response.get_json()["id"])
+    assert failing.failed, "the fault was not exercised"
+    with app.app_context():
+        job = db.session.get(Job, db.session.get(Photo, photo_id).analysis_job_id)
+        assert job.status == JobStatus.FAILED.value
+        db.session.rollback()
+    assert [(f.kind, f.subject) for f in integrity(app).findings] == [("unanalysed_photo", f"photo:{photo_id}")]
+
+    swap_storage(lambda real: real)  # storage repaired; the operator runs reanalyse
+    result = app.test_cli_runner().invoke(args=["reanalyse", "--run-here"])
+    assert result.exit_code == 0, result.output
+    assert "1 failed analysis job(s) given fresh attempts" in result.output and "1 done" in result.output
+    assert photo_counts(app) == (1, 1)
+    assert integrity(app).ok
+    again = app.test_cli_runner().invoke(args=["reanalyse", "--run-here"])
+    assert "0 photo(s) queued" in again.output and "fresh attempts" not in again.output
