@@ -116,6 +116,28 @@ class BaselineReference:
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
         return buffer.getvalue()
 
+    @staticmethod
+    def geometry_from_bytes(data: bytes) -> FaceGeometry:
+        """Only the baseline's face geometry from what :meth:`to_bytes` wrote, without decoding pixels.
+
+        The same geometry as ``from_bytes(data).geometry`` (the text chunk precedes the image
+        data), for the upload's quality gate, which needs nothing else.
+
+        Raises
+        ------
+        ValueError
+            When ``data`` is not a serialised baseline reference of this format.
+        """
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                meta = json.loads(image.info[_BASELINE_PNG_KEY])
+                mode = image.mode
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ValueError("not a skintrack baseline reference") from exc
+        if meta.get("format") != BASELINE_FORMAT or mode != "RGBA":
+            raise ValueError("unsupported baseline reference format")
+        return _geometry_from_fields(meta["geometry"])
+
     @classmethod
     def from_bytes(cls, data: bytes) -> "BaselineReference":
         """Load what :meth:`to_bytes` wrote.

@@ -262,7 +262,7 @@ def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, 
         return None
     try:
         with current_storage().open(analysis.baseline_reference_key) as stream:
-            return BaselineReference.from_bytes(stream.read()).geometry
+            return BaselineReference.geometry_from_bytes(stream.read())  # no pixel decode in the request
     except (ObjectNotFound, ValueError):
         return None
 

@@ -148,6 +148,8 @@ def test_baseline_reference_round_trips_through_bytes(baseline_result):
     assert loaded.geometry.right_eye == pytest.approx(reference.geometry.right_eye)
     assert loaded.geometry.image_size == reference.geometry.image_size
     assert loaded.algorithm_version == ALGORITHM_VERSION
+    # The upload's gate reads only the geometry: the same, without decoding the pixels.
+    assert BaselineReference.geometry_from_bytes(data) == loaded.geometry
 
 
 def test_baseline_reference_from_bytes_analyses_the_photo(photo):
@@ -167,6 +169,8 @@ def test_baseline_reference_needs_a_face():
 def test_baseline_reference_refuses_foreign_bytes(data):
     with pytest.raises(ValueError):
         BaselineReference.from_bytes(data)
+    with pytest.raises(ValueError):
+        BaselineReference.geometry_from_bytes(data)
 
 
 def test_head_exclusion_covers_the_head_not_the_background(photo, baseline_result):
