@@ -81,20 +81,26 @@ def upload(client, headers, patient_id: str, course_id: str, data: bytes, captur
     return response.get_json()["id"]
 
 
-def wait_done(app, photo_ids: list[str], deadline: float) -> dict[str, dt.datetime]:
-    """Poll the jobs table until every photo's analysis job is done; return finish times."""
+def analysis_jobs(app, photo_ids: list[str]) -> list:
+    """Rows (id, status, finished_at, last_error) of the photos' analysis jobs, from the jobs table."""
     from backend.extensions import db
     from backend.models.jobs import Job
     from backend.models.photos import Photo
 
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(Photo.id, Job.status, Job.finished_at, Job.last_error)
+            .join(Job, Photo.analysis_job_id == Job.id)
+            .where(Photo.id.in_([uuid.UUID(p) for p in photo_ids]))
+        ).all()
+        db.session.remove()
+    return rows
+
+
+def wait_done(app, photo_ids: list[str], deadline: float) -> dict[str, dt.datetime]:
+    """Poll the jobs table until every photo's analysis job is done; return finish times."""
     while True:
-        with app.app_context():
-            rows = db.session.execute(
-                db.select(Photo.id, Job.status, Job.finished_at, Job.last_error)
-                .join(Job, Photo.analysis_job_id == Job.id)
-                .where(Photo.id.in_([uuid.UUID(p) for p in photo_ids]))
-            ).all()
-            db.session.remove()
+        rows = analysis_jobs(app, photo_ids)
         failed = [r for r in rows if r.status == "failed"]
         if failed:
             raise RuntimeError(f"analysis failed: {failed[0].last_error}")

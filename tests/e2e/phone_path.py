@@ -144,6 +144,26 @@ def wait_for_jobs(send: Transport, headers: dict[str, str], photo_ids: list[str]
         time.sleep(0.5)
 
 
+def enrol_patient(send: Transport, staff: dict[str, str], patient_body: dict[str, Any],
+                  credentials: tuple[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """As a clinician: create the patient, a course (:data:`COURSE`) and the clinical-photo
+    consent, invite the patient; as the patient: enrol with ``credentials`` and sign in.
+
+    Returns
+    -------
+    (patient, course, phone headers)
+    """
+    patient = expect(send("POST", "/api/v1/patients", headers=staff, json_body=patient_body), 201)
+    course = expect(send("POST", f"/api/v1/patients/{patient['id']}/courses", headers=staff, json_body=COURSE), 201)
+    expect(send("POST", f"/api/v1/patients/{patient['id']}/consents", headers=staff,
+                json_body={"scope": "clinical_photo", "action": "grant", "version": "v1"}), 201)
+    invitation = expect(send("POST", f"/api/v1/patients/{patient['id']}/invitations", headers=staff, json_body={}), 201)
+    email, password = credentials
+    expect(send("POST", "/api/v1/auth/enrol", json_body={"code": invitation["code"], "email": email,
+                                                         "password": password}), 201)
+    return patient, course, login(send, email, password)
+
+
 def walk_phone_path(send: Transport, clinician: tuple[str, str], *, analysis_deadline_s: float = 300.0) -> PhonePathResult:
     """Walk the phone path end to end and check every answer on the way.
 
@@ -156,15 +176,7 @@ def walk_phone_path(send: Transport, clinician: tuple[str, str], *, analysis_dea
         Longest wait for all three analyses, seconds.
     """
     staff = login(send, *clinician)
-    patient = expect(send("POST", "/api/v1/patients", headers=staff, json_body=PATIENT), 201)
-    course = expect(send("POST", f"/api/v1/patients/{patient['id']}/courses", headers=staff, json_body=COURSE), 201)
-    expect(send("POST", f"/api/v1/patients/{patient['id']}/consents", headers=staff,
-                json_body={"scope": "clinical_photo", "action": "grant", "version": "v1"}), 201)
-    invitation = expect(send("POST", f"/api/v1/patients/{patient['id']}/invitations", headers=staff, json_body={}), 201)
-    email, password = PATIENT_LOGIN
-    expect(send("POST", "/api/v1/auth/enrol", json_body={"code": invitation["code"], "email": email,
-                                                         "password": password}), 201)
-    phone = login(send, email, password)
+    patient, course, phone = enrol_patient(send, staff, PATIENT, PATIENT_LOGIN)
     result = PhonePathResult(patient_id=patient["id"], course_id=course["id"])
 
     result.uploads["baseline"] = upload_direct(send, phone, patient["id"], phone_jpeg(), "image/jpeg",

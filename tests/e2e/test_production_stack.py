@@ -84,6 +84,43 @@ def run_cli(env: dict[str, str], *args: str) -> str:
     return completed.stdout
 
 
+def gunicorn_command(port: int, workers: int = 2, threads: int = 4) -> list[str]:
+    """The documented gunicorn command (gthread workers) on 127.0.0.1:``port``."""
+    return [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+            "-b", f"127.0.0.1:{port}", "--timeout", "120", "wsgi:app"]
+
+
+def celery_worker_command(node: str, concurrency: int = 2, level: str = "info") -> list[str]:
+    """The documented Celery worker command, named ``node@host``."""
+    return [str(BIN / "celery"), "-A", "backend.jobs.celery_app", "worker", "-l", level, "-c", str(concurrency),
+            "-n", f"{node}@%h", "--without-gossip", "--without-mingle"]
+
+
+def production_env(database_url: str, schema: str, redis_url: str, s3_endpoint_url: str, queue: str) -> dict[str, str]:
+    """Environment of the documented production processes (README "Production run") on loopback.
+
+    PostgreSQL in ``schema`` of ``database_url``, Celery jobs and rate-limit counters on
+    ``redis_url`` (jobs on ``queue``), photos in the S3-compatible server at ``s3_endpoint_url``.
+    """
+    separator = "&" if "?" in database_url else "?"
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "DATABASE_URL": f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}",
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+        "STORAGE_URL": f"s3://{BUCKET}/photos",
+        "S3_ENDPOINT_URL": s3_endpoint_url,
+        "S3_REGION": "us-east-1",
+        "S3_CREATE_BUCKET": "true",
+        "AWS_ACCESS_KEY_ID": "skintrack-e2e",
+        "AWS_SECRET_ACCESS_KEY": "skintrack-e2e-secret",
+        "JOB_BACKEND": "celery",
+        "REDIS_URL": redis_url,
+        "JOB_CELERY_QUEUE": queue,
+        "RATELIMIT_STORAGE_URI": redis_url,
+    }
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     """The running stack: ``base_url``, ``env``, ``s3_root``, ``processes``."""
@@ -92,22 +129,8 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     processes: list[Process] = []
     try:
         with running_s3_server(tmp_path / "s3") as s3:
-            separator = "&" if "?" in TEST_DATABASE_URL else "?"
             env = {
-                **os.environ,
-                "PYTHONPATH": str(REPO_ROOT),
-                "DATABASE_URL": f"{TEST_DATABASE_URL}{separator}options={quote(f'-csearch_path={schema}')}",
-                "SECRET_KEY": uuid.uuid4().hex * 2,
-                "STORAGE_URL": f"s3://{BUCKET}/photos",
-                "S3_ENDPOINT_URL": s3.endpoint_url,
-                "S3_REGION": "us-east-1",
-                "S3_CREATE_BUCKET": "true",
-                "AWS_ACCESS_KEY_ID": "skintrack-e2e",
-                "AWS_SECRET_ACCESS_KEY": "skintrack-e2e-secret",
-                "JOB_BACKEND": "celery",
-                "REDIS_URL": TEST_REDIS_URL,
-                "JOB_CELERY_QUEUE": f"skintrack-e2e-{run}",
-                "RATELIMIT_STORAGE_URI": TEST_REDIS_URL,
+                **production_env(TEST_DATABASE_URL, schema, TEST_REDIS_URL, s3.endpoint_url, f"skintrack-e2e-{run}"),
                 # A killed worker's job is claimable again after its lease; the sweeper re-sends it.
                 "JOB_LEASE_S": "5",
                 "JOB_SWEEP_INTERVAL_S": "1",
@@ -117,14 +140,10 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
             run_cli(env, "create-admin", "--email", ADMIN[0], "--clinic-name", "Stack Clinic",
                     "--password", ADMIN[1])
             port = free_port()
-            gunicorn = Process("gunicorn", [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4",
-                                            "-b", f"127.0.0.1:{port}", "--timeout", "120", "wsgi:app"],
-                               env, tmp_path)
+            gunicorn = Process("gunicorn", gunicorn_command(port), env, tmp_path)
             processes.append(gunicorn)
             def start_worker(name: str) -> Process:
-                worker = Process(name, [str(BIN / "celery"), "-A", "backend.jobs.celery_app", "worker",
-                                        "-l", "info", "-c", "2", "-n", f"{name}-{run}@%h",
-                                        "--without-gossip", "--without-mingle"], env, tmp_path)
+                worker = Process(name, celery_worker_command(f"{name}-{run}"), env, tmp_path)
                 processes.append(worker)
                 return worker
 
