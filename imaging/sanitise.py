@@ -9,10 +9,11 @@ Policy (what is kept, what is removed, and why):
   append depth maps and metadata trailers there).
 - Kept always: the ICC profile (so Display P3 colours stay correct) and the pixels' colour
   values.
-- JPEG whose EXIF orientation is 1 (or absent): metadata segments are stripped LOSSLESSLY,
-  the compressed image data is copied byte for byte (no generation loss).
-- JPEG with another orientation: pixels are rotated upright and re-encoded once at quality 95
-  with 4:4:4 chroma (no chroma subsampling), because the orientation tag is removed with EXIF.
+- JPEG: metadata segments are stripped LOSSLESSLY, the compressed image data is copied byte
+  for byte (no generation loss, and no decode or encode in the upload request). When the EXIF
+  orientation is not 1 (phones store portrait photos sideways with orientation 6), a new EXIF
+  segment holding ONLY that orientation tag is written, so every reader (our decoder, browsers,
+  Pillow's ``exif_transpose``) shows the photo upright. Nothing else of the EXIF survives.
 - PNG: chunk-level lossless strip; if an eXIf chunk asks for rotation, the rotated pixels are
   re-encoded as PNG (still lossless).
 - HEIC/HEIF and WebP: converted to JPEG quality 95, 4:4:4, with the ICC profile. Browsers on
@@ -28,7 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from imaging.decode import open_image
+from imaging.decode import DecodedImage, open_image
 from imaging.errors import ImageError
 
 from PIL import Image  # noqa: E402
@@ -36,6 +37,9 @@ from PIL import Image  # noqa: E402
 #: JPEG quality and chroma subsampling used whenever pixels must be re-encoded.
 REENCODE_QUALITY = 95
 _SUBSAMPLING_444 = 0
+
+#: EXIF orientation values (1 = upright as stored).
+_ORIENTATIONS = range(1, 9)
 
 # JPEG markers kept in the lossless path: SOF*, DHT, DQT, DRI, SOS, APP0 (JFIF), APP14 (Adobe
 # colour transform, needed to decode correctly) and APP2 only when it is an ICC profile chunk.
@@ -70,13 +74,16 @@ class SanitisedPhoto:
     reencoded: bool
 
 
-def sanitise_photo(data: bytes) -> SanitisedPhoto:
+def sanitise_photo(data: bytes, decoded: DecodedImage | None = None) -> SanitisedPhoto:
     """Produce the stored copy of an upload (see module docstring for the policy).
 
     Parameters
     ----------
     data : bytes
         The uploaded file, any supported format.
+    decoded : DecodedImage, optional
+        A :func:`imaging.decode.decode_image` result of ``data`` (at any scale) that the caller
+        already has: ``data`` is then known to decode and is not decoded again.
 
     Returns
     -------
@@ -90,13 +97,15 @@ def sanitise_photo(data: bytes) -> SanitisedPhoto:
     from imaging.decode import decode_image
 
     # Full validation first: never store what analysis would refuse.
-    decoded = decode_image(data, min_long_side=256)
+    if decoded is None:
+        decoded = decode_image(data, min_long_side=256)
     image, fmt = open_image(data)
     width, height = decoded.original_size
     orientation = int(image.getexif().get(0x0112, 1) or 1) if fmt != "heif" else 1
     icc = image.info.get("icc_profile")
-    if fmt == "jpeg" and orientation == 1:
-        return SanitisedPhoto(strip_jpeg_metadata(data), "image/jpeg", width, height, "jpeg", False)
+    if fmt == "jpeg":
+        orientation = orientation if orientation in _ORIENTATIONS else 1  # as decode_image reads it
+        return SanitisedPhoto(strip_jpeg_metadata(data, orientation), "image/jpeg", width, height, "jpeg", False)
     if fmt == "png" and orientation == 1:
         return SanitisedPhoto(strip_png_metadata(data), "image/png", width, height, "png", False)
     upright = _upright_pixels(image, orientation)
@@ -124,16 +133,40 @@ def _upright_pixels(image: Image.Image, orientation: int) -> Image.Image:
     return _apply_orientation(image, orientation)
 
 
-def strip_jpeg_metadata(data: bytes) -> bytes:
+def orientation_only_exif(orientation: int) -> bytes:
+    """A JPEG APP1 segment whose EXIF holds only the orientation tag (0x0112, SHORT).
+
+    Parameters
+    ----------
+    orientation : int, 1..8 (EXIF orientation)
+
+    Returns
+    -------
+    bytes
+        ``FF E1 <length> "Exif\\0\\0"`` + a big-endian TIFF header and one IFD with one entry.
+    """
+    if orientation not in _ORIENTATIONS:
+        raise ValueError(f"EXIF orientation must be 1..8, not {orientation!r}")
+    tiff = (b"MM\x00\x2a" + struct.pack(">I", 8)  # big-endian TIFF, IFD0 at offset 8
+            + struct.pack(">H", 1)  # one entry
+            + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)  # Orientation, SHORT, count 1
+            + struct.pack(">I", 0))  # no next IFD
+    payload = b"Exif\x00\x00" + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def strip_jpeg_metadata(data: bytes, orientation: int = 1) -> bytes:
     """Remove every metadata segment from a JPEG without touching the compressed image.
 
     Keeps SOI, frame/scan/table segments, APP0 (JFIF), APP14 (Adobe) and ICC profile APP2
     segments; drops all other APPn (EXIF, XMP, MPF, IPTC, maker data), COM, and anything after
-    the first image's EOI.
+    the first image's EOI. With ``orientation`` other than 1, an EXIF segment holding only that
+    tag (:func:`orientation_only_exif`) follows SOI, where EXIF readers look for it.
 
     Parameters
     ----------
     data : bytes, a baseline or progressive JPEG
+    orientation : int, 1..8, EXIF orientation to keep (1: none written)
 
     Returns
     -------
@@ -147,6 +180,8 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
     if data[:2] != b"\xff\xd8":
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
     out = bytearray(b"\xff\xd8")
+    if orientation != 1:
+        out += orientation_only_exif(orientation)
     pos = 2
     n = len(data)
     while pos < n:

@@ -305,7 +305,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     course, requested = check_capture(patient, metadata)
     try:
         decoded = decode_image(data, min_long_side=GATE_DECODE_LONG_SIDE)
-        sanitised = sanitise_photo(data)
+        sanitised = sanitise_photo(data, decoded)
     except ImageError as error:
         refuse_image(error)
     capture = resolve_capture_time(metadata.captured_at, decoded.captured_at, now())

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from backend.extensions import db
 from backend.models.clinical import Milestone
@@ -70,8 +70,8 @@ def test_direct_upload_sanitises_assigns_milestone_and_analyses(app, client, con
     assert not exif_has_gps(stored)
     assert synthetic.SECRET_SERIAL.encode() not in stored
     assert synthetic.SECRET_COMMENT.encode() not in stored
-    with Image.open(io.BytesIO(stored)) as image:
-        assert image.size == (600, 800)
+    with Image.open(io.BytesIO(stored)) as image:  # the phone's sideways pixels, shown upright
+        assert ImageOps.exif_transpose(image).size == (600, 800) and dict(image.getexif()) == {0x0112: 6}
     with app.app_context():
         milestone = db.session.get(Milestone, uuid.UUID(body["milestone_id"]))
         assert milestone.completed_via == "photo"

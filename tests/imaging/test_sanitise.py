@@ -7,12 +7,12 @@ import io
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from imaging import synthetic
 from imaging.decode import decode_image
 from imaging.errors import ImageError
-from imaging.sanitise import sanitise_photo, strip_jpeg_metadata
+from imaging.sanitise import orientation_only_exif, sanitise_photo, strip_jpeg_metadata
 
 SECRETS = (synthetic.SECRET_SERIAL.encode(), synthetic.SECRET_COMMENT.encode(), b"Jane Roe", b"SN-SKINTRACK")
 
@@ -22,17 +22,24 @@ def small_rgb(medium_photo):
     return cv2.resize(medium_photo.rgb, (300, 400), interpolation=cv2.INTER_AREA)
 
 
-def _assert_clean(data: bytes) -> Image.Image:
-    """No secret strings anywhere in the bytes, and no EXIF/GPS/comment/XMP when parsed."""
+def _assert_clean(data: bytes, orientation: int | None = None) -> Image.Image:
+    """No secret strings anywhere in the bytes, and no EXIF/GPS/comment/XMP when parsed; with
+    ``orientation``, an EXIF holding exactly that one tag."""
     for secret in SECRETS:
         assert secret not in data
-    assert b"Exif\x00\x00" not in data and b"http://ns.adobe.com/xap" not in data and b"xmpmeta" not in data
+    assert b"http://ns.adobe.com/xap" not in data and b"xmpmeta" not in data
     image = Image.open(io.BytesIO(data))
     exif = image.getexif()
+    if orientation is None:
+        assert b"Exif\x00\x00" not in data and "exif" not in image.info
+    else:
+        assert data.count(b"Exif\x00\x00") == 1 and dict(exif) == {0x0112: orientation}
+        assert not exif.get_ifd(0x8769) and not exif.get_ifd(0x8825)  # no Exif or GPS sub-IFD
+        assert image.info["exif"] == orientation_only_exif(orientation)[4:]
     assert 0x8825 not in exif and not exif.get_ifd(0x8825)  # GPS IFD
     assert 0xA431 not in exif.get_ifd(0x8769) and 0x927C not in exif.get_ifd(0x8769)  # serial, MakerNote
     assert 0x010E not in exif and 0x9286 not in exif.get_ifd(0x8769)  # ImageDescription, UserComment
-    assert not image.info.get("comment") and "xmp" not in image.info and "exif" not in image.info
+    assert not image.info.get("comment") and "xmp" not in image.info
     assert not any(k.lower() in ("comment", "description") for k in getattr(image, "text", {}) or {})
     return image
 
@@ -45,13 +52,32 @@ def test_input_really_contains_the_secrets(small_rgb):
     assert gps[2] == synthetic.SECRET_GPS
 
 
-def test_rotated_jpeg_is_reencoded_upright_444_with_no_metadata(small_rgb):
-    out = sanitise_photo(synthetic.to_jpeg(small_rgb, quality=95))
-    assert (out.format, out.content_type, out.width, out.height, out.reencoded) == ("jpeg", "image/jpeg", 300, 400, True)
-    image = _assert_clean(out.data)
-    assert image.size == (300, 400)
-    assert image.layer[0][1:3] == image.layer[1][1:3]  # same sampling factors for Y and Cb: 4:4:4
-    assert np.abs(decode_image(out.data).rgb.astype(int) - small_rgb.astype(int)).mean() < 3.0
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_rotated_jpeg_is_stripped_losslessly_keeping_only_its_orientation(small_rgb, orientation):
+    data = synthetic.to_jpeg(small_rgb, quality=95, orientation=orientation)
+    out = sanitise_photo(data)
+    assert (out.format, out.content_type, out.width, out.height, out.reencoded) == ("jpeg", "image/jpeg", 300, 400, False)
+    image = _assert_clean(out.data, orientation)
+    assert image.size == ((400, 300) if orientation in (6, 8) else (300, 400))  # stored as the phone stored it
+    # The compressed scan was copied: the same pixels as the upload, shown upright.
+    assert np.array_equal(decode_image(out.data).rgb, decode_image(data).rgb)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(out.data))).convert("RGB"))
+    assert np.abs(upright.astype(int) - small_rgb.astype(int)).mean() < 3.0
+
+
+def test_sanitise_reuses_the_callers_decode(small_rgb, monkeypatch):
+    import imaging.decode
+
+    data = synthetic.to_jpeg(small_rgb, orientation=6)
+    expected = sanitise_photo(data)
+    decoded = decode_image(data, min_long_side=256)
+    monkeypatch.setattr(imaging.decode, "decode_image", lambda *a, **k: pytest.fail("decoded again"))
+    assert sanitise_photo(data, decoded) == expected
+
+
+def test_orientation_only_exif_is_refused_for_unknown_values():
+    with pytest.raises(ValueError):
+        orientation_only_exif(9)
 
 
 def test_upright_jpeg_is_stripped_losslessly(small_rgb):
