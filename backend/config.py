@@ -63,6 +63,14 @@ def parse_non_negative_int(text: str) -> int:
     return value
 
 
+def parse_worker_nice(text: str) -> int:
+    """Parse a niceness increment, 0..19."""
+    value = parse_non_negative_int(text)
+    if value > 19:
+        raise ValueError(f"must be 0..19: {text!r}")
+    return value
+
+
 def parse_positive_float(text: str) -> float:
     """Parse a number > 0 (seconds)."""
     value = float(text)
@@ -131,6 +139,10 @@ SETTINGS: tuple[Setting, ...] = (
             "redone after it.", parse_positive_float),
     Setting("JOB_POLL_INTERVAL_S", "5", "`thread` backend: longest idle wait between table polls.",
             parse_positive_float),
+    Setting("JOB_WORKER_NICE", "10",
+            "Niceness added to analysis workers (the `thread` worker thread, Celery worker "
+            "processes) so that requests waiting on the quality gate get the CPU first; 0..19, "
+            "0 keeps normal priority. Linux.", parse_worker_nice),
     Setting("JOB_SWEEP_INTERVAL_S", "30",
             "`celery` workers: how often jobs with lost messages or dead workers are re-sent.",
             parse_positive_float),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.jobs.runner import make_worker_id, runner_for_app
+from backend.jobs.runner import lower_worker_priority, make_worker_id, runner_for_app
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -121,6 +121,7 @@ class ThreadBackend:
             thread.join(timeout_s)
 
     def _loop(self) -> None:
+        lower_worker_priority(int(self._app.config.get("JOB_WORKER_NICE", 0)))
         while not self._stopping.is_set():
             # Clear before looking, so a dispatch during the look is not lost.
             self._wake.clear()

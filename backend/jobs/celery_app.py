@@ -19,6 +19,7 @@ from backend.extensions import db
 from backend.jobs import job_backend
 from backend.jobs.backends import CeleryBackend
 from backend.jobs.celery_backend import Sweeper
+from backend.jobs.runner import lower_worker_priority
 
 # Jobs enqueued by handlers inside the worker also go through Celery.
 flask_app = create_app({"JOB_BACKEND": "celery"})
@@ -30,9 +31,14 @@ _sweeper: Sweeper | None = None
 
 @signals.worker_process_init.connect
 def _fresh_connections_in_child(**_: object) -> None:
-    """Drop database connections inherited across fork: a socket must not be shared by processes."""
+    """Drop database connections inherited across fork: a socket must not be shared by processes.
+
+    Also lower the child's priority (``JOB_WORKER_NICE``): analyses yield the CPU to web
+    requests sharing the host.
+    """
     with flask_app.app_context():
         db.engine.dispose(close=False)
+    lower_worker_priority(int(flask_app.config.get("JOB_WORKER_NICE", 0)))
 
 
 @signals.worker_ready.connect

@@ -132,6 +132,36 @@ def runner_for_app(app: Any, worker_id: str) -> JobRunner:
     return JobRunner(JobSettings.from_config(app.config), worker_id, clock=app_clock(app))
 
 
+def lower_worker_priority(increment: int) -> int | None:
+    """Make the calling thread (and the threads it starts later) nicer by ``increment``.
+
+    Analyses are background work; the upload request that waits for the quality gate is not.
+    On a machine shared by both (the embedded default, or web and Celery workers on one
+    host), a nicer worker lets the interactive requests have the CPU first. Linux sets
+    niceness per thread (a thread is a task), so this leaves the request threads of the same
+    process alone; new threads inherit it.
+
+    Parameters
+    ----------
+    increment : int, 0..19 (0: leave the priority as it is)
+
+    Returns
+    -------
+    int or None
+        The thread's niceness afterwards; None where the platform cannot set it.
+    """
+    if increment <= 0 or not hasattr(os, "setpriority"):
+        return None
+    task = threading.get_native_id()
+    try:
+        niceness = min(19, os.getpriority(os.PRIO_PROCESS, task) + increment)
+        os.setpriority(os.PRIO_PROCESS, task, niceness)
+        return os.getpriority(os.PRIO_PROCESS, task)
+    except OSError as exc:  # not permitted in this sandbox/container: run at normal priority
+        log.warning("could not lower the job worker's priority (%s)", type(exc).__name__)
+        return None
+
+
 def make_worker_id(label: str = "worker") -> str:
     """Return a unique worker id ``host:pid:label:random`` (<= 128 chars)."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{label[:20]}:{uuid.uuid4().hex[:8]}"

@@ -47,6 +47,7 @@ def celery_effect(ctx: JobContext) -> str:
     """Record each start; block the first attempt if asked; apply the effect idempotently."""
     r = redis_client()
     run = ctx.payload["run"]
+    r.set(f"{run}:niceness", os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
     r.rpush(f"{run}:started", ctx.attempt)
     if ctx.payload.get("block_first") and ctx.attempt == 1:
         # The test kills the worker while it waits here.
@@ -201,6 +202,8 @@ def test_celery_worker_runs_enqueued_job(producer, workers, run_id):
     job = wait_for_job(producer, job_id, "done")
     assert (job.attempts, job.result_ref) == (1, "attempt-1")
     assert redis_client().hgetall(f"{run_id}:effects") == {str(job_id): "1"}
+    # Pool processes run nicer (JOB_WORKER_NICE, default 10) than the web side that started them.
+    assert int(redis_client().get(f"{run_id}:niceness")) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
 
 
 def test_job_survives_worker_killed_mid_job(producer, workers, run_id):

@@ -8,6 +8,7 @@ clock; waiting uses events signalled by the worker, never sleeps.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import uuid
 from collections import Counter
@@ -34,7 +35,7 @@ from backend.jobs import (
     start_worker,
     stop_worker,
 )
-from backend.jobs.runner import make_worker_id, retry_delay_s
+from backend.jobs.runner import lower_worker_priority, make_worker_id, retry_delay_s
 from backend.models.jobs import Job, JobStatus
 
 WAIT_S = 30.0
@@ -528,3 +529,43 @@ def test_thread_worker_starts_with_the_first_request(app):
     finally:
         close_app(application)
     assert not job_backend(application).running
+
+
+NICENESS: dict[str, int] = {}
+
+
+@job_handler("test_niceness")
+def record_niceness(ctx: JobContext) -> str:
+    NICENESS[str(ctx.job_id)] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    return "recorded"
+
+
+def test_thread_worker_runs_jobs_nicer_than_requests(app, outcomes):
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if base + 5 > 19:
+        pytest.skip("this process already runs at the lowest priority")
+    application = sibling_app(app, JOB_WORKER_NICE=5)
+    try:
+        start_worker(application)
+        with application.app_context():
+            job_id = add_job("test_niceness")
+            assert outcomes.wait_for(1) == [(job_id, "done")]
+        assert NICENESS[str(job_id)] == base + 5
+        # Only the worker thread was lowered: this (request-serving) thread keeps its priority.
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    finally:
+        close_app(application)
+
+
+def test_lower_worker_priority_is_per_thread_and_capped():
+    seen = {}
+
+    def worker() -> None:
+        seen["after"] = lower_worker_priority(25)
+        seen["now"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["after"] == seen["now"] == 19
+    assert lower_worker_priority(0) is None
