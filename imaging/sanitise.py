@@ -41,9 +41,8 @@ _SUBSAMPLING_444 = 0
 #: EXIF orientation values (1 = upright as stored).
 _ORIENTATIONS = range(1, 9)
 
-# JPEG markers kept in the lossless path: SOF*, DHT, DQT, DRI, SOS, APP0 (JFIF), APP14 (Adobe
-# colour transform, needed to decode correctly) and APP2 only when it is an ICC profile chunk.
-_KEEP_APP = {0xE0, 0xEE}
+# JPEG segments kept in the lossless path: SOF*, DHT, DQT, DRI, SOS, and of the metadata segments
+# only rebuilt JFIF APP0, Adobe APP14 and ICC profile APP2 (see _kept_metadata_segment).
 _PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"sBIT", b"pHYs",
              b"tRNS", b"bKGD", b"cICP"}
 
@@ -158,10 +157,11 @@ def orientation_only_exif(orientation: int) -> bytes:
 def strip_jpeg_metadata(data: bytes, orientation: int = 1) -> bytes:
     """Remove every metadata segment from a JPEG without touching the compressed image.
 
-    Keeps SOI, frame/scan/table segments, APP0 (JFIF), APP14 (Adobe) and ICC profile APP2
-    segments; drops all other APPn (EXIF, XMP, MPF, IPTC, maker data), COM, and anything after
-    the first image's EOI. With ``orientation`` other than 1, an EXIF segment holding only that
-    tag (:func:`orientation_only_exif`) follows SOI, where EXIF readers look for it.
+    Keeps SOI, frame/scan/table segments, a rebuilt APP0 (JFIF fields, no thumbnail), the fixed
+    part of APP14 (Adobe) and ICC profile APP2 segments; drops all other APPn (EXIF, XMP, MPF,
+    IPTC, maker data, JFXX thumbnails), COM, and anything after the first image's EOI. With
+    ``orientation`` other than 1, an EXIF segment holding only that tag
+    (:func:`orientation_only_exif`) follows SOI (or a leading JFIF APP0), where readers look.
 
     Parameters
     ----------
@@ -180,8 +180,7 @@ def strip_jpeg_metadata(data: bytes, orientation: int = 1) -> bytes:
     if data[:2] != b"\xff\xd8":
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.")
     out = bytearray(b"\xff\xd8")
-    if orientation != 1:
-        out += orientation_only_exif(orientation)
+    exif = orientation_only_exif(orientation) if orientation != 1 else None
     pos = 2
     n = len(data)
     while pos < n:
@@ -206,13 +205,12 @@ def strip_jpeg_metadata(data: bytes, orientation: int = 1) -> bytes:
         if length < 2 or end > n:
             raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
         segment = data[pos - 2 : end]
-        payload = data[pos + 2 : end]
-        keep = True
-        if 0xE0 <= marker <= 0xEF:
-            keep = marker in _KEEP_APP or (marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"))
-        elif marker == 0xFE:
-            keep = False
-        if keep:
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            segment = _kept_metadata_segment(marker, data[pos + 2 : end])
+        if segment and exif is not None and not (marker == 0xE0 and len(out) == 2):
+            out += exif  # right after SOI, or after a leading JFIF APP0 (which must come first)
+            exif = None
+        if segment:
             out += segment
         pos = end
         if marker == 0xDA:  # SOS: copy entropy-coded data up to the next real marker
@@ -220,6 +218,26 @@ def strip_jpeg_metadata(data: bytes, orientation: int = 1) -> bytes:
             out += data[pos:scan_end]
             pos = scan_end
     raise ImageError("truncated_image", "The photo file is incomplete; please upload it again.")
+
+
+def _kept_metadata_segment(marker: int, payload: bytes) -> bytes | None:
+    """The sanitised form of an APPn/COM segment, or None to drop it.
+
+    Only what decoding needs survives, rebuilt from its fixed fields so that no free bytes
+    (a JFXX or JFIF thumbnail with its own EXIF, text after a header) are carried along:
+
+    - APP0 JFIF: version, density units and densities; thumbnail 0x0. JFXX: dropped.
+    - APP14 Adobe: its 12 fixed bytes (the colour transform flag decoding depends on).
+    - APP2 ICC_PROFILE chunks: kept (the colours depend on them).
+    - Everything else (EXIF, XMP, MPF, IPTC, maker segments, COM): dropped.
+    """
+    if marker == 0xE0 and payload.startswith(b"JFIF\x00") and len(payload) >= 14:
+        return b"\xff\xe0\x00\x10" + payload[:12] + b"\x00\x00"
+    if marker == 0xEE and payload.startswith(b"Adobe") and len(payload) >= 12:
+        return b"\xff\xee\x00\x0e" + payload[:12]
+    if marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"):
+        return b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload
+    return None
 
 
 def _entropy_end(data: bytes, pos: int) -> int:

@@ -65,6 +65,33 @@ def test_rotated_jpeg_is_stripped_losslessly_keeping_only_its_orientation(small_
     assert np.abs(upright.astype(int) - small_rgb.astype(int)).mean() < 3.0
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_header_segments_are_rebuilt_without_thumbnails_or_free_text(small_rgb, orientation):
+    import struct
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 12.34)}
+    exif[0x010E] = "Jane Roe home"
+    thumbnail = io.BytesIO()
+    Image.fromarray(small_rgb[::8, ::8].copy()).save(thumbnail, "JPEG", exif=exif)
+    upload = synthetic.to_jpeg(small_rgb, quality=90, orientation=orientation)
+    jfif = b"JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x02\x01" + b"\x10" * 6 + b"Jane Roe"  # 2x1 thumbnail + text
+    hostile = (segment(0xE0, jfif) + segment(0xE0, b"JFXX\x00\x10" + thumbnail.getvalue())
+               + segment(0xE0, b"OWNER: Jane Roe, 12 Acacia Ave\x00")
+               + segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01" + b"Jane Roe serial SN-123"))
+    data = upload[:2] + hostile + upload[2:]
+    out = sanitise_photo(data)
+    assert out.reencoded is False and b"Jane Roe" not in out.data and thumbnail.getvalue() not in out.data
+    assert out.data.count(b"\xff\xd8") == 1  # no embedded thumbnail JPEG at all
+    image = _assert_clean(out.data, None if orientation == 1 else orientation)
+    assert "jfif_version" in image.info and image.info["adobe_transform"] == 1
+    assert out.data[2:4] == b"\xff\xe0"  # JFIF APP0 stays first; the orientation EXIF follows it
+    assert np.array_equal(decode_image(out.data).rgb, decode_image(upload).rgb)
+
+
 def test_sanitise_reuses_the_callers_decode(small_rgb, monkeypatch):
     import imaging.decode
 
