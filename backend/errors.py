@@ -222,24 +222,54 @@ def _retry_after_seconds(error: HTTPException, headers: Mapping[str, str]) -> in
     return 60  # no better knowledge: one minute
 
 
-#: Errors meaning the database could not be reached or dropped the connection (not a bad query).
+#: Exception classes that MAY mean the database is unreachable; :func:`database_unavailable`
+#: decides (an OperationalError is also raised for e.g. SQLite's "no such table").
 DATABASE_UNAVAILABLE_ERRORS = (
-    sqlalchemy_errors.OperationalError,  # connection refused/reset, server restarting, SQLite locked
+    sqlalchemy_errors.OperationalError,
     sqlalchemy_errors.InterfaceError,  # connection already closed
     sqlalchemy_errors.DisconnectionError,
     sqlalchemy_errors.TimeoutError,  # no pooled connection freed in time
 )
+#: PostgreSQL SQLSTATEs of an unavailable server: connection exceptions (class 08), admin or
+#: crash shutdown and "cannot connect now" (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
+#: SQLite messages of a transient condition (another writer holds the lock).
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 #: Seconds a client is told to wait before retrying when the database cannot be reached.
 DATABASE_RETRY_AFTER_S = 5
 
 
-def handle_database_unavailable(error: Exception) -> Response:
-    """Answer 503 (retry later) when the database is unreachable or its connection dropped.
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached right now (a transient fault).
+
+    True for a dropped or refused connection (SQLAlchemy marks the connection invalidated, or
+    the driver reports no SQLSTATE / a connection-class one), an exhausted pool and a locked
+    SQLite file; False for errors a retry would not fix (missing table, bad SQL).
+    """
+    if isinstance(error, (sqlalchemy_errors.DisconnectionError, sqlalchemy_errors.TimeoutError)):
+        return True
+    if not isinstance(error, sqlalchemy_errors.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, sqlalchemy_errors.InterfaceError):
+        return True
+    if not isinstance(error, sqlalchemy_errors.OperationalError):
+        return False
+    original = error.orig
+    if type(original).__module__.startswith("sqlite3"):
+        return str(original).startswith(_SQLITE_TRANSIENT)
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
+
+
+def handle_database_error(error: Exception) -> Response:
+    """503 (retry later) when the database is unreachable; anything else is a 500.
 
     A restart of PostgreSQL, a broken connection or a pool exhausted for too long is
     transient: the client retries (with the same ``Idempotency-Key``, so nothing is created
     twice). Logged by class only: the message may hold SQL parameters.
     """
+    if not database_unavailable(error):
+        return handle_unexpected_exception(error)
     log.warning("database unavailable (%s) in request %s", type(error).__name__, g.get("request_id"))
     return problem_response(
         503,
@@ -338,5 +368,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_exception)
     for database_error in DATABASE_UNAVAILABLE_ERRORS:
-        app.register_error_handler(database_error, handle_database_unavailable)
+        app.register_error_handler(database_error, handle_database_error)
     app.before_request(lambda: enforce_request_media_type(app))  # after request-id assignment

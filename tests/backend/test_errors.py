@@ -115,6 +115,22 @@ def test_database_unavailable_is_503_with_retry_after_and_no_sql_in_logs(bare_ap
     assert "OperationalError" in caplog.text and "Jane Doe" not in caplog.text
 
 
+def test_database_errors_a_retry_cannot_fix_are_500_with_their_stack_logged(bare_app, caplog):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    @bare_app.get("/api/v1/test-missing-table")
+    def missing_table():
+        raise OperationalError("SELECT 1 FROM nowhere", {}, sqlite3.OperationalError("no such table: nowhere"))
+
+    with caplog.at_level(logging.ERROR):
+        response = bare_app.test_client().get("/api/v1/test-missing-table")
+    assert_problem(response, 500)
+    assert "Retry-After" not in response.headers
+    assert "unhandled OperationalError" in caplog.text and "missing_table" in caplog.text  # class and stack
+
+
 def test_error_carries_request_id(client):
     response = client.get("/api/v1/nope", headers={"X-Request-ID": "client-chosen-id-1"})
     assert response.headers["X-Request-ID"] == "client-chosen-id-1"
