@@ -157,6 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_STORAGE_URI", "memory://",
             "Flask-Limiter storage for per-address request limits; use `redis://...` with "
             "several gunicorn workers. Login limits are counted in the database.",),
+    Setting("RATELIMIT_KEY_PREFIX", "skintrack",
+            "Prefix of the rate-limit counters' keys, so that deployments sharing one Redis do not "
+            "count each other's requests."),
     Setting("RATELIMIT_DEFAULT", "300 per minute",
             "Per-address request limit for all API endpoints (Flask-Limiter syntax)."),
     Setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5",
@@ -259,6 +262,7 @@ def derived_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": config["DATABASE_URL"],
         "RATELIMIT_STORAGE_URI": config["RATELIMIT_STORAGE_URI"],
         "RATELIMIT_DEFAULT": config["RATELIMIT_DEFAULT"],
+        "RATELIMIT_KEY_PREFIX": config["RATELIMIT_KEY_PREFIX"],
         # Off: Flask-Limiter would add Retry-After to every response; our 429 handler sets it.
         "RATELIMIT_HEADERS_ENABLED": False,
         "API_TITLE": "skintrack",

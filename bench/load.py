@@ -14,7 +14,7 @@ Each mode starts real servers as subprocesses on 127.0.0.1 and talks to them ove
 ``scale``
     The README "Production run": ``gunicorn -w 2 -k gthread --threads 4`` + one Celery worker
     (``-c 2``) on Redis (``TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``; only this
-    run's queue keys are deleted afterwards), PostgreSQL (a private schema of
+    run's queue and rate-limit keys are deleted afterwards), PostgreSQL (a private schema of
     ``TEST_DATABASE_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``,
     dropped afterwards) and S3 storage in localbucket - the processes and environment of
     ``tests/e2e/test_production_stack.py``.
@@ -64,7 +64,7 @@ from tests.e2e.phone_path import (  # noqa: E402
     ONE_MONTH_AT, PATIENT, TWO_WEEKS_AT, Reply, enrol_patient, expect, http_transport, login,
 )
 from tests.e2e.test_production_stack import (  # noqa: E402
-    BIN, Process, celery_worker_command, gunicorn_command, production_env, run_cli,
+    BIN, Process, celery_worker_command, delete_redis_keys, gunicorn_command, production_env, run_cli,
 )
 from tests.s3server import free_port, running_s3_server, wait_for_port  # noqa: E402
 
@@ -485,8 +485,6 @@ def embedded_stack(root: Path) -> Iterator[tuple[Stack, Path]]:
 @contextlib.contextmanager
 def scale_stack(root: Path, web_workers: int) -> Iterator[tuple[Stack, Path]]:
     """The production stack of tests/e2e/test_production_stack.py, with a private schema and queue."""
-    import redis
-
     database_url = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     queue = f"skintrack-load-{uuid.uuid4().hex[:10]}"
@@ -508,10 +506,7 @@ def scale_stack(root: Path, web_workers: int) -> Iterator[tuple[Stack, Path]]:
                 for process in processes:
                     process.stop()
     finally:
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=f"*{queue}*"):  # only this run's queue and bindings
-            client.delete(key)
-        client.close()
+        delete_redis_keys(redis_url, queue)  # only this run's queue, bindings and rate-limit counters
 
 
 def run_mode(name: str, root: Path, photos: list[bytes], args: argparse.Namespace) -> dict[str, Any]:

@@ -207,6 +207,9 @@ def with_celery(root: Path, photos: list[bytes], deadline_s: float) -> None:
             with app.app_context():
                 from backend.extensions import db
                 db.engine.dispose()
+            from tests.e2e.test_production_stack import delete_redis_keys
+
+            delete_redis_keys(redis_url, queue)  # this run's queue and bindings only
 
 
 def main() -> None:

@@ -7,16 +7,16 @@ Policy, in the order it is applied:
 2. The header is read without decoding pixels; the pixel cap (:data:`imaging._limits.MAX_IMAGE_PIXELS`)
    is checked there, so a PNG declaring 50,000 x 50,000 is refused before any allocation.
 3. Animated PNG / WebP (more than one frame) are refused (``animated_image``): which frame is
-   "the photo" is ambiguous. A HEIC holding several top-level images (bursts, edits) is decoded
-   from its PRIMARY image only, which is the one the phone's gallery shows.
+   "the photo" is ambiguous. A HEIC holding several top-level images (bursts, edits) and a JPEG
+   with an MPF index (Ultra HDR gain maps, depth maps) are decoded from their PRIMARY image
+   only, which is the one the phone's gallery shows.
 4. Greyscale (L, LA, I;16, 1-bit, P with grey palette, or RGB whose channels are identical) is
    refused (``greyscale_image``): skin colour cannot be measured. CMYK is refused
    (``unsupported_colour``): phones never produce it and print separations are not photos of skin.
 5. JPEG is decoded at a reduced scale (libjpeg DCT scaling 1/2, 1/4, 1/8 through Pillow's
    ``draft``) when the caller needs fewer pixels; other formats are decoded fully and then
    shrunk with area averaging.
-6. Truncated or corrupt data is refused (Pillow never loads truncated images here; the OpenCV
-   fast path for full-resolution JPEG is only taken for files ending with the EOI marker).
+6. Truncated or corrupt data is refused (Pillow never loads truncated images here).
 7. EXIF orientation is applied exactly once: by us for JPEG/PNG/WebP; pillow-heif already
    rotates HEIC pixels on read (and resets the tag), so it is not applied again.
 8. An embedded ICC profile other than sRGB (e.g. Display P3 from iPhones) is converted to sRGB
@@ -167,7 +167,9 @@ def open_image(data: bytes) -> tuple[Image.Image, str]:
         raise ImageError("empty_image", "The photo has no pixels.")
     if width * height > _limits.MAX_IMAGE_PIXELS or max(width, height) > _limits.MAX_IMAGE_SIDE:
         raise _too_many_pixels()
-    if fmt != "heif" and getattr(image, "n_frames", 1) > 1:
+    # A JPEG with an MPF index (Ultra HDR gain map, depth map, stereo pair) and a multi-image
+    # HEIC show their primary image; only PNG/WebP animations are ambiguous.
+    if fmt not in ("heif", "jpeg") and getattr(image, "n_frames", 1) > 1:
         raise ImageError("animated_image", "Animated images are not accepted; please upload a single photo.")
     return image, fmt
 
@@ -204,14 +206,12 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
     """
     image, fmt = open_image(data)
     full_w, full_h = image.size
-    rgb = _decode_plain_jpeg(data, image) if fmt == "jpeg" and min_long_side is None else None
     try:
         if fmt == "jpeg" and min_long_side is not None:
             # draft picks the largest DCT reduction keeping each side >= the requested size.
             ratio = min_long_side / max(full_w, full_h)
             image.draft("RGB", (max(1, int(np.ceil(full_w * ratio))), max(1, int(np.ceil(full_h * ratio)))))
-        if rgb is None:
-            image.load()
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
     except (OSError, EOFError) as exc:
@@ -222,17 +222,13 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
         raise ImageError("corrupt_image", "The photo file is damaged and cannot be read.") from None
 
     exif = image.getexif()
-    orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1) if fmt != "heif" else 1
+    orientation = exif_orientation(exif) if fmt != "heif" else 1
     swaps_axes = orientation in (5, 6, 7, 8)
     original_size = (full_h, full_w) if swaps_axes else (full_w, full_h)
 
-    if rgb is not None:
-        rgb, icc_converted = _orient_array(rgb, orientation), False
-    else:
-        rgb_image, icc_converted = _to_srgb_rgb(image)
-        if orientation != 1:
-            rgb_image = _apply_orientation(rgb_image, orientation)
-        rgb = np.asarray(rgb_image, dtype=np.uint8)
+    rgb_image, icc_converted = _to_srgb_rgb(image)
+    # Rotated on the array with OpenCV (the same pixels as Pillow's transpose, in half the time).
+    rgb = _orient_array(np.asarray(rgb_image, dtype=np.uint8), orientation)
     if min_long_side is not None and max(rgb.shape[:2]) > min_long_side and fmt != "jpeg":
         rgb = _area_resize_long_side(rgb, min_long_side)
     rgb = np.ascontiguousarray(rgb)
@@ -261,6 +257,16 @@ _TRANSPOSE_FOR_ORIENTATION = {
 }
 
 
+def exif_orientation(exif: Image.Exif) -> int:
+    """The EXIF orientation tag as 1..8; 1 (as stored) when absent or not a valid value.
+
+    A hostile or broken file may store text or an out-of-range number there: it is ignored
+    rather than refused, like viewers do.
+    """
+    value = exif.get(_TAG_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def _orient_array(rgb: np.ndarray, orientation: int) -> np.ndarray:
     """The same rotation/flip as :func:`_apply_orientation`, on an HxWx3 array (cv2: ~2x faster)."""
     import cv2
@@ -276,36 +282,6 @@ def _orient_array(rgb: np.ndarray, orientation: int) -> np.ndarray:
     }
     operation = operations.get(orientation)
     return operation(rgb) if operation is not None else rgb
-
-
-def _decode_plain_jpeg(data: bytes, header: Image.Image) -> np.ndarray | None:
-    """Full-resolution decode of a plain sRGB colour JPEG with OpenCV, or None to use Pillow.
-
-    OpenCV's libjpeg-turbo gives the same pixels as Pillow's for these files in ~60 % of the
-    time (no Pillow-to-numpy copy). Only files that end with the EOI marker take this path:
-    cv2 fills a truncated JPEG with grey instead of failing, so anything that might be
-    truncated, and anything needing a mode or ICC conversion, is left to Pillow.
-
-    Parameters
-    ----------
-    data : bytes, the whole JPEG file
-    header : the lazily opened Pillow image of ``data`` (mode, ICC profile, size)
-
-    Returns
-    -------
-    ndarray uint8 HxWx3 sRGB as stored (EXIF orientation NOT applied); or None.
-    """
-    if header.mode != "RGB" or not data.endswith(b"\xff\xd9"):
-        return None
-    icc = header.info.get("icc_profile")
-    if icc and _icc_to_srgb_transform(hashlib.sha256(icc).hexdigest(), icc) is not None:
-        return None
-    import cv2
-
-    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
-    if rgb is None or rgb.shape != (header.size[1], header.size[0], 3):
-        return None
-    return rgb
 
 
 def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:

@@ -1,4 +1,4 @@
-"""The stored copy of an upload: upright pixels, colour preserved, no private metadata.
+"""The stored copy of an upload: shown upright, colour preserved, no private metadata.
 
 Policy (what is kept, what is removed, and why):
 
@@ -29,7 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from imaging.decode import DecodedImage, open_image
+from imaging.decode import DecodedImage, exif_orientation, open_image
 from imaging.errors import ImageError
 
 from PIL import Image  # noqa: E402
@@ -100,10 +100,9 @@ def sanitise_photo(data: bytes, decoded: DecodedImage | None = None) -> Sanitise
         decoded = decode_image(data, min_long_side=256)
     image, fmt = open_image(data)
     width, height = decoded.original_size
-    orientation = int(image.getexif().get(0x0112, 1) or 1) if fmt != "heif" else 1
+    orientation = exif_orientation(image.getexif()) if fmt != "heif" else 1
     icc = image.info.get("icc_profile")
     if fmt == "jpeg":
-        orientation = orientation if orientation in _ORIENTATIONS else 1  # as decode_image reads it
         return SanitisedPhoto(strip_jpeg_metadata(data, orientation), "image/jpeg", width, height, "jpeg", False)
     if fmt == "png" and orientation == 1:
         return SanitisedPhoto(strip_png_metadata(data), "image/png", width, height, "png", False)

@@ -312,7 +312,9 @@ def _stream(key: str, content_type: str) -> Response:
 @blp.route("/photos/<uuid:photo_id>/image", methods=["GET"])
 @auth_required(*PHOTO_READERS)
 @transactional
-@blp.response(200, description="The sanitised photo (no GPS, serial or comments; upright).",
+@blp.response(200, description="The sanitised photo (no GPS, serial or comments). A JPEG the phone "
+              "stored sideways keeps its pixels and an EXIF holding only the orientation tag: apply it "
+              "to show the photo upright (browsers do).",
               content_type="image/jpeg")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(410, response="GONE")

@@ -100,7 +100,8 @@ def production_env(database_url: str, schema: str, redis_url: str, s3_endpoint_u
     """Environment of the documented production processes (README "Production run") on loopback.
 
     PostgreSQL in ``schema`` of ``database_url``, Celery jobs and rate-limit counters on
-    ``redis_url`` (jobs on ``queue``), photos in the S3-compatible server at ``s3_endpoint_url``.
+    ``redis_url`` (jobs on ``queue``, counters under the prefix ``queue``: other runs sharing the
+    Redis never exhaust this one's limits), photos in the S3-compatible server at ``s3_endpoint_url``.
     """
     separator = "&" if "?" in database_url else "?"
     return {
@@ -118,6 +119,7 @@ def production_env(database_url: str, schema: str, redis_url: str, s3_endpoint_u
         "REDIS_URL": redis_url,
         "JOB_CELERY_QUEUE": queue,
         "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_KEY_PREFIX": queue,
     }
 
 
@@ -155,6 +157,19 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
         for process in processes:
             process.stop()
         drop_postgresql_schema(schema)
+        delete_redis_keys(TEST_REDIS_URL, f"skintrack-e2e-{run}")
+
+
+def delete_redis_keys(redis_url: str, run_name: str) -> None:
+    """Delete this run's keys (its Celery queue and bindings, its rate-limit counters) only."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"*{run_name}*"):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def test_phone_path_through_production_stack(stack):

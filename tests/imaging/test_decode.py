@@ -40,10 +40,10 @@ def test_jpeg_orientation_is_applied_exactly_once(small_rgb, orientation):
 
 
 @pytest.mark.parametrize("subsampling, progressive", [(2, False), (0, False), (2, True)])
-@pytest.mark.parametrize("orientation", [1, 6, 7])
+@pytest.mark.parametrize("orientation", range(1, 9))
 def test_full_resolution_jpeg_pixels_equal_pillows(small_rgb, subsampling, progressive, orientation):
-    # Full-resolution JPEG takes an OpenCV fast path; measurements must not depend on it, so the
-    # pixels must be exactly Pillow's (decode + EXIF transpose).
+    # The EXIF rotation is applied to the array with OpenCV (faster than Pillow's transpose);
+    # measurements must not depend on that, so the pixels must be exactly Pillow's.
     from PIL import ImageOps
 
     buffer = io.BytesIO()
@@ -58,13 +58,55 @@ def test_full_resolution_jpeg_pixels_equal_pillows(small_rgb, subsampling, progr
     assert np.array_equal(decoded.rgb, reference)
 
 
-def test_jpeg_with_bytes_after_its_end_marker_decodes_like_pillow(small_rgb):
-    # Data after EOI (some phones append a trailer) leaves the fast path to Pillow: same pixels.
-    from PIL import ImageOps
+@pytest.mark.parametrize("min_long_side", [None, 1000, 256])
+def test_marker_injected_into_the_scan_is_refused_at_every_scale(medium_photo, min_long_side):
+    # A stray table marker in the middle of the compressed data: libjpeg stops there. A
+    # decoder that fills the rest with grey (OpenCV does) would hand half a face to analysis.
+    data = bytearray(synthetic.to_jpeg(medium_photo.rgb, quality=90))
+    middle = data.index(b"\xff\xda") + (len(data) - data.index(b"\xff\xda")) // 2
+    data[middle:middle + 2] = b"\xff\xc4"
+    with pytest.raises(ImageError) as info:
+        decode_image(bytes(data), min_long_side=min_long_side)
+    assert info.value.code == "corrupt_image"
 
-    data = synthetic.to_jpeg(small_rgb, quality=90, orientation=6) + b"<trailer>"
-    reference = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
-    assert np.array_equal(decode_image(data).rgb, reference)
+
+@pytest.mark.parametrize("entry", [
+    (2, 2, b"x\x00\x00\x00"),  # ASCII "x"
+    (5, 1, b"\x00\x00\x00\x1a"),  # RATIONAL, value at offset 26
+    (3, 1, b"\x00\x63\x00\x00"),  # SHORT 99: out of range
+], ids=["text", "rational", "out of range"])
+def test_malformed_orientation_tag_is_ignored_not_an_error(small_rgb, entry):
+    import struct
+
+    from imaging.sanitise import sanitise_photo
+
+    kind, count, value = entry
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHI", 0x0112, kind, count) + value + b"\x00" * 4
+    payload = b"Exif\x00\x00" + tiff
+    plain = synthetic.to_jpeg(small_rgb, quality=90, orientation=None, with_private_metadata=False)
+    data = plain[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + plain[2:]
+    assert np.array_equal(decode_image(data).rgb, decode_image(plain).rgb)  # shown as stored
+    assert decode_image(data, min_long_side=100).original_size == (300, 400)
+    sanitised = sanitise_photo(data)
+    assert (sanitised.width, sanitised.height) == (300, 400) and b"Exif" not in sanitised.data
+
+
+def test_jpeg_with_secondary_images_decodes_its_primary_and_is_stored_alone(small_rgb):
+    # Ultra HDR / depth-map phone JPEGs carry an MPF index and further images after the first.
+    from imaging.sanitise import sanitise_photo
+
+    gain_map = Image.fromarray(small_rgb[::2, ::2, ::-1].copy())
+    buffer = io.BytesIO()
+    Image.fromarray(small_rgb).save(buffer, "MPO", save_all=True, append_images=[gain_map], quality=95)
+    data = buffer.getvalue()
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    decoded = decode_image(data)
+    assert decoded.format == "jpeg" and decoded.rgb.shape == small_rgb.shape
+    assert np.abs(decoded.rgb.astype(int) - small_rgb.astype(int)).mean() < 3.0
+    stored = sanitise_photo(data)
+    with Image.open(io.BytesIO(stored.data)) as image:
+        assert getattr(image, "n_frames", 1) == 1 and b"MPF\x00" not in stored.data
+    assert np.array_equal(decode_image(stored.data).rgb, decoded.rgb)
 
 
 def test_png_webp_heic_decode_upright(small_rgb):
