@@ -134,9 +134,12 @@ class BaselineReference:
                 mode = image.mode
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise ValueError("not a skintrack baseline reference") from exc
-        if meta.get("format") != BASELINE_FORMAT or mode != "RGBA":
+        if not isinstance(meta, dict) or meta.get("format") != BASELINE_FORMAT or mode != "RGBA":
             raise ValueError("unsupported baseline reference format")
-        return _geometry_from_fields(meta["geometry"])
+        try:
+            return _geometry_from_fields(meta["geometry"])
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ValueError("damaged baseline reference geometry") from exc
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "BaselineReference":

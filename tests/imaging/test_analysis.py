@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from imaging import synthetic
 from imaging.analysis import (
@@ -171,6 +173,20 @@ def test_baseline_reference_refuses_foreign_bytes(data):
         BaselineReference.from_bytes(data)
     with pytest.raises(ValueError):
         BaselineReference.geometry_from_bytes(data)
+
+
+@pytest.mark.parametrize("meta", ['{"format": %s}', '{"format": %s, "geometry": {"eyes": 1}}', '[1, 2]'])
+def test_damaged_baseline_reference_geometry_is_a_value_error(meta):
+    from PIL import PngImagePlugin
+
+    from imaging.analysis import _BASELINE_PNG_KEY, BASELINE_FORMAT
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(_BASELINE_PNG_KEY, meta.replace("%s", json.dumps(BASELINE_FORMAT)))
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 4), np.uint8), "RGBA").save(buffer, "PNG", pnginfo=info)
+    with pytest.raises(ValueError):
+        BaselineReference.geometry_from_bytes(buffer.getvalue())
 
 
 def test_head_exclusion_covers_the_head_not_the_background(photo, baseline_result):
