@@ -19,6 +19,7 @@ step 3. Removing bytes (delete, consent withdrawal) marks rows first and enqueue
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -252,8 +253,6 @@ def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, 
 
     None for a baseline photo itself, and while the baseline has not been analysed.
     """
-    from imaging.analysis import BaselineReference
-
     if milestone is None or milestone is baseline_milestone(course):
         return None
     baseline = course_baseline_photo(course, view)
@@ -261,10 +260,23 @@ def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, 
     if analysis is None or analysis.baseline_reference_key is None:
         return None
     try:
-        with current_storage().open(analysis.baseline_reference_key) as stream:
-            return BaselineReference.geometry_from_bytes(stream.read())  # no pixel decode in the request
+        return _reference_geometry(analysis.id, analysis.baseline_reference_key)
     except (ObjectNotFound, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _reference_geometry(analysis_id: uuid.UUID, key: str):
+    """The face geometry in a stored baseline reference (text chunk only, no pixel decode).
+
+    Kept per process: an analysis row and its reference object never change (a new analysis
+    is a new row), so every follow-up upload of a course need not fetch the object again.
+    Failures raise and are not kept.
+    """
+    from imaging.analysis import BaselineReference
+
+    with current_storage().open(key) as stream:
+        return BaselineReference.geometry_from_bytes(stream.read())
 
 
 def latest_analysis(photo: Photo) -> PhotoAnalysis | None:

@@ -233,3 +233,23 @@ def test_two_phase_upload_refuses_wrong_bytes(app, client, consented, headers_of
     with app.app_context():
         assert db.session.query(Photo).count() == 0
         assert db.session.get(PhotoUpload, uuid.UUID(created["id"])).status == "pending"
+
+
+def test_follow_up_gates_read_the_baseline_reference_once_per_process(app, client, consented, headers_of,
+                                                                     monkeypatch):
+    from imaging.analysis import BaselineReference
+
+    headers = headers_of("patient_user")
+    baseline = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id,
+                      captured_at=BASELINE_CAPTURE)
+    assert baseline.status_code == 201, baseline.get_json()
+    parsed: list[int] = []
+    real = BaselineReference.geometry_from_bytes
+    monkeypatch.setattr(BaselineReference, "geometry_from_bytes",
+                        staticmethod(lambda data: parsed.append(len(data)) or real(data)))
+    for _ in range(3):  # a follow-up and two retakes: each gate compares the framing with the baseline's
+        follow_up = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id,
+                           captured_at=TWO_WEEKS_CAPTURE)
+        assert follow_up.status_code == 201, follow_up.get_json()
+        assert follow_up.get_json()["quality"]["ok"] is True
+    assert len(parsed) == 1  # fetched and parsed for the first gate only
