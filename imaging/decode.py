@@ -257,6 +257,10 @@ _TRANSPOSE_FOR_ORIENTATION = {
 }
 
 
+#: Valid EXIF orientation values (1 = stored upright).
+EXIF_ORIENTATIONS = range(1, 9)
+
+
 def exif_orientation(exif: Image.Exif) -> int:
     """The EXIF orientation tag as 1..8; 1 (as stored) when absent or not a valid value.
 
@@ -264,7 +268,7 @@ def exif_orientation(exif: Image.Exif) -> int:
     rather than refused, like viewers do.
     """
     value = exif.get(_TAG_ORIENTATION, 1)
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    return value if isinstance(value, int) and value in EXIF_ORIENTATIONS else 1
 
 
 def _orient_array(rgb: np.ndarray, orientation: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from imaging.decode import DecodedImage, exif_orientation, open_image
+from imaging.decode import EXIF_ORIENTATIONS, DecodedImage, exif_orientation, open_image
 from imaging.errors import ImageError
 
 from PIL import Image  # noqa: E402
@@ -37,9 +37,6 @@ from PIL import Image  # noqa: E402
 #: JPEG quality and chroma subsampling used whenever pixels must be re-encoded.
 REENCODE_QUALITY = 95
 _SUBSAMPLING_444 = 0
-
-#: EXIF orientation values (1 = upright as stored).
-_ORIENTATIONS = range(1, 9)
 
 # JPEG segments kept in the lossless path: SOF*, DHT, DQT, DRI, SOS, and of the metadata segments
 # only rebuilt JFIF APP0, Adobe APP14 and ICC profile APP2 (see _kept_metadata_segment).
@@ -143,7 +140,7 @@ def orientation_only_exif(orientation: int) -> bytes:
     bytes
         ``FF E1 <length> "Exif\\0\\0"`` + a big-endian TIFF header and one IFD with one entry.
     """
-    if orientation not in _ORIENTATIONS:
+    if orientation not in EXIF_ORIENTATIONS:
         raise ValueError(f"EXIF orientation must be 1..8, not {orientation!r}")
     tiff = (b"MM\x00\x2a" + struct.pack(">I", 8)  # big-endian TIFF, IFD0 at offset 8
             + struct.pack(">H", 1)  # one entry

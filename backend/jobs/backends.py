@@ -121,7 +121,7 @@ class ThreadBackend:
             thread.join(timeout_s)
 
     def _loop(self) -> None:
-        lower_worker_priority(int(self._app.config.get("JOB_WORKER_NICE", 0)))
+        lower_worker_priority(self._app.config["JOB_WORKER_NICE"])
         while not self._stopping.is_set():
             # Clear before looking, so a dispatch during the look is not lost.
             self._wake.clear()

@@ -38,7 +38,7 @@ def _fresh_connections_in_child(**_: object) -> None:
     """
     with flask_app.app_context():
         db.engine.dispose(close=False)
-    lower_worker_priority(int(flask_app.config.get("JOB_WORKER_NICE", 0)))
+    lower_worker_priority(flask_app.config["JOB_WORKER_NICE"])
 
 
 @signals.worker_ready.connect
