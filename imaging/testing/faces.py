@@ -101,6 +101,11 @@ class FaceImage:
     """One image of the set and what is known about it.
 
     Coordinates are original image pixels after EXIF orientation (x right, y down).
+    An entry with a ``crop`` box ``(x, y, width, height)`` is that part of its source
+    photograph (one person cut out of a group photo): :func:`load` returns the crop,
+    ``width``/``height`` are the crop's, and every coordinate of the entry (eyes, face box)
+    is in the crop's pixels; ``sha256``/``bytes``/``format``/``mode`` stay those of the
+    whole source file, which is what is downloaded and checked.
     ``eye_right`` is the subject's right eye, i.e. the one on the image's left. An eye
     centre is the middle of the eye opening (the pupil for a straight gaze). ``face_box``
     is ``(x, y, width, height)``. ``fitzpatrick`` is a visual estimate (1-6, None if it
@@ -140,10 +145,11 @@ class FaceImage:
     face_box: tuple[int, int, int, int] | None = None
     iod: float | None = None
     faces: int | None = None
+    crop: tuple[int, int, int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Shape of :func:`load`'s array."""
+        """Shape of :func:`load`'s array (the crop's shape for an entry with a ``crop``)."""
         return (self.height, self.width, 3)
 
     @property
@@ -195,6 +201,7 @@ def manifest() -> Manifest:
         item["eye_left"] = _tuple(item.get("eye_left"))
         item["face_box"] = _tuple(item.get("face_box"), int)
         item["cheek_lab"] = _tuple(item.get("cheek_lab"))
+        item["crop"] = _tuple(item.get("crop"), int)
         images.append(FaceImage(**item))
     conventions = {k: v for k, v in raw.items() if k.endswith(("_convention", "_method"))}
     pairs = tuple((a, b) for a, b in raw.get("expression_pairs", ()))
@@ -391,16 +398,27 @@ def _download(archive: Archive, dest: Path, verbose: bool) -> int:
     return size
 
 
-def _read_member(archive_file: Path, member: str) -> bytes:
+def _read_members(archive_file: Path, members: Iterable[str]) -> dict[str, bytes]:
+    """The named members' bytes, read in one pass over the archive (a .tar.gz is a stream)."""
     name = archive_file.name
+    wanted = set(members)
     if name.endswith((".zip", ".whl")):
         with zipfile.ZipFile(archive_file) as zf:
-            return zf.read(member)
+            return {member: zf.read(member) for member in wanted}
+    found: dict[str, bytes] = {}
     with tarfile.open(archive_file) as tf:
-        fh = tf.extractfile(member)
-        if fh is None:
-            raise FacesError(f"{member} in {name} is not a regular file")
-        return fh.read()
+        for info in tf:
+            if info.name in wanted and info.name not in found:
+                fh = tf.extractfile(info)
+                if fh is None:
+                    raise FacesError(f"{info.name} in {name} is not a regular file")
+                found[info.name] = fh.read()
+                if len(found) == len(wanted):
+                    break
+    missing = wanted - found.keys()
+    if missing:
+        raise FacesError(f"{name} has no member {min(missing)}")
+    return found
 
 
 def _write_atomic(dest: Path, data: bytes) -> None:
@@ -445,8 +463,9 @@ def fetch(verbose: bool = False, image_ids: Iterable[str] | None = None) -> Fetc
         if not (archive_file.is_file() and archive_file.stat().st_size == archive.size and _sha256_file(archive_file) == archive.sha256):
             total += _download(archive, archive_file, verbose)
             downloaded.append(archive.filename)
+        contents = _read_members(archive_file, (e.member for e in missing))
         for entry in missing:
-            data = _read_member(archive_file, entry.member)
+            data = contents[entry.member]
             got = hashlib.sha256(data).hexdigest()
             if got != entry.sha256:
                 raise ChecksumError(
@@ -497,6 +516,8 @@ def _to_srgb(im):
 def load(image_id: str) -> np.ndarray:
     """The image as a ``uint8`` HxWx3 sRGB array with its EXIF orientation applied.
 
+    For an entry with a ``crop`` box, only that part of the source photograph.
+
     A colour profile other than sRGB is converted to sRGB; transparency is composited on
     white; greyscale is repeated on three channels; 16-bit greyscale is scaled to 8 bits;
     an MPO (phone photo with a depth map) gives its primary image. Call :func:`fetch` first.
@@ -524,6 +545,11 @@ def load(image_id: str) -> np.ndarray:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             im = Image.alpha_composite(white, rgba)
         rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    if entry.crop is not None:
+        x, y, w, h = entry.crop
+        if x < 0 or y < 0 or x + w > rgb.shape[1] or y + h > rgb.shape[0]:
+            raise FacesError(f"{image_id}: crop {entry.crop} lies outside its {rgb.shape[1]}x{rgb.shape[0]} source image")
+        rgb = np.ascontiguousarray(rgb[y:y + h, x:x + w])
     if rgb.shape != entry.shape:
         raise FacesError(f"{image_id}: loaded shape {rgb.shape}, faces.json records {entry.shape}")
     return rgb
