@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from imaging import skin_edits
+from imaging.synthetic import colorchecker_card
 from imaging.colour import apply_colour_correction, estimate_colour_correction
 from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
 from imaging.measures import measure_regions
@@ -19,7 +20,6 @@ from measures_fixtures import (
     CAMERA_CROSSTALK,
     PX_PER_MM,
     canonical_face_linear,
-    colorchecker_card,
     region_masks,
 )
 

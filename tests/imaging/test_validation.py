@@ -40,7 +40,6 @@ from imaging.recapture_study import (
     run_study,
 )
 from imaging.reliability import reliability
-from measures_fixtures import colorchecker_card
 
 HEADLINES = ("redness", "pigmentation", "texture")
 #: Five grades of each kind of change (index 0 = untouched).
@@ -128,21 +127,6 @@ def test_known_unreliable_measures_stay_flagged(study, measure, request):
 
 # --- ColorChecker -------------------------------------------------------------------------
 
-def _photo_with_chart(gains=(1.0, 1.0, 1.0), exposure=1.0) -> bytes:
-    """Landscape portrait with a ColorChecker on the wall beside the head, then a colour cast."""
-    photo = synthetic.exposure(synthetic.phone_photo((2016, 1512), iod_fraction=0.12, centre_fraction=(0.36, 0.42)),
-                               0.7)
-    linear = synthetic.srgb_to_linear(photo.rgb)
-    # A wall has sensor noise; a perfectly flat one makes 8-bit rounding a systematic cast.
-    linear = np.clip(linear + np.random.default_rng(3).normal(0, 0.004, linear.shape).astype(np.float32), 0, 1)
-    card = colorchecker_card(patch_px=56, gap_px=11)
-    y, x = 520, 1430
-    linear[y: y + card.shape[0], x: x + card.shape[1]] = card
-    linear = linear * np.asarray(gains, np.float32) * np.float32(exposure)
-    return synthetic.to_jpeg(synthetic.linear_to_srgb(linear), quality=95, orientation=None,
-                             with_private_metadata=False)
-
-
 def _region_lab(result, masks, corrected: bool) -> dict:
     """Mean CIELAB of each region of ``masks`` in a result's canonical face, with or without
     its colour correction."""
@@ -158,8 +142,8 @@ def _delta_e00(lab_a, lab_b) -> float:
 
 @pytest.mark.parametrize("gains, exposure", [((1.2, 1.0, 0.8), 0.8), ((0.85, 1.0, 1.2), 1.2)])
 def test_colorchecker_restores_skin_colour_within_delta_e_2(gains, exposure):
-    truth = analyze(_photo_with_chart())
-    cast = analyze(_photo_with_chart(gains, exposure))
+    truth = analyze(synthetic.colorchecker_photo())
+    cast = analyze(synthetic.colorchecker_photo(gains, exposure))
     assert cast.color_reference == "colorchecker", cast.colour_correction.details
     # The same skin (the truth photo's regions; both faces land in the same canonical place)
     # so that only colour normalisation is judged, not region placement.
