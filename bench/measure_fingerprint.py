@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/measure_fingerprint.py --write /tmp/before.json     # on the old code
     .venv/bin/python bench/measure_fingerprint.py --compare /tmp/before.json   # on the new code
 
-Builds a fixed set of photos with the test kit (:mod:`imaging.synthetic`, the astronaut portrait;
+Builds a fixed set of photos with the test kit (:mod:`imaging.testing.synthetic`, the astronaut portrait;
 every builder is seeded) and records, per photo:
 
 - ``analysis``: every value of :meth:`imaging.analysis.AnalysisResult.to_dict` of
@@ -69,8 +69,8 @@ def build_photos() -> dict[str, tuple[bytes, str | None]]:
     """Photo name -> (file bytes, name of its baseline photo or None)."""
     import numpy as np
 
-    from imaging import synthetic
-    from imaging.recapture_study import SkinChange, edited_photo
+    from imaging.testing import synthetic
+    from imaging.testing.recapture_study import SkinChange, edited_photo
 
     def jpeg(photo) -> bytes:
         return synthetic.to_jpeg(photo.rgb)

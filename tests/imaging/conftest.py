@@ -1,6 +1,6 @@
 """Shared fixtures for the imaging tests (capture side; measures have measures_fixtures.py).
 
-Everything is built from ``skimage.data.astronaut()`` through :mod:`imaging.synthetic`, so
+Everything is built from ``skimage.data.astronaut()`` through :mod:`imaging.testing.synthetic`, so
 no file is downloaded. Session-scoped: building a 12 MP photo takes ~0.5 s.
 """
 
@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from imaging import synthetic
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import apply_affine
+from imaging.testing import synthetic
 
 #: Long side at which tests run face detection (what the pipeline uses).
 DETECTION_LONG_SIDE = 1000

@@ -16,7 +16,7 @@ import skimage.data
 
 from imaging.colour_space import srgb_to_linear
 from imaging.geometry import CANONICAL_PX_PER_MM, canonical_shape, similarity_from_eyes
-from imaging.synthetic import colorchecker_card
+from imaging.testing.synthetic import colorchecker_card
 
 #: Eye centres in astronaut() (x, y): subject's right eye (image-left), subject's left eye.
 ASTRONAUT_EYES = ((206.3, 100.8), (247.5, 103.3))

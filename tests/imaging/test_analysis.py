@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging import synthetic
 from imaging.analysis import (
     BaselineReference,
     analyze,
@@ -18,6 +17,7 @@ from imaging.analysis import (
 )
 from imaging.errors import ImageError
 from imaging.geometry import CANONICAL_SIZE, REGION_NAMES
+from imaging.testing import synthetic
 from imaging.version import ALGORITHM_VERSION
 
 #: Photos at a quarter of 12 MP keep the suite fast; the 12 MP case is the benchmark's job.

@@ -127,7 +127,7 @@ def test_refuses_unusable_input(bad):
 def test_published_table_covers_every_study_measure_for_this_version():
     import json
 
-    from imaging.recapture_study import STUDY_MEASURES
+    from imaging.testing.recapture_study import STUDY_MEASURES
     from imaging.reliability import RELIABILITY_TABLE_PATH, load_reliability_table
     from imaging.version import ALGORITHM_VERSION
 

@@ -1,8 +1,8 @@
 """Validation of the whole pipeline (``imaging.analysis.analyze``) on synthetic phone photos.
 
-Ground truth comes from a real face (``skimage.data.astronaut()`` via :mod:`imaging.synthetic`)
-with physiological changes added in optical density (:mod:`imaging.skin_edits`); see
-:mod:`imaging.recapture_study` for the subjects and capture conditions.
+Ground truth comes from a real face (``skimage.data.astronaut()`` via :mod:`imaging.testing.synthetic`)
+with physiological changes added in optical density (:mod:`imaging.testing.skin_edits`); see
+:mod:`imaging.testing.recapture_study` for the subjects and capture conditions.
 
 Criteria (stated once, asserted below):
 
@@ -25,12 +25,13 @@ import colour as colour_science
 import numpy as np
 import pytest
 
-from imaging import synthetic
 from imaging.analysis import analyze, baseline_reference_from
 from imaging.colour import apply_colour_correction
 from imaging.colour_space import linear_to_lab, srgb_to_linear
 from imaging.geometry import REGION_NAMES
-from imaging.recapture_study import (
+from imaging.reliability import reliability
+from imaging.testing import synthetic
+from imaging.testing.recapture_study import (
     CAPTURES,
     STUDY_MEASURES,
     SUBJECTS,
@@ -39,7 +40,6 @@ from imaging.recapture_study import (
     recapture,
     run_study,
 )
-from imaging.reliability import reliability
 
 HEADLINES = ("redness", "pigmentation", "texture")
 #: Five grades of each kind of change (index 0 = untouched).

@@ -3,8 +3,8 @@
 Shared by ``tests/imaging/test_validation.py`` (assertions) and ``bench/reliability.py`` (the
 published reliability table), so both measure exactly the same thing.
 
-- A **subject** is the astronaut's face (:func:`imaging.synthetic.phone_photo`) with its own
-  amounts of added haemoglobin, melanin spots and fine lines (:mod:`imaging.skin_edits`, in
+- A **subject** is the astronaut's face (:func:`imaging.testing.synthetic.phone_photo`) with its own
+  amounts of added haemoglobin, melanin spots and fine lines (:mod:`imaging.testing.skin_edits`, in
   optical density, inside the region templates mapped into the photo), i.e. a different true
   value of every headline.
 - A **recapture** is the same subject photographed again under a changed condition: exposure
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imaging import skin_edits, synthetic
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.geometry import NOMINAL_IOD_MM, canonical_shape, invert_affine, similarity_from_eyes
 from imaging.regions import template_mask
+from imaging.testing import skin_edits, synthetic
 
 import cv2  # noqa: E402
 

@@ -561,26 +561,6 @@ def to_heic(rgb: np.ndarray, quality: int = 85, orientation: int | None = 6, wit
     return buffer.getvalue()
 
 
-def animated_png(rgb: np.ndarray, frames: int = 2) -> bytes:
-    """An animated PNG (APNG) with ``frames`` frames (to test refusal)."""
-    images = [Image.fromarray(np.roll(rgb, i * 7, axis=1)) for i in range(frames)]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="PNG", save_all=True, append_images=images[1:], duration=100, loop=0)
-    return buffer.getvalue()
-
-
-def png_bomb_header(width: int = 50_000, height: int = 50_000) -> bytes:
-    """A tiny PNG whose header declares ``width`` x ``height`` RGB pixels (a decompression bomb)."""
-    import zlib
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 # ---------------------------------------------------------------- ICC profiles
 
 def _s15f16(value: float) -> bytes:
