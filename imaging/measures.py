@@ -76,6 +76,7 @@ from imaging import texture
 from imaging.chromophores import separate_chromophores
 from imaging.colour_space import channel_max, linear_to_lab
 from imaging.geometry import REGION_NAMES, SKIN_MASK_NAME
+from imaging.masks import mask_bbox, masked_gaussian, robust_sd
 
 #: Regions with fewer pixels report None values (~24 mm^2 at the canonical scale).
 MIN_REGION_PIXELS = 400
@@ -162,7 +163,7 @@ def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tup
     labels : ndarray, int32 HxW, connected spots (8-connectivity) whose excess > SPOT_MARGIN
         and whose equivalent diameter is >= SPOT_MIN_DIAMETER_MM; 0 = no spot
     """
-    background = texture.masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
+    background = masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
     excess = np.where(skin, melanin - background, 0.0).astype(np.float32)
     candidate = (excess > SPOT_MARGIN).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
@@ -246,7 +247,7 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
         out["pixel_count"] = count
         return out
     # Work inside the region's bounding box: boolean indexing of full frames dominates otherwise.
-    box = texture.mask_bbox(mask)
+    box = mask_bbox(mask)
     mask = mask[box]
     lab = maps.lab[box][mask]
     l_star = float(lab[:, 0].mean())
@@ -273,7 +274,7 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
         "melanin_density": float(mel.mean()),
         "spot_count": float(spot_ids.size),
         "spot_area_fraction": float(spot_pixels.sum() / count),
-        "melanin_spread": texture.robust_sd(mel),
+        "melanin_spread": robust_sd(mel),
         "roughness": tex["roughness"],
         "wrinkle_density_mm_per_cm2": tex["wrinkle_density_mm_per_cm2"],
         "pore_density_per_cm2": tex["pore_density_per_cm2"],

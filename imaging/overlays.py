@@ -17,8 +17,8 @@ import numpy as np
 
 from imaging.colour_space import linear_to_srgb_uint8
 from imaging.geometry import REGION_NAMES
+from imaging.masks import mask_bbox
 from imaging.measures import MeasureMaps
-from imaging.texture import mask_bbox
 
 #: Haemoglobin density shown from transparent (lower bound) to full colour (upper bound).
 REDNESS_RANGE = (0.2, 0.8)
