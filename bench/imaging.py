@@ -78,7 +78,7 @@ def median_ms(fn, runs: int) -> tuple[float, float, list]:
 def texture_of_regions(measure_maps, masks: dict, px_per_mm: float) -> list:
     """Texture maps of the skin and texture measures of the 5 regions (the texture part of the measures)."""
     from imaging import texture
-    from imaging.geometry import REGION_NAMES
+    from imaging.catalogue import REGION_NAMES
 
     maps = texture.texture_maps(measure_maps.shading, measure_maps.valid, px_per_mm)
     return [texture.region_texture(maps, measure_maps.lstar_levels, masks[name], px_per_mm) for name in REGION_NAMES]

@@ -39,10 +39,11 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
+from imaging.catalogue import REGION_NAMES
 from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
-from imaging.geometry import CANONICAL_PX_PER_MM, REGION_NAMES, SKIN_MASK_NAME, invert_affine
+from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
 from imaging.quality import QualityReport, assess_quality
 from imaging.raster import downscale_long_side

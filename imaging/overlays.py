@@ -15,8 +15,8 @@ from typing import Mapping
 import cv2
 import numpy as np
 
+from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import linear_to_srgb_uint8
-from imaging.geometry import REGION_NAMES
 from imaging.masks import mask_bbox
 from imaging.measures import MeasureMaps
 from imaging.raster import encode_png

@@ -36,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.geometry import CANONICAL_SIZE, REGION_NAMES, SKIN_MASK_NAME
+from imaging.catalogue import REGION_NAMES
+from imaging.geometry import CANONICAL_SIZE, SKIN_MASK_NAME
 from imaging.masks import robust_sd
 
 import cv2  # noqa: E402

@@ -15,8 +15,9 @@ from imaging.analysis import (
     baseline_reference_from,
     head_exclusion_mask,
 )
+from imaging.catalogue import REGION_NAMES
 from imaging.errors import ImageError
-from imaging.geometry import CANONICAL_SIZE, REGION_NAMES
+from imaging.geometry import CANONICAL_SIZE
 from imaging.testing import synthetic
 from imaging.version import ALGORITHM_VERSION
 

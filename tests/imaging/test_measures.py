@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from imaging import measures
+from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import linear_to_lab
-from imaging.geometry import REGION_NAMES
 from imaging.testing import skin_edits
 from measures_fixtures import PX_PER_MM, canonical_face_linear, region_masks
 

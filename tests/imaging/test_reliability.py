@@ -127,12 +127,12 @@ def test_refuses_unusable_input(bad):
 def test_published_table_covers_every_study_measure_for_this_version():
     import json
 
-    from imaging.testing.recapture_study import STUDY_MEASURES
+    from imaging.catalogue import STUDIED_MEASURES
     from imaging.reliability import RELIABILITY_TABLE_PATH, load_reliability_table
     from imaging.version import ALGORITHM_VERSION
 
     table = load_reliability_table()
-    assert set(table) == set(STUDY_MEASURES)
+    assert set(table) == set(STUDIED_MEASURES)
     assert json.loads(RELIABILITY_TABLE_PATH.read_text())["algorithm_version"] == ALGORITHM_VERSION, (
         "the measures changed: regenerate the table with `.venv/bin/python bench/reliability.py --write`")
     for name, entry in table.items():
