@@ -37,7 +37,7 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
-from imaging.reliability import RELIABILITY_TABLE_PATH, exceeds_mdc
+from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
 from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
@@ -56,28 +56,13 @@ MEASURE_UNITS = {"redness": "centi-OD", "pigmentation": "centi-OD", "texture": "
 MEASURE_LABELS = {"redness": "Redness", "pigmentation": "Pigmentation", "texture": "Texture"}
 
 
-@dataclass(frozen=True)
-class MdcEntry:
-    """Published reliability of one measure: MDC95 (measure units) and its ICC band."""
-
-    mdc95: float
-    icc: float
-    band: str
-
-
 @functools.lru_cache(maxsize=4)
-def _read_mdc_table(path: str) -> tuple[str, dict[str, MdcEntry]]:
-    import json
-    from pathlib import Path
-
-    data = json.loads(Path(path).read_text())
-    sections = {ALL_SKIN: data["measures"], **data.get("regions", {})}
-    entries = {(region, name): MdcEntry(float(v["mdc95"]), float(v["icc"]), str(v["band"]))
-               for region, measures in sections.items() for name, v in measures.items()}
-    return str(data.get("algorithm_version", "")), entries
+def _read_mdc_table(path: str) -> tuple[str, dict[tuple[str, str], Reliability]]:
+    table = load_reliability_table(path)
+    return table.algorithm_version, table.by_region()
 
 
-def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], MdcEntry]:
+def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], Reliability]:
     """MDC95 per (region, measure) valid for ``algorithm_version`` (empty when the table is of another version).
 
     Parameters
@@ -88,7 +73,7 @@ def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str
 
     Returns
     -------
-    dict[(str, str), MdcEntry]
+    dict[(str, str), imaging.reliability.Reliability]
         Keyed by (region, measure); the region ``all_skin`` holds the all-skin values. Empty
         when the table is missing or was measured with another algorithm version.
     """
@@ -115,7 +100,7 @@ def change_from_baseline(value: float | None, baseline: float | None) -> tuple[f
     return change, percent
 
 
-def mdc_flag(change: float | None, mdc: MdcEntry | None) -> bool | None:
+def mdc_flag(change: float | None, mdc: Reliability | None) -> bool | None:
     """Whether ``|change| > MDC95``; None when the change or the MDC is unknown."""
     if change is None or mdc is None:
         return None
