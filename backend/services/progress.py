@@ -37,23 +37,15 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
 from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
 
 # Regions (all skin first), headline measures (each rises when skin gets worse), measures with a
-# published reliability, and exclusion reasons are part of the API contract: defined in schemas.
-
-#: Measures for which a rise means worse skin (for "worsened beyond MDC" flags).
-HIGHER_IS_WORSE = frozenset(HEADLINE_MEASURES + (
-    "a_star", "erythema_index", "melanin_index", "spot_area_fraction", "melanin_spread",
-    "wrinkle_density_mm_per_cm2",
-))
-#: Units of the headline measures, for labels.
-MEASURE_UNITS = {"redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD"}
-#: Plain-language names (patient summary, chart titles).
-MEASURE_LABELS = {"redness": "Redness", "pigmentation": "Pigmentation", "texture": "Texture"}
+# published reliability, and exclusion reasons are part of the API contract: defined in schemas,
+# from the measure and region definitions of imaging.catalogue (labels, units, directions).
 
 
 @functools.lru_cache(maxsize=4)
@@ -146,11 +138,11 @@ class MeasureSeries:
         return later[-1] if later else None
 
     def worsened_beyond_mdc(self) -> bool:
-        """True when the latest change is beyond the MDC in the worse direction."""
+        """True when the latest change is beyond the MDC in the worse direction (the measure's ``worse_when``)."""
         point = self.latest()
         if point is None or not point.exceeds_mdc or point.change is None:
             return False
-        return (point.change > 0) == (self.measure in HIGHER_IS_WORSE)
+        return (point.change > 0) == (MEASURE_BY_KEY[self.measure].worse_when == "higher")
 
 
 @dataclass(frozen=True)
@@ -398,7 +390,7 @@ def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[Timeline
 
 def region_phrase(region: str) -> str:
     """Where, in words addressed to the patient (``left_cheek`` -> ``on your left cheek``)."""
-    return "on your face overall" if region == ALL_SKIN else f"on your {region.replace('_', ' ')}"
+    return f"on {REGION_BY_KEY[region].in_words}"
 
 
 def plain_words(measure: str, region: str, change: float, change_percent: float | None,
@@ -424,10 +416,10 @@ def plain_words(measure: str, region: str, change: float, change_percent: float 
         E.g. "Redness on your left cheek is 12 % lower than at baseline; this is more than
         the measurement noise (MDC 5 %)."
     """
-    label = MEASURE_LABELS.get(measure, measure.replace("_", " ").capitalize())
+    label = MEASURE_BY_KEY[measure].label
     use_percent = change_percent is not None
     size = abs(change_percent) if use_percent else abs(change)
-    unit = " %" if use_percent else f" {MEASURE_UNITS.get(measure, 'units')}"
+    unit = " %" if use_percent else f" {MEASURE_BY_KEY[measure].unit}"
     if round(size) == 0 and (not use_percent or abs(change_percent) < 0.5):
         text = f"{label} {region_phrase(region)} is about the same as at baseline"
     else:
