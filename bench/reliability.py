@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     print(f"{'measure':<30} {'ICC':>6} {'band':>10} {'SD':>9} {'SEM':>9} {'MDC95':>9}")
     for name, r in table["measures"].items():
         print(f"{name:<30} {r['icc']:6.3f} {r['band']:>10} {r['sd']:9.4f} {r['sem']:9.4f} {r['mdc95']:9.4f}")
-    headline = ("redness", "pigmentation", "texture")
+    from imaging.catalogue import HEADLINE_MEASURES as headline
+
     print(f"per region, MDC95 (ICC) of {', '.join(headline)}:")
     for region, by_measure in table["regions"].items():
         print(f"  {region:<12} " + "  ".join(
