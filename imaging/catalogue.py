@@ -2,10 +2,10 @@
 
 This module is the documented source of each measure's meaning: key, label, unit, formula,
 range, direction, reference and what a value needs to be compared across photos.
-:mod:`imaging.measures` and :mod:`imaging.texture` implement the formulas; the backend's progress
-series, charts, patient summary and research export, the API schemas and the README measures
-table read them from here (a test keeps the README table and the measured keys in step). The
-per-measure listing below is generated from :data:`MEASURES`.
+:mod:`imaging.measures` and :mod:`imaging.texture` implement the formulas; the API schemas
+(series measures and regions), the backend's progress series, charts, patient summary and
+dashboard, and the README measures table read them from here (a test keeps the README table and
+the measured keys in step). The per-measure listing below is generated from :data:`MEASURES`.
 
 Measures
 --------
