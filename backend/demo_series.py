@@ -1,8 +1,8 @@
 """Demo photo series: the demo patient's baseline-to-6-month photos with known, gradual improvement.
 
 Made from the astronaut portrait (``skimage.data.astronaut()``, public domain, via
-``imaging.synthetic``) with synthetic skin changes (``imaging.skin_edits`` through
-``imaging.recapture_study.edited_photo``): haemoglobin, melanin spots and fine lines decrease
+``imaging.testing.synthetic``) with synthetic skin changes (``imaging.testing.skin_edits`` through
+``imaging.testing.recapture_study.edited_photo``): haemoglobin, melanin spots and fine lines decrease
 milestone by milestone (:data:`DEMO_CHANGES`). Every photo goes through the real pipeline:
 ``ingest_photo`` (sanitise, quality gate, milestone assignment, storage) and the
 ``analyse_photo`` job, run here at seed time so a newcomer sees charts at once.
@@ -58,8 +58,8 @@ def demo_photo(haemoglobin: float, spots: int, lines: int, captured_at: dt.datet
     bytes
         A 1512 x 2016 portrait JPEG (EXIF orientation 6, no private metadata).
     """
-    from imaging import synthetic
-    from imaging.recapture_study import SkinChange, edited_photo
+    from imaging.testing import synthetic
+    from imaging.testing.recapture_study import SkinChange, edited_photo
 
     photo = edited_photo(SkinChange(haemoglobin=haemoglobin, spots=spots, lines=lines))
     return synthetic.to_jpeg(photo.rgb, quality=DEMO_JPEG_QUALITY, with_private_metadata=False,

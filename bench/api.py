@@ -26,10 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from imaging.catalogue import HEADLINE_MEASURES  # noqa: E402
+
 TARGET_MEDIAN_MS = 50.0
 SCHEDULE = [("baseline", 0, 0, 3), ("2_weeks", 14, 3, 3), ("1_month", 30, 5, 5), ("2_months", 60, 7, 7),
             ("3_months", 90, 14, 14), ("6_months", 180, 14, 14)]
-MEASURES = ("redness", "pigmentation", "texture")
+MEASURES = HEADLINE_MEASURES
 REGIONS = ("all_skin", "left_cheek", "forehead")
 FORMATS = ("png", "svg")
 

@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/imaging.py [--runs 7]
 
-Prints, for a photo made by :mod:`imaging.synthetic`:
+Prints, for a photo made by :mod:`imaging.testing.synthetic`:
 - full-resolution decode median (ms),
 - full analysis median (ms) and its ratio to the decode time of the same run,
 - quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms),
@@ -53,7 +53,7 @@ print(next(line.split()[1] for line in open('/proc/self/status') if line.startsw
 
 def make_photo() -> bytes:
     """A 12 MP portrait JPEG as a phone stores it (4032x3024 pixels + orientation 6, q92)."""
-    from imaging import synthetic
+    from imaging.testing import synthetic
 
     return synthetic.to_jpeg(synthetic.phone_photo().rgb)
 
@@ -78,7 +78,7 @@ def median_ms(fn, runs: int) -> tuple[float, float, list]:
 def texture_of_regions(measure_maps, masks: dict, px_per_mm: float) -> list:
     """Texture maps of the skin and texture measures of the 5 regions (the texture part of the measures)."""
     from imaging import texture
-    from imaging.geometry import REGION_NAMES
+    from imaging.catalogue import REGION_NAMES
 
     maps = texture.texture_maps(measure_maps.shading, measure_maps.valid, px_per_mm)
     return [texture.region_texture(maps, measure_maps.lstar_levels, masks[name], px_per_mm) for name in REGION_NAMES]

@@ -60,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.upload import BASELINE_AT, analysis_jobs, percentile, phone_jpegs, private_schema  # noqa: E402
+from imaging.catalogue import HEADLINE_MEASURES  # noqa: E402
 from tests.e2e.phone_path import (  # noqa: E402
     ONE_MONTH_AT, PATIENT, TWO_WEEKS_AT, Reply, enrol_patient, expect, http_transport, login,
 )
@@ -77,7 +78,7 @@ RATE_LIMIT = "1000000 per minute"
 ADMIN = ("admin@load.example.org", "load-admin-password-1")
 UPLOAD = "POST /patients/{id}/photos"
 COMPLETE = "POST /uploads/{id}/complete"
-CHART_MEASURES = ("redness", "pigmentation", "texture")
+CHART_MEASURES = HEADLINE_MEASURES
 
 
 # ------------------------------------------------------------------ measuring

@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/reliability.py [--write]
 
-Runs :func:`imaging.recapture_study.run_study` (6 subjects with different graded skin changes
+Runs :func:`imaging.testing.recapture_study.run_study` (6 subjects with different graded skin changes
 x 6 recapture conditions: exposure +/-30 %, white-balance shifts, JPEG q70, rescaling 0.7-1.4x,
 rotation +/-6 degrees, sensor noise; every photo through ``imaging.analysis.analyze``) and
 prints ICC(2,1), SEM and MDC95 per measure, of all skin and of each face region
@@ -28,7 +28,7 @@ COMMAND = ".venv/bin/python bench/reliability.py --write"
 
 
 def build_table() -> dict:
-    from imaging.recapture_study import CAPTURES, SUBJECTS, run_study
+    from imaging.testing.recapture_study import CAPTURES, SUBJECTS, run_study
     from imaging.reliability import reliability
     from imaging.version import ALGORITHM_VERSION
 
@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     print(f"{'measure':<30} {'ICC':>6} {'band':>10} {'SD':>9} {'SEM':>9} {'MDC95':>9}")
     for name, r in table["measures"].items():
         print(f"{name:<30} {r['icc']:6.3f} {r['band']:>10} {r['sd']:9.4f} {r['sem']:9.4f} {r['mdc95']:9.4f}")
-    headline = ("redness", "pigmentation", "texture")
+    from imaging.catalogue import HEADLINE_MEASURES as headline
+
     print(f"per region, MDC95 (ICC) of {', '.join(headline)}:")
     for region, by_measure in table["regions"].items():
         print(f"  {region:<12} " + "  ".join(

@@ -54,7 +54,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def phone_jpegs(count: int) -> list[bytes]:
     """``count`` distinct 12 MP (3024x4032) phone JPEGs (EXIF orientation, GPS) of one face."""
-    from imaging import synthetic
+    from imaging.testing import synthetic
 
     base = synthetic.phone_photo()
     return [synthetic.to_jpeg(synthetic.exposure(base, 1.0 + 0.01 * i).rgb, captured_at=None) for i in range(count)]

@@ -3,8 +3,8 @@
 :func:`analyze` runs, in order (each stage's wall time is reported in ``timings_ms``):
 
 1. ``decode``      :func:`imaging.decode.decode_image` at full resolution (orientation, ICC -> sRGB).
-2. ``face``        :func:`imaging.face.detect_face` on an area-downscaled copy (long side
-                   :data:`DETECTION_LONG_SIDE`), coordinates scaled back to the full photo.
+2. ``face``        :func:`imaging.face.detect_face` on an area-downscaled overview (long side
+                   :data:`OVERVIEW_LONG_SIDE`), coordinates scaled back to the full photo.
 3. ``quality``     :func:`imaging.quality.assess_quality` on the same overview (as
                    :func:`imaging.quality.quality_gate` does at upload), with the baseline's face
                    geometry for a follow-up. A photo that fails the gate is still measured
@@ -39,20 +39,23 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
+from imaging.catalogue import REGION_NAMES
 from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
-from imaging.geometry import CANONICAL_PX_PER_MM, REGION_NAMES, SKIN_MASK_NAME, invert_affine
+from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
 from imaging.quality import QualityReport, assess_quality
+from imaging.raster import downscale_long_side
 from imaging.regions import region_masks
 from imaging.version import ALGORITHM_VERSION
 
 import cv2  # noqa: E402
 from PIL import Image, PngImagePlugin  # noqa: E402
 
-#: Long side (px) of the copy the face detector runs on (face.detect_face: ~1000 px is plenty).
-DETECTION_LONG_SIDE = 1024
+#: Long side (px) of the overview the face is found on and the quality checks and the colour
+#: estimate run on (face.detect_face: ~1000 px is plenty).
+OVERVIEW_LONG_SIDE = 1024
 #: Head area excluded from the white-balance reference, in inter-ocular distances: an ellipse
 #: centred this far below the eye midpoint, with these semi-axes (covers hair, ears, neck).
 HEAD_EXCLUSION_CENTRE_BELOW_EYES_IOD = 0.5
@@ -291,22 +294,6 @@ class _StageTimer:
         return self.timings
 
 
-def downscale_long_side(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Area-downscale so the long side is at most ``long_side`` px.
-
-    Returns
-    -------
-    (ndarray uint8, float)
-        The (possibly unchanged) image and its scale relative to the input (<= 1).
-    """
-    h, w = rgb.shape[:2]
-    factor = min(1.0, long_side / max(h, w))
-    if factor == 1.0:
-        return rgb, 1.0
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), size[0] / w
-
-
 def face_on_overview(rgb: np.ndarray) -> tuple[np.ndarray, FaceGeometry | None, FaceGeometry | None]:
     """Find the face on an area-downscaled overview of a photo.
 
@@ -316,11 +303,11 @@ def face_on_overview(rgb: np.ndarray) -> tuple[np.ndarray, FaceGeometry | None, 
 
     Returns
     -------
-    overview : ndarray uint8, long side <= DETECTION_LONG_SIDE px
+    overview : ndarray uint8, long side <= OVERVIEW_LONG_SIDE px
     in_overview : FaceGeometry in overview px, or None when no face was found
     in_photo : the same geometry in ``rgb`` px, or None
     """
-    overview, factor = downscale_long_side(rgb, DETECTION_LONG_SIDE)
+    overview, factor = downscale_long_side(rgb, OVERVIEW_LONG_SIDE)
     found = detect_face(overview)
     return overview, found, None if found is None else found.scaled(1.0 / factor)
 

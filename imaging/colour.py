@@ -3,7 +3,7 @@
 ``estimate_colour_correction`` looks at the whole working image (never at skin):
 
 1. **ColorChecker 24** in the frame -> ``reference = "colorchecker"``. Detected with OpenCV 5
-   ``cv2.mcc`` (MCC24) on a copy with a long side of ``DETECTION_LONG_SIDE`` px; the 24 patch
+   ``cv2.mcc`` (MCC24) on a working copy with a long side of at most ``WORKING_LONG_SIDE`` px; the 24 patch
    colours are read at full resolution as trimmed means (10 % per tail and channel) of each
    patch's central half, linearised (IEC 61966-2-1), and a degree-2 root-polynomial
    correction (Finlayson, Mackiewicz & Hurlbert, IEEE TIP 24(5), 2015: terms R, G, B,
@@ -40,14 +40,16 @@ import cv2
 import numpy as np
 
 from imaging.colour_space import channel_max, channel_min, linear_to_lab, srgb_to_linear
+from imaging.raster import downscale_long_side
 
 REFERENCE_COLORCHECKER = "colorchecker"
 REFERENCE_NEUTRAL = "neutral-background"
 REFERENCE_NONE = "none"
 
-#: Long side (px) of the copy the chart detector runs on (cv2.mcc upsamples anything below
-#: 1000 px anyway; a chart 1/8 of the frame wide still has ~20 px patches).
-DETECTION_LONG_SIDE = 1024
+#: Largest long side (px) of the working copy the chart detector and the white balance run on
+#: (cv2.mcc upsamples anything below 1000 px anyway; a chart 1/8 of the frame wide still has
+#: ~20 px patches).
+WORKING_LONG_SIDE = 1024
 #: Step between cv2.mcc adaptive-threshold window sizes (default 16).
 MCC_THRESHOLD_WINDOW_STEP = 40
 #: Fit validation (CIEDE2000 between corrected patches and their references).
@@ -187,19 +189,14 @@ def apply_colour_correction(rgb: np.ndarray, correction: ColourCorrection) -> np
 
 
 def working_copy(rgb_uint8: np.ndarray) -> tuple[np.ndarray, float]:
-    """Area-downscaled copy, by the smallest integer factor giving a long side <= DETECTION_LONG_SIDE.
+    """The colour estimators' working copy: area-downscaled by the smallest integer factor giving
+    a long side <= WORKING_LONG_SIDE (:func:`imaging.raster.downscale_long_side`, ``"integer"``).
 
     Returns
     -------
     (small uint8 image, scale = small width / original width, <= 1)
     """
-    h, w = rgb_uint8.shape[:2]
-    # An integer reduction factor keeps cv2's fast INTER_AREA path (~10x faster on 12 MP).
-    factor = -(-max(h, w) // DETECTION_LONG_SIDE)
-    if factor <= 1:
-        return rgb_uint8, 1.0
-    small = cv2.resize(rgb_uint8, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    return small, small.shape[1] / w
+    return downscale_long_side(rgb_uint8, WORKING_LONG_SIDE, resampling="integer")
 
 
 def detect_colorchecker_patches(

@@ -230,7 +230,9 @@ def decode_image(data: bytes, min_long_side: int | None = None) -> DecodedImage:
     # Rotated on the array with OpenCV (the same pixels as Pillow's transpose, in half the time).
     rgb = _orient_array(np.asarray(rgb_image, dtype=np.uint8), orientation)
     if min_long_side is not None and max(rgb.shape[:2]) > min_long_side and fmt != "jpeg":
-        rgb = _area_resize_long_side(rgb, min_long_side)
+        from imaging.raster import downscale_long_side
+
+        rgb = downscale_long_side(rgb, min_long_side)[0]
     rgb = np.ascontiguousarray(rgb)
     _refuse_if_grey(rgb)
     make, model = _camera(exif)
@@ -353,15 +355,6 @@ def _icc_to_srgb_transform(digest: str, icc: bytes):
         )
     except ImageCms.PyCMSError:
         return None
-
-
-def _area_resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
-    import cv2
-
-    h, w = rgb.shape[:2]
-    factor = long_side / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def _refuse_if_grey(rgb: np.ndarray) -> None:

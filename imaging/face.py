@@ -3,7 +3,7 @@
 Method
 ------
 1. Face boxes: scikit-image's LBP frontal-face cascade (shipped with the package, no
-   download) on a grey copy area-downscaled so its long side is :data:`DETECTION_LONG_SIDE`
+   download) on a grey copy area-downscaled so its long side is :data:`CASCADE_LONG_SIDE`
    px; the cascade's own grouping merges overlapping windows. The largest box is the
    subject. Other boxes count as extra faces only when at least half its width and not
    overlapping it (small false positives in backgrounds are ignored). When no confident
@@ -36,11 +36,12 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.geometry import similarity_from_eyes
+from imaging.raster import downscale_long_side
 
 import cv2  # noqa: E402
 
 #: Long side (px) of the grey copy the cascade runs on.
-DETECTION_LONG_SIDE = 320
+CASCADE_LONG_SIDE = 320
 #: Smallest face box searched, as a fraction of the image's short side.
 MIN_FACE_FRACTION = 0.15
 #: Second, slower search for small faces (only when the first finds no confident face).
@@ -158,8 +159,7 @@ def detect_face_boxes(rgb: np.ndarray, min_face_fraction: float = MIN_FACE_FRACT
     list of (x, y, width, height), float px in ``rgb`` coordinates.
     """
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    factor = min(1.0, DETECTION_LONG_SIDE / max(grey.shape))
-    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else grey
+    small, factor = downscale_long_side(grey, CASCADE_LONG_SIDE, resampling="exact")
     short = min(small.shape)
     min_side = max(24, int(min_face_fraction * short))
     found = _cascade().detect_multi_scale(

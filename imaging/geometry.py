@@ -30,9 +30,7 @@ CANONICAL_IOD_PX: float = 256.0
 NOMINAL_IOD_MM: float = 63.0
 #: Canonical pixels per millimetre of skin (~4.063).
 CANONICAL_PX_PER_MM: float = CANONICAL_IOD_PX / NOMINAL_IOD_MM
-#: Region names in reporting order (subject's left/right).
-REGION_NAMES: tuple[str, ...] = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
-#: Name of the union-of-regions mask.
+#: Name of the union-of-regions mask (the face regions are defined in :mod:`imaging.catalogue`).
 SKIN_MASK_NAME: str = "skin"
 
 

@@ -1,66 +1,21 @@
 """Redness, pigmentation and texture measures per face region and for all measured skin.
 
+What each measure means - formula, units, range, direction, reference and what a value needs to
+be compared across photos - is defined once, in :mod:`imaging.catalogue` (its documentation
+lists every measure; ``python -m pydoc imaging.catalogue``). This module computes them (the
+texture measures through :mod:`imaging.texture`) with the constants below.
+
 Input is the colour-corrected canonical face (float32 linear sRGB, 768x1024) with boolean region
-masks; every physical size is in millimetres through ``px_per_mm``. Each measure below is listed
-with formula, units, range, direction and reference (the README is written from these).
-Clipped pixels (any linear channel >= ``SATURATION_LIMIT`` = 0.98: glare, blown highlights)
-carry no colour information and are left out of every measure; ``pixel_count`` counts the
-measured pixels, and regions with fewer than ``MIN_REGION_PIXELS`` report None.
+masks; every physical size is in millimetres through ``px_per_mm``. Clipped pixels (any linear
+channel >= ``SATURATION_LIMIT`` = 0.98: glare, blown highlights) carry no colour information and
+are left out of every measure; ``pixel_count`` counts the measured pixels, and regions with fewer
+than ``MIN_REGION_PIXELS`` report None.
 
-Redness
-    ``a_star`` - mean CIELAB a* (D65). Units: CIELAB a*; skin ~5-25; higher = redder.
-        Agrees best with instrument erythema readings (Takiwaki 1994; measurement notes).
-    ``delta_a_star`` - region a* minus forehead a* of the same photo (internal reference
-        site, ``REFERENCE_REGION``); for all skin: skin a* minus forehead a*. Units a*;
-        positive = redder than the forehead. Cancels part of residual colour cast.
-    ``erythema_index`` - mean of EI = 100 * (log10(1/G) - log10(1/R)) = 100 * log10(R/G) per
-        pixel on linear, colour-normalised R and G (Diffey, Oliver & Farr, Br J Dermatol
-        111:663, 1984: green is absorbed by blood, red is the pigment-insensitive reference;
-        reviewed in Takiwaki, J Med Invest 44:121, 1998; from camera RGB as in Yamamoto et al.,
-        Skin Res Technol 14:26, 2008). Units: EI a.u.; higher = redder.
-        Comparable within one capture protocol: use for change over time.
-    ``haemoglobin_density`` - mean haemoglobin density of the Tsumura separation
-        (:mod:`imaging.chromophores`). Units: log10 OD along the unit haemoglobin vector;
-        typical 0.1-0.6; higher = more blood. Invariant to exposure.
-    ``red_area_fraction`` - share of region pixels whose haemoglobin density exceeds the
-        median haemoglobin density of ALL measured skin in the photo by ``RED_AREA_MARGIN``
-        (0.10 OD, fixed). Range 0-1; higher = more red patches. The face's own median is the
-        robust baseline so a region that reddens relative to the rest of the face shows; a
-        uniform reddening of the whole face shows in ``haemoglobin_density`` instead.
-
-Pigmentation
-    ``l_star`` - mean L* (D65), 0-100, higher = lighter. ``b_star`` - mean b*.
-    ``ita_deg`` - Individual Typology Angle from the region means,
-        ITA = atan2(L* - 50, b*) * 180 / pi (Chardon 1991; Del Bino 2006 bands: > 55 very
-        light ... < -30 dark). Units degrees; LOWER = darker / more pigmented. Charted raw.
-    ``melanin_index`` - mean of MI = 100 * log10(1/R) per pixel on linear normalised R
-        (Diffey et al. 1984; Takiwaki 1998). Units a.u.; higher = darker.
-        Also rises with redness and shading (cross-talk, as with narrow-band meters).
-    ``melanin_density`` - mean melanin density (Tsumura separation). Units log10 OD along
-        the unit melanin vector; higher = more melanin. Invariant to exposure.
-    ``spot_count`` - pigment spots: connected areas where melanin density exceeds its local
-        background (masked Gaussian mean, sigma ``SPOT_BACKGROUND_SIGMA_MM`` = 4 mm) by
-        ``SPOT_MARGIN`` (0.06 OD), with equivalent diameter >= 1 mm (smaller is noise at this
-        scale; no upper limit, so spots merging into a patch never make pigment vanish - the
-        4 mm background already removes broad shading of pigment); counted if any spot pixel
-        lies in the region. Units: count; higher = more spots (touching spots count once).
-    ``spot_area_fraction`` - spot pixels / region pixels, 0-1; higher = more spotted area.
-    ``melanin_spread`` - robust SD (1.4826 * MAD) of melanin density in the region. Units OD;
-        higher = less even pigmentation.
-
-Texture (:mod:`imaging.texture`)
-    ``roughness`` (centi-OD), ``wrinkle_density_mm_per_cm2`` (skeleton length of Frangi-like
-    ridge-filter lines >= 3 mm per skin area), ``pore_density_per_cm2`` (dark LoG blobs of
-    0.7-1.4 mm per cm^2), ``glcm`` (IBSI GLCM features of L*, fixed bins of 2 L* units).
-
-Headline numbers (rise with more of their own kind of change, see tests/imaging/test_skin_edits.py)
-    ``redness`` = 100 * haemoglobin_density (centi-OD).
-    ``pigmentation`` = 100 * (melanin_density + spot_load), where spot_load = sum over the
-        region's spot pixels of (melanin - local background) / region pixels, i.e. the mean
-        extra melanin carried by spots (centi-OD). Rises with more overall pigment and with
-        more or darker spots.
-    ``texture`` = roughness (centi-OD): robust SD of band-passed (0.3-1.5 mm) shading density,
-        which the separation makes independent of pigment and exposure.
+:func:`compute_maps` computes every per-pixel map once per photo (CIELAB, the chromophore
+separation, erythema and melanin indices, pigment spots, texture maps); :func:`region_measures`
+reads one region's pixels from them. The headline numbers (``redness``, ``pigmentation``,
+``texture``) are built from the separated maps so that each rises with its own kind of change and
+moves far less with the others (tests/imaging/test_skin_edits.py, tests/imaging/test_validation.py).
 """
 
 from __future__ import annotations
@@ -73,9 +28,11 @@ import cv2
 import numpy as np
 
 from imaging import texture
+from imaging.catalogue import MEASURES, REGION_NAMES
 from imaging.chromophores import separate_chromophores
 from imaging.colour_space import channel_max, linear_to_lab
-from imaging.geometry import REGION_NAMES, SKIN_MASK_NAME
+from imaging.geometry import SKIN_MASK_NAME
+from imaging.masks import mask_bbox, masked_gaussian, robust_sd
 
 #: Regions with fewer pixels report None values (~24 mm^2 at the canonical scale).
 MIN_REGION_PIXELS = 400
@@ -100,24 +57,9 @@ PREFILTER_SIGMA_MM = 0.25
 _LOG_FLOOR = 1e-4
 
 
-#: Float measures of a region (besides the headlines and ``glcm``).
-_MEASURE_NAMES = (
-    "a_star",
-    "erythema_index",
-    "haemoglobin_density",
-    "red_area_fraction",
-    "l_star",
-    "b_star",
-    "ita_deg",
-    "melanin_index",
-    "melanin_density",
-    "spot_count",
-    "spot_area_fraction",
-    "melanin_spread",
-    "roughness",
-    "wrinkle_density_mm_per_cm2",
-    "pore_density_per_cm2",
-)
+#: Measures set to NaN in a region too small to measure: every measure of the catalogue but
+#: ``glcm`` (NaN features) and ``delta_a_star`` (added by :func:`measure_regions`).
+_SCALAR_MEASURES = tuple(m.key for m in MEASURES if m.key not in ("glcm", "delta_a_star"))
 
 
 @dataclass(frozen=True)
@@ -162,7 +104,7 @@ def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tup
     labels : ndarray, int32 HxW, connected spots (8-connectivity) whose excess > SPOT_MARGIN
         and whose equivalent diameter is >= SPOT_MIN_DIAMETER_MM; 0 = no spot
     """
-    background = texture.masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
+    background = masked_gaussian(melanin, skin, SPOT_BACKGROUND_SIGMA_MM * px_per_mm)
     excess = np.where(skin, melanin - background, 0.0).astype(np.float32)
     candidate = (excess > SPOT_MARGIN).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
@@ -222,7 +164,7 @@ def _ita_degrees(l_star: float, b_star: float) -> float:
 
 
 def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> dict:
-    """All measures of one region (see the module docstring for definitions).
+    """All measures of one region (definitions: :mod:`imaging.catalogue`).
 
     Parameters
     ----------
@@ -240,13 +182,12 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
     mask = mask & maps.valid
     count = int(mask.sum())
     if count < MIN_REGION_PIXELS:
-        names = _MEASURE_NAMES + ("redness", "pigmentation", "texture")
-        out = {name: float("nan") for name in names}
+        out = {name: float("nan") for name in _SCALAR_MEASURES}
         out["glcm"] = texture.glcm_features(np.zeros((1, 1)))
         out["pixel_count"] = count
         return out
     # Work inside the region's bounding box: boolean indexing of full frames dominates otherwise.
-    box = texture.mask_bbox(mask)
+    box = mask_bbox(mask)
     mask = mask[box]
     lab = maps.lab[box][mask]
     l_star = float(lab[:, 0].mean())
@@ -273,7 +214,7 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
         "melanin_density": float(mel.mean()),
         "spot_count": float(spot_ids.size),
         "spot_area_fraction": float(spot_pixels.sum() / count),
-        "melanin_spread": texture.robust_sd(mel),
+        "melanin_spread": robust_sd(mel),
         "roughness": tex["roughness"],
         "wrinkle_density_mm_per_cm2": tex["wrinkle_density_mm_per_cm2"],
         "pore_density_per_cm2": tex["pore_density_per_cm2"],

@@ -15,10 +15,11 @@ from typing import Mapping
 import cv2
 import numpy as np
 
+from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import linear_to_srgb_uint8
-from imaging.geometry import REGION_NAMES
+from imaging.masks import mask_bbox
 from imaging.measures import MeasureMaps
-from imaging.texture import mask_bbox
+from imaging.raster import encode_png
 
 #: Haemoglobin density shown from transparent (lower bound) to full colour (upper bound).
 REDNESS_RANGE = (0.2, 0.8)
@@ -49,16 +50,6 @@ def _display_rgb(photo: np.ndarray) -> np.ndarray:
     if photo.dtype == np.uint8:
         return photo[..., :3].copy()
     return linear_to_srgb_uint8(photo[..., :3])
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    """Encode uint8 RGB HxWx3 as PNG bytes (no metadata)."""
-    # Level 1 with run-length strategy: ~2x faster than the default and ~10 % smaller here.
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
 
 
 def _colormap(scaled: np.ndarray, colormap: int) -> np.ndarray:

@@ -3,16 +3,18 @@
 A patch is the bounding box of one region mask (``imaging.regions.region_masks``) cut out of
 the canonical frame, with every pixel outside the mask set to neutral grey, so eyes, brows,
 lips, nostrils, hair and background never appear even where they fall inside the box. The
-PNG is encoded fresh from the pixel array: no EXIF, ICC, text or time chunks.
+PNG is encoded fresh from the pixel array (:func:`imaging.raster.encode_png`): no EXIF, ICC,
+text or time chunks.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+
+from imaging.masks import mask_bbox
+from imaging.raster import encode_png
 
 #: Regions offered as patches: none of them touches the eyes (see ``imaging.regions``).
 PATCH_REGIONS = ("forehead", "left_cheek", "right_cheek")
@@ -39,21 +41,6 @@ class RegionPatch:
     png: bytes
 
 
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Half-open bounding box (x0, y0, x1, y1) in px of a bool HxW mask; None when empty."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """A metadata-free PNG of a uint8 HxWx3 sRGB array (Pillow writes no ancillary chunks)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
 def region_patch(rgb: np.ndarray, mask: np.ndarray, region: str) -> RegionPatch | None:
     """Crop ``rgb`` to ``mask``'s bounding box, grey outside the mask.
 
@@ -71,14 +58,14 @@ def region_patch(rgb: np.ndarray, mask: np.ndarray, region: str) -> RegionPatch 
     RegionPatch or None
         None when the mask is empty (region not measurable in this photo).
     """
-    box = mask_box(mask)
-    if box is None:
+    rows, cols = mask_bbox(mask)
+    if rows.start == rows.stop:
         return None
-    x0, y0, x1, y1 = box
-    crop = np.full((y1 - y0, x1 - x0, 3), NEUTRAL_GREY, np.uint8)
-    inside = mask[y0:y1, x0:x1]
-    crop[inside] = rgb[y0:y1, x0:x1][inside]
-    return RegionPatch(region, box, png_bytes(crop))
+    crop = np.full((rows.stop - rows.start, cols.stop - cols.start, 3), NEUTRAL_GREY, np.uint8)
+    inside = mask[rows, cols]
+    crop[inside] = rgb[rows, cols][inside]
+    box = (int(cols.start), int(rows.start), int(cols.stop), int(rows.stop))
+    return RegionPatch(region, box, encode_png(crop))
 
 
 def region_patches(canonical, masks: dict[str, np.ndarray],

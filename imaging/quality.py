@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import srgb_to_linear
-from imaging.geometry import CANONICAL_IOD_PX, REGION_NAMES
+from imaging.geometry import CANONICAL_IOD_PX
 
 import cv2  # noqa: E402
 

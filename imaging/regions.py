@@ -36,7 +36,9 @@ from __future__ import annotations
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.geometry import CANONICAL_SIZE, REGION_NAMES, SKIN_MASK_NAME
+from imaging.catalogue import REGION_NAMES
+from imaging.geometry import CANONICAL_SIZE, SKIN_MASK_NAME
+from imaging.masks import robust_sd
 
 import cv2  # noqa: E402
 
@@ -139,15 +141,14 @@ def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str
     if sample.sum() < 20:
         sample = valid
     values = lab[sample]
-    med = np.median(values, axis=0)
-    mad = np.median(np.abs(values - med), axis=0) * 1.4826
+    spread = robust_sd(values, axis=0)
     # Percentiles away from the direction measured changes move skin (darker, redder,
     # browner), so a red patch or pigment covering part of the sample boxes does not shift
     # the reference: L* at the 80th, a* and b* at the 30th percentile.
     light = np.percentile(values[:, 0], 80)
     low = np.percentile(values, 30, axis=0)
     return {"L": float(light), "a": float(low[1]), "b": float(low[2]),
-            "sa": float(max(3.0, mad[1])), "sb": float(max(3.0, mad[2]))}
+            "sa": float(max(3.0, spread[1])), "sb": float(max(3.0, spread[2]))}
 
 
 def non_skin_mask(lab: np.ndarray, reference: dict[str, float], use_lightness: bool = True) -> np.ndarray:

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from imaging.catalogue import ALL_SKIN
+
 #: z of a two-sided 95 % interval, used in MDC95.
 Z_95 = 1.96
 
@@ -217,14 +219,63 @@ def exceeds_mdc(change: float, mdc95: float) -> bool:
 RELIABILITY_TABLE_PATH = Path(__file__).with_name("reliability_table.json")
 
 
-def load_reliability_table(path: Path = RELIABILITY_TABLE_PATH) -> dict[str, Reliability]:
-    """The published reliability per measure (for MDC flags), keyed by measure name.
+@dataclass(frozen=True)
+class ReliabilityTable:
+    """A published reliability table: per measure, of all skin and of each face region.
+
+    Attributes
+    ----------
+    algorithm_version : str
+        :data:`imaging.version.ALGORITHM_VERSION` the study was measured with; its MDCs only
+        apply to results of that version.
+    generated_at : str or None
+        When the study ran, ISO 8601 (UTC); None when the table does not say.
+    all_skin : dict[str, Reliability]
+        Measure key -> reliability of the all-skin value (the table's ``measures``).
+    regions : dict[str, dict[str, Reliability]]
+        Face region key -> measure key -> reliability of that region's value.
+    """
+
+    algorithm_version: str
+    generated_at: str | None
+    all_skin: dict[str, Reliability]
+    regions: dict[str, dict[str, Reliability]]
+
+    def by_region(self) -> dict[tuple[str, str], Reliability]:
+        """Every entry keyed by (region, measure); all skin under ``ALL_SKIN.key`` (``all_skin``)."""
+        sections = {ALL_SKIN.key: self.all_skin, **self.regions}
+        return {(region, measure): entry for region, measures in sections.items() for measure, entry in measures.items()}
+
+
+def _table_entry(values: dict) -> Reliability:
+    """One measure's entry; a hand-written table may give only ``mdc95``, ``icc`` and ``band``."""
+    return Reliability(
+        icc=float(values["icc"]),
+        sem=float(values.get("sem", math.nan)),
+        mdc95=float(values["mdc95"]),
+        sd=float(values.get("sd", math.nan)),
+        band=str(values["band"]),
+        n_subjects=int(values.get("n_subjects", 0)),
+        n_recaptures=int(values.get("n_recaptures", 0)),
+    )
+
+
+def load_reliability_table(path: Path | str = RELIABILITY_TABLE_PATH) -> ReliabilityTable:
+    """Read a reliability table (the one reader: MDC flags, tests, benchmarks).
+
+    Parameters
+    ----------
+    path : path of a table written by ``bench/reliability.py --write`` (default the published
+        ``imaging/reliability_table.json``), or of one with the same layout: ``algorithm_version``,
+        optional ``generated_at``, ``measures`` (all skin) and optional ``regions``, each entry
+        with at least ``mdc95``, ``icc`` and ``band`` (``sem``, ``sd`` default to NaN and the
+        counts to 0 when absent).
 
     Returns
     -------
-    dict[str, Reliability]
-        E.g. ``table["redness"].mdc95`` in the measure's units; only measures of the current
-        table (check its ``algorithm_version`` against :data:`imaging.version.ALGORITHM_VERSION`).
+    ReliabilityTable
+        E.g. ``table.all_skin["redness"].mdc95`` in the measure's units. Check
+        ``algorithm_version`` against the results' version before using an MDC.
 
     Raises
     ------
@@ -234,4 +285,10 @@ def load_reliability_table(path: Path = RELIABILITY_TABLE_PATH) -> dict[str, Rel
     import json
 
     data = json.loads(Path(path).read_text())
-    return {name: Reliability(**values) for name, values in data["measures"].items()}
+    return ReliabilityTable(
+        algorithm_version=str(data.get("algorithm_version", "")),
+        generated_at=data.get("generated_at"),
+        all_skin={name: _table_entry(values) for name, values in data["measures"].items()},
+        regions={region: {name: _table_entry(values) for name, values in measures.items()}
+                 for region, measures in data.get("regions", {}).items()},
+    )

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
+from imaging.masks import fill_outside, mask_bbox, masked_gaussian, robust_sd
+
 # --- Fixed quantisation -------------------------------------------------------------------
 #: GLCM quantisation: fixed bin size (IBSI "FBS") on CIELAB L*, lower bound 0. Bin edges are
 #: identical for every photo, so features are comparable over time (never per-image min/max).
@@ -49,62 +51,6 @@ WRINKLE_MIN_LENGTH_MM = 3.0
 PORE_DIAMETERS_MM = (0.7, 1.0, 1.4)
 #: Minimum scale-normalised LoG response (shading OD) of a pore.
 PORE_MIN_RESPONSE = 0.025
-
-
-def mask_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
-    """Bounding box (row slice, col slice) of True pixels, grown by ``margin`` px.
-
-    An empty mask gives empty slices.
-    """
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return slice(0, 0), slice(0, 0)
-    h, w = mask.shape
-    return (
-        slice(max(0, rows[0] - margin), min(h, rows[-1] + margin + 1)),
-        slice(max(0, cols[0] - margin), min(w, cols[-1] + margin + 1)),
-    )
-
-
-def _gaussian(values: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Gaussian blur; for sigma > 6 px blurs a reduced copy (same result within ~1 %, 5-10x faster)."""
-    factor = int(sigma_px // 3) if sigma_px > 6 else 1
-    if factor <= 1:
-        return cv2.GaussianBlur(values, (0, 0), sigma_px)
-    h, w = values.shape
-    small = cv2.resize(values, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def masked_gaussian(values: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Gaussian blur that only averages pixels inside ``mask`` (normalised convolution).
-
-    Parameters
-    ----------
-    values : ndarray, float32 HxW
-    mask : ndarray, bool HxW
-    sigma_px : float, Gaussian standard deviation in pixels (> 0)
-
-    Returns
-    -------
-    ndarray, float32 HxW
-        Local weighted mean of in-mask values; pixels with no in-mask neighbours get 0.
-        Avoids the dark/bright halos a plain blur would pull in from eyes, hair or background.
-    """
-    weight = mask.astype(np.float32)
-    num = _gaussian(np.where(mask, values, 0).astype(np.float32), sigma_px)
-    den = _gaussian(weight, sigma_px)
-    return np.where(den > 1e-4, num / np.maximum(den, 1e-4), 0.0).astype(np.float32)
-
-
-def robust_sd(values: np.ndarray) -> float:
-    """Robust standard deviation 1.4826 * median absolute deviation (NaN if empty)."""
-    if values.size == 0:
-        return float("nan")
-    med = np.median(values)
-    return float(1.4826 * np.median(np.abs(values - med)))
 
 
 # --- GLCM ---------------------------------------------------------------------------------
@@ -398,25 +344,13 @@ def _hessian(values: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarra
     return dxx * s2, dyy * s2, dxy * s2
 
 
-def fill_outside(values: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """Replace pixels outside ``mask`` by the local in-mask mean (2 mm Gaussian).
-
-    So that eyes, brows, hair and background edges do not respond as lines or blobs.
-
-    Returns
-    -------
-    ndarray, float32 HxW
-    """
-    return np.where(mask, values, masked_gaussian(values, mask, 2.0 * px_per_mm)).astype(np.float32)
-
-
 def wrinkle_vesselness(filled: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     """Frangi-like line filter for creases (lines of higher shading density = darker lines).
 
     Parameters
     ----------
     filled : ndarray, float32 HxW, shading density (higher = darker), outside-mask pixels
-        filled by :func:`fill_outside`
+        filled by :func:`imaging.masks.fill_outside`
     mask : ndarray, bool HxW; the response is zeroed outside
     px_per_mm : float
 
@@ -492,7 +426,7 @@ def pore_centres(filled: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.n
     Parameters
     ----------
     filled : ndarray, float32 HxW, shading density (pores are denser/darker than
-        surrounding skin), outside-mask pixels filled by :func:`fill_outside`
+        surrounding skin), outside-mask pixels filled by :func:`imaging.masks.fill_outside`
     mask : ndarray, bool HxW
     px_per_mm : float
 

@@ -13,6 +13,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from imaging.catalogue import REGION_NAMES
 from schemas.accounts import password_field
 from schemas.common import CursorArgsSchema
 
@@ -36,7 +37,8 @@ DELIVERY_METHODS = (
     "topical_after_microneedling", "rf_microneedling", "fractional_laser", "peel", "injection",
     "other",
 )
-FACE_REGIONS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
+#: Face regions (subject's left/right), as imaging measures them.
+FACE_REGIONS = REGION_NAMES
 FACE_SIDES = ("left", "right")
 COURSE_STATUSES = ("planned", "active", "completed", "discontinued")
 #: What completed a milestone: an assessment now, a usable photo once the pipeline exists.

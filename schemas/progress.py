@@ -5,17 +5,15 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from imaging import catalogue
 from schemas.photos import PHOTO_VIEWS
 
 #: Regions of a series, all skin first (``all_skin`` = every measured skin pixel).
-SERIES_REGIONS = ("all_skin", "forehead", "left_cheek", "right_cheek", "nose", "chin")
+SERIES_REGIONS = (catalogue.ALL_SKIN.key, *catalogue.REGION_NAMES)
 #: Headline measures (charts, dashboard, patient summary); each rises when skin gets worse.
-HEADLINE_MEASURES = ("redness", "pigmentation", "texture")
-#: Measures a series may be asked for: those with a published reliability (MDC95).
-SERIES_MEASURES = HEADLINE_MEASURES + (
-    "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index", "spot_area_fraction",
-    "melanin_spread", "wrinkle_density_mm_per_cm2",
-)
+HEADLINE_MEASURES = catalogue.HEADLINE_MEASURES
+#: Measures a series may be asked for: those with a published reliability (MDC95), headlines first.
+SERIES_MEASURES = catalogue.STUDIED_MEASURES
 CHART_FORMATS = ("png", "svg")
 #: Why a photo is left out of a series.
 EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")

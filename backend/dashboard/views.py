@@ -34,6 +34,7 @@ from backend.services.milestones import schedule_items
 from backend.services.photos import latest_analysis, overlay_of
 from backend.services.report_pdf import render_report_pdf
 from backend.storage import ObjectNotFound, current_storage
+from imaging.catalogue import MEASURE_BY_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -256,6 +257,7 @@ def patient_page(patient_id: uuid.UUID) -> str:
             select(AdverseEvent).where(AdverseEvent.course_id == course.id).order_by(AdverseEvent.onset_date)).all()
         context.update(
             progress=progress, regions=regions, measures=progress_service.HEADLINE_MEASURES,
+            measure_labels={key: MEASURE_BY_KEY[key].label for key in progress_service.HEADLINE_MEASURES},
             timeline=progress_service.course_timeline(course, progress.day_zero),
             assessments=sorted(assessments, key=lambda a: (a.milestone.day_offset, a.rater_role)),
             adverse_events=events, milestones=progress.milestones,

@@ -215,7 +215,7 @@ class PhotoMeasurement(UUIDPrimaryKeyMixin, Base):
     ----------
     analysis_id : UUID
     region : str
-        ``all_skin`` or a region name of ``imaging.geometry.REGION_NAMES``.
+        ``all_skin`` or a region name of ``imaging.catalogue.REGION_NAMES``.
     measure : str
         Dotted path of the measure in imaging's result (e.g. ``redness.mean_a_star``).
     value : float or None

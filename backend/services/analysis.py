@@ -19,13 +19,14 @@ from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
 from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo
 from backend.storage import ObjectNotFound, current_storage
+from imaging.catalogue import ALL_SKIN
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
 
 log = logging.getLogger(__name__)
 
 #: Region name of measures over all skin of the face.
-ALL_SKIN_REGION = "all_skin"
+ALL_SKIN_REGION = ALL_SKIN.key
 
 
 def analysis_prefix(photo: Photo, version: str) -> str:

@@ -26,7 +26,8 @@ matplotlib.use("Agg")  # headless: never a GUI backend in a server process
 
 from matplotlib.figure import Figure  # noqa: E402 - after the backend is chosen
 
-from backend.services.progress import MEASURE_LABELS, MEASURE_UNITS, MeasureSeries, TimelineEvent  # noqa: E402
+from backend.services.progress import MeasureSeries, TimelineEvent  # noqa: E402
+from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY  # noqa: E402
 
 CHART_MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 #: Figure size (inches) and resolution: 640 x 360 px PNG.
@@ -47,8 +48,8 @@ _EVENT_COLOUR = "#ff7f0e"
 
 
 def region_label(region: str) -> str:
-    """Human label of a region name (``left_cheek`` -> ``left cheek``, ``all_skin`` -> ``all skin``)."""
-    return region.replace("_", " ")
+    """A region's label as written inside a title (``left_cheek`` -> ``left cheek``, ``all_skin`` -> ``all skin``)."""
+    return REGION_BY_KEY[region].label.lower()
 
 
 def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[TimelineEvent] = (), title: str = "",
@@ -165,10 +166,9 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
     last_day : int
         See :func:`render_chart`.
     """
-    label = MEASURE_LABELS.get(series.measure, series.measure.replace("_", " "))
-    unit = MEASURE_UNITS.get(series.measure, "")
-    axes.set_title(title or f"{label} - {region_label(series.region)}")
-    axes.set_ylabel(f"{label} ({unit})" if unit else label)
+    measure = MEASURE_BY_KEY[series.measure]
+    axes.set_title(title or f"{measure.label} - {region_label(series.region)}")
+    axes.set_ylabel(f"{measure.label} ({measure.unit})")
     points = [p for p in series.points if p.value is not None]
     days = [p.days_since_baseline for p in points]
     values = [p.value for p in points]

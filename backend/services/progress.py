@@ -37,47 +37,24 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
-from imaging.reliability import RELIABILITY_TABLE_PATH, exceeds_mdc
+from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
+from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
 from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
 
 # Regions (all skin first), headline measures (each rises when skin gets worse), measures with a
-# published reliability, and exclusion reasons are part of the API contract: defined in schemas.
-
-#: Measures for which a rise means worse skin (for "worsened beyond MDC" flags).
-HIGHER_IS_WORSE = frozenset(HEADLINE_MEASURES + (
-    "a_star", "erythema_index", "melanin_index", "spot_area_fraction", "melanin_spread",
-    "wrinkle_density_mm_per_cm2",
-))
-#: Units of the headline measures, for labels.
-MEASURE_UNITS = {"redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD"}
-#: Plain-language names (patient summary, chart titles).
-MEASURE_LABELS = {"redness": "Redness", "pigmentation": "Pigmentation", "texture": "Texture"}
-
-
-@dataclass(frozen=True)
-class MdcEntry:
-    """Published reliability of one measure: MDC95 (measure units) and its ICC band."""
-
-    mdc95: float
-    icc: float
-    band: str
+# published reliability, and exclusion reasons are part of the API contract: defined in schemas,
+# from the measure and region definitions of imaging.catalogue (labels, units, directions).
 
 
 @functools.lru_cache(maxsize=4)
-def _read_mdc_table(path: str) -> tuple[str, dict[str, MdcEntry]]:
-    import json
-    from pathlib import Path
-
-    data = json.loads(Path(path).read_text())
-    sections = {ALL_SKIN: data["measures"], **data.get("regions", {})}
-    entries = {(region, name): MdcEntry(float(v["mdc95"]), float(v["icc"]), str(v["band"]))
-               for region, measures in sections.items() for name, v in measures.items()}
-    return str(data.get("algorithm_version", "")), entries
+def _read_mdc_table(path: str) -> tuple[str, dict[tuple[str, str], Reliability]]:
+    table = load_reliability_table(path)
+    return table.algorithm_version, table.by_region()
 
 
-def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], MdcEntry]:
+def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], Reliability]:
     """MDC95 per (region, measure) valid for ``algorithm_version`` (empty when the table is of another version).
 
     Parameters
@@ -88,7 +65,7 @@ def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str
 
     Returns
     -------
-    dict[(str, str), MdcEntry]
+    dict[(str, str), imaging.reliability.Reliability]
         Keyed by (region, measure); the region ``all_skin`` holds the all-skin values. Empty
         when the table is missing or was measured with another algorithm version.
     """
@@ -115,7 +92,7 @@ def change_from_baseline(value: float | None, baseline: float | None) -> tuple[f
     return change, percent
 
 
-def mdc_flag(change: float | None, mdc: MdcEntry | None) -> bool | None:
+def mdc_flag(change: float | None, mdc: Reliability | None) -> bool | None:
     """Whether ``|change| > MDC95``; None when the change or the MDC is unknown."""
     if change is None or mdc is None:
         return None
@@ -161,11 +138,11 @@ class MeasureSeries:
         return later[-1] if later else None
 
     def worsened_beyond_mdc(self) -> bool:
-        """True when the latest change is beyond the MDC in the worse direction."""
+        """True when the latest change is beyond the MDC in the worse direction (the measure's ``worse_when``)."""
         point = self.latest()
         if point is None or not point.exceeds_mdc or point.change is None:
             return False
-        return (point.change > 0) == (self.measure in HIGHER_IS_WORSE)
+        return (point.change > 0) == (MEASURE_BY_KEY[self.measure].worse_when == "higher")
 
 
 @dataclass(frozen=True)
@@ -413,7 +390,7 @@ def course_timeline(course: TreatmentCourse, day_zero: dt.date) -> list[Timeline
 
 def region_phrase(region: str) -> str:
     """Where, in words addressed to the patient (``left_cheek`` -> ``on your left cheek``)."""
-    return "on your face overall" if region == ALL_SKIN else f"on your {region.replace('_', ' ')}"
+    return f"on {REGION_BY_KEY[region].in_words}"
 
 
 def plain_words(measure: str, region: str, change: float, change_percent: float | None,
@@ -439,10 +416,10 @@ def plain_words(measure: str, region: str, change: float, change_percent: float 
         E.g. "Redness on your left cheek is 12 % lower than at baseline; this is more than
         the measurement noise (MDC 5 %)."
     """
-    label = MEASURE_LABELS.get(measure, measure.replace("_", " ").capitalize())
+    label = MEASURE_BY_KEY[measure].label
     use_percent = change_percent is not None
     size = abs(change_percent) if use_percent else abs(change)
-    unit = " %" if use_percent else f" {MEASURE_UNITS.get(measure, 'units')}"
+    unit = " %" if use_percent else f" {MEASURE_BY_KEY[measure].unit}"
     if round(size) == 0 and (not use_percent or abs(change_percent) < 0.5):
         text = f"{label} {region_phrase(region)} is about the same as at baseline"
     else:

@@ -22,10 +22,10 @@ from backend.services.charts import CHART_STYLE, draw_series, draw_timeline, reg
 from backend.services.progress import (  # noqa: E402
     ALL_SKIN,
     HEADLINE_MEASURES,
-    MEASURE_LABELS,
     CourseProgress,
     TimelineEvent,
 )
+from imaging.catalogue import MEASURE_BY_KEY  # noqa: E402
 
 A4_INCHES = (8.27, 11.69)
 
@@ -43,7 +43,7 @@ def latest_change_table(progress: CourseProgress) -> tuple[list[str], list[list[
     regions = list(dict.fromkeys(s.region for s in progress.series))
     rows = []
     for measure in HEADLINE_MEASURES:
-        cells = [MEASURE_LABELS[measure]]
+        cells = [MEASURE_BY_KEY[measure].label]
         for region in regions:
             series = progress.get(measure, region)
             point = series.latest() if series is not None else None

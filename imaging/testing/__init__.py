@@ -1,1 +1,2 @@
-"""Test kit of the imaging library, like numpy.testing; never imported by the runtime modules."""
+"""Test kit of the imaging library (real-face set, synthetic photos, skin edits, validation study), like
+numpy.testing; no runtime module imports it."""

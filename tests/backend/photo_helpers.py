@@ -20,7 +20,7 @@ from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import Patient
 from backend.services import patients as patient_service
-from imaging import synthetic
+from imaging.testing import synthetic
 
 #: Size (width, height) of the test photos, px.
 TEST_PHOTO_SIZE = (600, 800)
@@ -28,7 +28,7 @@ TEST_PHOTO_SIZE = (600, 800)
 BASELINE_CAPTURE = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 #: A capture time in the 2_weeks window (day 14 +- 3) of factory courses.
 TWO_WEEKS_CAPTURE = dt.datetime(2026, 3, 15, 10, 0, tzinfo=dt.timezone.utc)
-#: GPS latitude written by imaging.synthetic into phone JPEGs (degrees, minutes, seconds).
+#: GPS latitude written by imaging.testing.synthetic into phone JPEGs (degrees, minutes, seconds).
 GPS_IFD = 0x8825
 
 

@@ -15,13 +15,14 @@ from backend.models.clinical import Milestone
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.storage import current_storage
-from imaging import synthetic
+from imaging.testing import synthetic
 from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.clinical_fixtures import assert_problem
 from tests.backend.photo_helpers import (
     BASELINE_CAPTURE, TWO_WEEKS_CAPTURE, blurred_jpeg, exif_has_gps, grant_photo_consent, greyscale_jpeg,
     phone_heic, phone_jpeg, phone_png, upload,
 )
+from tests.hardening.hostile_files import png_bomb_header
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_out_of_window_capture_is_flagged(client, consented, headers_of):
 
 @pytest.mark.parametrize(("data", "content_type", "status", "code"), [
     (b"%PDF-1.7 not an image", "application/octet-stream", 415, "unsupported_format"),
-    (synthetic.png_bomb_header(), "image/png", 422, "too_many_pixels"),
+    (png_bomb_header(), "image/png", 422, "too_many_pixels"),
     ("greyscale", "image/jpeg", 422, "greyscale_image"),
 ])
 def test_refused_images_leave_nothing_behind(app, client, consented, headers_of, data, content_type, status, code):

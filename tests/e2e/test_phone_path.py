@@ -7,7 +7,7 @@ Celery, PostgreSQL, Redis and S3-compatible storage.
 
 from __future__ import annotations
 
-from imaging import synthetic
+from imaging.testing import synthetic
 from tests import factories
 from tests.e2e.phone_path import flask_transport, walk_phone_path
 

@@ -8,20 +8,28 @@ after, and ends with ``check-integrity`` passing.
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from imaging import synthetic
+from imaging.testing import synthetic
 from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.clinical_fixtures import assert_problem
 from tests.backend.photo_helpers import face_photo, grant_photo_consent, greyscale_jpeg, phone_jpeg, phone_png, upload
 from tests.hardening.helpers import holdings, integrity
+from tests.hardening.hostile_files import (
+    animated_png,
+    cmyk_jpeg,
+    corrupt_png,
+    gif_html_polyglot,
+    html_named_jpeg,
+    huge_side_png,
+    png_bomb_header,
+    random_bytes,
+    svg_named_jpeg,
+)
 
 
 @pytest.fixture
@@ -32,60 +40,9 @@ def consented(app, world) -> Any:
 
 # ------------------------------------------------------------------ hostile files
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def corrupt_png() -> bytes:
-    """A PNG whose IDAT data is garbage (valid signature, header and CRCs)."""
-    header = struct.pack(">IIBBBBB", 600, 800, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", bytes(range(256)) * 40) + _png_chunk(b"IEND", b""))
-
-
 def truncated_jpeg() -> bytes:
     data = phone_jpeg()
     return data[: len(data) // 2]
-
-
-def html_named_jpeg() -> bytes:
-    return b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
-
-
-def svg_named_jpeg() -> bytes:
-    return (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="600" height="800">'
-            b'<script>alert(1)</script><rect width="600" height="800" fill="red"/></svg>')
-
-
-def gif_html_polyglot() -> bytes:
-    """Starts like a GIF, is an HTML page: sniffed as GIF (not accepted), never stored."""
-    return b"GIF89a/*\x00\x00\x00\x00*/=1;<script>alert(1)</script>" + b"\x00" * 64
-
-
-def png_bomb() -> bytes:
-    """A ~1 kB PNG declaring 50,000 x 50,000 pixels."""
-    return synthetic.png_bomb_header(50_000, 50_000)
-
-
-def huge_side_png() -> bytes:
-    """A real (solid) PNG of 20,000 x 10 px: under the pixel cap, over the side cap."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (20_000, 10), (200, 150, 130)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def cmyk_jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(face_photo().rgb).convert("CMYK").save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def animated_png() -> bytes:
-    return synthetic.animated_png(face_photo().rgb)
-
-
-def random_bytes() -> bytes:
-    return np.random.default_rng(7).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
 
 
 #: (case, body, Content-Type sent, expected status, expected problem type).
@@ -98,11 +55,11 @@ REFUSED_UPLOADS: list[tuple[str, Callable[[], bytes], str, int, str]] = [
     ("svg named jpg", svg_named_jpeg, "image/jpeg", 415, "image-unsupported-format"),
     ("gif/html polyglot", gif_html_polyglot, "image/jpeg", 415, "image-unsupported-format"),
     ("random bytes", random_bytes, "application/octet-stream", 415, "image-unsupported-format"),
-    ("png bomb 50000x50000", png_bomb, "image/png", 422, "image-too-many-pixels"),
+    ("png bomb 50000x50000", lambda: png_bomb_header(50_000, 50_000), "image/png", 422, "image-too-many-pixels"),
     ("20000 px side", huge_side_png, "image/png", 422, "image-too-many-pixels"),
-    ("cmyk jpeg", cmyk_jpeg, "image/jpeg", 422, "image-unsupported-colour"),
+    ("cmyk jpeg", lambda: cmyk_jpeg(face_photo().rgb), "image/jpeg", 422, "image-unsupported-colour"),
     ("greyscale jpeg", greyscale_jpeg, "image/jpeg", 422, "image-greyscale-image"),
-    ("animated png", animated_png, "image/png", 422, "image-animated-image"),
+    ("animated png", lambda: animated_png(face_photo().rgb), "image/png", 422, "image-animated-image"),
     ("jpeg sent as text/plain", phone_jpeg, "text/plain", 415, ""),
     ("jpeg sent as text/html", phone_jpeg, "text/html", 415, ""),
     ("jpeg sent as multipart", phone_jpeg, "multipart/form-data; boundary=x", 415, ""),

@@ -1,21 +1,19 @@
 """Shared fixtures for the imaging tests (capture side; measures have measures_fixtures.py).
 
-Everything is built from ``skimage.data.astronaut()`` through :mod:`imaging.synthetic`, so
+Everything is built from ``skimage.data.astronaut()`` through :mod:`imaging.testing.synthetic`, so
 no file is downloaded. Session-scoped: building a 12 MP photo takes ~0.5 s.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
-from imaging import synthetic
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import apply_affine
-
-#: Long side at which tests run face detection (what the pipeline uses).
-DETECTION_LONG_SIDE = 1000
+from imaging.quality import GATE_DECODE_LONG_SIDE
+from imaging.raster import downscale_long_side
+from imaging.testing import synthetic
 
 
 @pytest.fixture(scope="session")
@@ -36,17 +34,9 @@ def medium_photo() -> synthetic.SyntheticPhoto:
     return synthetic.phone_photo((756, 1008))
 
 
-def downscaled(photo: synthetic.SyntheticPhoto, long_side: int = DETECTION_LONG_SIDE) -> tuple[np.ndarray, float]:
-    """Area-downscaled copy of a photo and the factor used (new px per old px)."""
-    factor = min(1.0, long_side / max(photo.rgb.shape[:2]))
-    if factor == 1.0:
-        return photo.rgb, 1.0
-    return cv2.resize(photo.rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), factor
-
-
 def detect(photo: synthetic.SyntheticPhoto) -> FaceGeometry | None:
-    """Detect on a downscaled copy, as the pipeline does; coordinates in ``photo`` px."""
-    small, factor = downscaled(photo)
+    """Detect on a copy downscaled to the upload gate's long side; coordinates in ``photo`` px."""
+    small, factor = downscale_long_side(photo.rgb, GATE_DECODE_LONG_SIDE, resampling="exact")
     geometry = detect_face(small)
     return None if geometry is None else geometry.scaled(1.0 / factor)
 

@@ -16,6 +16,7 @@ import skimage.data
 
 from imaging.colour_space import srgb_to_linear
 from imaging.geometry import CANONICAL_PX_PER_MM, canonical_shape, similarity_from_eyes
+from imaging.testing.synthetic import colorchecker_card
 
 #: Eye centres in astronaut() (x, y): subject's right eye (image-left), subject's left eye.
 ASTRONAUT_EYES = ((206.3, 100.8), (247.5, 103.3))
@@ -83,26 +84,6 @@ def region_masks() -> dict[str, np.ndarray]:
 
 #: A camera's deviation from sRGB: mild channel cross-talk (rows sum to 1).
 CAMERA_CROSSTALK = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.10, 0.88]], np.float32)
-
-
-def colorchecker_card(patch_px: int = 60, gap_px: int = 12, order=None) -> np.ndarray:
-    """A ColorChecker 24 card in linear sRGB: reference patches on a black (2 %) card.
-
-    ``order`` optionally permutes the patches (a wrong/fake chart). Returns float32
-    (4 * patch + 5 * gap) x (6 * patch + 7 * gap) x 3.
-    """
-    from imaging.colour import reference_patches_linear
-
-    ref = np.clip(reference_patches_linear(), 0.0, 1.0).astype(np.float32)
-    if order is not None:
-        ref = ref[np.asarray(order)]
-    h, w = 4 * patch_px + 5 * gap_px, 6 * patch_px + 7 * gap_px
-    card = np.full((h, w, 3), 0.02, np.float32)
-    for k in range(24):
-        r, c = divmod(k, 6)
-        y, x = gap_px + r * (patch_px + gap_px), gap_px + c * (patch_px + gap_px)
-        card[y : y + patch_px, x : x + patch_px] = ref[k]
-    return card
 
 
 def scene_linear(

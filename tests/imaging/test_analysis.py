@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging import synthetic
 from imaging.analysis import (
     BaselineReference,
     analyze,
     baseline_reference_from,
     head_exclusion_mask,
 )
+from imaging.catalogue import REGION_NAMES
 from imaging.errors import ImageError
-from imaging.geometry import CANONICAL_SIZE, REGION_NAMES
+from imaging.geometry import CANONICAL_SIZE
+from imaging.testing import synthetic
 from imaging.version import ALGORITHM_VERSION
 
 #: Photos at a quarter of 12 MP keep the suite fast; the 12 MP case is the benchmark's job.

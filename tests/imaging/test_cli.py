@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging import synthetic
+from imaging.testing import synthetic
 from imaging.version import ALGORITHM_VERSION
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from imaging import synthetic
 from imaging.decode import decode_image, open_image, sniff_format
 from imaging.errors import ImageError
+from imaging.testing import synthetic
+from tests.hardening.hostile_files import (
+    animated_png,
+    cmyk_jpeg,
+    jpeg_segment,
+    png_bomb_header,
+    with_segments_after_soi,
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +91,7 @@ def test_malformed_orientation_tag_is_ignored_not_an_error(small_rgb, entry):
     tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHI", 0x0112, kind, count) + value + b"\x00" * 4
     payload = b"Exif\x00\x00" + tiff
     plain = synthetic.to_jpeg(small_rgb, quality=90, orientation=None, with_private_metadata=False)
-    data = plain[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + plain[2:]
+    data = with_segments_after_soi(plain, jpeg_segment(0xE1, payload))
     assert np.array_equal(decode_image(data).rgb, decode_image(plain).rgb)  # shown as stored
     assert decode_image(data, min_long_side=100).original_size == (300, 400)
     sanitised = sanitise_photo(data)
@@ -181,8 +188,6 @@ def test_refusals_have_stable_codes(small_rgb):
     grey_png = io.BytesIO()
     Image.fromarray(small_rgb[..., 1]).save(grey_png, format="PNG")
     grey_as_rgb = synthetic.to_png(np.repeat(small_rgb[..., 1:2], 3, axis=2))
-    cmyk = io.BytesIO()
-    Image.fromarray(small_rgb).convert("CMYK").save(cmyk, format="JPEG")
     assert _refused(b"") == "empty_image"
     assert _refused(b"GIF89a" + b"\x00" * 100) == "unsupported_format"
     assert _refused(b"%PDF-1.7 not an image") == "unsupported_format"
@@ -191,14 +196,14 @@ def test_refusals_have_stable_codes(small_rgb):
     assert _refused(jpeg[:600] + bytes(range(256)) * 20) in ("corrupt_image", "truncated_image")
     assert _refused(grey_png.getvalue()) == "greyscale_image"
     assert _refused(grey_as_rgb) == "greyscale_image"
-    assert _refused(cmyk.getvalue()) == "unsupported_colour"
-    assert _refused(synthetic.animated_png(small_rgb)) == "animated_image"
+    assert _refused(cmyk_jpeg(small_rgb)) == "unsupported_colour"
+    assert _refused(animated_png(small_rgb)) == "animated_image"
     for damaged in (synthetic.to_heic(small_rgb[:64, :64], orientation=None), synthetic.to_webp(small_rgb)):
         assert _refused(damaged[: len(damaged) // 2]) in ("truncated_image", "corrupt_image")
 
 
 def test_png_bomb_is_refused_from_its_header_without_allocating(monkeypatch, small_rgb):
-    bomb = synthetic.png_bomb_header(50_000, 50_000)
+    bomb = png_bomb_header(50_000, 50_000)
     assert len(bomb) < 2000
     # Refused by the header-only step...
     with pytest.raises(ImageError) as info:
@@ -227,7 +232,7 @@ def test_opencv_pixel_cap_is_set_before_cv2_import():
     # fresh interpreter so cv2 is imported for the first time through imaging.
     code = (
         "import imaging.decode, cv2, numpy as np\n"
-        "from imaging.synthetic import png_bomb_header\n"
+        "from tests.hardening.hostile_files import png_bomb_header\n"
         "try:\n"
         "    cv2.imdecode(np.frombuffer(png_bomb_header(10_000, 6_000), np.uint8), cv2.IMREAD_COLOR)\n"
         "    print('decoded')\n"
@@ -237,7 +242,7 @@ def test_opencv_pixel_cap_is_set_before_cv2_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "refused"
     with pytest.raises(ImageError) as info:
-        decode_image(synthetic.png_bomb_header(10_000, 6_000))
+        decode_image(png_bomb_header(10_000, 6_000))
     assert info.value.code == "too_many_pixels"
 
 

@@ -7,8 +7,8 @@ import pytest
 from skimage import data as skdata
 
 from conftest import detect, eye_error_px
-from imaging import synthetic
 from imaging.face import detect_face, eye_centre_by_gradients
+from imaging.testing import synthetic
 
 
 def test_astronaut_eyes_match_hand_read_truth():

@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from imaging import measures, skin_edits
+from imaging import measures
+from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import linear_to_lab
-from imaging.geometry import REGION_NAMES
+from imaging.testing import skin_edits
 from measures_fixtures import PX_PER_MM, canonical_face_linear, region_masks
 
 MASKS = region_masks()

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from imaging import overlays, skin_edits
+from imaging import overlays
 from imaging.measures import compute_maps
+from imaging.testing import skin_edits
 from measures_fixtures import PX_PER_MM, canonical_face_linear, canonical_face_uint8, region_masks
 
 MASKS = region_masks()

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import detect, truth_geometry
-from imaging import synthetic
 from imaging.decode import decode_image
 from imaging.quality import MESSAGES, THRESHOLDS, assess_quality, quality_gate
+from imaging.testing import synthetic
 
 
 def gate(photo: synthetic.SyntheticPhoto, baseline_geometry=None, quality: int = 92):

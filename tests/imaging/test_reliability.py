@@ -125,16 +125,40 @@ def test_refuses_unusable_input(bad):
 
 
 def test_published_table_covers_every_study_measure_for_this_version():
-    import json
-
-    from imaging.recapture_study import STUDY_MEASURES
-    from imaging.reliability import RELIABILITY_TABLE_PATH, load_reliability_table
+    from imaging.catalogue import STUDIED_MEASURES
+    from imaging.reliability import load_reliability_table
     from imaging.version import ALGORITHM_VERSION
 
-    table = load_reliability_table()
-    assert set(table) == set(STUDY_MEASURES)
-    assert json.loads(RELIABILITY_TABLE_PATH.read_text())["algorithm_version"] == ALGORITHM_VERSION, (
+    published = load_reliability_table()
+    table = published.all_skin
+    assert set(table) == set(STUDIED_MEASURES)
+    assert published.algorithm_version == ALGORITHM_VERSION, (
         "the measures changed: regenerate the table with `.venv/bin/python bench/reliability.py --write`")
     for name, entry in table.items():
         assert entry.mdc95 == pytest.approx(1.96 * math.sqrt(2) * entry.sem), name
         assert entry.band == koo_li_band(entry.icc)
+
+
+def test_published_table_has_every_face_region_and_its_date():
+    from imaging.catalogue import REGION_NAMES, STUDIED_MEASURES
+    from imaging.reliability import load_reliability_table
+
+    table = load_reliability_table()
+    assert list(table.regions) == list(REGION_NAMES)
+    assert all(set(entries) == set(STUDIED_MEASURES) for entries in table.regions.values())
+    assert table.generated_at and table.generated_at.startswith("20")
+    entries = table.by_region()
+    assert entries[("all_skin", "redness")] == table.all_skin["redness"]
+    assert entries[("nose", "texture")] == table.regions["nose"]["texture"]
+
+
+def test_a_hand_written_table_needs_only_mdc_icc_and_band(tmp_path):
+    from imaging.reliability import load_reliability_table
+
+    path = tmp_path / "table.json"
+    path.write_text('{"algorithm_version": "1999.1.1", "measures": {"redness": {"mdc95": 1.5, "icc": 0.9, '
+                    '"band": "excellent"}}}')
+    table = load_reliability_table(path)
+    assert table.algorithm_version == "1999.1.1" and table.generated_at is None and table.regions == {}
+    entry = table.all_skin["redness"]
+    assert (entry.mdc95, entry.icc, entry.band) == (1.5, 0.9, "excellent") and math.isnan(entry.sem)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from imaging import synthetic
 from imaging.decode import decode_image
 from imaging.errors import ImageError
 from imaging.sanitise import orientation_only_exif, sanitise_photo, strip_jpeg_metadata
+from imaging.testing import synthetic
+from tests.hardening.hostile_files import jpeg_segment, with_segments_after_soi
 
 SECRETS = (synthetic.SECRET_SERIAL.encode(), synthetic.SECRET_COMMENT.encode(), b"Jane Roe", b"SN-SKINTRACK")
 
@@ -67,11 +68,6 @@ def test_rotated_jpeg_is_stripped_losslessly_keeping_only_its_orientation(small_
 
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_header_segments_are_rebuilt_without_thumbnails_or_free_text(small_rgb, orientation):
-    import struct
-
-    def segment(marker: int, payload: bytes) -> bytes:
-        return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
-
     exif = Image.Exif()
     exif[0x8825] = {1: "N", 2: (51.0, 30.0, 12.34)}
     exif[0x010E] = "Jane Roe home"
@@ -79,10 +75,10 @@ def test_header_segments_are_rebuilt_without_thumbnails_or_free_text(small_rgb, 
     Image.fromarray(small_rgb[::8, ::8].copy()).save(thumbnail, "JPEG", exif=exif)
     upload = synthetic.to_jpeg(small_rgb, quality=90, orientation=orientation)
     jfif = b"JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x02\x01" + b"\x10" * 6 + b"Jane Roe"  # 2x1 thumbnail + text
-    hostile = (segment(0xE0, jfif) + segment(0xE0, b"JFXX\x00\x10" + thumbnail.getvalue())
-               + segment(0xE0, b"OWNER: Jane Roe, 12 Acacia Ave\x00")
-               + segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01" + b"Jane Roe serial SN-123"))
-    data = upload[:2] + hostile + upload[2:]
+    hostile = (jpeg_segment(0xE0, jfif) + jpeg_segment(0xE0, b"JFXX\x00\x10" + thumbnail.getvalue())
+               + jpeg_segment(0xE0, b"OWNER: Jane Roe, 12 Acacia Ave\x00")
+               + jpeg_segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01" + b"Jane Roe serial SN-123"))
+    data = with_segments_after_soi(upload, hostile)
     out = sanitise_photo(data)
     assert out.reencoded is False and b"Jane Roe" not in out.data and thumbnail.getvalue() not in out.data
     assert out.data.count(b"\xff\xd8") == 1  # no embedded thumbnail JPEG at all

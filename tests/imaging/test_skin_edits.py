@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from imaging import skin_edits
 from imaging.colour import apply_colour_correction, estimate_colour_correction
 from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
 from imaging.measures import measure_regions
+from imaging.testing import skin_edits
+from imaging.testing.synthetic import colorchecker_card
 from measures_fixtures import (
     CAMERA_CROSSTALK,
     PX_PER_MM,
     canonical_face_linear,
-    colorchecker_card,
     region_masks,
 )
 

@@ -1,8 +1,8 @@
 """Validation of the whole pipeline (``imaging.analysis.analyze``) on synthetic phone photos.
 
-Ground truth comes from a real face (``skimage.data.astronaut()`` via :mod:`imaging.synthetic`)
-with physiological changes added in optical density (:mod:`imaging.skin_edits`); see
-:mod:`imaging.recapture_study` for the subjects and capture conditions.
+Ground truth comes from a real face (``skimage.data.astronaut()`` via :mod:`imaging.testing.synthetic`)
+with physiological changes added in optical density (:mod:`imaging.testing.skin_edits`); see
+:mod:`imaging.testing.recapture_study` for the subjects and capture conditions.
 
 Criteria (stated once, asserted below):
 
@@ -25,22 +25,20 @@ import colour as colour_science
 import numpy as np
 import pytest
 
-from imaging import synthetic
 from imaging.analysis import analyze, baseline_reference_from
+from imaging.catalogue import REGION_NAMES, STUDIED_MEASURES
 from imaging.colour import apply_colour_correction
 from imaging.colour_space import linear_to_lab, srgb_to_linear
-from imaging.geometry import REGION_NAMES
-from imaging.recapture_study import (
+from imaging.reliability import reliability
+from imaging.testing import synthetic
+from imaging.testing.recapture_study import (
     CAPTURES,
-    STUDY_MEASURES,
     SUBJECTS,
     SkinChange,
     edited_photo,
     recapture,
     run_study,
 )
-from imaging.reliability import reliability
-from measures_fixtures import colorchecker_card
 
 HEADLINES = ("redness", "pigmentation", "texture")
 #: Five grades of each kind of change (index 0 = untouched).
@@ -102,7 +100,7 @@ def study() -> dict:
 
 
 def test_every_study_measure_is_asserted_or_flagged():
-    assert set(MIN_ICC) | set(KNOWN_UNRELIABLE) == set(STUDY_MEASURES)
+    assert set(MIN_ICC) | set(KNOWN_UNRELIABLE) == set(STUDIED_MEASURES)
     assert not set(MIN_ICC) & set(KNOWN_UNRELIABLE)
     assert min(MIN_ICC.values()) >= 0.75
 
@@ -128,21 +126,6 @@ def test_known_unreliable_measures_stay_flagged(study, measure, request):
 
 # --- ColorChecker -------------------------------------------------------------------------
 
-def _photo_with_chart(gains=(1.0, 1.0, 1.0), exposure=1.0) -> bytes:
-    """Landscape portrait with a ColorChecker on the wall beside the head, then a colour cast."""
-    photo = synthetic.exposure(synthetic.phone_photo((2016, 1512), iod_fraction=0.12, centre_fraction=(0.36, 0.42)),
-                               0.7)
-    linear = synthetic.srgb_to_linear(photo.rgb)
-    # A wall has sensor noise; a perfectly flat one makes 8-bit rounding a systematic cast.
-    linear = np.clip(linear + np.random.default_rng(3).normal(0, 0.004, linear.shape).astype(np.float32), 0, 1)
-    card = colorchecker_card(patch_px=56, gap_px=11)
-    y, x = 520, 1430
-    linear[y: y + card.shape[0], x: x + card.shape[1]] = card
-    linear = linear * np.asarray(gains, np.float32) * np.float32(exposure)
-    return synthetic.to_jpeg(synthetic.linear_to_srgb(linear), quality=95, orientation=None,
-                             with_private_metadata=False)
-
-
 def _region_lab(result, masks, corrected: bool) -> dict:
     """Mean CIELAB of each region of ``masks`` in a result's canonical face, with or without
     its colour correction."""
@@ -158,8 +141,8 @@ def _delta_e00(lab_a, lab_b) -> float:
 
 @pytest.mark.parametrize("gains, exposure", [((1.2, 1.0, 0.8), 0.8), ((0.85, 1.0, 1.2), 1.2)])
 def test_colorchecker_restores_skin_colour_within_delta_e_2(gains, exposure):
-    truth = analyze(_photo_with_chart())
-    cast = analyze(_photo_with_chart(gains, exposure))
+    truth = analyze(synthetic.colorchecker_photo())
+    cast = analyze(synthetic.colorchecker_photo(gains, exposure))
     assert cast.color_reference == "colorchecker", cast.colour_correction.details
     # The same skin (the truth photo's regions; both faces land in the same canonical place)
     # so that only colour normalisation is judged, not region placement.

@@ -3,8 +3,8 @@
 Shared by ``tests/imaging/test_validation.py`` (assertions) and ``bench/reliability.py`` (the
 published reliability table), so both measure exactly the same thing.
 
-- A **subject** is the astronaut's face (:func:`imaging.synthetic.phone_photo`) with its own
-  amounts of added haemoglobin, melanin spots and fine lines (:mod:`imaging.skin_edits`, in
+- A **subject** is the astronaut's face (:func:`imaging.testing.synthetic.phone_photo`) with its own
+  amounts of added haemoglobin, melanin spots and fine lines (:mod:`imaging.testing.skin_edits`, in
   optical density, inside the region templates mapped into the photo), i.e. a different true
   value of every headline.
 - A **recapture** is the same subject photographed again under a changed condition: exposure
@@ -21,21 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imaging import skin_edits, synthetic
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
+from imaging.catalogue import REGION_NAMES, STUDIED_MEASURES
 from imaging.geometry import NOMINAL_IOD_MM, canonical_shape, invert_affine, similarity_from_eyes
 from imaging.regions import template_mask
+from imaging.testing import skin_edits, synthetic
 
 import cv2  # noqa: E402
 
 #: Photo size used by the study (width, height): a quarter of 12 MP keeps it fast while the
 #: face (IOD ~240 px) is still at about the canonical scale (IOD 256 px).
 STUDY_PHOTO_SIZE = (1512, 2016)
-#: Measures whose reliability is reported (all-skin values of the analysis).
-STUDY_MEASURES = ("redness", "pigmentation", "texture", "a_star", "erythema_index", "l_star", "ita_deg",
-                  "melanin_index", "spot_area_fraction", "melanin_spread", "wrinkle_density_mm_per_cm2")
-#: Where the edits go: region templates they are added inside.
-EDIT_REGIONS = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
+#: Where the edits go: region templates they are added inside (every face region).
+EDIT_REGIONS = REGION_NAMES
 #: Linear exposure of the study's base photo: the synthetic portrait is exposed so brightly that
 #: cheeks clip at +30 %; at 0.7 skin sits at L* ~65, as a phone's auto-exposure puts it.
 BASE_EXPOSURE = 0.7
@@ -171,19 +169,26 @@ def recapture(photo: synthetic.SyntheticPhoto, capture: Capture, seed: int = 0) 
     return synthetic.to_jpeg(photo.rgb, quality=capture.jpeg_quality, with_private_metadata=False)
 
 
-def run_study(subjects=SUBJECTS, captures=CAPTURES, measures=STUDY_MEASURES) -> dict:
+def run_study(subjects=SUBJECTS, captures=CAPTURES, measures=STUDIED_MEASURES) -> dict:
     """Analyse every subject under every capture.
+
+    Parameters
+    ----------
+    subjects : sequence of SkinChange
+    captures : sequence of Capture
+    measures : sequence of str
+        Measure keys; default the catalogue's studied measures
+        (:data:`imaging.catalogue.STUDIED_MEASURES`).
 
     Returns
     -------
     dict
         ``scores``: measure -> ndarray float64 (n_subjects, n_captures) of all-skin values;
         ``region_scores``: region -> measure -> the same matrix of that region's values (the
-        regions of :data:`imaging.geometry.REGION_NAMES`); ``quality_ok``: ndarray bool
+        regions of :data:`imaging.catalogue.REGION_NAMES`); ``quality_ok``: ndarray bool
         (n_subjects, n_captures); ``color_reference``: list of lists of str.
     """
     from imaging.analysis import analyze
-    from imaging.geometry import REGION_NAMES
 
     def empty() -> np.ndarray:
         return np.full((len(subjects), len(captures)), np.nan)

@@ -368,6 +368,62 @@ def add_second_face(photo: SyntheticPhoto, scale: float = 0.8) -> SyntheticPhoto
     return photo.with_rgb(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
 
 
+# ---------------------------------------------------------------- ColorChecker
+
+def colorchecker_card(patch_px: int = 60, gap_px: int = 12, order=None) -> np.ndarray:
+    """A ColorChecker 24 card in linear sRGB: reference patches on a black (2 %) card.
+
+    Parameters
+    ----------
+    patch_px, gap_px : int
+        Patch side and gap between patches, px.
+    order : sequence of int, optional
+        Permutes the patches (a wrong/fake chart).
+
+    Returns
+    -------
+    ndarray, float32 (4 * patch + 5 * gap) x (6 * patch + 7 * gap) x 3, linear sRGB
+    """
+    from imaging.colour import reference_patches_linear
+
+    ref = np.clip(reference_patches_linear(), 0.0, 1.0).astype(np.float32)
+    if order is not None:
+        ref = ref[np.asarray(order)]
+    h, w = 4 * patch_px + 5 * gap_px, 6 * patch_px + 7 * gap_px
+    card = np.full((h, w, 3), 0.02, np.float32)
+    for k in range(24):
+        r, c = divmod(k, 6)
+        y, x = gap_px + r * (patch_px + gap_px), gap_px + c * (patch_px + gap_px)
+        card[y : y + patch_px, x : x + patch_px] = ref[k]
+    return card
+
+
+def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), exposure_factor: float = 1.0) -> bytes:
+    """Landscape portrait with a ColorChecker on the wall beside the head, then a colour cast.
+
+    Parameters
+    ----------
+    gains : (float, float, float)
+        Linear R, G, B gains of the cast.
+    exposure_factor : float
+        Linear exposure factor of the cast.
+
+    Returns
+    -------
+    bytes
+        A 2016x1512 JPEG (quality 95, no orientation tag, no private metadata).
+    """
+    photo = exposure(phone_photo((2016, 1512), iod_fraction=0.12, centre_fraction=(0.36, 0.42)), 0.7)
+    linear = srgb_to_linear(photo.rgb)
+    # A wall has sensor noise; a perfectly flat one makes 8-bit rounding a systematic cast.
+    linear = np.clip(linear + np.random.default_rng(3).normal(0, 0.004, linear.shape).astype(np.float32), 0, 1)
+    card = colorchecker_card(patch_px=56, gap_px=11)
+    y, x = 520, 1430
+    linear[y: y + card.shape[0], x: x + card.shape[1]] = card
+    linear = linear * np.asarray(gains, np.float32) * np.float32(exposure_factor)
+    return to_jpeg(linear_to_srgb(linear), quality=95, orientation=None, with_private_metadata=False)
+
+
 # ---------------------------------------------------------------- encoders
 
 #: Metadata written into synthetic JPEGs so sanitising can be tested against it.
@@ -503,26 +559,6 @@ def to_heic(rgb: np.ndarray, quality: int = 85, orientation: int | None = 6, wit
         kwargs["icc_profile"] = icc_profile
     Image.fromarray(stored).save(buffer, format="HEIF", **kwargs)
     return buffer.getvalue()
-
-
-def animated_png(rgb: np.ndarray, frames: int = 2) -> bytes:
-    """An animated PNG (APNG) with ``frames`` frames (to test refusal)."""
-    images = [Image.fromarray(np.roll(rgb, i * 7, axis=1)) for i in range(frames)]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="PNG", save_all=True, append_images=images[1:], duration=100, loop=0)
-    return buffer.getvalue()
-
-
-def png_bomb_header(width: int = 50_000, height: int = 50_000) -> bytes:
-    """A tiny PNG whose header declares ``width`` x ``height`` RGB pixels (a decompression bomb)."""
-    import zlib
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 # ---------------------------------------------------------------- ICC profiles

@@ -1,0 +1,246 @@
+"""What the library reports, defined once: every measure and every face region.
+
+This module is the documented source of each measure's meaning: key, label, unit, formula,
+range, direction, reference and what a value needs to be compared across photos.
+:mod:`imaging.measures` and :mod:`imaging.texture` implement the formulas; the API schemas
+(series measures and regions), the backend's progress series, charts, patient summary and
+dashboard, and the README measures table read them from here (a test keeps the README table and
+the measured keys in step). The per-measure listing below is generated from :data:`MEASURES`.
+
+Measures
+--------
+:class:`Measure` fields:
+
+- ``key``: name in ``metrics`` / ``regions`` of :meth:`imaging.analysis.AnalysisResult.to_dict`
+  (and in stored results, the research export and the API).
+- ``label``: short human label ("Redness"), sentence case.
+- ``group``: ``redness``, ``pigmentation`` or ``texture`` (:data:`GROUPS`).
+- ``headline``: one of the three headline numbers (charted, on the dashboard, in the patient
+  summary); each rises with its own kind of change.
+- ``unit``: as displayed and exported ("centi-OD"); ``ucum``: the UCUM code for FHIR
+  (``"1"`` for dimensionless values and fractions, annotations in braces such as ``{OD}`` for
+  optical densities, ``[arb'U]`` for arbitrary units, None where none applies).
+- ``formula``, ``value_range``, ``reference``: how it is computed, typical values, literature.
+- ``direction``: what a HIGHER value means ("redder (more blood)").
+- ``worse_when``: ``"higher"`` or ``"lower"`` when that change means worse skin (flags of a
+  change beyond the MDC in the worse direction), None when neither does.
+- ``comparability``: what a value needs to be compared across photos (:class:`Comparability`).
+  Set from the measures' definitions and the reliability study; to be revisited with measured
+  evidence per colour reference.
+- ``decimals``: display precision (decimal places).
+- ``studied``: its test-retest reliability is measured by the recapture study
+  (``imaging/testing/recapture_study.py``, ``imaging/reliability_table.json``), so it has an
+  MDC95 and can be asked for as a progress series (:data:`STUDIED_MEASURES`).
+- ``notes``: caveats.
+
+``glcm`` is a family: one value per IBSI feature (:data:`imaging.texture.GLCM_FEATURE_NAMES`),
+stored as ``glcm.<feature>``. ``pixel_count`` (measured pixels) accompanies every entry of the
+analysis but is not a measure.
+
+Face regions
+------------
+:class:`Region` fields: ``key`` (``left_cheek``), ``label`` ("Left cheek"), ``in_words``
+(for text addressed to the patient: "your left cheek"). Left/right are the SUBJECT's.
+:data:`FACE_REGIONS` are the five measured regions in reporting order (their placement is in
+:mod:`imaging.regions`); :data:`ALL_SKIN` is every measured skin pixel (the union of the regions,
+``metrics`` of an analysis). Body-site codes (e.g. SNOMED CT) belong on :class:`Region`. The API
+and the database CHECK constraints use these keys: change them only with a migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+#: Measure groups, in reporting order.
+GROUPS = ("redness", "pigmentation", "texture")
+
+
+class Comparability(StrEnum):
+    """What a measure's value needs to be compared across photos (e.g. visits of a patient).
+
+    ``within_photo``
+        Built from the photo's own optical-density maps, log ratios or local contrasts
+        (chromophore densities, erythema index, spots against their surroundings, shading
+        texture): invariant to exposure; white balance is normalised by the pipeline (neutral
+        background or ColorChecker). Comparable across photos of the capture protocol.
+    ``needs_colour_reference``
+        Absolute colour (CIELAB L*, a*, b*, ITA, melanin index, fixed-bin L* texture): follows
+        exposure, which a neutral background cannot normalise. Comparable across photos only
+        when each was normalised on a ColorChecker (``color_reference == "colorchecker"``).
+    """
+
+    WITHIN_PHOTO = "within_photo"
+    NEEDS_COLOUR_REFERENCE = "needs_colour_reference"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """The definition of one measure (fields: see the module docstring)."""
+
+    key: str
+    label: str
+    group: str
+    unit: str
+    ucum: str | None
+    formula: str
+    value_range: str
+    direction: str
+    worse_when: str | None
+    reference: str
+    comparability: Comparability
+    decimals: int
+    headline: bool = False
+    studied: bool = False
+    notes: str = ""
+
+    def describe(self) -> str:
+        """The measure as a paragraph of reStructuredText (the listing in this module's docs)."""
+        lines = [f"``{self.key}`` - {self.label} ({self.group}{', headline' if self.headline else ''})",
+                 f"    Formula: {self.formula}",
+                 f"    Units: {self.unit} (UCUM {self.ucum or 'none'}); range: {self.value_range}; "
+                 f"higher = {self.direction}.",
+                 f"    Comparable across photos: {self.comparability.value}. Reference: {self.reference}."]
+        if self.notes:
+            lines.append(f"    {self.notes}")
+        return "\n".join(lines)
+
+
+_TSUMURA = ("Tsumura, Haneishi & Miyake, J Opt Soc Am A 16:2169, 1999; Tsumura et al., ACM Trans Graph 22:770, "
+            "2003 (fixed vectors, imaging.chromophores)")
+_CIE_LAB = "CIE 1976 (L*, a*, b*), CIE 15:2004, D65 white"
+_WITHIN = Comparability.WITHIN_PHOTO
+_ABSOLUTE = Comparability.NEEDS_COLOUR_REFERENCE
+
+#: Every measure, grouped (redness, pigmentation, texture), each group's headline first.
+MEASURES: tuple[Measure, ...] = (
+    # --- redness
+    Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
+            "100 x mean haemoglobin density of the region (haemoglobin_density)",
+            ">= 0; typical skin 10-60", "redder (more blood)", "higher", _TSUMURA, _WITHIN, 1,
+            headline=True, studied=True),
+    Measure("a_star", "a*", "redness", "CIELAB a*", "1", "mean CIELAB a* of the region's pixels",
+            "skin ~5-25", "redder", "higher",
+            "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1,
+            studied=True),
+    Measure("delta_a_star", "a* minus forehead a*", "redness", "CIELAB a*", "1",
+            "region a* minus the forehead's a* of the same photo (internal reference site); for all skin: "
+            "skin a* minus forehead a*", "unbounded; 0 for the forehead", "redder than the forehead", "higher",
+            "internal reference site", _ABSOLUTE, 1,
+            notes="Cancels part of a residual colour cast, not the exposure dependence of a*."),
+    Measure("erythema_index", "Erythema index", "redness", "EI a.u.", "[arb'U]",
+            "mean of EI = 100 x (log10(1/G) - log10(1/R)) = 100 x log10(R/G) per pixel on linear, "
+            "colour-normalised R and G (green is absorbed by blood, red is the pigment-insensitive reference)",
+            "unbounded", "redder", "higher",
+            "Diffey, Oliver & Farr, Br J Dermatol 111:663, 1984; reviewed in Takiwaki, J Med Invest 44:121, "
+            "1998; from camera RGB as in Yamamoto et al., Skin Res Technol 14:26, 2008", _WITHIN, 1,
+            studied=True, notes="Comparable within one capture protocol: use for change over time."),
+    Measure("haemoglobin_density", "Haemoglobin density", "redness", "OD", "{OD}",
+            "mean haemoglobin density of the Tsumura separation: optical density along the unit "
+            "haemoglobin vector", "typical 0.1-0.6", "more blood", "higher", _TSUMURA, _WITHIN, 3,
+            notes="Invariant to exposure."),
+    Measure("red_area_fraction", "Red area fraction", "redness", "fraction 0-1", "1",
+            "share of the region's pixels whose haemoglobin density exceeds the median haemoglobin density "
+            "of ALL measured skin of the photo by 0.10 OD (fixed margin)", "0-1", "more red patches", "higher",
+            "fixed margin over the face's own median", _WITHIN, 3,
+            notes="A region reddening relative to the rest of the face shows here; a uniform reddening of the "
+                  "whole face shows in haemoglobin_density instead."),
+    # --- pigmentation
+    Measure("pigmentation", "Pigmentation", "pigmentation", "centi-OD", "10*-2{OD}",
+            "100 x (mean melanin density + spot load), spot load = sum over the region's spot pixels of "
+            "(melanin - local background) / region pixels, i.e. the mean extra melanin carried by spots",
+            "unbounded (melanin_density x 100 plus the spot load)", "more or darker pigment, more spots", "higher",
+            _TSUMURA, _WITHIN, 1, headline=True, studied=True),
+    Measure("l_star", "L*", "pigmentation", "CIELAB L* 0-100", "1", "mean CIELAB L* of the region's pixels",
+            "0-100", "lighter", "lower", _CIE_LAB, _ABSOLUTE, 1, studied=True),
+    Measure("b_star", "b*", "pigmentation", "CIELAB b*", "1", "mean CIELAB b* of the region's pixels",
+            "unbounded", "yellower", None, _CIE_LAB, _ABSOLUTE, 1),
+    Measure("ita_deg", "ITA", "pigmentation", "degrees", "deg",
+            "Individual Typology Angle of the region means, ITA = atan2(L* - 50, b*) x 180 / pi",
+            "Del Bino bands: > 55 very light ... < -30 dark", "lighter (LOWER = darker, more pigmented)", "lower",
+            "Chardon, Cretois & Hourseau, Int J Cosmet Sci 13:191, 1991; Del Bino et al., Pigment Cell Res "
+            "19:606, 2006 (bands)", _ABSOLUTE, 1, studied=True, notes="Charted raw (not inverted)."),
+    Measure("melanin_index", "Melanin index", "pigmentation", "a.u.", "[arb'U]",
+            "mean of MI = 100 x log10(1/R) per pixel on linear, colour-normalised R", ">= 0", "darker",
+            "higher", "Diffey, Oliver & Farr 1984; Takiwaki 1998 (narrow-band reflectance meters)", _ABSOLUTE, 1,
+            studied=True,
+            notes="Also rises with redness and shading (cross-talk, as with narrow-band meters)."),
+    Measure("melanin_density", "Melanin density", "pigmentation", "OD", "{OD}",
+            "mean melanin density of the Tsumura separation: optical density along the unit melanin vector",
+            "unbounded", "more melanin", "higher", _TSUMURA, _WITHIN, 3, notes="Invariant to exposure."),
+    Measure("spot_count", "Pigment spots", "pigmentation", "count", "1",
+            "connected areas (8-connectivity) where melanin density exceeds its local background (masked "
+            "Gaussian mean, sigma 4 mm) by 0.06 OD, with equivalent diameter >= 1 mm (no upper limit, so spots "
+            "merging into a patch never make pigment vanish); counted if any spot pixel lies in the region",
+            ">= 0", "more spots (touching spots count once)", "higher", "local-contrast spot detection", _WITHIN, 0),
+    Measure("spot_area_fraction", "Spot area fraction", "pigmentation", "fraction 0-1", "1",
+            "spot pixels (as for spot_count) / region pixels", "0-1", "more spotted area", "higher",
+            "local-contrast spot detection", _WITHIN, 3, studied=True),
+    Measure("melanin_spread", "Melanin spread", "pigmentation", "OD", "{OD}",
+            "robust SD (1.4826 x median absolute deviation) of melanin density in the region", ">= 0",
+            "less even pigmentation", "higher", "evenness as a robust spread", _WITHIN, 3, studied=True),
+    # --- texture
+    Measure("texture", "Texture", "texture", "centi-OD", "10*-2{OD}",
+            "= roughness: 100 x robust SD of the band-passed (difference of Gaussians, 0.3-1.5 mm) shading "
+            "density, which the separation makes independent of pigment and exposure",
+            ">= 0; smooth skin 0.3-1, visibly lined or pitted > 1.5", "rougher", "higher",
+            "ISO 4287 Rq analogue on the shading channel of the separation", _WITHIN, 2,
+            headline=True, studied=True),
+    Measure("roughness", "Roughness", "texture", "centi-OD", "10*-2{OD}",
+            "100 x 1.4826 x MAD(DoG(0.3 mm, 1.5 mm) of shading density) over the region; shading is the "
+            "(1, 1, 1) optical-density component of the separation (pigment-free, exposure-free)",
+            ">= 0; smooth skin 0.3-1, visibly lined or pitted > 1.5", "rougher", "higher",
+            "ISO 4287 Rq analogue on the shading image, as in photometric skin-texture analysis", _WITHIN, 2,
+            notes="1 unit ~ 2.3 % local brightness modulation."),
+    Measure("wrinkle_density_mm_per_cm2", "Wrinkle density", "texture", "mm/cm^2", "mm/cm2",
+            "skeleton length of Frangi-type Hessian ridge lines of shading density (scales 0.4/0.7/1.0 mm, "
+            "fixed c = 0.05, vesselness > 0.5, lines >= 3 mm) per region area",
+            ">= 0", "more lines", "higher", "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1,
+            studied=True,
+            notes="Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
+    Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",
+            "dark scale-normalised Laplacian-of-Gaussian blobs of shading density, 0.7-1.4 mm (visible pores; "
+            "true pores are 0.1-0.5 mm), not on wrinkle lines, per region area", ">= 0", "more pores", "higher",
+            "Lindeberg, Int J Comput Vis 30:79, 1998 (scale-normalised blob detection)", _WITHIN, 1),
+    Measure("glcm", "GLCM features", "texture", "IBSI feature units", None,
+            "IBSI grey-level co-occurrence features of CIELAB L*, fixed bin width 2 L* (50 levels), 4 in-plane "
+            "directions at distance 1, features averaged (IBSI '2D, averaged'); stored per feature as glcm.contrast, "
+            "glcm.joint_entropy, ...",
+            "per feature (IBSI)", "depends on the feature (IBSI)", None,
+            "Zwanenburg et al., Radiology 295:328, 2020 (IBSI; reproduces the IBSI digital phantom)", _ABSOLUTE, 3,
+            notes="Fixed L* bins: values follow absolute exposure."),
+)
+
+#: Measures by key.
+MEASURE_BY_KEY: dict[str, Measure] = {m.key: m for m in MEASURES}
+#: The headline measures, in group order.
+HEADLINE_MEASURES: tuple[str, ...] = tuple(m.key for m in MEASURES if m.headline)
+#: Measures with a published reliability (MDC95), headlines first: what a progress series may show.
+STUDIED_MEASURES: tuple[str, ...] = HEADLINE_MEASURES + tuple(m.key for m in MEASURES if m.studied and not m.headline)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A face region, or all skin (fields: see the module docstring)."""
+
+    key: str
+    label: str
+    in_words: str
+
+
+#: The measured face regions, in reporting order (subject's left/right).
+FACE_REGIONS: tuple[Region, ...] = (
+    Region("forehead", "Forehead", "your forehead"),
+    Region("left_cheek", "Left cheek", "your left cheek"),
+    Region("right_cheek", "Right cheek", "your right cheek"),
+    Region("nose", "Nose", "your nose"),
+    Region("chin", "Chin", "your chin"),
+)
+#: Every measured skin pixel: the union of the face regions (an analysis's ``metrics``).
+ALL_SKIN = Region("all_skin", "All skin", "your face overall")
+#: Keys of the face regions, in reporting order.
+REGION_NAMES: tuple[str, ...] = tuple(r.key for r in FACE_REGIONS)
+#: All skin and the face regions by key.
+REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
+
+__doc__ += "\nMeasure listing\n---------------\n\n" + "\n\n".join(m.describe() for m in MEASURES) + "\n"
