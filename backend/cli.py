@@ -170,6 +170,6 @@ def register_cli(app: Flask) -> None:
     for command in (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command,
                     init_db_command, create_admin_command, prune_command):
         app.cli.add_command(command)
-    from backend.integrity import check_integrity_command, backup_commands  # issue 7
+    from backend.integrity import backup_commands, check_integrity_command  # issue 7
     for command in (check_integrity_command, *backup_commands()):
         app.cli.add_command(command)

@@ -44,7 +44,7 @@ from schemas.common import MAX_IDEMPOTENCY_KEY_LENGTH, IdempotencyKeyHeaderSchem
 F = TypeVar("F", bound=Callable[..., Any])
 
 HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_IDEMPOTENCY_KEY_LENGTH)
+_KEY_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}$")
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:

@@ -134,6 +134,20 @@ def database_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """(url, engine options) of a database without any table."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}", {}
+        return
+    require_postgresql()
+    schema = create_private_postgresql_schema()
+    try:
+        yield TEST_DATABASE_URL, postgresql_engine_options(schema)
+    finally:
+        drop_postgresql_schema(schema)
+
+
 @pytest.fixture
 def app_config(tmp_path: Path) -> dict[str, Any]:
     """Config applied to the app for one test (override to change time, limits ...)."""

@@ -9,7 +9,13 @@ from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import (
-    RATERS, READERS, audit_change, audit_reads, clinical_blueprint, today, transactional,
+    RATERS,
+    READERS,
+    audit_change,
+    audit_reads,
+    clinical_blueprint,
+    today,
+    transactional,
 )
 from backend.extensions import now
 from backend.idempotency import idempotent
@@ -18,7 +24,10 @@ from backend.pagination import paginate
 from backend.services import access
 from backend.services import assessments as assessment_service
 from schemas.clinical import (
-    AdverseEventCreateSchema, AdverseEventSchema, AdverseEventUpdateSchema, AssessmentCreateSchema,
+    AdverseEventCreateSchema,
+    AdverseEventSchema,
+    AdverseEventUpdateSchema,
+    AssessmentCreateSchema,
     AssessmentSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema

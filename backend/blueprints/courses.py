@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import (
-    CLINICIANS, READERS, audit_change, audit_reads, clinical_blueprint, today, transactional,
+    CLINICIANS,
+    READERS,
+    audit_change,
+    audit_reads,
+    clinical_blueprint,
+    today,
+    transactional,
 )
 from backend.extensions import now
 from backend.idempotency import idempotent
@@ -20,8 +26,15 @@ from backend.services import access
 from backend.services import courses as course_service
 from backend.services import milestones as milestone_service
 from schemas.clinical import (
-    CourseCreateSchema, CourseSchema, CourseUpdateSchema, MilestoneSchema, ScheduleArgsSchema,
-    ScheduleReplaceSchema, ScheduleSchema, SessionCreateSchema, SessionSchema,
+    CourseCreateSchema,
+    CourseSchema,
+    CourseUpdateSchema,
+    MilestoneSchema,
+    ScheduleArgsSchema,
+    ScheduleReplaceSchema,
+    ScheduleSchema,
+    SessionCreateSchema,
+    SessionSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema
 

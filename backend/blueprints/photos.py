@@ -15,8 +15,8 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.cli_photos import reanalyse_command
 from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint, transactional
+from backend.cli_photos import reanalyse_command
 from backend.errors import accepts, problem
 from backend.extensions import db, now
 from backend.idempotency import idempotent
@@ -28,11 +28,17 @@ from backend.services import access
 from backend.services import analysis as _analysis  # noqa: F401 - registers the analyse_photo job handler
 from backend.services import photos as photo_service
 from backend.storage import CHUNK_BYTES, ObjectNotFound, current_storage
-from schemas.photos import (
-    DIRECT_UPLOAD_MEDIA_TYPES, AnalysisSchema, DirectUploadArgsSchema, JobStatusSchema,
-    PhotoListArgsSchema, PhotoSchema, UploadCreateSchema, UploadSchema,
-)
 from schemas.common import page_schema
+from schemas.photos import (
+    DIRECT_UPLOAD_MEDIA_TYPES,
+    AnalysisSchema,
+    DirectUploadArgsSchema,
+    JobStatusSchema,
+    PhotoListArgsSchema,
+    PhotoSchema,
+    UploadCreateSchema,
+    UploadSchema,
+)
 
 blp = clinical_blueprint("photos", "Face photos: uploads with quality feedback, results, downloads.")
 # `flask reanalyse` comes with the photo API.

@@ -33,8 +33,15 @@ from backend.storage import current_storage
 from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (
-    CohortStatisticsSchema, DeidentificationArgsSchema, ExportCreateSchema, ExportSchema, GrantCreateSchema,
-    GrantListSchema, GrantSchema, StudyCreateSchema, StudySchema,
+    CohortStatisticsSchema,
+    DeidentificationArgsSchema,
+    ExportCreateSchema,
+    ExportSchema,
+    GrantCreateSchema,
+    GrantListSchema,
+    GrantSchema,
+    StudyCreateSchema,
+    StudySchema,
 )
 
 blp = clinical_blueprint("studies", "Research studies, researcher grants, de-identified exports, cohort statistics.")

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 from PIL import Image
 from sqlalchemy import select
 

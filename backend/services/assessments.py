@@ -14,6 +14,7 @@ from backend.models.clinical import AdverseEvent, Assessment, Milestone, Treatme
 from backend.services import RuleViolation, apply_changes, insert_or_conflict
 from backend.services.milestones import LOCAL_DATE_SLACK, ensure_window_open, mark_milestone_completed
 
+
 def rater_role_of(user: User) -> str:
     """The rater role a user rates in: patients rate themselves, clinicians rate patients."""
     if user.role not in ("patient", "clinician"):

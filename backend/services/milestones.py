@@ -19,8 +19,9 @@ Default schedule (used when a course is created without one)::
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from backend.models.clinical import Milestone, MilestoneWindow, TreatmentCourse
 from backend.services import RuleViolation
@@ -88,7 +89,7 @@ def schedule_errors(specs: Sequence[MilestoneSpec]) -> list[str]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         errors.append(f"milestone names must be unique: {', '.join(duplicates)}")
-    for earlier, later in zip(specs, specs[1:]):
+    for earlier, later in itertools.pairwise(specs):
         if later.day_offset <= earlier.day_offset:
             errors.append(
                 f"milestones must be sorted by day_offset: {later.name!r} ({later.day_offset}) "

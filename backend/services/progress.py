@@ -37,9 +37,9 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
 from imaging.reliability import RELIABILITY_TABLE_PATH, exceeds_mdc
 from imaging.version import ALGORITHM_VERSION
-from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
 from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
 
 # Regions (all skin first), headline measures (each rises when skin gets worse), measures with a

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from tests import factories
-from tests.backend.clock import FakeClock
 from tests.backend.clinical_fixtures import *  # noqa: F401,F403
 from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clock import FakeClock
 
 
 @pytest.fixture

@@ -19,8 +19,16 @@ from imaging import synthetic
 from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.clinical_fixtures import assert_problem
 from tests.backend.photo_helpers import (
-    BASELINE_CAPTURE, TWO_WEEKS_CAPTURE, blurred_jpeg, exif_has_gps, grant_photo_consent, greyscale_jpeg,
-    phone_heic, phone_jpeg, phone_png, upload,
+    BASELINE_CAPTURE,
+    TWO_WEEKS_CAPTURE,
+    blurred_jpeg,
+    exif_has_gps,
+    grant_photo_consent,
+    greyscale_jpeg,
+    phone_heic,
+    phone_jpeg,
+    phone_png,
+    upload,
 )
 
 

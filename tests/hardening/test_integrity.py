@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+
 import pytest
 from sqlalchemy import delete
 
