@@ -154,7 +154,7 @@ def prune_command() -> None:
     from backend.auth.ratelimit import prune_login_attempts
     from backend.auth.tokens import prune_dead_families
     from backend.extensions import db
-    from backend.idempotency import prune_idempotency_records
+    from backend.http.idempotency import prune_idempotency_records
 
     counts = {
         "login attempts": prune_login_attempts(),

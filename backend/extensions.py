@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from backend.errors import ProblemApi
+from backend.http.problems import ProblemApi
 from backend.models.base import Base, utcnow
 
 db = SQLAlchemy(model_class=Base)

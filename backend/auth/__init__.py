@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from backend.auth.tokens import TokenError, decode_access_token, family_is_active
-from backend.errors import problem
 from backend.extensions import db
+from backend.http.problems import problem
 from backend.models.accounts import ROLE_VALUES, User
 
 F = TypeVar("F", bound=Callable[..., Any])

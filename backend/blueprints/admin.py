@@ -17,12 +17,12 @@ from backend import audit
 from backend.auth import auth_required, current_user
 from backend.auth.passwords import hash_password
 from backend.auth.tokens import revoke_all_families
-from backend.errors import problem
 from backend.extensions import db
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.models.accounts import User, normalise_email
 from backend.models.audit import AuditEvent
-from backend.pagination import paginate
 from schemas.accounts import (
     AuditEventSchema,
     AuditListArgsSchema,

@@ -18,9 +18,9 @@ from backend.blueprints.clinical_common import (
     transactional,
 )
 from backend.extensions import now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import AdverseEvent, Assessment
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import assessments as assessment_service
 from schemas.clinical import (

@@ -21,8 +21,8 @@ from backend.auth.tokens import (
     revoke_family,
     rotate_refresh_token,
 )
-from backend.errors import problem
 from backend.extensions import db, now
+from backend.http.problems import problem
 from backend.models.accounts import User, normalise_email
 from schemas.accounts import (
     LoginSchema,

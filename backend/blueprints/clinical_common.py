@@ -11,8 +11,8 @@ from flask import Response, current_app, make_response, request
 from flask_smorest import Blueprint
 
 from backend import audit
-from backend.errors import problem_response
 from backend.extensions import db, now
+from backend.http.problems import problem_response
 from backend.services import RuleViolation
 
 F = TypeVar("F", bound=Callable[..., Any])

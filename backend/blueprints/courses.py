@@ -19,9 +19,9 @@ from backend.blueprints.clinical_common import (
     transactional,
 )
 from backend.extensions import now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import Milestone, TreatmentCourse, TreatmentSession
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import courses as course_service
 from backend.services import milestones as milestone_service

@@ -18,9 +18,9 @@ from backend.blueprints.clinical_common import (
     clinical_blueprint,
     transactional,
 )
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import ConsentEvent, Patient
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import patients as patient_service
 from schemas.clinical import (

@@ -17,13 +17,14 @@ from sqlalchemy import select
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint, transactional
 from backend.cli_photos import reanalyse_command
-from backend.errors import accepts, problem
 from backend.extensions import db, now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.media_types import accepts
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.jobs import get_job, job_status_dict
 from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoUpload
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import analysis as _analysis  # noqa: F401 - registers the analyse_photo job handler
 from backend.services import photos as photo_service

@@ -21,13 +21,13 @@ from sqlalchemy import exists, select
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import clinical_blueprint, transactional
-from backend.errors import problem
 from backend.extensions import db, now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.models.accounts import User
 from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
-from backend.pagination import paginate
 from backend.services import export as export_service
 from backend.storage import current_storage
 from imaging.version import ALGORITHM_VERSION

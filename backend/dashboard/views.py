@@ -21,8 +21,9 @@ from backend import audit
 from backend.auth.passwords import verify_password
 from backend.auth.ratelimit import login_retry_after, record_login_attempt
 from backend.dashboard import DASHBOARD_CSP
-from backend.errors import accepts, problem
 from backend.extensions import db, now
+from backend.http.media_types import accepts
+from backend.http.problems import problem
 from backend.models.accounts import User, normalise_email
 from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo

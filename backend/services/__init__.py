@@ -1,7 +1,7 @@
 """Domain services: the rules behind the API, independent of HTTP.
 
 Views call these functions; they add rows to the current session and never commit (the request
-commits once, see ``backend.idempotency``).
+commits once, see ``backend.http.idempotency``).
 """
 
 from __future__ import annotations

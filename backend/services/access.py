@@ -17,8 +17,8 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, select
 
-from backend.errors import problem
 from backend.extensions import db
+from backend.http.problems import problem
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Milestone, Patient, TreatmentCourse
 

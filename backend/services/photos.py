@@ -31,8 +31,8 @@ from flask import current_app, g, make_response
 from sqlalchemy import select
 
 from backend import audit
-from backend.errors import DATABASE_UNAVAILABLE_ERRORS, problem
 from backend.extensions import db, now
+from backend.http.problems import DATABASE_UNAVAILABLE_ERRORS, problem
 from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse

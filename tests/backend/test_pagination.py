@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from backend.extensions import db
+from backend.http.pagination import paginate
 from backend.models.accounts import Clinic, User
-from backend.pagination import paginate
 from schemas.common import encode_cursor
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

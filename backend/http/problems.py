@@ -11,14 +11,14 @@ from __future__ import annotations
 import http
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from sqlalchemy import exc as sqlalchemy_errors
-from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from schemas.common import ProblemSchema
 
@@ -294,52 +294,6 @@ def handle_unexpected_exception(error: Exception) -> Response:
     return handle_http_exception(InternalServerError())
 
 
-# ---------------------------------------------------------------- content types
-
-JSON_MEDIA_TYPES = ("application/json",)
-
-
-def accepts(*media_types: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare which request body media types a view accepts (default: JSON only).
-
-    Example: ``@accepts("multipart/form-data")`` on a photo upload view.
-    """
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        view.accepted_media_types = tuple(media_types)  # type: ignore[attr-defined]
-        return view
-    return decorate
-
-
-def _accepted_media_types(app: Flask) -> tuple[str, ...]:
-    view = app.view_functions.get(request.endpoint or "")
-    if view is None:
-        return JSON_MEDIA_TYPES
-    view_class = getattr(view, "view_class", None)
-    if view_class is not None:
-        view = getattr(view_class, request.method.lower(), view)
-    return getattr(view, "accepted_media_types", JSON_MEDIA_TYPES)
-
-
-def _is_json_media_type(mimetype: str) -> bool:
-    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
-
-
-def enforce_request_media_type(app: Flask) -> None:
-    """``before_request``: 415 when a request body has a media type the view does not accept."""
-    if request.method not in {"POST", "PUT", "PATCH"}:
-        return
-    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-    if not has_body:
-        return
-    accepted = _accepted_media_types(app)
-    mimetype = request.mimetype
-    if mimetype in accepted or ("application/json" in accepted and _is_json_media_type(mimetype)):
-        return
-    raise UnsupportedMediaType(
-        f"Request body must be {' or '.join(accepted)}, not {mimetype or 'untyped'}."
-    )
-
-
 # ---------------------------------------------------------------- flask-smorest
 
 class ProblemApi(Api):
@@ -369,4 +323,3 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected_exception)
     for database_error in DATABASE_UNAVAILABLE_ERRORS:
         app.register_error_handler(database_error, handle_database_error)
-    app.before_request(lambda: enforce_request_media_type(app))  # after request-id assignment

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from backend.errors import problem
 from backend.extensions import db
+from backend.http.problems import problem
 from schemas.common import DEFAULT_PAGE_LIMIT, decode_cursor, encode_cursor
 
 

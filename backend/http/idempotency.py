@@ -36,8 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from backend.auth import authenticate
-from backend.errors import problem
 from backend.extensions import db, now
+from backend.http.problems import problem
 from backend.models.idempotency import IdempotencyRecord
 from schemas.common import MAX_IDEMPOTENCY_KEY_LENGTH, IdempotencyKeyHeaderSchema
 
