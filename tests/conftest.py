@@ -13,8 +13,6 @@ at request time: CLOCK, token TTLs, limits, ARGON2_* ...).
 from __future__ import annotations
 
 import functools
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,56 +20,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect, text
 
-from backend import create_app, engine_options
+from backend import create_app
 from backend.extensions import db, limiter
 from backend.migrations import upgrade
 from backend.models.base import Base
 from tests import factories
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-
-#: Cheap Argon2 parameters: hashing cost is not what these tests measure.
-FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 1024, "ARGON2_PARALLELISM": 1}
-
-#: Configuration of every test app (on top of the environment defaults).
-BASE_TEST_CONFIG: dict[str, Any] = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret-key-" + "0" * 48,
-    "JOB_BACKEND": "inline",
-    "SEED_DEMO": False,
-    **FAST_ARGON2,
-}
-
-
-def postgresql_engine_options(schema: str) -> dict[str, Any]:
-    """Engine options that confine every connection to ``schema``."""
-    return {**engine_options(TEST_DATABASE_URL or "postgresql"),
-            "connect_args": {"options": f"-csearch_path={schema}"}}
-
-
-def create_private_postgresql_schema() -> str:
-    """Create an empty schema with a random name in TEST_DATABASE_URL and return its name."""
-    schema = f"skintrack_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    return schema
-
-
-def drop_postgresql_schema(schema: str) -> None:
-    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def require_postgresql() -> None:
-    if not TEST_DATABASE_URL:
-        pytest.skip("TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+from tests.environment import (
+    BASE_TEST_CONFIG,
+    TEST_DATABASE_URL,
+    create_private_postgresql_schema,
+    drop_postgresql_schema,
+    postgresql_engine_options,
+    require_postgresql,
+)
 
 
 @pytest.fixture(scope="session")

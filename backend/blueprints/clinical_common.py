@@ -12,8 +12,6 @@ from flask_smorest import Blueprint
 
 from backend import audit
 from backend.extensions import db, now
-from backend.http.problems import problem_response
-from backend.services import RuleViolation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,17 +23,9 @@ CLINICIANS = ("clinician",)
 RATERS = ("patient", "clinician")
 
 
-def rule_violation_response(error: RuleViolation) -> Response:
-    """Render a domain rule violation as a problem (422/409/400) with field errors."""
-    detail = "; ".join(message for messages in error.errors.values() for message in messages)
-    return problem_response(error.status, detail=detail, type_=error.type_, extensions={"errors": error.errors})
-
-
 def clinical_blueprint(name: str, description: str) -> Blueprint:
-    """A blueprint under ``/api/v1`` whose domain rule violations become problems."""
-    blueprint = Blueprint(name, __name__, url_prefix=API_PREFIX, description=description)
-    blueprint.register_error_handler(RuleViolation, rule_violation_response)
-    return blueprint
+    """A blueprint under ``/api/v1`` (its domain errors become problems app-wide)."""
+    return Blueprint(name, __name__, url_prefix=API_PREFIX, description=description)
 
 
 def transactional(view: F) -> F:

@@ -1,9 +1,10 @@
 """RFC 9457 problem details for every error response.
 
-Views raise werkzeug ``HTTPException``\\ s or call :func:`problem`. flask-smorest's
-own errors (validation 422, malformed JSON 400) and Flask-Limiter's 429 go
-through the same handler, and unhandled exceptions become a 500 problem that
-reveals nothing about internals.
+Services raise domain errors (:mod:`backend.errors`), which :data:`DOMAIN_ERROR_STATUS`
+maps to statuses here, in one place. Views raise werkzeug ``HTTPException``\\ s or call
+:func:`problem` for what is about HTTP itself (a missing body, a bad header). flask-smorest's
+own errors (validation 422, malformed JSON 400) and Flask-Limiter's 429 go through the same
+handler, and unhandled exceptions become a 500 problem that reveals nothing about internals.
 """
 
 from __future__ import annotations
@@ -17,9 +18,21 @@ from typing import Any, NoReturn
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from sqlalchemy import exc as sqlalchemy_errors
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from backend.database import DATABASE_UNAVAILABLE_ERRORS, database_unavailable
+from backend.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    ImageRefused,
+    InvalidRequest,
+    NotFound,
+    SignInRateLimited,
+    Unauthenticated,
+    UnsupportedImage,
+    ValidationFailed,
+)
 from schemas.common import ProblemSchema
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -222,43 +235,8 @@ def _retry_after_seconds(error: HTTPException, headers: Mapping[str, str]) -> in
     return 60  # no better knowledge: one minute
 
 
-#: Exception classes that MAY mean the database is unreachable; :func:`database_unavailable`
-#: decides (an OperationalError is also raised for e.g. SQLite's "no such table").
-DATABASE_UNAVAILABLE_ERRORS = (
-    sqlalchemy_errors.OperationalError,
-    sqlalchemy_errors.InterfaceError,  # connection already closed
-    sqlalchemy_errors.DisconnectionError,
-    sqlalchemy_errors.TimeoutError,  # no pooled connection freed in time
-)
-#: PostgreSQL SQLSTATEs of an unavailable server: connection exceptions (class 08), admin or
-#: crash shutdown and "cannot connect now" (57P01-57P03), too many connections (53300).
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
-#: SQLite messages of a transient condition (another writer holds the lock).
-_SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 #: Seconds a client is told to wait before retrying when the database cannot be reached.
 DATABASE_RETRY_AFTER_S = 5
-
-
-def database_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` means the database cannot be reached right now (a transient fault).
-
-    True for a dropped or refused connection (SQLAlchemy marks the connection invalidated, or
-    the driver reports no SQLSTATE / a connection-class one), an exhausted pool and a locked
-    SQLite file; False for errors a retry would not fix (missing table, bad SQL).
-    """
-    if isinstance(error, (sqlalchemy_errors.DisconnectionError, sqlalchemy_errors.TimeoutError)):
-        return True
-    if not isinstance(error, sqlalchemy_errors.DBAPIError):
-        return False
-    if error.connection_invalidated or isinstance(error, sqlalchemy_errors.InterfaceError):
-        return True
-    if not isinstance(error, sqlalchemy_errors.OperationalError):
-        return False
-    original = error.orig
-    if type(original).__module__.startswith("sqlite3"):
-        return str(original).startswith(_SQLITE_TRANSIENT)
-    sqlstate = getattr(original, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 def handle_database_error(error: Exception) -> Response:
@@ -294,6 +272,47 @@ def handle_unexpected_exception(error: Exception) -> Response:
     return handle_http_exception(InternalServerError())
 
 
+# ---------------------------------------------------------------- domain errors
+
+#: HTTP status of each domain error class; an error takes the entry of its nearest listed class.
+DOMAIN_ERROR_STATUS: Mapping[type[DomainError], int] = {
+    DomainError: 422,
+    ValidationFailed: 422,
+    InvalidRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedImage: 415,
+    ImageRefused: 422,
+    SignInRateLimited: 429,
+}
+
+
+def domain_error_status(error: DomainError) -> int:
+    """The HTTP status of a domain error (:data:`DOMAIN_ERROR_STATUS`)."""
+    return next(DOMAIN_ERROR_STATUS[cls] for cls in type(error).__mro__ if cls in DOMAIN_ERROR_STATUS)
+
+
+def domain_problem(error: DomainError) -> ProblemError:
+    """The problem a domain error is answered with (status, type, title, detail, members).
+
+    A ``retry_after`` member is also sent as the ``Retry-After`` header.
+    """
+    extensions = dict(error.extensions)
+    if error.errors is not None:
+        extensions["errors"] = error.errors
+    retry_after = extensions.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return ProblemError(domain_error_status(error), error.detail, title=error.title, type_=error.slug,
+                        headers=headers, extensions=extensions)
+
+
+def handle_domain_error(error: DomainError) -> Response:
+    """Render a domain error as problem+json."""
+    return handle_http_exception(domain_problem(error))
+
+
 # ---------------------------------------------------------------- flask-smorest
 
 class ProblemApi(Api):
@@ -320,6 +339,7 @@ class ProblemApi(Api):
 def register_error_handlers(app: Flask) -> None:
     """Route every error of ``app`` through the problem+json handlers."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(Exception, handle_unexpected_exception)
     for database_error in DATABASE_UNAVAILABLE_ERRORS:
         app.register_error_handler(database_error, handle_database_error)

@@ -2,8 +2,8 @@
 
 Intake order (nothing half-written on failure):
 
-1. decode the upload at gate scale (refusals raise :class:`imaging.errors.ImageError`, which
-   the API maps to 415/422) and sanitise it (:func:`imaging.sanitise.sanitise_photo`: no GPS,
+1. decode the upload at gate scale (a refusal by the decoder, :class:`imaging.errors.ImageError`,
+   becomes :class:`~backend.errors.ImageRefused`) and sanitise it (:func:`imaging.sanitise.sanitise_photo`: no GPS,
    serial or comments, orientation applied);
 2. run the quality gate on the decoded copy (with the course baseline's face geometry for a
    follow-up);
@@ -31,8 +31,9 @@ from flask import current_app, g, make_response
 from sqlalchemy import select
 
 from backend import audit
+from backend.database import DATABASE_UNAVAILABLE_ERRORS
+from backend.errors import ConsentRequired, ImageRefused, NotFound, UnsupportedImage, ValidationFailed
 from backend.extensions import db, now
-from backend.http.problems import DATABASE_UNAVAILABLE_ERRORS, problem
 from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
@@ -59,14 +60,14 @@ _G_OBSOLETE = "photo_files_obsolete"
 # ------------------------------------------------------------------ refusals
 
 def refuse_image(error: ImageError) -> NoReturn:
-    """Raise the problem for an image the decoder refused.
+    """Raise the domain error for an image the decoder refused, with the imaging ``code``.
 
-    ``unsupported_format`` (not an image we read) is 415; every other refusal (bomb,
-    greyscale, truncated ...) is 422. The problem carries the imaging ``code``.
+    ``unsupported_format`` (not an image we read) is :class:`UnsupportedImage`; every other
+    refusal (bomb, greyscale, truncated ...) is :class:`ImageRefused`.
     """
-    status = 415 if error.code == "unsupported_format" else 422
-    problem(status, error.message, title="Photo refused", type_=f"image-{error.code.replace('_', '-')}",
-            code=error.code)
+    refusal = UnsupportedImage if error.code == "unsupported_format" else ImageRefused
+    raise refusal(error.message, title="Photo refused", slug=f"image-{error.code.replace('_', '-')}",
+                  code=error.code) from None
 
 
 # ------------------------------------------------------------------ capture time and milestones
@@ -219,20 +220,19 @@ class CaptureMetadata:
 
 
 def course_of_patient_or_404(patient: Patient, course_id: uuid.UUID) -> TreatmentCourse:
-    """The patient's course with this id, else a 404 problem (never another patient's)."""
+    """The patient's course with this id, else :class:`NotFound` (never another patient's)."""
     course = db.session.get(TreatmentCourse, course_id)
     if course is None or course.patient_id != patient.id:
-        problem(404, "No such course.", type_="not-found")
+        raise NotFound("course")
     return course
 
 
 def require_photo_consent(patient: Patient) -> None:
-    """409 problem unless the patient's clinical-photo consent is granted now."""
+    """:class:`ConsentRequired` unless the patient's clinical-photo consent is granted now."""
     from backend.services.patients import current_consent
 
     if not current_consent(patient, PHOTO_CONSENT_SCOPE):
-        problem(409, "The patient has not granted consent to clinical photos.",
-                title="Consent required", type_="consent-required")
+        raise ConsentRequired("The patient has not granted consent to clinical photos.", title="Consent required")
 
 
 def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[TreatmentCourse, Milestone | None]:
@@ -243,8 +243,8 @@ def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[Treatmen
     if metadata.milestone_id is not None:
         requested = next((m for m in course.milestones if m.id == metadata.milestone_id), None)
         if requested is None:
-            problem(422, "The milestone does not belong to this course.", type_="invalid-milestone",
-                    errors={"milestone_id": ["not a milestone of course_id"]})
+            raise ValidationFailed("The milestone does not belong to this course.", slug="invalid-milestone",
+                                   errors={"milestone_id": ["not a milestone of course_id"]})
     return course, requested
 
 
@@ -306,8 +306,8 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
 
     Raises
     ------
-    ProblemError
-        404 (course), 409 (no consent), 415/422 (image refused).
+    NotFound, ConsentRequired, ValidationFailed, ImageRefused
+        The course, the consent, the milestone, the image.
     """
     from imaging.decode import decode_image
     from imaging.face import detect_face
