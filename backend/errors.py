@@ -113,6 +113,19 @@ class SignInRefused(Unauthenticated):
         super().__init__("Email or password is wrong.")
 
 
+class RefreshTokenReused(Unauthenticated):
+    """A rotated refresh token was presented again: its whole sign-in has been ended.
+
+    The revocation and its audit row are stored.
+    """
+
+    default_slug = "refresh-token-reused"
+    keeps_changes = True
+
+    def __init__(self) -> None:
+        super().__init__("This refresh token was already used; the sign-in has been ended.")
+
+
 class SignInRateLimited(DomainError):
     """Too many failed sign-ins of this account or from this address; retry after ``retry_after`` s."""
 

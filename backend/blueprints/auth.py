@@ -21,9 +21,11 @@ from backend.auth.tokens import (
     revoke_family,
     rotate_refresh_token,
 )
+from backend.errors import RefreshTokenReused, Unauthenticated
 from backend.extensions import db, now
 from backend.http.problems import problem
 from backend.models.accounts import User, normalise_email
+from backend.unit_of_work import transactional
 from schemas.accounts import (
     LoginSchema,
     PasswordChangeSchema,
@@ -80,6 +82,7 @@ def login(credentials: dict) -> dict:
 
 
 @blp.route("/refresh", methods=["POST"])
+@transactional
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="UNAUTHORIZED")
@@ -94,24 +97,21 @@ def refresh(body: dict) -> dict:
         reused_by = db.session.get(User, reuse.user_id)
         audit.record("auth.refresh_reuse", "user", reuse.user_id, actor=None,
                      clinic_id=reused_by.clinic_id if reused_by else None)
-        db.session.commit()
-        problem(401, "This refresh token was already used; the sign-in has been ended.",
-                type_="refresh-token-reused")
+        raise RefreshTokenReused() from None
     except TokenError:
-        db.session.rollback()
-        problem(401, "The refresh token is invalid, expired or revoked.", type_="invalid-refresh-token")
-    db.session.commit()
+        raise Unauthenticated("The refresh token is invalid, expired or revoked.",
+                              slug="invalid-refresh-token") from None
     return tokens
 
 
 @blp.route("/logout", methods=["POST"])
 @auth_required()
+@transactional
 @blp.response(204)
 def logout() -> None:
     """End this sign-in: its refresh token and access tokens stop working."""
     revoke_family(current_family_id(), "logout")
     audit.record("auth.logout", "user", current_user().id)
-    db.session.commit()
 
 
 @blp.route("/me", methods=["GET"])
@@ -124,6 +124,7 @@ def me() -> User:
 
 @blp.route("/password", methods=["POST"])
 @auth_required()
+@transactional
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -136,4 +137,3 @@ def change_password(body: dict) -> None:
     user.password_hash = hash_password(body["new_password"])
     revoke_all_families(user.id, "password-changed", keep=current_family_id())
     audit.record("auth.password_changed", "user", user.id)
-    db.session.commit()

@@ -16,13 +16,13 @@ from backend.blueprints.clinical_common import (
     audit_change,
     audit_reads,
     clinical_blueprint,
-    transactional,
 )
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
 from backend.models.clinical import ConsentEvent, Patient
 from backend.services import access
 from backend.services import patients as patient_service
+from backend.unit_of_work import transactional
 from schemas.clinical import (
     ConsentEventCreateSchema,
     ConsentEventSchema,

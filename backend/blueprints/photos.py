@@ -15,7 +15,7 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint, transactional
+from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint
 from backend.cli_photos import reanalyse_command
 from backend.extensions import db, now
 from backend.http.idempotency import idempotent
@@ -29,6 +29,7 @@ from backend.services import access
 from backend.services import analysis as _analysis  # noqa: F401 - registers the analyse_photo job handler
 from backend.services import photos as photo_service
 from backend.storage import CHUNK_BYTES, ObjectNotFound, current_storage
+from backend.unit_of_work import transactional
 from schemas.common import page_schema
 from schemas.photos import (
     DIRECT_UPLOAD_MEDIA_TYPES,
@@ -117,7 +118,6 @@ def _request_body() -> bytes:
 @blp.route("/patients/<uuid:patient_id>/photos", methods=["POST"])
 @accepts(*DIRECT_UPLOAD_MEDIA_TYPES)
 @auth_required(*PHOTO_WRITERS)
-@photo_service.settle_files
 @idempotent
 @blp.arguments(DirectUploadArgsSchema, location="query")
 @blp.doc(requestBody=_IMAGE_BODY)
@@ -203,7 +203,6 @@ def get_upload(upload_id: uuid.UUID):
 
 @blp.route("/uploads/<uuid:upload_id>/complete", methods=["POST"])
 @auth_required(*PHOTO_WRITERS)
-@photo_service.settle_files
 @idempotent
 @blp.response(201, PhotoSchema)
 @blp.alt_response(200, schema=PhotoSchema, description="Already completed: the same photo.")

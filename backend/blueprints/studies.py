@@ -20,7 +20,7 @@ from sqlalchemy import exists, select
 
 from backend import audit
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import clinical_blueprint, transactional
+from backend.blueprints.clinical_common import clinical_blueprint
 from backend.extensions import db, now
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
@@ -30,6 +30,7 @@ from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
 from backend.services import export as export_service
 from backend.storage import current_storage
+from backend.unit_of_work import transactional
 from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from PIL import Image
 from sqlalchemy import select
 
@@ -34,6 +34,7 @@ from backend.services.milestones import schedule_items
 from backend.services.photos import latest_analysis, overlay_of
 from backend.services.report_pdf import render_report_pdf
 from backend.storage import ObjectNotFound, current_storage
+from backend.unit_of_work import transactional
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +89,10 @@ def signed_in_user() -> User | None:
 
 
 def login_required(view: F) -> F:
-    """Redirect to the sign-in page without a valid session; commit the request's audit rows."""
+    """Redirect to the sign-in page without a valid session.
+
+    Place it outside ``@transactional``, which commits the page's audit rows.
+    """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -98,12 +102,7 @@ def login_required(view: F) -> F:
             return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))
         g.dashboard_user = user
         g.current_user = user  # audit rows name the clinician as actor
-        response = current_app.make_response(view(*args, **kwargs))
-        if response.status_code < 400:
-            db.session.commit()  # audit rows of the reads
-        else:
-            db.session.rollback()
-        return response
+        return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -221,6 +220,7 @@ def patient_flags(patient: Patient, today: dt.date) -> PatientFlags:
 
 @bp.route("/")
 @login_required
+@transactional
 def patients() -> str:
     """The clinic's patients with attention flags."""
     rows = db.session.scalars(
@@ -242,6 +242,7 @@ def _course_of(patient: Patient, course_id: str | None) -> TreatmentCourse | Non
 
 @bp.route("/patients/<uuid:patient_id>")
 @login_required
+@transactional
 def patient_page(patient_id: uuid.UUID) -> str:
     """Course, charts per measure and region, assessments and adverse events on one time axis."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -266,6 +267,7 @@ def patient_page(patient_id: uuid.UUID) -> str:
 
 @bp.route("/patients/<uuid:patient_id>/courses/<uuid:course_id>/charts/<string:measure>.<any(png,svg):fmt>")
 @login_required
+@transactional
 def chart(patient_id: uuid.UUID, course_id: uuid.UUID, measure: str, fmt: str) -> Response:
     """A chart image of the patient page (same rendering as the API's)."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -284,6 +286,7 @@ def chart(patient_id: uuid.UUID, course_id: uuid.UUID, measure: str, fmt: str) -
 
 @bp.route("/patients/<uuid:patient_id>/courses/<uuid:course_id>/timeline.svg")
 @login_required
+@transactional
 def timeline_chart(patient_id: uuid.UUID, course_id: uuid.UUID) -> Response:
     """Assessments (GAIS) and adverse events on the same days-since-baseline axis as the charts."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -323,6 +326,7 @@ def _png(data: bytes) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/overlays/<any(redness,pigment_spots,wrinkles,regions):name>.png")
 @login_required
+@transactional
 def photo_overlay(photo_id: uuid.UUID, name: str) -> Response:
     """An overlay of the photo's latest analysis (canonical, aligned face); audited."""
     photo = _visible_photo(photo_id)
@@ -335,6 +339,7 @@ def photo_overlay(photo_id: uuid.UUID, name: str) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/aligned/<any(baseline,followup):side>.png")
 @login_required
+@transactional
 def aligned_face(photo_id: uuid.UUID, side: str) -> Response:
     """One half of a follow-up's ``before_after`` pair: the baseline or the follow-up face, both
     in the baseline's canonical frame (registered), so they overlay exactly; audited."""
@@ -353,6 +358,7 @@ def aligned_face(photo_id: uuid.UUID, side: str) -> Response:
 
 @bp.route("/patients/<uuid:patient_id>/viewer")
 @login_required
+@transactional
 def viewer(patient_id: uuid.UUID) -> str:
     """Baseline and a chosen milestone side by side, overlays toggled, slider or blink comparison."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -382,6 +388,7 @@ def viewer(patient_id: uuid.UUID) -> str:
 
 @bp.route("/patients/<uuid:patient_id>/report.pdf")
 @login_required
+@transactional
 def report(patient_id: uuid.UUID) -> Response:
     """Printable one-page progress report (A4 PDF)."""
     patient = access.get_patient_or_404(user(), patient_id)

@@ -39,6 +39,8 @@ CASES: list[tuple[errors.DomainError, int, str, str, str, dict[str, Any]]] = [
      "Not an image.", {"code": "unsupported_format"}),
     (errors.Unauthenticated("The refresh token is invalid, expired or revoked.", slug="invalid-refresh-token"), 401,
      "invalid-refresh-token", "Unauthorized", "The refresh token is invalid, expired or revoked.", {}),
+    (errors.RefreshTokenReused(), 401, "refresh-token-reused", "Unauthorized",
+     "This refresh token was already used; the sign-in has been ended.", {}),
     (errors.SignInRefused(), 401, "invalid-credentials", "Unauthorized", "Email or password is wrong.", {}),
     (errors.SignInRateLimited(42), 429, "login-rate-limited", "Too Many Requests",
      "Too many failed sign-ins; retry after 42 seconds.", {"retry_after": 42}),
@@ -91,5 +93,6 @@ def test_domain_error_is_answered_with_its_problem(raising_app, error, status, s
         assert "Retry-After" not in response.headers
 
 
-def test_only_sign_in_refusals_keep_the_changes_before_them():
-    assert {cls for cls in domain_error_classes() if cls.keeps_changes} == {errors.SignInRefused}
+def test_only_refusals_that_must_be_recorded_keep_the_changes_before_them():
+    assert {cls for cls in domain_error_classes() if cls.keeps_changes} == {errors.SignInRefused,
+                                                                           errors.RefreshTokenReused}
