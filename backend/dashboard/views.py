@@ -18,13 +18,13 @@ from PIL import Image
 from sqlalchemy import select
 
 from backend import audit
-from backend.auth.passwords import verify_password
-from backend.auth.ratelimit import login_retry_after, record_login_attempt
+from backend.auth.signin import authenticate
 from backend.dashboard import DASHBOARD_CSP
+from backend.errors import SignInRateLimited, SignInRefused
 from backend.extensions import db, now
 from backend.http.media_types import accepts
 from backend.http.problems import problem
-from backend.models.accounts import User, normalise_email
+from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo
 from backend.services import access
@@ -135,37 +135,32 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @accepts(FORM_MEDIA_TYPE)
+@transactional
 def login() -> Any:
-    """Sign-in form; on success a fresh session (no fixation) and a redirect."""
-    error = None
-    status = 200
-    if request.method == "POST":
-        check_csrf()
-        email = normalise_email(request.form.get("email", ""))
-        password = request.form.get("password", "")
-        address = request.remote_addr or "unknown"
-        wait = login_retry_after(email, address)
-        if wait is not None:
-            error, status = f"Too many failed sign-ins; try again in {wait} seconds.", 429
-        else:
-            account = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-            allowed = account is not None and account.is_active and account.role in DASHBOARD_ROLES
-            if verify_password(account.password_hash if allowed else None, password):
-                record_login_attempt(email, address, succeeded=True)
-                account.last_login_at = now()
-                audit.record("auth.login", "user", account.id, actor=account, channel="dashboard")
-                db.session.commit()
-                session.clear()
-                session.permanent = True
-                session.update(user_id=str(account.id), epoch=_password_epoch(account),
-                               csrf=secrets.token_urlsafe(32))
-                return redirect(_safe_next(request.args.get("next")))
-            record_login_attempt(email, address, succeeded=False)
-            audit.record("auth.login_failed", "user", account.id if account else None, actor=None,
-                         clinic_id=account.clinic_id if account else None, channel="dashboard")
-            db.session.commit()
-            error, status = "Email or password is wrong, or this account cannot use the dashboard.", 401
-    return render_template("dashboard/login.html", error=error), status
+    """Sign-in form; on success a fresh session (no fixation) and a redirect.
+
+    A refused sign-in is answered by :func:`_refused_sign_in` (after the unit of work stored it).
+    """
+    if request.method == "GET":
+        return render_template("dashboard/login.html", error=None)
+    check_csrf()
+    account = authenticate(request.form.get("email", ""), request.form.get("password", ""),
+                           request.remote_addr or "unknown", roles=DASHBOARD_ROLES, channel="dashboard")
+    session.clear()
+    session.permanent = True
+    session.update(user_id=str(account.id), epoch=_password_epoch(account), csrf=secrets.token_urlsafe(32))
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.errorhandler(SignInRateLimited)
+@bp.errorhandler(SignInRefused)
+def _refused_sign_in(error: SignInRateLimited | SignInRefused) -> tuple[str, int]:
+    """The sign-in page again, saying why (the API answers the same errors as problems)."""
+    if isinstance(error, SignInRateLimited):
+        message, status = f"Too many failed sign-ins; try again in {error.retry_after} seconds.", 429
+    else:
+        message, status = "Email or password is wrong, or this account cannot use the dashboard.", 401
+    return render_template("dashboard/login.html", error=message), status
 
 
 @bp.route("/logout", methods=["POST"])

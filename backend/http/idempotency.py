@@ -35,7 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from backend.auth import authenticate
+from backend.auth import bearer_user
 from backend.errors import DomainError
 from backend.extensions import db, now
 from backend.http.problems import problem
@@ -65,7 +65,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 def _scope() -> str:
     user = g.get("current_user")
     if user is None and request.headers.get("Authorization"):
-        user = authenticate()
+        user = bearer_user()
     return f"user:{user.id}" if user is not None else f"anonymous:{request.remote_addr}"
 
 
