@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint
-from backend.cli_photos import reanalyse_command
 from backend.extensions import db, now
 from backend.http.idempotency import idempotent
 from backend.http.media_types import accepts
@@ -43,8 +42,6 @@ from schemas.photos import (
 )
 
 blp = clinical_blueprint("photos", "Face photos: uploads with quality feedback, results, downloads.")
-# `flask reanalyse` comes with the photo API.
-blp.record_once(lambda state: state.app.cli.add_command(reanalyse_command))
 
 #: Who may upload and delete photos.
 PHOTO_WRITERS = ("patient", "clinician")

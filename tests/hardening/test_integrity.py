@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import delete
 
 from backend.extensions import db
-from backend.integrity import check_integrity
 from backend.models.jobs import Job, JobStatus
 from backend.models.photos import Photo, PhotoAnalysis
+from backend.ops.integrity import check_integrity
 from backend.storage import current_storage
 from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.photo_helpers import grant_photo_consent, phone_jpeg, upload

@@ -67,7 +67,7 @@ def demo_photo(haemoglobin: float, spots: int, lines: int, captured_at: dt.datet
 
 
 def add_demo_series(today: dt.date) -> list[uuid.UUID]:
-    """Upload and analyse the demo patient's photo series (after ``backend.seed.seed_demo``).
+    """Upload and analyse the demo patient's photo series (after ``backend.demo.seed.seed_demo``).
 
     Parameters
     ----------
