@@ -28,7 +28,9 @@ from backend.http.problems import problem
 from backend.models.accounts import User
 from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
-from backend.services import export as export_service
+from backend.services.export import package as export_package
+from backend.services.export import tables as export_tables
+from backend.services.export.options import ExportOptions
 from backend.storage import current_storage
 from backend.unit_of_work import transactional
 from imaging.version import ALGORITHM_VERSION
@@ -102,8 +104,8 @@ def export_body(export: StudyExport) -> dict[str, Any]:
             if ready else None}
 
 
-def options_from(args: dict[str, Any]) -> export_service.ExportOptions:
-    return export_service.ExportOptions(
+def options_from(args: dict[str, Any]) -> ExportOptions:
+    return ExportOptions(
         k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
         view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
         region_patches=args.get("region_patches", False))
@@ -248,7 +250,7 @@ def request_export(data: dict[str, Any], study_id: uuid.UUID) -> tuple[dict[str,
     """Request a de-identified export package; a job builds it (poll the Location)."""
     user = current_user()
     study = get_study_or_404(user, study_id)
-    export = export_service.request_export(study, user.id, options_from(data))
+    export = export_package.request_export(study, user.id, options_from(data))
     audit.record("study_export.request", "study", study.id, export=str(export.id))
     location = url_for("studies.get_export", study_id=study.id, export_id=export.id)
     return export_body(export), 202, {"Location": location}
@@ -287,7 +289,7 @@ def download_export(study_id: uuid.UUID, export_id: uuid.UUID) -> Response:
     with current_storage().open(export.storage_key) as stream:
         data = stream.read()
     audit.record("study_export.download", "study", study_id, export=str(export.id))
-    return Response(data, mimetype=export_service.ZIP_MEDIA_TYPE, headers={
+    return Response(data, mimetype=export_package.ZIP_MEDIA_TYPE, headers={
         "Content-Disposition": f'attachment; filename="study-export-{export.id}.zip"',
         "Cache-Control": "private, no-store"})
 
@@ -304,4 +306,4 @@ def cohort_statistics(args: dict[str, Any], study_id: uuid.UUID) -> dict[str, An
     frequencies, over the released participants (k-anonymity applied as in an export)."""
     study = get_study_or_404(current_user(), study_id)
     audit.record("study.statistics_read", "study", study.id)
-    return export_service.cohort_statistics(study, options_from(args))
+    return export_tables.cohort_statistics(study, options_from(args))
