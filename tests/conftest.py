@@ -7,11 +7,14 @@ file; PostgreSQL: a private schema, dropped at the end); every table is
 emptied after each test, and config changes a test made are undone.
 
 Tests change configuration by overriding the ``app_config`` fixture (keys read
-at request time: CLOCK, token TTLs, limits, ARGON2_* ...).
+at request time: CLOCK, token TTLs, limits, ARGON2_* ...). The clinical fixtures
+(``clock``, ``world``, ``headers_of``) are here too: a test using ``clock`` runs its
+app on it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from backend.extensions import db, limiter
 from backend.migrations import upgrade
 from backend.models.base import Base
 from tests import factories
+from tests.backend.clock import FakeClock
 from tests.environment import (
     BASE_TEST_CONFIG,
     TEST_DATABASE_URL,
@@ -112,9 +116,22 @@ def empty_database(request, tmp_path):
 
 
 @pytest.fixture
-def app_config(tmp_path: Path) -> dict[str, Any]:
+def clock() -> FakeClock:
+    """A controllable clock at noon UTC on 2026-03-01, the baseline date of factory-made courses.
+
+    A test that uses it (directly, or with ``pytestmark = pytest.mark.usefixtures("clock")`` for
+    a whole module) runs its app on it: ``app_config`` sets it as ``CLOCK``.
+    """
+    return FakeClock(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc))
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """Config applied to the app for one test (override to change time, limits ...)."""
-    return {"STORAGE_URL": f"file://{tmp_path / 'storage'}"}
+    config: dict[str, Any] = {"STORAGE_URL": f"file://{tmp_path / 'storage'}"}
+    if "clock" in request.fixturenames:
+        config["CLOCK"] = request.getfixturevalue("clock")
+    return config
 
 
 @pytest.fixture
@@ -156,3 +173,22 @@ def make_user(app: Flask) -> Callable[..., Any]:
 def auth_headers(app: Flask) -> Callable[..., dict[str, str]]:
     """``auth_headers(user) -> {"Authorization": "Bearer ..."}`` from a real token issue."""
     return functools.partial(factories.auth_headers, app)
+
+
+@pytest.fixture
+def world(app: Flask) -> Any:
+    """Two clinics with their users, patients and a course: see :func:`tests.factories.make_clinical_world`."""
+    return factories.make_clinical_world(app)
+
+
+@pytest.fixture
+def headers_of(app: Flask, world: Any) -> Callable[[str], dict[str, str]]:
+    """``headers_of("clinician_a")``: bearer headers of a world user (cached per test)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(name: str) -> dict[str, str]:
+        if name not in cache:
+            cache[name] = factories.auth_headers(app, getattr(world, name))
+        return cache[name]
+
+    return headers

@@ -12,8 +12,9 @@ from backend.models.audit import AuditEvent
 from backend.models.clinical import ConsentEvent, Patient
 from backend.services import insert_or_conflict
 from backend.services.patients import current_consent
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 def consent_url(world) -> str:

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.audit import AuditEvent
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import BASELINE, assert_problem
+from tests.backend.clinical_helpers import BASELINE, assert_problem
 from tests.backend.progress_helpers import add_overlay, add_result, write_mdc_table
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -16,8 +16,7 @@ from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.storage import current_storage
 from imaging import synthetic
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import (
     BASELINE_CAPTURE,
     TWO_WEEKS_CAPTURE,
@@ -30,6 +29,8 @@ from tests.backend.photo_helpers import (
     phone_png,
     upload,
 )
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

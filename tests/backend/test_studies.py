@@ -20,7 +20,7 @@ from backend.models.audit import AuditEvent
 from backend.models.jobs import Job
 from backend.models.studies import StudyExport
 from tests import factories
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.progress_helpers import add_result
 from tests.backend.test_export_package import BASELINE, set_consent
 

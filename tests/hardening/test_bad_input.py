@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 
 from imaging import synthetic
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import face_photo, grant_photo_consent, greyscale_jpeg, phone_jpeg, phone_png, upload
 from tests.hardening.helpers import holdings, integrity
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ from backend.models.jobs import Job, JobStatus
 from backend.models.photos import Photo, PhotoAnalysis
 from backend.ops.integrity import check_integrity
 from backend.storage import current_storage
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.photo_helpers import grant_photo_consent, phone_jpeg, upload
 from tests.backend.test_audit import _restore_guard, _without_append_only_guard
 from tests.hardening.helpers import integrity, run_check_integrity_cli
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

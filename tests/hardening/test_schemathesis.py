@@ -23,8 +23,9 @@ from schemathesis.checks import (
 )
 
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.photo_helpers import grant_photo_consent, phone_png, upload
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from conftest import detect, eye_error_px
+from capture_helpers import detect, eye_error_px
 from imaging import synthetic
 from imaging.face import detect_face, eye_centre_by_gradients
 

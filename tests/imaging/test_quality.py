@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import detect, truth_geometry
+from capture_helpers import detect, truth_geometry
 from imaging import synthetic
 from imaging.decode import decode_image
 from imaging.quality import MESSAGES, THRESHOLDS, assess_quality, quality_gate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import truth_geometry
+from capture_helpers import truth_geometry
 from imaging import synthetic
 from imaging.align import CanonicalFace, to_canonical
 from imaging.geometry import CANONICAL_PX_PER_MM, REGION_NAMES, canonical_shape
