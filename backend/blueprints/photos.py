@@ -7,7 +7,6 @@ photo answers 404. Downloads (image, overlays) are audited.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -47,8 +46,6 @@ blp = clinical_blueprint("photos", "Face photos: uploads with quality feedback, 
 PHOTO_WRITERS = ("patient", "clinician")
 #: Who may list, read and download photos.
 PHOTO_READERS = ("patient", "clinician", "admin")
-#: Lifetime of a two-phase upload's signed URL, seconds.
-UPLOAD_URL_TTL_S = 900
 
 _IMAGE_BODY = {
     "required": True,
@@ -158,15 +155,7 @@ def create_upload(data: dict[str, Any], patient_id: uuid.UUID):
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if data["size_bytes"] > limit:
         problem(413, f"Photos may be at most {limit} bytes.", type_="photo-too-large")
-    upload = PhotoUpload(
-        id=uuid.uuid4(), patient_id=patient.id, course_id=metadata.course_id, created_by_user_id=user.id,
-        capture=metadata.to_json(), declared_size=data["size_bytes"],
-        declared_content_type=data["content_type"], status="pending", expires_at=now() + dt.timedelta(seconds=UPLOAD_URL_TTL_S),
-    )
-    upload.staging_key = f"uploads/{upload.id}/object"
-    signed = current_storage().presign_put(upload.staging_key, upload.declared_content_type,
-                                           upload.declared_size, UPLOAD_URL_TTL_S)
-    db.session.add(upload)
+    upload, signed = photo_service.start_upload(patient, metadata, data["size_bytes"], data["content_type"], user)
     audit_change("create", "photo_upload", upload.id, patient_id=str(patient.id))
     body = _upload_to_dict(upload)
     body["put"] = signed.as_dict()

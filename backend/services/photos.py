@@ -37,7 +37,7 @@ from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
-from backend.storage import ObjectNotFound, current_storage
+from backend.storage import ObjectNotFound, PresignedUpload, current_storage
 from backend.unit_of_work import after_transaction
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
@@ -364,6 +364,28 @@ def enqueue_analysis(photo: Photo):
     """Enqueue ``analyse_photo`` for the current algorithm version (deduplicated)."""
     return enqueue(ANALYSE_JOB, {"photo_id": str(photo.id), "algorithm_version": ALGORITHM_VERSION},
                    dedupe_key=f"{photo.id}:{ALGORITHM_VERSION}")
+
+
+#: Lifetime of a two-phase upload's signed URL, seconds.
+UPLOAD_URL_TTL_S = 900
+
+
+def start_upload(patient: Patient, metadata: CaptureMetadata, size_bytes: int, content_type: str,
+                 uploader: User) -> tuple[PhotoUpload, PresignedUpload]:
+    """Start a two-phase upload: a pending row and a signed URL to PUT exactly ``size_bytes`` to.
+
+    ``check_capture`` must have passed. The bytes arrive at the row's staging key; completing
+    the upload ingests them like a direct upload.
+    """
+    upload = PhotoUpload(
+        id=uuid.uuid4(), patient_id=patient.id, course_id=metadata.course_id, created_by_user_id=uploader.id,
+        capture=metadata.to_json(), declared_size=size_bytes, declared_content_type=content_type,
+        status="pending", expires_at=now() + dt.timedelta(seconds=UPLOAD_URL_TTL_S),
+    )
+    upload.staging_key = f"uploads/{upload.id}/object"
+    signed = current_storage().presign_put(upload.staging_key, content_type, size_bytes, UPLOAD_URL_TTL_S)
+    db.session.add(upload)
+    return upload, signed
 
 
 def delete_after_commit(key: str) -> None:
