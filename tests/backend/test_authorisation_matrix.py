@@ -37,6 +37,7 @@ from backend.models.studies import Study, StudyClinic, StudyGrant
 from backend.storage import current_storage
 from tests import factories
 from tests.backend.clock import FakeClock
+from tests.backend.dashboard_helpers import form_csrf, sign_in
 from tests.backend.photo_helpers import grant_photo_consent
 from tests.backend.progress_helpers import add_overlay, add_result
 
@@ -456,11 +457,6 @@ def test_authorisation_matrix(app, client, entry: Endpoint, caller: str):
         assert (entry.listed(world) in listed_ids) == sees(entry, caller)
 
 
-def _csrf(client) -> str:
-    page = client.get("/dashboard/login").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize("entry", DASHBOARD, ids=lambda entry: f"{entry.method} {entry.endpoint}")
 def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
@@ -469,12 +465,11 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
     client = app.test_client()
     if entry.endpoint != "dashboard.login":
         # Every role tries to sign in; only clinicians and admins can.
-        signed_in = client.post("/dashboard/login", data={
-            "csrf_token": _csrf(client), "email": user.email, "password": factories.DEFAULT_PASSWORD})
+        signed_in = sign_in(client, user.email)
         assert signed_in.status_code == (302 if user.role in DASHBOARD_ROLES else 401)
     path, body = entry.request(world)
     if entry.method == "POST":
-        response = client.post(path, data={**body, "csrf_token": _csrf(client)})
+        response = client.post(path, data={**body, "csrf_token": form_csrf(client)})
     else:
         response = client.get(path)
     expected = expected_status(entry, caller, user.role, refused=302)

@@ -7,7 +7,6 @@ the same audit entries (the dashboard's name their channel).
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from backend.errors import SignInRateLimited, SignInRefused
 from backend.extensions import db
 from backend.models.accounts import LoginAttempt, User
 from backend.models.audit import AuditEvent
+from tests.backend.dashboard_helpers import sign_in as dashboard_sign_in
 from tests.factories import DEFAULT_PASSWORD
 
 WAYS_IN = ("api", "dashboard")
@@ -34,10 +34,7 @@ def sign_in(client, way: str, email: str, password: str = DEFAULT_PASSWORD) -> i
     """Sign in through one way in; the response status."""
     if way == "api":
         return client.post("/api/v1/auth/login", json={"email": email, "password": password}).status_code
-    page = client.get("/dashboard/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    return client.post("/dashboard/login", data={"csrf_token": csrf, "email": email,
-                                                 "password": password}).status_code
+    return dashboard_sign_in(client, email, password).status_code
 
 
 def audit_rows(app, action: str) -> list[AuditEvent]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests import factories
 from tests.backend.clinical_helpers import assert_problem
-from tests.backend.test_dashboard import csrf_of, sign_in
+from tests.backend.dashboard_helpers import csrf_of, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
