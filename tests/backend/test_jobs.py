@@ -20,7 +20,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from backend import create_app
 from backend.extensions import db
 from backend.jobs import (
     JobContext,
@@ -34,10 +33,10 @@ from backend.jobs import (
     job_handler,
     job_status_dict,
     start_worker,
-    stop_worker,
 )
 from backend.jobs.runner import lower_worker_priority, make_worker_id, retry_delay_s
 from backend.models.jobs import Job, JobStatus
+from tests.backend.app_helpers import close_app, sibling_app
 from tests.waiting import wait_until
 
 WAIT_S = 30.0
@@ -139,20 +138,6 @@ def app_config(app_config: dict[str, Any], clock: ManualClock) -> dict[str, Any]
         "JOB_LEASE_S": 60.0,
         "JOB_POLL_INTERVAL_S": 30.0,
     }
-
-
-def sibling_app(app: Flask, **overrides: Any) -> Flask:
-    """Another service process, as it were: a new app on the same database and settings as ``app``."""
-    shared = ("DATABASE_URL", "SQLALCHEMY_ENGINE_OPTIONS", "SECRET_KEY", "STORAGE_URL", "TESTING", "CLOCK",
-              "JOB_RETRY_BASE_S", "JOB_RETRY_MAX_S", "JOB_LEASE_S", "JOB_POLL_INTERVAL_S")
-    config = {key: app.config[key] for key in shared if key in app.config}
-    return create_app({**config, "JOB_BACKEND": "thread", "JOB_WORKER_AUTOSTART": False, **overrides})
-
-
-def close_app(application: Flask) -> None:
-    stop_worker(application, timeout_s=WAIT_S)
-    with application.app_context():
-        db.engine.dispose()
 
 
 @pytest.fixture
