@@ -61,9 +61,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from backend import models  # noqa: F401 - registers every table
     from backend.blueprints import register_blueprints
-    from backend.cli import register_cli
-    from backend.errors import register_error_handlers
     from backend.extensions import api, db, limiter
+    from backend.http.media_types import enforce_request_media_type
+    from backend.http.problems import register_error_handlers
+    from backend.ops.cli import register_cli
 
     app.before_request(_assign_request_id)  # first: every response, even 429/415, carries the id
     db.init_app(app)
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     limiter.init_app(app)
     register_error_handlers(app)
+    app.before_request(lambda: enforce_request_media_type(app))  # after the request id is assigned
     from backend.jobs import init_jobs
     from backend.storage import init_storage
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from backend.errors import ProblemApi
+from backend.http.problems import ProblemApi
 from backend.models.base import Base, utcnow
 
 db = SQLAlchemy(model_class=Base)
@@ -24,18 +24,24 @@ limiter = Limiter(key_func=get_remote_address)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def now() -> dt.datetime:
-    """Return the current UTC time, from ``app.config["CLOCK"]`` when set.
+def now(app: Flask | None = None) -> dt.datetime:
+    """Return the current UTC time, from ``app.config["CLOCK"]`` when set: the app's one clock.
 
     Tests inject a clock there so time-dependent rules (token expiry, login
-    rate limits) are tested without sleeping.
+    rate limits, job retries) are tested without sleeping.
+
+    Parameters
+    ----------
+    app : Flask, optional
+        Whose clock; default the current app. Job workers pass theirs (``functools.partial``),
+        so a test that swaps the clock mid-run is seen at every call.
 
     Returns
     -------
     datetime.datetime
         Timezone-aware UTC.
     """
-    clock = current_app.config.get("CLOCK")
+    clock = (app if app is not None else current_app).config.get("CLOCK")
     return clock() if clock is not None else utcnow()
 
 

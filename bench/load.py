@@ -62,10 +62,23 @@ sys.path.insert(0, str(REPO))
 from bench.upload import BASELINE_AT, analysis_jobs, percentile, phone_jpegs, private_schema  # noqa: E402
 from imaging.catalogue import HEADLINE_MEASURES  # noqa: E402
 from tests.e2e.phone_path import (  # noqa: E402
-    ONE_MONTH_AT, PATIENT, TWO_WEEKS_AT, Reply, enrol_patient, expect, http_transport, login,
+    ONE_MONTH_AT,
+    PATIENT,
+    TWO_WEEKS_AT,
+    Reply,
+    enrol_patient,
+    expect,
+    http_transport,
+    login,
 )
 from tests.e2e.test_production_stack import (  # noqa: E402
-    BIN, Process, celery_worker_command, delete_redis_keys, gunicorn_command, production_env, run_cli,
+    BIN,
+    Process,
+    celery_worker_command,
+    delete_redis_keys,
+    gunicorn_command,
+    production_env,
+    run_cli,
 )
 from tests.s3server import free_port, running_s3_server, wait_for_port  # noqa: E402
 

@@ -28,8 +28,8 @@ COMMAND = ".venv/bin/python bench/reliability.py --write"
 
 
 def build_table() -> dict:
-    from imaging.testing.recapture_study import CAPTURES, SUBJECTS, run_study
     from imaging.reliability import reliability
+    from imaging.testing.recapture_study import CAPTURES, SUBJECTS, run_study
     from imaging.version import ALGORITHM_VERSION
 
     study = run_study()

@@ -19,7 +19,7 @@ MAX_PAGE_LIMIT = 100
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details (media type ``application/problem+json``).
 
-    Documentation only: error responses are built by ``backend.errors``.
+    Documentation only: error responses are built by ``backend.http.problems``.
     """
 
     type = fields.String(

@@ -7,14 +7,15 @@ file; PostgreSQL: a private schema, dropped at the end); every table is
 emptied after each test, and config changes a test made are undone.
 
 Tests change configuration by overriding the ``app_config`` fixture (keys read
-at request time: CLOCK, token TTLs, limits, ARGON2_* ...).
+at request time: CLOCK, token TTLs, limits, ARGON2_* ...). The clinical fixtures
+(``clock``, ``world``, ``headers_of``) are here too: a test using ``clock`` runs its
+app on it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,56 +23,22 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect, text
 
-from backend import create_app, engine_options
+from backend import create_app
 from backend.extensions import db, limiter
 from backend.migrations import upgrade
 from backend.models.base import Base
 from tests import factories
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-
-#: Cheap Argon2 parameters: hashing cost is not what these tests measure.
-FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 1024, "ARGON2_PARALLELISM": 1}
-
-#: Configuration of every test app (on top of the environment defaults).
-BASE_TEST_CONFIG: dict[str, Any] = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret-key-" + "0" * 48,
-    "JOB_BACKEND": "inline",
-    "SEED_DEMO": False,
-    **FAST_ARGON2,
-}
-
-
-def postgresql_engine_options(schema: str) -> dict[str, Any]:
-    """Engine options that confine every connection to ``schema``."""
-    return {**engine_options(TEST_DATABASE_URL or "postgresql"),
-            "connect_args": {"options": f"-csearch_path={schema}"}}
-
-
-def create_private_postgresql_schema() -> str:
-    """Create an empty schema with a random name in TEST_DATABASE_URL and return its name."""
-    schema = f"skintrack_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    return schema
-
-
-def drop_postgresql_schema(schema: str) -> None:
-    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def require_postgresql() -> None:
-    if not TEST_DATABASE_URL:
-        pytest.skip("TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+from tests.backend.clock import FakeClock
+from tests.environment import (
+    BASE_TEST_CONFIG,
+    TEST_DATABASE_URL,
+    create_private_postgresql_schema,
+    drop_postgresql_schema,
+    postgresql_engine_options,
+    require_postgresql,
+)
 
 
 @pytest.fixture(scope="session")
@@ -134,10 +101,37 @@ def database_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """(url, engine options) of a database without any table."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}", {}
+        return
+    require_postgresql()
+    schema = create_private_postgresql_schema()
+    try:
+        yield TEST_DATABASE_URL, postgresql_engine_options(schema)
+    finally:
+        drop_postgresql_schema(schema)
+
+
 @pytest.fixture
-def app_config(tmp_path: Path) -> dict[str, Any]:
+def clock() -> FakeClock:
+    """A controllable clock at noon UTC on 2026-03-01, the baseline date of factory-made courses.
+
+    A test that uses it (directly, or with ``pytestmark = pytest.mark.usefixtures("clock")`` for
+    a whole module) runs its app on it: ``app_config`` sets it as ``CLOCK``.
+    """
+    return FakeClock(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc))
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """Config applied to the app for one test (override to change time, limits ...)."""
-    return {"STORAGE_URL": f"file://{tmp_path / 'storage'}"}
+    config: dict[str, Any] = {"STORAGE_URL": f"file://{tmp_path / 'storage'}"}
+    if "clock" in request.fixturenames:
+        config["CLOCK"] = request.getfixturevalue("clock")
+    return config
 
 
 @pytest.fixture
@@ -179,3 +173,22 @@ def make_user(app: Flask) -> Callable[..., Any]:
 def auth_headers(app: Flask) -> Callable[..., dict[str, str]]:
     """``auth_headers(user) -> {"Authorization": "Bearer ..."}`` from a real token issue."""
     return functools.partial(factories.auth_headers, app)
+
+
+@pytest.fixture
+def world(app: Flask) -> Any:
+    """Two clinics with their users, patients and a course: see :func:`tests.factories.make_clinical_world`."""
+    return factories.make_clinical_world(app)
+
+
+@pytest.fixture
+def headers_of(app: Flask, world: Any) -> Callable[[str], dict[str, str]]:
+    """``headers_of("clinician_a")``: bearer headers of a world user (cached per test)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(name: str) -> dict[str, str]:
+        if name not in cache:
+            cache[name] = factories.auth_headers(app, getattr(world, name))
+        return cache[name]
+
+    return headers

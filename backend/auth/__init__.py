@@ -1,6 +1,7 @@
-"""Authentication for views: ``@auth_required(*roles)`` and ``current_user()``.
+"""Authentication of API requests: ``@auth_required(*roles)`` and ``current_user()``.
 
-Tokens come in ``Authorization: Bearer <access token>``. A token is accepted
+Signing in (email and password, for every way in) is :func:`backend.auth.signin.authenticate`;
+this module checks the access token of each request afterwards. Tokens come in ``Authorization: Bearer <access token>``. A token is accepted
 when its signature and expiry are valid, its user exists and is active, and
 its sign-in (refresh family) has not been revoked - so logout and refresh-token
 reuse end access immediately, not only at expiry.
@@ -17,8 +18,8 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from backend.auth.tokens import TokenError, decode_access_token, family_is_active
-from backend.errors import problem
 from backend.extensions import db
+from backend.http.problems import problem
 from backend.models.accounts import ROLE_VALUES, User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,7 +31,7 @@ def _unauthorised(detail: str) -> None:
     problem(401, detail, type_="unauthenticated", headers=_BEARER_CHALLENGE)
 
 
-def authenticate() -> User:
+def bearer_user() -> User:
     """Authenticate the current request from its bearer token and return the user.
 
     Raises a 401 problem when the token is missing or not acceptable.
@@ -74,7 +75,7 @@ def auth_required(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user = authenticate()
+            user = bearer_user()
             if roles and user.role not in roles:
                 problem(403, "Your role may not use this endpoint.", type_="forbidden-role")
             return view(*args, **kwargs)

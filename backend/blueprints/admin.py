@@ -11,18 +11,20 @@ import uuid
 from flask import url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.auth.passwords import hash_password
 from backend.auth.tokens import revoke_all_families
-from backend.errors import problem
+from backend.errors import Conflict
 from backend.extensions import db
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.models.accounts import User, normalise_email
 from backend.models.audit import AuditEvent
-from backend.pagination import paginate
+from backend.services import insert_or_conflict
+from backend.unit_of_work import transactional
 from schemas.accounts import (
     AuditEventSchema,
     AuditListArgsSchema,
@@ -76,12 +78,7 @@ def create_user(body: dict) -> tuple[User, int, dict[str, str]]:
         display_name=body["display_name"],
         password_hash=hash_password(body["password"]),
     )
-    db.session.add(user)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        problem(409, "An account with this email already exists.", type_="email-taken")
+    insert_or_conflict(user, Conflict("An account with this email already exists.", slug="email-taken"))
     audit.record("user.create", "user", user.id, role=user.role)
     return user, 201, {"Location": url_for("admin.get_user", user_id=user.id)}
 
@@ -104,12 +101,12 @@ def _set_active(user_id: uuid.UUID, active: bool) -> User:
         if not active:
             revoke_all_families(user.id, "deactivated")
         audit.record("user.activate" if active else "user.deactivate", "user", user.id)
-    db.session.commit()
     return user
 
 
 @blp.route("/admin/users/<uuid:user_id>/deactivate", methods=["POST"])
 @auth_required("admin")
+@transactional
 @blp.response(200, UserSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
@@ -120,6 +117,7 @@ def deactivate_user(user_id: uuid.UUID) -> User:
 
 @blp.route("/admin/users/<uuid:user_id>/reactivate", methods=["POST"])
 @auth_required("admin")
+@transactional
 @blp.response(200, UserSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
@@ -149,11 +147,11 @@ def list_audit_events(args: dict) -> dict:
 
 @blp.route("/audit/verify", methods=["GET"])
 @auth_required("admin")
+@transactional
 @blp.response(200, AuditVerificationSchema)
 def verify_audit_chain() -> dict:
     """Recompute the whole hash chain and report the first broken row, if any."""
     result = audit.verify_chain()
     audit.record("audit.verify", ok=result.ok, checked=result.checked)
-    db.session.commit()
     return {"ok": result.ok, "checked": result.checked,
             "first_broken_seq": result.first_broken_seq, "reason": result.reason}

@@ -8,17 +8,19 @@ from typing import Any
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import (
-    RATERS, READERS, audit_change, audit_reads, clinical_blueprint, today, transactional,
-)
+from backend.blueprints.clinical_common import RATERS, READERS, audit_change, audit_reads, clinical_blueprint, today
 from backend.extensions import now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import AdverseEvent, Assessment
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import assessments as assessment_service
+from backend.unit_of_work import transactional
 from schemas.clinical import (
-    AdverseEventCreateSchema, AdverseEventSchema, AdverseEventUpdateSchema, AssessmentCreateSchema,
+    AdverseEventCreateSchema,
+    AdverseEventSchema,
+    AdverseEventUpdateSchema,
+    AssessmentCreateSchema,
     AssessmentSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema

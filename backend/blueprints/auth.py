@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from flask import g, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from backend import audit
 from backend.auth import auth_required, current_user
-from backend.auth.passwords import hash_password, needs_rehash, verify_password
-from backend.auth.ratelimit import login_retry_after, record_login_attempt
+from backend.auth.passwords import hash_password, verify_password
+from backend.auth.signin import authenticate
 from backend.auth.tokens import (
     RefreshReuseDetected,
     TokenError,
@@ -21,9 +19,11 @@ from backend.auth.tokens import (
     revoke_family,
     rotate_refresh_token,
 )
-from backend.errors import problem
-from backend.extensions import db, now
-from backend.models.accounts import User, normalise_email
+from backend.errors import RefreshTokenReused, Unauthenticated
+from backend.extensions import db
+from backend.http.problems import problem
+from backend.models.accounts import User
+from backend.unit_of_work import transactional
 from schemas.accounts import (
     LoginSchema,
     PasswordChangeSchema,
@@ -31,8 +31,6 @@ from schemas.accounts import (
     TokenPairSchema,
     UserSchema,
 )
-
-log = logging.getLogger(__name__)
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign in and tokens.")
 
@@ -43,6 +41,7 @@ def current_family_id() -> uuid.UUID:
 
 
 @blp.route("/login", methods=["POST"])
+@transactional
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="UNAUTHORIZED")
@@ -54,32 +53,12 @@ def login(credentials: dict) -> dict:
     Retry-After). Unknown email, wrong password and deactivated account give
     the same 401.
     """
-    email = normalise_email(credentials["email"])
-    address = request.remote_addr or "unknown"
-    wait = login_retry_after(email, address)
-    if wait is not None:
-        log.info("login rate limited")
-        problem(429, f"Too many failed sign-ins; retry after {wait} seconds.",
-                type_="login-rate-limited", headers={"Retry-After": str(wait)}, retry_after=wait)
-    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-    can_sign_in = user is not None and user.is_active
-    if not verify_password(user.password_hash if can_sign_in else None, credentials["password"]):
-        record_login_attempt(email, address, succeeded=False)
-        audit.record("auth.login_failed", "user", user.id if user else None, actor=None,
-                     clinic_id=user.clinic_id if user else None)
-        db.session.commit()
-        problem(401, "Email or password is wrong.", type_="invalid-credentials")
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(credentials["password"])
-    user.last_login_at = now()
-    record_login_attempt(email, address, succeeded=True)
-    tokens = issue_token_pair(user)
-    audit.record("auth.login", "user", user.id, actor=user)
-    db.session.commit()
-    return tokens
+    user = authenticate(credentials["email"], credentials["password"], request.remote_addr or "unknown")
+    return issue_token_pair(user)
 
 
 @blp.route("/refresh", methods=["POST"])
+@transactional
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="UNAUTHORIZED")
@@ -94,24 +73,21 @@ def refresh(body: dict) -> dict:
         reused_by = db.session.get(User, reuse.user_id)
         audit.record("auth.refresh_reuse", "user", reuse.user_id, actor=None,
                      clinic_id=reused_by.clinic_id if reused_by else None)
-        db.session.commit()
-        problem(401, "This refresh token was already used; the sign-in has been ended.",
-                type_="refresh-token-reused")
+        raise RefreshTokenReused() from None
     except TokenError:
-        db.session.rollback()
-        problem(401, "The refresh token is invalid, expired or revoked.", type_="invalid-refresh-token")
-    db.session.commit()
+        raise Unauthenticated("The refresh token is invalid, expired or revoked.",
+                              slug="invalid-refresh-token") from None
     return tokens
 
 
 @blp.route("/logout", methods=["POST"])
 @auth_required()
+@transactional
 @blp.response(204)
 def logout() -> None:
     """End this sign-in: its refresh token and access tokens stop working."""
     revoke_family(current_family_id(), "logout")
     audit.record("auth.logout", "user", current_user().id)
-    db.session.commit()
 
 
 @blp.route("/me", methods=["GET"])
@@ -124,6 +100,7 @@ def me() -> User:
 
 @blp.route("/password", methods=["POST"])
 @auth_required()
+@transactional
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -136,4 +113,3 @@ def change_password(body: dict) -> None:
     user.password_hash = hash_password(body["new_password"])
     revoke_all_families(user.id, "password-changed", keep=current_family_id())
     audit.record("auth.password_changed", "user", user.id)
-    db.session.commit()

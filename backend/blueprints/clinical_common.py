@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from flask import Response, current_app, make_response, request
+from flask import request
 from flask_smorest import Blueprint
 
 from backend import audit
-from backend.errors import problem_response
-from backend.extensions import db, now
-from backend.services import RuleViolation
-
-F = TypeVar("F", bound=Callable[..., Any])
+from backend.extensions import now
 
 API_PREFIX = "/api/v1"
 
@@ -25,37 +20,9 @@ CLINICIANS = ("clinician",)
 RATERS = ("patient", "clinician")
 
 
-def rule_violation_response(error: RuleViolation) -> Response:
-    """Render a domain rule violation as a problem (422/409/400) with field errors."""
-    detail = "; ".join(message for messages in error.errors.values() for message in messages)
-    return problem_response(error.status, detail=detail, type_=error.type_, extensions={"errors": error.errors})
-
-
 def clinical_blueprint(name: str, description: str) -> Blueprint:
-    """A blueprint under ``/api/v1`` whose domain rule violations become problems."""
-    blueprint = Blueprint(name, __name__, url_prefix=API_PREFIX, description=description)
-    blueprint.register_error_handler(RuleViolation, rule_violation_response)
-    return blueprint
-
-
-def transactional(view: F) -> F:
-    """Commit the request's writes (changes and audit rows) once, if the view succeeded.
-
-    For views that are not creating POSTs (those use ``@idempotent``, which commits the
-    same way): reads (audit rows), PATCH and PUT. A 4xx/5xx response or an exception
-    rolls everything back.
-    """
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
-        if 200 <= response.status_code < 300:
-            db.session.commit()
-        else:
-            db.session.rollback()
-        return response
-
-    return wrapper  # type: ignore[return-value]
+    """A blueprint under ``/api/v1`` (its domain errors become problems app-wide)."""
+    return Blueprint(name, __name__, url_prefix=API_PREFIX, description=description)
 
 
 def audit_reads(object_type: str, object_ids: Iterable[Any]) -> None:

@@ -9,19 +9,25 @@ from flask import url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import (
-    CLINICIANS, READERS, audit_change, audit_reads, clinical_blueprint, today, transactional,
-)
+from backend.blueprints.clinical_common import CLINICIANS, READERS, audit_change, audit_reads, clinical_blueprint, today
 from backend.extensions import now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import Milestone, TreatmentCourse, TreatmentSession
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import courses as course_service
 from backend.services import milestones as milestone_service
+from backend.unit_of_work import transactional
 from schemas.clinical import (
-    CourseCreateSchema, CourseSchema, CourseUpdateSchema, MilestoneSchema, ScheduleArgsSchema,
-    ScheduleReplaceSchema, ScheduleSchema, SessionCreateSchema, SessionSchema,
+    CourseCreateSchema,
+    CourseSchema,
+    CourseUpdateSchema,
+    MilestoneSchema,
+    ScheduleArgsSchema,
+    ScheduleReplaceSchema,
+    ScheduleSchema,
+    SessionCreateSchema,
+    SessionSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema
 

@@ -8,10 +8,11 @@ from typing import Any
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.auth.tokens import issue_token_pair
-from backend.blueprints.clinical_common import CLINICIANS, audit_change, clinical_blueprint, transactional
+from backend.blueprints.clinical_common import CLINICIANS, audit_change, clinical_blueprint
 from backend.extensions import limiter, now
 from backend.services import access
 from backend.services import enrolment as enrolment_service
+from backend.unit_of_work import transactional
 from schemas.accounts import TokenPairSchema
 from schemas.clinical import EnrolSchema, InvitationCreateSchema, InvitationSchema
 

@@ -10,16 +10,27 @@ from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import (
-    CLINICIANS, RATERS, READERS, audit_change, audit_reads, clinical_blueprint, transactional,
+    CLINICIANS,
+    RATERS,
+    READERS,
+    audit_change,
+    audit_reads,
+    clinical_blueprint,
 )
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
 from backend.models.clinical import ConsentEvent, Patient
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import patients as patient_service
+from backend.unit_of_work import transactional
 from schemas.clinical import (
-    ConsentEventCreateSchema, ConsentEventSchema, ConsentStateSchema, PatientCreateSchema,
-    PatientListArgsSchema, PatientSchema, PatientUpdateSchema,
+    ConsentEventCreateSchema,
+    ConsentEventSchema,
+    ConsentStateSchema,
+    PatientCreateSchema,
+    PatientListArgsSchema,
+    PatientSchema,
+    PatientUpdateSchema,
 )
 from schemas.common import CursorArgsSchema, page_schema
 

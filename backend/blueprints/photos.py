@@ -7,7 +7,6 @@ photo answers 404. Downloads (image, overlays) are audited.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -15,35 +14,38 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.cli_photos import reanalyse_command
-from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint, transactional
-from backend.errors import accepts, problem
+from backend.blueprints.clinical_common import audit_change, audit_reads, clinical_blueprint
 from backend.extensions import db, now
-from backend.idempotency import idempotent
+from backend.http.idempotency import idempotent
+from backend.http.media_types import accepts
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.jobs import get_job, job_status_dict
 from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoUpload
-from backend.pagination import paginate
 from backend.services import access
 from backend.services import analysis as _analysis  # noqa: F401 - registers the analyse_photo job handler
 from backend.services import photos as photo_service
 from backend.storage import CHUNK_BYTES, ObjectNotFound, current_storage
-from schemas.photos import (
-    DIRECT_UPLOAD_MEDIA_TYPES, AnalysisSchema, DirectUploadArgsSchema, JobStatusSchema,
-    PhotoListArgsSchema, PhotoSchema, UploadCreateSchema, UploadSchema,
-)
+from backend.unit_of_work import transactional
 from schemas.common import page_schema
+from schemas.photos import (
+    DIRECT_UPLOAD_MEDIA_TYPES,
+    AnalysisSchema,
+    DirectUploadArgsSchema,
+    JobStatusSchema,
+    PhotoListArgsSchema,
+    PhotoSchema,
+    UploadCreateSchema,
+    UploadSchema,
+)
 
 blp = clinical_blueprint("photos", "Face photos: uploads with quality feedback, results, downloads.")
-# `flask reanalyse` comes with the photo API.
-blp.record_once(lambda state: state.app.cli.add_command(reanalyse_command))
 
 #: Who may upload and delete photos.
 PHOTO_WRITERS = ("patient", "clinician")
 #: Who may list, read and download photos.
 PHOTO_READERS = ("patient", "clinician", "admin")
-#: Lifetime of a two-phase upload's signed URL, seconds.
-UPLOAD_URL_TTL_S = 900
 
 _IMAGE_BODY = {
     "required": True,
@@ -110,7 +112,6 @@ def _request_body() -> bytes:
 @blp.route("/patients/<uuid:patient_id>/photos", methods=["POST"])
 @accepts(*DIRECT_UPLOAD_MEDIA_TYPES)
 @auth_required(*PHOTO_WRITERS)
-@photo_service.settle_files
 @idempotent
 @blp.arguments(DirectUploadArgsSchema, location="query")
 @blp.doc(requestBody=_IMAGE_BODY)
@@ -154,15 +155,7 @@ def create_upload(data: dict[str, Any], patient_id: uuid.UUID):
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if data["size_bytes"] > limit:
         problem(413, f"Photos may be at most {limit} bytes.", type_="photo-too-large")
-    upload = PhotoUpload(
-        id=uuid.uuid4(), patient_id=patient.id, course_id=metadata.course_id, created_by_user_id=user.id,
-        capture=metadata.to_json(), declared_size=data["size_bytes"],
-        declared_content_type=data["content_type"], status="pending", expires_at=now() + dt.timedelta(seconds=UPLOAD_URL_TTL_S),
-    )
-    upload.staging_key = f"uploads/{upload.id}/object"
-    signed = current_storage().presign_put(upload.staging_key, upload.declared_content_type,
-                                           upload.declared_size, UPLOAD_URL_TTL_S)
-    db.session.add(upload)
+    upload, signed = photo_service.start_upload(patient, metadata, data["size_bytes"], data["content_type"], user)
     audit_change("create", "photo_upload", upload.id, patient_id=str(patient.id))
     body = _upload_to_dict(upload)
     body["put"] = signed.as_dict()
@@ -196,7 +189,6 @@ def get_upload(upload_id: uuid.UUID):
 
 @blp.route("/uploads/<uuid:upload_id>/complete", methods=["POST"])
 @auth_required(*PHOTO_WRITERS)
-@photo_service.settle_files
 @idempotent
 @blp.response(201, PhotoSchema)
 @blp.alt_response(200, schema=PhotoSchema, description="Already completed: the same photo.")

@@ -10,13 +10,14 @@ from flask import Response, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import READERS, audit_reads, clinical_blueprint, transactional
+from backend.blueprints.clinical_common import READERS, audit_reads, clinical_blueprint
 from backend.extensions import db, now
 from backend.models.clinical import Patient, TreatmentCourse
 from backend.services import access
 from backend.services import progress as progress_service
 from backend.services.charts import CHART_MEDIA_TYPES, render_chart
 from backend.services.milestones import schedule_items
+from backend.unit_of_work import transactional
 from imaging.version import ALGORITHM_VERSION
 from schemas.progress import (
     ChartArgsSchema,

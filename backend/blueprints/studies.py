@@ -16,59 +16,40 @@ import uuid
 from typing import Any
 
 from flask import Response, url_for
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from backend import audit
 from backend.auth import auth_required, current_user
-from backend.blueprints.clinical_common import clinical_blueprint, transactional
-from backend.errors import problem
-from backend.extensions import db, now
-from backend.idempotency import idempotent
-from backend.models.accounts import User
+from backend.blueprints.clinical_common import clinical_blueprint
+from backend.extensions import db
+from backend.http.idempotency import idempotent
+from backend.http.pagination import paginate
+from backend.http.problems import problem
 from backend.models.jobs import Job
-from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
-from backend.pagination import paginate
-from backend.services import export as export_service
+from backend.models.studies import Study, StudyExport, StudyGrant
+from backend.services import studies as study_service
+from backend.services.export import package as export_package
+from backend.services.export import tables as export_tables
+from backend.services.export.options import ExportOptions
 from backend.storage import current_storage
+from backend.unit_of_work import transactional
 from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (
-    CohortStatisticsSchema, DeidentificationArgsSchema, ExportCreateSchema, ExportSchema, GrantCreateSchema,
-    GrantListSchema, GrantSchema, StudyCreateSchema, StudySchema,
+    CohortStatisticsSchema,
+    DeidentificationArgsSchema,
+    ExportCreateSchema,
+    ExportSchema,
+    GrantCreateSchema,
+    GrantListSchema,
+    GrantSchema,
+    StudyCreateSchema,
+    StudySchema,
 )
 
 blp = clinical_blueprint("studies", "Research studies, researcher grants, de-identified exports, cohort statistics.")
 
 STUDY_ROLES = ("admin", "researcher")
-
-
-def active_grant(study_id: uuid.UUID, user: User) -> Any:
-    """SQL condition: ``user`` holds an unrevoked grant on the study."""
-    return exists().where(StudyGrant.study_id == study_id, StudyGrant.researcher_user_id == user.id,
-                          StudyGrant.revoked_at.is_(None))
-
-
-def visible_studies(user: User) -> Any:
-    """SQL condition on :class:`Study` rows the user may read (admins: all definitions)."""
-    if user.role == "admin":
-        return Study.id.is_not(None)
-    return active_grant(Study.id, user)
-
-
-def get_study_or_404(user: User, study_id: uuid.UUID) -> Study:
-    """The study if the user may read it, else the 404 problem."""
-    study = db.session.execute(select(Study).where(Study.id == study_id, visible_studies(user))).scalar_one_or_none()
-    if study is None:
-        problem(404, "No such study.", type_="not-found")
-    return study
-
-
-def owned_study_or_403(user: User, study_id: uuid.UUID) -> Study:
-    """A study the admin's clinic owns (403 for another clinic's study)."""
-    study = get_study_or_404(user, study_id)
-    if study.owner_clinic_id != user.clinic_id:
-        problem(403, "Only an admin of the study's owning clinic may change its grants.", type_="forbidden")
-    return study
 
 
 def study_body(study: Study) -> dict[str, Any]:
@@ -94,8 +75,8 @@ def export_body(export: StudyExport) -> dict[str, Any]:
             if ready else None}
 
 
-def options_from(args: dict[str, Any]) -> export_service.ExportOptions:
-    return export_service.ExportOptions(
+def options_from(args: dict[str, Any]) -> ExportOptions:
+    return ExportOptions(
         k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
         view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
         region_patches=args.get("region_patches", False))
@@ -108,11 +89,7 @@ def options_from(args: dict[str, Any]) -> export_service.ExportOptions:
 @blp.response(201, StudySchema)
 def create_study(data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Define a study owned by the admin's clinic (which participates from the start)."""
-    user = current_user()
-    study = Study(id=uuid.uuid4(), owner_clinic_id=user.clinic_id, created_by_user_id=user.id, **data)
-    study.clinics.append(StudyClinic(clinic_id=user.clinic_id, added_by_user_id=user.id, created_at=now()))
-    db.session.add(study)
-    db.session.flush()
+    study = study_service.create_study(current_user(), data)
     audit.record("study.create", "study", study.id)
     return study_body(study), 201, {"Location": url_for("studies.get_study", study_id=study.id)}
 
@@ -124,7 +101,7 @@ def create_study(data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 @blp.response(200, page_schema(StudySchema))
 def list_studies(page_args: dict[str, Any]) -> dict[str, Any]:
     """Studies the caller may read: admins all definitions, researchers those granted."""
-    statement = select(Study).where(visible_studies(current_user()))
+    statement = select(Study).where(study_service.visible_studies(current_user()))
     items, next_cursor = paginate(statement, (Study.created_at, Study.id), page_args)
     return {"items": [study_body(s) for s in items], "next_cursor": next_cursor}
 
@@ -136,7 +113,7 @@ def list_studies(page_args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, StudySchema)
 def get_study(study_id: uuid.UUID) -> dict[str, Any]:
     """One study definition."""
-    return study_body(get_study_or_404(current_user(), study_id))
+    return study_body(study_service.get_study_or_404(current_user(), study_id))
 
 
 @blp.route("/studies/<uuid:study_id>/clinics/<uuid:clinic_id>", methods=["PUT"])
@@ -148,12 +125,8 @@ def get_study(study_id: uuid.UUID) -> dict[str, Any]:
 def join_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> dict[str, Any]:
     """Add the admin's own clinic to a study (its consenting patients become eligible)."""
     user = current_user()
-    study = get_study_or_404(user, study_id)
-    if clinic_id != user.clinic_id:
-        problem(403, "An admin can add only their own clinic to a study.", type_="forbidden")
-    if all(link.clinic_id != clinic_id for link in study.clinics):
-        study.clinics.append(StudyClinic(clinic_id=clinic_id, added_by_user_id=user.id, created_at=now()))
-        db.session.flush()
+    study = study_service.get_study_or_404(user, study_id)
+    if study_service.join_study(study, clinic_id, user):
         audit.record("study.clinic_join", "study", study.id, clinic=str(clinic_id))
     return study_body(study)
 
@@ -167,12 +140,8 @@ def join_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> dict[str, Any]:
 def leave_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> Response:
     """Remove the admin's own clinic from a study (later exports leave its patients out)."""
     user = current_user()
-    study = get_study_or_404(user, study_id)
-    if clinic_id != user.clinic_id:
-        problem(403, "An admin can remove only their own clinic from a study.", type_="forbidden")
-    link = next((link for link in study.clinics if link.clinic_id == clinic_id), None)
-    if link is not None:
-        study.clinics.remove(link)
+    study = study_service.get_study_or_404(user, study_id)
+    if study_service.leave_study(study, clinic_id, user):
         audit.record("study.clinic_leave", "study", study.id, clinic=str(clinic_id))
     return Response(status=204)
 
@@ -185,7 +154,7 @@ def leave_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> Response:
 @blp.response(200, GrantListSchema)
 def list_grants(study_id: uuid.UUID) -> dict[str, Any]:
     """Researcher grants of a study the admin's clinic owns (revoked ones included)."""
-    return {"items": owned_study_or_403(current_user(), study_id).grants}
+    return {"items": study_service.owned_study_or_403(current_user(), study_id).grants}
 
 
 @blp.route("/studies/<uuid:study_id>/grants", methods=["POST"])
@@ -198,18 +167,9 @@ def list_grants(study_id: uuid.UUID) -> dict[str, Any]:
 def grant_researcher(data: dict[str, Any], study_id: uuid.UUID) -> tuple[StudyGrant, int]:
     """Grant a researcher access to the study's exports and statistics (re-granting revives)."""
     user = current_user()
-    study = owned_study_or_403(user, study_id)
-    researcher = db.session.get(User, data["researcher_id"])
-    if researcher is None or researcher.role != "researcher" or not researcher.is_active:
-        problem(422, "researcher_id is not an active researcher account.", type_="not-a-researcher",
-                errors={"researcher_id": ["not an active researcher account"]})
-    grant = next((g for g in study.grants if g.researcher_user_id == researcher.id), None)
-    if grant is None:
-        grant = StudyGrant(researcher_user_id=researcher.id, granted_by_user_id=user.id, created_at=now())
-        study.grants.append(grant)
-    grant.revoked_at = None
-    db.session.flush()
-    audit.record("study.grant", "study", study.id, researcher=str(researcher.id))
+    study = study_service.owned_study_or_403(user, study_id)
+    grant = study_service.grant_researcher(study, data["researcher_id"], user)
+    audit.record("study.grant", "study", study.id, researcher=str(grant.researcher_user_id))
     return grant, 201
 
 
@@ -221,11 +181,8 @@ def grant_researcher(data: dict[str, Any], study_id: uuid.UUID) -> tuple[StudyGr
 @blp.response(204)
 def revoke_grant(study_id: uuid.UUID, researcher_id: uuid.UUID) -> Response:
     """Revoke a researcher's access (their earlier downloads cannot be recalled)."""
-    study = owned_study_or_403(current_user(), study_id)
-    grant = next((g for g in study.grants if g.researcher_user_id == researcher_id and g.revoked_at is None), None)
-    if grant is None:
-        problem(404, "No such grant.", type_="not-found")
-    grant.revoked_at = now()
+    study = study_service.owned_study_or_403(current_user(), study_id)
+    study_service.revoke_grant(study, researcher_id)
     audit.record("study.revoke", "study", study.id, researcher=str(researcher_id))
     return Response(status=204)
 
@@ -239,20 +196,16 @@ def revoke_grant(study_id: uuid.UUID, researcher_id: uuid.UUID) -> Response:
 def request_export(data: dict[str, Any], study_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Request a de-identified export package; a job builds it (poll the Location)."""
     user = current_user()
-    study = get_study_or_404(user, study_id)
-    export = export_service.request_export(study, user.id, options_from(data))
+    study = study_service.get_study_or_404(user, study_id)
+    export = export_package.request_export(study, user.id, options_from(data))
     audit.record("study_export.request", "study", study.id, export=str(export.id))
     location = url_for("studies.get_export", study_id=study.id, export_id=export.id)
     return export_body(export), 202, {"Location": location}
 
 
 def granted_export_or_404(study_id: uuid.UUID, export_id: uuid.UUID) -> StudyExport:
-    study = get_study_or_404(current_user(), study_id)
-    export = db.session.execute(select(StudyExport).where(
-        StudyExport.id == export_id, StudyExport.study_id == study.id)).scalar_one_or_none()
-    if export is None:
-        problem(404, "No such export.", type_="not-found")
-    return export
+    study = study_service.get_study_or_404(current_user(), study_id)
+    return study_service.export_of_study_or_404(study, export_id)
 
 
 @blp.route("/studies/<uuid:study_id>/exports/<uuid:export_id>", methods=["GET"])
@@ -279,7 +232,7 @@ def download_export(study_id: uuid.UUID, export_id: uuid.UUID) -> Response:
     with current_storage().open(export.storage_key) as stream:
         data = stream.read()
     audit.record("study_export.download", "study", study_id, export=str(export.id))
-    return Response(data, mimetype=export_service.ZIP_MEDIA_TYPE, headers={
+    return Response(data, mimetype=export_package.ZIP_MEDIA_TYPE, headers={
         "Content-Disposition": f'attachment; filename="study-export-{export.id}.zip"',
         "Cache-Control": "private, no-store"})
 
@@ -294,6 +247,6 @@ def cohort_statistics(args: dict[str, Any], study_id: uuid.UUID) -> dict[str, An
     """Change from baseline per measure, region and milestone (n, mean and median with 95 % CIs,
     Wilcoxon p, share beyond MDC95), split-face paired differences, GAIS and adverse-event
     frequencies, over the released participants (k-anonymity applied as in an export)."""
-    study = get_study_or_404(current_user(), study_id)
+    study = study_service.get_study_or_404(current_user(), study_id)
     audit.record("study.statistics_read", "study", study.id)
-    return export_service.cohort_statistics(study, options_from(args))
+    return export_tables.cohort_statistics(study, options_from(args))

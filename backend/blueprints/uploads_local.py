@@ -11,8 +11,9 @@ from __future__ import annotations
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from backend.errors import accepts, problem
 from backend.extensions import now
+from backend.http.media_types import accepts
+from backend.http.problems import problem
 from backend.storage import ObjectExists, ObjectTooLarge, current_storage
 from backend.storage.local import LocalStorage
 from backend.storage.signed_upload import UploadGrantExpired, UploadGrantInvalid, verify_grant

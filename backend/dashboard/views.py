@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from PIL import Image
 from sqlalchemy import select
 
 from backend import audit
-from backend.auth.passwords import verify_password
-from backend.auth.ratelimit import login_retry_after, record_login_attempt
+from backend.auth.signin import authenticate
 from backend.dashboard import DASHBOARD_CSP
-from backend.errors import accepts, problem
+from backend.errors import SignInRateLimited, SignInRefused
 from backend.extensions import db, now
-from backend.models.accounts import User, normalise_email
+from backend.http.media_types import accepts
+from backend.http.problems import problem
+from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo
 from backend.services import access
@@ -34,6 +34,7 @@ from backend.services.milestones import schedule_items
 from backend.services.photos import latest_analysis, overlay_of
 from backend.services.report_pdf import render_report_pdf
 from backend.storage import ObjectNotFound, current_storage
+from backend.unit_of_work import transactional
 from imaging.catalogue import MEASURE_BY_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,7 +90,10 @@ def signed_in_user() -> User | None:
 
 
 def login_required(view: F) -> F:
-    """Redirect to the sign-in page without a valid session; commit the request's audit rows."""
+    """Redirect to the sign-in page without a valid session.
+
+    Place it outside ``@transactional``, which commits the page's audit rows.
+    """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -99,12 +103,7 @@ def login_required(view: F) -> F:
             return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))
         g.dashboard_user = user
         g.current_user = user  # audit rows name the clinician as actor
-        response = current_app.make_response(view(*args, **kwargs))
-        if response.status_code < 400:
-            db.session.commit()  # audit rows of the reads
-        else:
-            db.session.rollback()
-        return response
+        return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -137,37 +136,32 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @accepts(FORM_MEDIA_TYPE)
+@transactional
 def login() -> Any:
-    """Sign-in form; on success a fresh session (no fixation) and a redirect."""
-    error = None
-    status = 200
-    if request.method == "POST":
-        check_csrf()
-        email = normalise_email(request.form.get("email", ""))
-        password = request.form.get("password", "")
-        address = request.remote_addr or "unknown"
-        wait = login_retry_after(email, address)
-        if wait is not None:
-            error, status = f"Too many failed sign-ins; try again in {wait} seconds.", 429
-        else:
-            account = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-            allowed = account is not None and account.is_active and account.role in DASHBOARD_ROLES
-            if verify_password(account.password_hash if allowed else None, password):
-                record_login_attempt(email, address, succeeded=True)
-                account.last_login_at = now()
-                audit.record("auth.login", "user", account.id, actor=account, channel="dashboard")
-                db.session.commit()
-                session.clear()
-                session.permanent = True
-                session.update(user_id=str(account.id), epoch=_password_epoch(account),
-                               csrf=secrets.token_urlsafe(32))
-                return redirect(_safe_next(request.args.get("next")))
-            record_login_attempt(email, address, succeeded=False)
-            audit.record("auth.login_failed", "user", account.id if account else None, actor=None,
-                         clinic_id=account.clinic_id if account else None, channel="dashboard")
-            db.session.commit()
-            error, status = "Email or password is wrong, or this account cannot use the dashboard.", 401
-    return render_template("dashboard/login.html", error=error), status
+    """Sign-in form; on success a fresh session (no fixation) and a redirect.
+
+    A refused sign-in is answered by :func:`_refused_sign_in` (after the unit of work stored it).
+    """
+    if request.method == "GET":
+        return render_template("dashboard/login.html", error=None)
+    check_csrf()
+    account = authenticate(request.form.get("email", ""), request.form.get("password", ""),
+                           request.remote_addr or "unknown", roles=DASHBOARD_ROLES, channel="dashboard")
+    session.clear()
+    session.permanent = True
+    session.update(user_id=str(account.id), epoch=_password_epoch(account), csrf=secrets.token_urlsafe(32))
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.errorhandler(SignInRateLimited)
+@bp.errorhandler(SignInRefused)
+def _refused_sign_in(error: SignInRateLimited | SignInRefused) -> tuple[str, int]:
+    """The sign-in page again, saying why (the API answers the same errors as problems)."""
+    if isinstance(error, SignInRateLimited):
+        message, status = f"Too many failed sign-ins; try again in {error.retry_after} seconds.", 429
+    else:
+        message, status = "Email or password is wrong, or this account cannot use the dashboard.", 401
+    return render_template("dashboard/login.html", error=message), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -222,6 +216,7 @@ def patient_flags(patient: Patient, today: dt.date) -> PatientFlags:
 
 @bp.route("/")
 @login_required
+@transactional
 def patients() -> str:
     """The clinic's patients with attention flags."""
     rows = db.session.scalars(
@@ -243,6 +238,7 @@ def _course_of(patient: Patient, course_id: str | None) -> TreatmentCourse | Non
 
 @bp.route("/patients/<uuid:patient_id>")
 @login_required
+@transactional
 def patient_page(patient_id: uuid.UUID) -> str:
     """Course, charts per measure and region, assessments and adverse events on one time axis."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -268,6 +264,7 @@ def patient_page(patient_id: uuid.UUID) -> str:
 
 @bp.route("/patients/<uuid:patient_id>/courses/<uuid:course_id>/charts/<string:measure>.<any(png,svg):fmt>")
 @login_required
+@transactional
 def chart(patient_id: uuid.UUID, course_id: uuid.UUID, measure: str, fmt: str) -> Response:
     """A chart image of the patient page (same rendering as the API's)."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -286,6 +283,7 @@ def chart(patient_id: uuid.UUID, course_id: uuid.UUID, measure: str, fmt: str) -
 
 @bp.route("/patients/<uuid:patient_id>/courses/<uuid:course_id>/timeline.svg")
 @login_required
+@transactional
 def timeline_chart(patient_id: uuid.UUID, course_id: uuid.UUID) -> Response:
     """Assessments (GAIS) and adverse events on the same days-since-baseline axis as the charts."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -325,6 +323,7 @@ def _png(data: bytes) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/overlays/<any(redness,pigment_spots,wrinkles,regions):name>.png")
 @login_required
+@transactional
 def photo_overlay(photo_id: uuid.UUID, name: str) -> Response:
     """An overlay of the photo's latest analysis (canonical, aligned face); audited."""
     photo = _visible_photo(photo_id)
@@ -337,6 +336,7 @@ def photo_overlay(photo_id: uuid.UUID, name: str) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/aligned/<any(baseline,followup):side>.png")
 @login_required
+@transactional
 def aligned_face(photo_id: uuid.UUID, side: str) -> Response:
     """One half of a follow-up's ``before_after`` pair: the baseline or the follow-up face, both
     in the baseline's canonical frame (registered), so they overlay exactly; audited."""
@@ -355,6 +355,7 @@ def aligned_face(photo_id: uuid.UUID, side: str) -> Response:
 
 @bp.route("/patients/<uuid:patient_id>/viewer")
 @login_required
+@transactional
 def viewer(patient_id: uuid.UUID) -> str:
     """Baseline and a chosen milestone side by side, overlays toggled, slider or blink comparison."""
     patient = access.get_patient_or_404(user(), patient_id)
@@ -384,6 +385,7 @@ def viewer(patient_id: uuid.UUID) -> str:
 
 @bp.route("/patients/<uuid:patient_id>/report.pdf")
 @login_required
+@transactional
 def report(patient_id: uuid.UUID) -> Response:
     """Printable one-page progress report (A4 PDF)."""
     patient = access.get_patient_or_404(user(), patient_id)

@@ -9,6 +9,7 @@ renewing it, and once it expires the job is claimable again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.extensions import db
+from backend.extensions import db, now
 from backend.jobs.registry import JobContext, JobError, PermanentJobError, handler_for
 from backend.models.base import utcnow
 from backend.models.jobs import LAST_ERROR_MAX_CHARS, Job, JobStatus
@@ -58,24 +59,26 @@ class JobSettings:
         (celery: its message may have been lost).
     """
 
-    lease_s: float = 60.0
-    retry_base_s: float = 10.0
-    retry_max_s: float = 3600.0
-    max_attempts: int = 5
-    poll_interval_s: float = 5.0
-    sweep_grace_s: float = 30.0
+    lease_s: float
+    retry_base_s: float
+    retry_max_s: float
+    max_attempts: int
+    poll_interval_s: float
+    sweep_grace_s: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> JobSettings:
-        """Read ``JOB_LEASE_S``, ``JOB_RETRY_BASE_S``, ... from a Flask config (defaults above)."""
-        defaults = cls()
+        """Read ``JOB_LEASE_S``, ``JOB_RETRY_BASE_S``, ... from a Flask config.
+
+        Their defaults are in :data:`backend.config.SETTINGS` (an app's config has every key).
+        """
         return cls(
-            lease_s=float(config.get("JOB_LEASE_S", defaults.lease_s)),
-            retry_base_s=float(config.get("JOB_RETRY_BASE_S", defaults.retry_base_s)),
-            retry_max_s=float(config.get("JOB_RETRY_MAX_S", defaults.retry_max_s)),
-            max_attempts=int(config.get("JOB_MAX_ATTEMPTS", defaults.max_attempts)),
-            poll_interval_s=float(config.get("JOB_POLL_INTERVAL_S", defaults.poll_interval_s)),
-            sweep_grace_s=float(config.get("JOB_SWEEP_GRACE_S", defaults.sweep_grace_s)),
+            lease_s=float(config["JOB_LEASE_S"]),
+            retry_base_s=float(config["JOB_RETRY_BASE_S"]),
+            retry_max_s=float(config["JOB_RETRY_MAX_S"]),
+            max_attempts=int(config["JOB_MAX_ATTEMPTS"]),
+            poll_interval_s=float(config["JOB_POLL_INTERVAL_S"]),
+            sweep_grace_s=float(config["JOB_SWEEP_GRACE_S"]),
         )
 
 
@@ -117,19 +120,9 @@ class Outcome:
     retry_at: dt.datetime | None = None
 
 
-def app_clock(app: Any) -> Clock:
-    """A clock reading ``app.config["CLOCK"]`` at every call (tests swap it per test), else UTC now."""
-
-    def clock() -> dt.datetime:
-        injected = app.config.get("CLOCK")
-        return injected() if injected is not None else utcnow()
-
-    return clock
-
-
 def runner_for_app(app: Any, worker_id: str) -> JobRunner:
-    """A runner with the app's current job settings and clock."""
-    return JobRunner(JobSettings.from_config(app.config), worker_id, clock=app_clock(app))
+    """A runner with the app's current job settings and the app's clock (:func:`backend.extensions.now`)."""
+    return JobRunner(JobSettings.from_config(app.config), worker_id, clock=functools.partial(now, app))
 
 
 def lower_worker_priority(increment: int) -> int | None:

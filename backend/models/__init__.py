@@ -3,7 +3,6 @@
 Each engineer adds the import line of their module here.
 """
 
-from backend.models.base import Base, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow  # noqa: F401
 from backend.models.accounts import (  # noqa: F401
     Clinic,
     LoginAttempt,
@@ -13,7 +12,7 @@ from backend.models.accounts import (  # noqa: F401
     User,
 )
 from backend.models.audit import AuditEvent  # noqa: F401
-from backend.models.idempotency import IdempotencyRecord  # noqa: F401
+from backend.models.base import Base, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow  # noqa: F401
 from backend.models.clinical import (  # noqa: F401
     AdverseEvent,
     Assessment,
@@ -24,6 +23,7 @@ from backend.models.clinical import (  # noqa: F401
     TreatmentCourse,
     TreatmentSession,
 )
+from backend.models.idempotency import IdempotencyRecord  # noqa: F401
 from backend.models.jobs import Job, JobStatus  # noqa: F401
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay, PhotoUpload  # noqa: F401
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant, StudyParticipant  # noqa: F401

@@ -1,34 +1,16 @@
 """Domain services: the rules behind the API, independent of HTTP.
 
 Views call these functions; they add rows to the current session and never commit (the request
-commits once, see ``backend.idempotency``).
+commits once, see ``backend.unit_of_work``). They refuse by raising the domain errors of
+:mod:`backend.errors`; nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from backend.errors import Conflict
 from backend.extensions import db
-
-
-class RuleViolation(ValueError):
-    """A request that is well-formed but breaks a domain rule.
-
-    Attributes
-    ----------
-    errors : dict of str to list of str
-        Messages by field (``_schema`` for the whole object), as in validation problems.
-    status : int
-        422 when the input itself is unacceptable, 409 when it conflicts with stored state.
-    type_ : str
-        Problem type slug, e.g. ``"consent-not-granted"``.
-    """
-
-    def __init__(self, errors: dict[str, list[str]], *, status: int = 422, type_: str = "rule-violation"):
-        super().__init__("; ".join(message for messages in errors.values() for message in messages))
-        self.errors = errors
-        self.status = status
-        self.type_ = type_
 
 
 def apply_changes(row: object, changes: dict[str, object]) -> list[str]:
@@ -52,8 +34,8 @@ def apply_changes(row: object, changes: dict[str, object]) -> list[str]:
     return changed
 
 
-def insert_or_conflict(row: object, errors: dict[str, list[str]], type_: str) -> None:
-    """Insert a row; a unique-constraint race becomes a 409 :class:`RuleViolation`.
+def insert_or_conflict(row: object, conflict: Conflict) -> None:
+    """Insert a row; a unique-constraint race raises ``conflict``.
 
     Services check uniqueness before inserting, but two concurrent requests can both pass
     the check (PostgreSQL, read committed); the constraint then stops the second. The
@@ -63,13 +45,11 @@ def insert_or_conflict(row: object, errors: dict[str, list[str]], type_: str) ->
     ----------
     row : object
         A new mapped instance.
-    errors : dict of str to list of str
-        The problem's field errors if the insert conflicts.
-    type_ : str
-        The problem type slug.
+    conflict : Conflict
+        What to raise if the insert conflicts.
     """
     try:
         with db.session.begin_nested():
             db.session.add(row)
     except IntegrityError:
-        raise RuleViolation(errors, status=409, type_=type_) from None
+        raise conflict from None

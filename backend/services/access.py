@@ -13,11 +13,11 @@ patients and everything hanging off them.
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, select
 
-from backend.errors import problem
+from backend.errors import Forbidden, NotFound
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Milestone, Patient, TreatmentCourse
@@ -59,9 +59,9 @@ def _parse_id(raw_id: str | uuid.UUID, object_type: str) -> uuid.UUID:
         not_found(object_type)
 
 
-def not_found(object_type: str) -> None:
-    """Raise the 404 problem used for missing *and* invisible objects."""
-    problem(404, f"No such {object_type}.", type_="not-found")
+def not_found(object_type: str) -> NoReturn:
+    """Raise the :class:`NotFound` used for missing *and* invisible objects."""
+    raise NotFound(object_type)
 
 
 def _one_visible(user: User, statement: Select[tuple[Row]], object_type: str) -> Row:
@@ -72,20 +72,20 @@ def _one_visible(user: User, statement: Select[tuple[Row]], object_type: str) ->
 
 
 def get_patient_or_404(user: User, patient_id: str | uuid.UUID) -> Patient:
-    """The patient with this id if the user may see it, else a 404 problem."""
+    """The patient with this id if the user may see it, else :class:`NotFound`."""
     key = _parse_id(patient_id, "patient")
     return _one_visible(user, select(Patient).where(Patient.id == key), "patient")
 
 
 def get_course_or_404(user: User, course_id: str | uuid.UUID) -> TreatmentCourse:
-    """The treatment course with this id if the user may see its patient, else 404."""
+    """The treatment course with this id if the user may see its patient, else :class:`NotFound`."""
     key = _parse_id(course_id, "course")
     statement = select(TreatmentCourse).join(Patient).where(TreatmentCourse.id == key)
     return _one_visible(user, statement, "course")
 
 
 def get_milestone_or_404(user: User, milestone_id: str | uuid.UUID) -> Milestone:
-    """The milestone with this id if the user may see its patient, else 404."""
+    """The milestone with this id if the user may see its patient, else :class:`NotFound`."""
     key = _parse_id(milestone_id, "milestone")
     statement = (
         select(Milestone)
@@ -97,7 +97,7 @@ def get_milestone_or_404(user: User, milestone_id: str | uuid.UUID) -> Milestone
 
 
 def get_adverse_event_or_404(user: User, event_id: str | uuid.UUID) -> AdverseEvent:
-    """The adverse event with this id if the user may see its patient, else 404."""
+    """The adverse event with this id if the user may see its patient, else :class:`NotFound`."""
     key = _parse_id(event_id, "adverse event")
     statement = (
         select(AdverseEvent)
@@ -111,11 +111,11 @@ def get_adverse_event_or_404(user: User, event_id: str | uuid.UUID) -> AdverseEv
 def own_patient_or_403(user: User) -> Patient:
     """The patient record linked to a patient user's login.
 
-    Raises a 403 problem for other roles, and a 404 problem for a patient login without a
-    record (cannot happen through enrolment, but accounts can be made by admins).
+    Raises :class:`Forbidden` for other roles, and :class:`NotFound` for a patient login without
+    a record (cannot happen through enrolment, but accounts can be made by admins).
     """
     if user.role != "patient":
-        problem(403, "Only patients have their own record.", type_="forbidden")
+        raise Forbidden("Only patients have their own record.")
     patient = db.session.execute(select(Patient).where(Patient.user_id == user.id)).scalar_one_or_none()
     if patient is None:
         not_found("patient")

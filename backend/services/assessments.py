@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from backend.errors import Conflict, ValidationFailed
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
-from backend.services import RuleViolation, apply_changes, insert_or_conflict
+from backend.services import apply_changes, insert_or_conflict
 from backend.services.milestones import LOCAL_DATE_SLACK, ensure_window_open, mark_milestone_completed
+
 
 def rater_role_of(user: User) -> str:
     """The rater role a user rates in: patients rate themselves, clinicians rate patients."""
@@ -26,14 +28,14 @@ def milestone_of_course(course: TreatmentCourse, milestone_id: uuid.UUID, field:
 
     Raises
     ------
-    RuleViolation (422)
+    ValidationFailed
         Keyed by ``field``: the id is not a milestone of this course.
     """
     milestone = db.session.execute(
         select(Milestone).where(Milestone.id == milestone_id, Milestone.course_id == course.id)
     ).scalar_one_or_none()
     if milestone is None:
-        raise RuleViolation({field: ["Not a milestone of this course."]})
+        raise ValidationFailed(errors={field: ["Not a milestone of this course."]})
     return milestone
 
 
@@ -57,27 +59,27 @@ def record_assessment(
 
     Raises
     ------
-    RuleViolation
-        422: unknown milestone, the baseline (day 0) milestone, satisfaction from a
-        clinician, window not open yet;
-        409: this rater role already rated this milestone.
+    ValidationFailed
+        Unknown milestone, the baseline (day 0) milestone, satisfaction from a clinician,
+        window not open yet.
+    Conflict
+        This rater role already rated this milestone.
     """
     role = rater_role_of(rater)
     milestone = milestone_of_course(course, fields["milestone_id"], "milestone_id")
     if role != "patient" and fields.get("satisfaction") is not None:
-        raise RuleViolation({"satisfaction": ["Only patients rate their satisfaction."]})
+        raise ValidationFailed(errors={"satisfaction": ["Only patients rate their satisfaction."]})
     if milestone.day_offset == 0:
-        raise RuleViolation(
-            {"milestone_id": ["GAIS rates change since baseline: rate a follow-up milestone, not day 0."]},
-            type_="baseline-not-rated",
-        )
+        raise ValidationFailed(
+            errors={"milestone_id": ["GAIS rates change since baseline: rate a follow-up milestone, not day 0."]},
+            slug="baseline-not-rated")
     ensure_window_open(milestone, today, "milestone_id")
     exists = {"milestone_id": [f"This milestone already has a {role} assessment."]}
     already = db.session.execute(
         select(Assessment.id).where(Assessment.milestone_id == milestone.id, Assessment.rater_role == role)
     ).first()
     if already is not None:
-        raise RuleViolation(exists, status=409, type_="assessment-exists")
+        raise Conflict(errors=exists, slug="assessment-exists")
     assessment = Assessment(
         course_id=course.id,
         milestone_id=milestone.id,
@@ -87,7 +89,7 @@ def record_assessment(
         satisfaction=fields.get("satisfaction"),
         notes=fields.get("notes", ""),
     )
-    insert_or_conflict(assessment, exists, "assessment-exists")
+    insert_or_conflict(assessment, Conflict(errors=exists, slug="assessment-exists"))
     mark_milestone_completed(milestone, via="assessment", at=at, source_id=assessment.id)
     return assessment
 
@@ -102,7 +104,7 @@ def _check_dates(onset: dt.date, resolution: dt.date | None, today: dt.date) -> 
     if resolution is not None and resolution < onset:
         errors.setdefault("resolution_date", []).append("Must not be before onset_date.")
     if errors:
-        raise RuleViolation(errors)
+        raise ValidationFailed(errors=errors)
 
 
 def report_adverse_event(
@@ -112,7 +114,7 @@ def report_adverse_event(
 
     Raises
     ------
-    RuleViolation (422)
+    ValidationFailed
         Dates in the future or resolution before onset; a milestone of another course.
     """
     _check_dates(fields["onset_date"], fields.get("resolution_date"), today)

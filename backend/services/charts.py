@@ -181,7 +181,7 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
         axes.plot(days, values, color=_LINE_COLOUR, marker="o", ms=5, lw=1.6)
         beyond = [(p.days_since_baseline, p.value) for p in points if p.exceeds_mdc]
         if beyond:
-            axes.scatter(*zip(*beyond), s=70, facecolors="none", edgecolors=_BASELINE_COLOUR, lw=1.4,
+            axes.scatter(*zip(*beyond, strict=True), s=70, facecolors="none", edgecolors=_BASELINE_COLOUR, lw=1.4,
                          zorder=3, label="change beyond MDC")
         baseline_point = series.baseline_point()
         if baseline_point is not None and baseline_point.value is not None:
@@ -226,7 +226,7 @@ def draw_timeline(axes, events: Sequence[TimelineEvent], last_day: int = 0) -> N
     for role, marker in (("clinician", "o"), ("patient", "s")):
         points = [(e.days_since_baseline, e.gais) for e in events if e.gais is not None and e.rater_role == role]
         if points:
-            axes.scatter(*zip(*points), marker=marker, s=30, color=_LINE_COLOUR if role == "clinician" else "#6a3d9a",
+            axes.scatter(*zip(*points, strict=True), marker=marker, s=30, color=_LINE_COLOUR if role == "clinician" else "#6a3d9a",
                          label=f"GAIS ({role})", zorder=3)
     for event in events:
         if event.kind == "adverse_event":

@@ -16,6 +16,8 @@ milestone:
 Split-face: per measure and milestone, the paired treated-minus-control difference (change
 from baseline of the treated-cheek minus control-cheek value), with the same summaries; the
 Wilcoxon test on these differences is the paired signed-rank test of treated vs control.
+
+Frequencies: GAIS scores per milestone and rater, adverse events per type and severity.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -164,3 +167,27 @@ def frequency_table(values: Iterable[tuple[str, ...]]) -> list[dict[str, object]
     counts = Counter(values)
     total = sum(counts.values())
     return [{"key": key, "count": count, "share": count / total} for key, count in sorted(counts.items())]
+
+
+def gais_frequencies(assessment_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Count and share of each GAIS score per milestone and rater role (share within that pair)."""
+    out = []
+    pairs = sorted({(r["milestone"], r["rater_role"]) for r in assessment_rows})
+    for milestone, rater in pairs:
+        scores = [(str(r["gais"]),) for r in assessment_rows if (r["milestone"], r["rater_role"]) == (milestone, rater)]
+        for item in frequency_table(scores):
+            out.append({"milestone": milestone, "rater_role": rater, "gais": int(item["key"][0]),
+                        "count": item["count"], "share": item["share"]})
+    return out
+
+
+def adverse_event_frequencies(event_rows: Sequence[dict[str, Any]], participant_count: int) -> list[dict[str, Any]]:
+    """Per event type and severity: number of events, participants with one, and their share."""
+    out = []
+    for item in frequency_table((r["event_type"], r["severity"]) for r in event_rows):
+        event_type, severity = item["key"]
+        people = {r["participant_id"] for r in event_rows if (r["event_type"], r["severity"]) == (event_type, severity)}
+        out.append({"event_type": event_type, "severity": severity, "events": item["count"],
+                    "participants": len(people),
+                    "share_of_participants": len(people) / participant_count if participant_count else None})
+    return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from backend.errors import ValidationFailed
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import Patient, TreatmentCourse, TreatmentSession
-from backend.services import RuleViolation, apply_changes
+from backend.services import apply_changes
 from backend.services.milestones import MilestoneSpec, default_specs, replace_schedule
 from schemas.clinical import FACE_REGIONS
 
@@ -56,7 +58,7 @@ def _check_design(course: TreatmentCourse) -> None:
         concentration_unit=course.concentration_unit,
     )
     if errors:
-        raise RuleViolation(errors, type_="invalid-course-design")
+        raise ValidationFailed(errors=errors, slug="invalid-course-design")
 
 
 def _canonical_regions(regions: Sequence[str]) -> list[str]:
@@ -76,8 +78,8 @@ def create_course(patient: Patient, fields: dict[str, Any]) -> TreatmentCourse:
 
     Raises
     ------
-    RuleViolation
-        Inconsistent design or invalid schedule (422).
+    ValidationFailed, Conflict
+        Inconsistent design or invalid schedule.
     """
     fields = dict(fields)
     milestone_data = fields.pop("milestones", None)

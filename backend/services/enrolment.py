@@ -23,10 +23,11 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from backend.auth.passwords import hash_password
+from backend.errors import Conflict, InvalidRequest
 from backend.extensions import db
 from backend.models.accounts import User, normalise_email
 from backend.models.clinical import Invitation, Patient
-from backend.services import RuleViolation, insert_or_conflict
+from backend.services import insert_or_conflict
 from backend.services.patients import CROCKFORD_ALPHABET, random_crockford
 
 CODE_LENGTH = 12
@@ -90,13 +91,11 @@ def create_invitation(
 
     Raises
     ------
-    RuleViolation (409)
+    Conflict
         The patient is already enrolled.
     """
     if patient.user_id is not None:
-        raise RuleViolation(
-            {"_schema": ["This patient already has a login."]}, status=409, type_="already-enrolled"
-        )
+        raise Conflict(errors={"_schema": ["This patient already has a login."]}, slug="already-enrolled")
     db.session.execute(
         update(Invitation)
         .where(Invitation.patient_id == patient.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
@@ -116,8 +115,8 @@ def create_invitation(
     return invitation, format_code(code), token
 
 
-def _invalid(detail: str) -> RuleViolation:
-    return RuleViolation({"_schema": [detail]}, status=400, type_="invitation-invalid")
+def _invalid(detail: str) -> InvalidRequest:
+    return InvalidRequest(errors={"_schema": [detail]}, slug="invitation-invalid")
 
 
 def redeem_invitation(
@@ -142,7 +141,7 @@ def redeem_invitation(
 
     Raises
     ------
-    RuleViolation
+    InvalidRequest, Conflict
         400 ``invitation-invalid``: unknown, expired, revoked or already used (one answer
         for all, so nothing is learned by probing); 409 ``email-taken``.
     """
@@ -167,7 +166,7 @@ def redeem_invitation(
     normalised = normalise_email(email)
     email_taken = {"email": ["An account with this email exists."]}
     if db.session.execute(select(User.id).where(User.email == normalised)).first() is not None:
-        raise RuleViolation(email_taken, status=409, type_="email-taken")
+        raise Conflict(errors=email_taken, slug="email-taken")
     # Conditional update: of two concurrent redemptions only one matches "unused".
     claimed = db.session.execute(
         update(Invitation)
@@ -184,7 +183,7 @@ def redeem_invitation(
         display_name=patient.full_name,
         password_hash=hash_password(password),
     )
-    insert_or_conflict(user, email_taken, "email-taken")
+    insert_or_conflict(user, Conflict(errors=email_taken, slug="email-taken"))
     patient.user_id = user.id
     invitation.used_by_user_id = user.id
     db.session.flush()

@@ -19,11 +19,12 @@ Default schedule (used when a course is created without one)::
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
+from backend.errors import Conflict, ValidationFailed
 from backend.models.clinical import Milestone, MilestoneWindow, TreatmentCourse
-from backend.services import RuleViolation
 from schemas.clinical import MAX_MILESTONES, SCHEDULE_STATUSES
 
 
@@ -56,12 +57,8 @@ DEFAULT_SCHEDULE: tuple[MilestoneSpec, ...] = (
 )
 
 
-class ScheduleError(RuleViolation):
-    """A schedule breaks a rule; ``messages`` lists every broken rule."""
-
-    def __init__(self, messages: list[str], *, status: int = 422):
-        super().__init__({"milestones": messages}, status=status, type_="invalid-schedule")
-        self.messages = messages
+#: Problem type of a schedule that breaks a rule (its field errors list every broken rule).
+INVALID_SCHEDULE = "invalid-schedule"
 
 
 def schedule_errors(specs: Sequence[MilestoneSpec]) -> list[str]:
@@ -88,7 +85,7 @@ def schedule_errors(specs: Sequence[MilestoneSpec]) -> list[str]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         errors.append(f"milestone names must be unique: {', '.join(duplicates)}")
-    for earlier, later in zip(specs, specs[1:]):
+    for earlier, later in itertools.pairwise(specs):
         if later.day_offset <= earlier.day_offset:
             errors.append(
                 f"milestones must be sorted by day_offset: {later.name!r} ({later.day_offset}) "
@@ -103,10 +100,10 @@ def schedule_errors(specs: Sequence[MilestoneSpec]) -> list[str]:
 
 
 def validate_schedule(specs: Sequence[MilestoneSpec]) -> None:
-    """Raise :class:`ScheduleError` if :func:`schedule_errors` finds anything."""
+    """Raise :class:`ValidationFailed` listing what :func:`schedule_errors` finds, if anything."""
     errors = schedule_errors(specs)
     if errors:
-        raise ScheduleError(errors)
+        raise ValidationFailed(errors={"milestones": errors}, slug=INVALID_SCHEDULE)
 
 
 def milestone_status(window: MilestoneWindow, completed: bool, today: dt.date) -> str:
@@ -137,7 +134,7 @@ def replace_schedule(course: TreatmentCourse, specs: Sequence[MilestoneSpec]) ->
     """Set a course's schedule, keeping milestones whose name stays (with their completion).
 
     Milestones absent from ``specs`` are removed unless they are completed or have
-    assessments attached, which raises :class:`ScheduleError` (history is not silently lost).
+    assessments attached, which raises :class:`Conflict` (history is not silently lost).
 
     Returns
     -------
@@ -153,11 +150,9 @@ def replace_schedule(course: TreatmentCourse, specs: Sequence[MilestoneSpec]) ->
         if name not in wanted and (milestone.completed_at is not None or milestone.assessments)
     ]
     if kept_history:
-        raise ScheduleError(
-            [f"milestone {name!r} has a completed visit or assessments and cannot be removed"
-             for name in sorted(kept_history)],
-            status=409,
-        )
+        raise Conflict(errors={"milestones": [
+            f"milestone {name!r} has a completed visit or assessments and cannot be removed"
+            for name in sorted(kept_history)]}, slug=INVALID_SCHEDULE)
     for name, milestone in existing.items():
         if name not in wanted:
             course.milestones.remove(milestone)
@@ -192,14 +187,12 @@ def ensure_window_open(milestone: Milestone, today: dt.date, field: str) -> None
 
     Raises
     ------
-    RuleViolation (422, ``milestone-not-open``)
+    ValidationFailed (``milestone-not-open``)
     """
     opens = milestone.window.opens
     if today + LOCAL_DATE_SLACK < opens:
-        raise RuleViolation(
-            {field: [f"The window of {milestone.name!r} opens on {opens.isoformat()}."]},
-            type_="milestone-not-open",
-        )
+        raise ValidationFailed(errors={field: [f"The window of {milestone.name!r} opens on {opens.isoformat()}."]},
+                               slug="milestone-not-open")
 
 
 def record_visit(milestone: Milestone, *, today: dt.date, at: dt.datetime) -> bool:

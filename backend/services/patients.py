@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from backend.errors import Conflict
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import ConsentEvent, Patient
-from backend.services import RuleViolation, apply_changes, insert_or_conflict
+from backend.services import apply_changes, insert_or_conflict
 from schemas.clinical import CONSENT_SCOPES
 
 #: Crockford base32 (no I, L, O, U): unambiguous when read aloud or typed.
@@ -137,22 +138,18 @@ def record_consent(
 
     Raises
     ------
-    RuleViolation (409)
+    Conflict
         Withdrawing a scope that is not granted, or granting again the same version that
         is already granted (a new version may be granted over an older one).
     """
     latest = _latest_event(patient, scope)
     granted = latest is not None and latest.action == "grant"
     if action == "withdraw" and not granted:
-        raise RuleViolation(
-            {"action": [f"consent {scope!r} is not granted, so it cannot be withdrawn"]},
-            status=409, type_="consent-not-granted",
-        )
+        raise Conflict(errors={"action": [f"consent {scope!r} is not granted, so it cannot be withdrawn"]},
+                       slug="consent-not-granted")
     if action == "grant" and granted and latest.version == version:
-        raise RuleViolation(
-            {"version": [f"consent {scope!r} version {version!r} is already granted"]},
-            status=409, type_="consent-already-granted",
-        )
+        raise Conflict(errors={"version": [f"consent {scope!r} version {version!r} is already granted"]},
+                       slug="consent-already-granted")
     next_seq = latest.seq + 1 if latest is not None else 1
     event = ConsentEvent(
         patient_id=patient.id,
@@ -162,9 +159,8 @@ def record_consent(
         seq=next_seq,
         recorded_by_user_id=recorded_by.id,
     )
-    insert_or_conflict(
-        event, {"scope": [f"consent {scope!r} changed concurrently; reload and retry"]}, "consent-conflict"
-    )
+    insert_or_conflict(event, Conflict(errors={"scope": [f"consent {scope!r} changed concurrently; reload and retry"]},
+                                       slug="consent-conflict"))
     if scope == "clinical_photo" and action == "withdraw":
         from backend.services.photos import purge_patient_photos  # photos build on clinical, not back
 

@@ -2,8 +2,8 @@
 
 Intake order (nothing half-written on failure):
 
-1. decode the upload at gate scale (refusals raise :class:`imaging.errors.ImageError`, which
-   the API maps to 415/422) and sanitise it (:func:`imaging.sanitise.sanitise_photo`: no GPS,
+1. decode the upload at gate scale (a refusal by the decoder, :class:`imaging.errors.ImageError`,
+   becomes :class:`~backend.errors.ImageRefused`) and sanitise it (:func:`imaging.sanitise.sanitise_photo`: no GPS,
    serial or comments, orientation applied);
 2. run the quality gate on the decoded copy (with the course baseline's face geometry for a
    follow-up);
@@ -11,8 +11,8 @@ Intake order (nothing half-written on failure):
 4. add the photo row, supersede earlier photos of the same slot, complete the milestone and
    enqueue ``analyse_photo`` in the caller's transaction.
 
-If that transaction does not commit, :func:`settle_files` removes the file of
-step 3. Removing bytes (delete, consent withdrawal) marks rows first and enqueues a
+If that transaction does not commit, the file of step 3 is removed once the unit of work has
+ended (:func:`backend.unit_of_work.after_transaction`). Removing bytes (delete, consent withdrawal) marks rows first and enqueues a
 ``purge_photo_files`` job in the same transaction, so the removal is never lost.
 """
 
@@ -22,27 +22,26 @@ import datetime as dt
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import wraps
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
-from flask import current_app, g, make_response
 from sqlalchemy import select
 
 from backend import audit
-from backend.errors import DATABASE_UNAVAILABLE_ERRORS, problem
+from backend.database import DATABASE_UNAVAILABLE_ERRORS
+from backend.errors import ConsentRequired, ImageRefused, NotFound, UnsupportedImage, ValidationFailed
 from backend.extensions import db, now
 from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
-from backend.storage import ObjectNotFound, current_storage
+from backend.storage import ObjectNotFound, PresignedUpload, current_storage
+from backend.unit_of_work import after_transaction
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
 
-F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
 #: Consent scope that photos need.
@@ -52,21 +51,19 @@ ANALYSE_JOB = "analyse_photo"
 PURGE_JOB = "purge_photo_files"
 #: File name extension of stored photos by sniffed format.
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic"}
-_G_WRITTEN = "photo_files_written"
-_G_OBSOLETE = "photo_files_obsolete"
 
 
 # ------------------------------------------------------------------ refusals
 
 def refuse_image(error: ImageError) -> NoReturn:
-    """Raise the problem for an image the decoder refused.
+    """Raise the domain error for an image the decoder refused, with the imaging ``code``.
 
-    ``unsupported_format`` (not an image we read) is 415; every other refusal (bomb,
-    greyscale, truncated ...) is 422. The problem carries the imaging ``code``.
+    ``unsupported_format`` (not an image we read) is :class:`UnsupportedImage`; every other
+    refusal (bomb, greyscale, truncated ...) is :class:`ImageRefused`.
     """
-    status = 415 if error.code == "unsupported_format" else 422
-    problem(status, error.message, title="Photo refused", type_=f"image-{error.code.replace('_', '-')}",
-            code=error.code)
+    refusal = UnsupportedImage if error.code == "unsupported_format" else ImageRefused
+    raise refusal(error.message, title="Photo refused", slug=f"image-{error.code.replace('_', '-')}",
+                  code=error.code) from None
 
 
 # ------------------------------------------------------------------ capture time and milestones
@@ -219,20 +216,19 @@ class CaptureMetadata:
 
 
 def course_of_patient_or_404(patient: Patient, course_id: uuid.UUID) -> TreatmentCourse:
-    """The patient's course with this id, else a 404 problem (never another patient's)."""
+    """The patient's course with this id, else :class:`NotFound` (never another patient's)."""
     course = db.session.get(TreatmentCourse, course_id)
     if course is None or course.patient_id != patient.id:
-        problem(404, "No such course.", type_="not-found")
+        raise NotFound("course")
     return course
 
 
 def require_photo_consent(patient: Patient) -> None:
-    """409 problem unless the patient's clinical-photo consent is granted now."""
+    """:class:`ConsentRequired` unless the patient's clinical-photo consent is granted now."""
     from backend.services.patients import current_consent
 
     if not current_consent(patient, PHOTO_CONSENT_SCOPE):
-        problem(409, "The patient has not granted consent to clinical photos.",
-                title="Consent required", type_="consent-required")
+        raise ConsentRequired("The patient has not granted consent to clinical photos.", title="Consent required")
 
 
 def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[TreatmentCourse, Milestone | None]:
@@ -243,8 +239,8 @@ def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[Treatmen
     if metadata.milestone_id is not None:
         requested = next((m for m in course.milestones if m.id == metadata.milestone_id), None)
         if requested is None:
-            problem(422, "The milestone does not belong to this course.", type_="invalid-milestone",
-                    errors={"milestone_id": ["not a milestone of course_id"]})
+            raise ValidationFailed("The milestone does not belong to this course.", slug="invalid-milestone",
+                                   errors={"milestone_id": ["not a milestone of course_id"]})
     return course, requested
 
 
@@ -306,8 +302,8 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
 
     Raises
     ------
-    ProblemError
-        404 (course), 409 (no consent), 415/422 (image refused).
+    NotFound, ConsentRequired, ValidationFailed, ImageRefused
+        The course, the consent, the milestone, the image.
     """
     from imaging.decode import decode_image
     from imaging.face import detect_face
@@ -336,9 +332,9 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
     )
     key = photo.prefix + "original." + EXTENSIONS[sanitised.format]
-    # Written before the rows: if the transaction then fails, settle_files removes it.
+    # Written before the rows: if the transaction then does not commit, the file is removed.
     stored = current_storage().put(key, sanitised.data, sanitised.content_type, overwrite=False)
-    g.setdefault(_G_WRITTEN, []).append((photo.id, key))
+    after_transaction(functools.partial(_remove_file_unless_committed, photo.id, key))
     photo.storage_key, photo.size_bytes, photo.sha256 = key, stored.size, stored.sha256
 
     earlier_photos = _current_slot_photos(photo)
@@ -370,55 +366,58 @@ def enqueue_analysis(photo: Photo):
                    dedupe_key=f"{photo.id}:{ALGORITHM_VERSION}")
 
 
+#: Lifetime of a two-phase upload's signed URL, seconds.
+UPLOAD_URL_TTL_S = 900
+
+
+def start_upload(patient: Patient, metadata: CaptureMetadata, size_bytes: int, content_type: str,
+                 uploader: User) -> tuple[PhotoUpload, PresignedUpload]:
+    """Start a two-phase upload: a pending row and a signed URL to PUT exactly ``size_bytes`` to.
+
+    ``check_capture`` must have passed. The bytes arrive at the row's staging key; completing
+    the upload ingests them like a direct upload.
+    """
+    upload = PhotoUpload(
+        id=uuid.uuid4(), patient_id=patient.id, course_id=metadata.course_id, created_by_user_id=uploader.id,
+        capture=metadata.to_json(), declared_size=size_bytes, declared_content_type=content_type,
+        status="pending", expires_at=now() + dt.timedelta(seconds=UPLOAD_URL_TTL_S),
+    )
+    upload.staging_key = f"uploads/{upload.id}/object"
+    signed = current_storage().presign_put(upload.staging_key, content_type, size_bytes, UPLOAD_URL_TTL_S)
+    db.session.add(upload)
+    return upload, signed
+
+
 def delete_after_commit(key: str) -> None:
-    """Remove a stored object once the request's transaction has committed (a staged upload)."""
-    g.setdefault(_G_OBSOLETE, []).append(key)
+    """Remove a stored object once the unit of work has committed (a staged upload)."""
+
+    def delete_if_committed(committed: bool) -> None:
+        if committed:
+            current_storage().delete(key)
+
+    after_transaction(delete_if_committed)
 
 
-def settle_files(view: F) -> F:
-    """Reconcile storage with what the request committed.
+def _remove_file_unless_committed(photo_id: uuid.UUID, key: str, committed: bool) -> None:
+    """Delete a written photo file unless its row is in the database.
 
-    Wrap a view (outside ``@idempotent``) that calls :func:`ingest_photo`: after the view
-    and its commit, each written photo file whose row is not in the database (an error, a
-    rollback, a concurrent idempotent retry that won) is deleted; objects passed to
-    :func:`delete_after_commit` are deleted only when the response is a success.
+    Nothing to do after a commit. Otherwise the unit of work refused, failed, or lost to a
+    concurrent idempotent retry (whose photo row has another id). When a failed commit leaves it
+    unknown whether the row was stored (the database went away), the file is kept: deleting
+    it could lose an accepted photo. It is then an unreferenced object that
+    ``flask check-integrity --remove-orphans`` removes once older than its grace period. The
+    request's own error is not masked.
     """
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any):
-        succeeded = False
-        try:
-            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
-            succeeded = 200 <= response.status_code < 300
-            return response
-        finally:
-            written, obsolete = g.pop(_G_WRITTEN, []), g.pop(_G_OBSOLETE, [])
-            if written:
-                _remove_uncommitted_files(written)
-            if succeeded:
-                for key in obsolete:
-                    current_storage().delete(key)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _remove_uncommitted_files(written: list[tuple[uuid.UUID, str]]) -> None:
-    """Delete each written photo file whose row did not commit.
-
-    When the database cannot be reached (a restart mid-request), whether the commit happened
-    is unknown, so the files are kept: deleting them could lose an accepted photo. They are
-    then unreferenced objects that ``flask check-integrity --remove-orphans`` removes once
-    they are older than its grace period. The request's own error is not masked.
-    """
+    if committed:
+        return
     try:
-        db.session.rollback()  # a no-op after a commit; ends a failed transaction
-        for photo_id, key in written:
-            if db.session.get(Photo, photo_id) is None:
-                current_storage().delete(key)
+        db.session.rollback()  # ends a failed transaction
+        if db.session.get(Photo, photo_id) is None:
+            current_storage().delete(key)
     except DATABASE_UNAVAILABLE_ERRORS as error:
         db.session.rollback()
-        log.warning("database unavailable (%s): %d written photo file(s) left for check-integrity",
-                    type(error).__name__, len(written))
+        log.warning("database unavailable (%s): a written photo file left for check-integrity",
+                    type(error).__name__)
 
 
 # ------------------------------------------------------------------ removal

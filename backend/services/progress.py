@@ -40,8 +40,7 @@ from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
 from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
-from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN
-from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS
+from schemas.progress import SERIES_MEASURES, SERIES_REGIONS
 
 # Regions (all skin first), headline measures (each rises when skin gets worse), measures with a
 # published reliability, and exclusion reasons are part of the API contract: defined in schemas,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO
 
 from backend.storage import (
-    DigestingReader,
     CHUNK_BYTES,
+    DigestingReader,
     InvalidKey,
     ObjectExists,
     ObjectNotFound,

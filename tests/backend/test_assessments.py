@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from tests import factories
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.clock import FakeClock
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

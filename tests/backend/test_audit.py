@@ -11,6 +11,7 @@ from sqlalchemy.exc import DatabaseError
 from backend import audit
 from backend.extensions import db
 from backend.models.audit import AuditEvent
+from tests.backend.audit_helpers import restore_append_only_guard, without_append_only_guard
 from tests.factories import DEFAULT_PASSWORD
 
 
@@ -55,25 +56,6 @@ def test_hash_covers_every_field(app):
         assert audit.event_hash(**{**fields, name: other}) != event.hash, name
 
 
-def _without_append_only_guard(conn, dialect: str):
-    """Simulate an attacker with DDL rights: switch the table's triggers off."""
-    if dialect == "postgresql":
-        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-    else:
-        conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
-        conn.exec_driver_sql("DROP TRIGGER audit_events_no_delete")
-
-
-def _restore_guard(conn, dialect: str):
-    if dialect == "postgresql":
-        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-    else:
-        for event in ("UPDATE", "DELETE"):
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END")
-
-
 @pytest.mark.parametrize("tampering, broken_seq, reason", [
     ("UPDATE audit_events SET object_id = 'other' WHERE seq = 3", 3, "hash-mismatch"),
     ("DELETE FROM audit_events WHERE seq = 2", 2, "gap"),
@@ -83,9 +65,9 @@ def test_verify_reports_first_broken_row(app, database_backend, tampering, broke
     record_events(app, 5)
     with app.app_context():
         with db.engine.begin() as conn:
-            _without_append_only_guard(conn, database_backend)
+            without_append_only_guard(conn, database_backend)
             conn.execute(text(tampering))
-            _restore_guard(conn, database_backend)
+            restore_append_only_guard(conn, database_backend)
     result = verify(app)
     assert not result.ok
     assert (result.first_broken_seq, result.reason) == (broken_seq, reason)
@@ -167,9 +149,9 @@ def test_verify_endpoint(client, app, make_user, auth_headers, database_backend)
     assert ok == {"ok": True, "checked": 2, "first_broken_seq": None, "reason": None}
     with app.app_context():
         with db.engine.begin() as conn:
-            _without_append_only_guard(conn, database_backend)
+            without_append_only_guard(conn, database_backend)
             conn.execute(text("UPDATE audit_events SET details = :details WHERE seq = 1"), {"details": '{"x": 1}'})
-            _restore_guard(conn, database_backend)
+            restore_append_only_guard(conn, database_backend)
     broken = client.get("/api/v1/audit/verify", headers=auth_headers(admin)).get_json()
     assert broken["ok"] is False and broken["first_broken_seq"] == 1 and broken["reason"] == "hash-mismatch"
 

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from backend.services.charts import FIGURE_SIZE_IN, PNG_DPI, chart_cache
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import BASELINE, assert_problem
+from tests.backend.clinical_helpers import BASELINE, assert_problem
 from tests.backend.progress_helpers import add_result, write_mdc_table
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ import pytest
 from scipy import stats
 
 from backend.services.cohort_stats import (
-    ChangeObservation, mean_t_interval, median_order_statistic_interval, summarise_changes, wilcoxon_p,
+    ChangeObservation,
+    mean_t_interval,
+    median_order_statistic_interval,
+    summarise_changes,
+    wilcoxon_p,
 )
 
 CHANGES = [-3.1, -1.2, -4.8, 0.7, -2.2, -5.5, -0.4, -2.9, -3.7, 1.1, -2.0]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from backend.errors import Conflict
 from backend.extensions import db
+from backend.http.problems import domain_error_status
 from backend.models.audit import AuditEvent
 from backend.models.clinical import ConsentEvent, Patient
-from backend.services import RuleViolation, insert_or_conflict
+from backend.services import insert_or_conflict
 from backend.services.patients import current_consent
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 def consent_url(world) -> str:
@@ -114,11 +117,11 @@ def test_consent_change_is_audited(app, client, world, headers_of):
 def test_unique_conflict_becomes_409_and_keeps_the_transaction_usable(app, world):
     with app.app_context():
         first = ConsentEvent(patient_id=world.patient.id, scope="research", action="grant", version="v1", seq=1)
-        insert_or_conflict(first, {"scope": ["taken"]}, "consent-conflict")
+        insert_or_conflict(first, Conflict(errors={"scope": ["taken"]}, slug="consent-conflict"))
         clash = ConsentEvent(patient_id=world.patient.id, scope="research", action="grant", version="v2", seq=1)
-        with pytest.raises(RuleViolation) as raised:
-            insert_or_conflict(clash, {"scope": ["taken"]}, "consent-conflict")
-        assert (raised.value.status, raised.value.type_) == (409, "consent-conflict")
+        with pytest.raises(Conflict) as raised:
+            insert_or_conflict(clash, Conflict(errors={"scope": ["taken"]}, slug="consent-conflict"))
+        assert (domain_error_status(raised.value), raised.value.slug) == (409, "consent-conflict")
         # The savepoint rolled back only the clash: the first event is still there to commit.
         db.session.commit()
         assert [e.version for e in db.session.scalars(select(ConsentEvent))] == ["v1"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 NEW_COURSE = {
     "indication": "pigmentation_melasma",

@@ -17,28 +17,20 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.audit import AuditEvent
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import BASELINE, assert_problem
+from tests.backend.clinical_helpers import BASELINE, assert_problem
+from tests.backend.dashboard_helpers import csrf_of, sign_in
 from tests.backend.progress_helpers import add_overlay, add_result, write_mdc_table
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path, clock) -> dict[str, Any]:
-    # Replaces the clinical fixtures' app_config (same name), so it sets the clock itself.
+    # The clock is conftest's (set by its app_config too); this adds the MDC table.
     table = write_mdc_table(tmp_path / "reliability.json", {("all_skin", "redness"): 2.0})
     return {**app_config, "CLOCK": clock, "RELIABILITY_TABLE_PATH": table}
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = factories.DEFAULT_PASSWORD):
-    page = client.get("/dashboard/login")
-    return client.post("/dashboard/login", data={"csrf_token": csrf_of(page.get_data(as_text=True)),
-                                                 "email": email, "password": password})
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from backend.models.clinical import Invitation
 from backend.models.idempotency import IdempotencyRecord
 from backend.services.enrolment import normalise_code
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 CODE = re.compile(r"^[0-9ABCDEFGHJKMNPQRSTVWXYZ]{4}-[0-9ABCDEFGHJKMNPQRSTVWXYZ]{4}-[0-9ABCDEFGHJKMNPQRSTVWXYZ]{4}$")
 PASSWORD = "a long new password"

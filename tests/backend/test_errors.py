@@ -75,7 +75,7 @@ def test_query_validation_error_is_422(client, make_user, auth_headers):
 def bare_app(tmp_path):
     """A separate app for tests that add routes (the shared app is already serving)."""
     from backend import create_app
-    from tests.conftest import BASE_TEST_CONFIG
+    from tests.environment import BASE_TEST_CONFIG
 
     return create_app({**BASE_TEST_CONFIG, "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"})
 

@@ -23,9 +23,8 @@ from backend.models.photos import Photo
 from backend.storage import current_storage
 from imaging.patches import NEUTRAL_GREY, PATCH_REGIONS, photo_region_patches
 from imaging.regions import REGION_TEMPLATES
+from tests.backend.export_helpers import build_study_world, codes_of, export_zip, read_csv, set_consent
 from tests.backend.photo_helpers import phone_jpeg
-from tests.backend.test_migrations import empty_database  # noqa: F401 - fixture
-from tests.backend.test_export_package import build_study_world, codes_of, export_zip, read_csv, set_consent
 
 #: Canonical eye line (y, px) and the eye zones' vertical semi-axis (imaging.regions): the eyes
 #: occupy y in [342, 426] of the canonical frame.

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.extensions import db
-from backend.idempotency import request_fingerprint
+from backend.http.idempotency import request_fingerprint
 from backend.models.accounts import User
 from backend.models.idempotency import IdempotencyRecord
 

@@ -2,7 +2,8 @@
 
 Runs on the real databases of the ``app`` fixture (SQLite, and PostgreSQL
 when TEST_DATABASE_URL is set). Time-dependent behaviour uses an injected
-clock; waiting uses events signalled by the worker, never sleeps.
+clock; waiting uses events signalled by the worker, and states only a query can see are polled
+with a pause (``tests.waiting.wait_until``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from backend import create_app
 from backend.extensions import db
 from backend.jobs import (
     JobContext,
@@ -33,10 +33,11 @@ from backend.jobs import (
     job_handler,
     job_status_dict,
     start_worker,
-    stop_worker,
 )
 from backend.jobs.runner import lower_worker_priority, make_worker_id, retry_delay_s
 from backend.models.jobs import Job, JobStatus
+from tests.backend.app_helpers import close_app, sibling_app
+from tests.waiting import wait_until
 
 WAIT_S = 30.0
 
@@ -137,20 +138,6 @@ def app_config(app_config: dict[str, Any], clock: ManualClock) -> dict[str, Any]
         "JOB_LEASE_S": 60.0,
         "JOB_POLL_INTERVAL_S": 30.0,
     }
-
-
-def sibling_app(app: Flask, **overrides: Any) -> Flask:
-    """Another service process, as it were: a new app on the same database and settings as ``app``."""
-    shared = ("DATABASE_URL", "SQLALCHEMY_ENGINE_OPTIONS", "SECRET_KEY", "STORAGE_URL", "TESTING", "CLOCK",
-              "JOB_RETRY_BASE_S", "JOB_RETRY_MAX_S", "JOB_LEASE_S", "JOB_POLL_INTERVAL_S")
-    config = {key: app.config[key] for key in shared if key in app.config}
-    return create_app({**config, "JOB_BACKEND": "thread", "JOB_WORKER_AUTOSTART": False, **overrides})
-
-
-def close_app(application: Flask) -> None:
-    stop_worker(application, timeout_s=WAIT_S)
-    with application.app_context():
-        db.engine.dispose()
 
 
 @pytest.fixture
@@ -266,18 +253,17 @@ def test_racing_enqueues_with_one_dedupe_key_make_one_job(app, database_backend)
         second = threading.Thread(target=second_request)
         second.start()
         first_inserted.set()
-        deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=WAIT_S)
         with db.engine.connect() as observer:
-            while dt.datetime.now(dt.timezone.utc) < deadline:
+
+            def second_waits_on_the_first_row() -> bool:
                 blocked = observer.execute(text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND query LIKE 'INSERT INTO jobs%'")).scalar()
                 observer.rollback()
-                if blocked:
-                    break
-                first_inserted.wait(0.02)  # poll interval of the deadline loop
-            else:
-                pytest.fail("the second enqueue never waited on the first one's row")
+                return bool(blocked)
+
+            assert wait_until(second_waits_on_the_first_row, timeout_s=WAIT_S), \
+                "the second enqueue never waited on the first one's row"
         db.session.commit()
     second.join(WAIT_S)
     assert results["second"] == results["first"]
@@ -478,23 +464,18 @@ def test_lease_is_renewed_while_the_handler_runs(app, outcomes):
             first_lease = load(job_id).locked_until
             # Another worker polling the table must never find the job claimable while it runs.
             rival = JobRunner(JobSettings.from_config(application.config), make_worker_id("rival"))
-            renewed = threading.Event()
 
-            def lease_moved() -> bool:
+            def lease_renewed_while_held() -> bool:
+                assert rival.claim(job_id) is None
                 return load(job_id).locked_until > first_lease
 
-            deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=WAIT_S)
-            while not renewed.is_set() and dt.datetime.now(dt.timezone.utc) < deadline:
+            def past_the_first_lease_while_held() -> bool:
                 assert rival.claim(job_id) is None
-                if lease_moved():
-                    renewed.set()
-                else:
-                    renewed.wait(0.02)  # poll interval of the deadline loop
-            assert renewed.is_set()
+                return dt.datetime.now(dt.timezone.utc) >= first_lease + dt.timedelta(seconds=0.3)
+
+            assert wait_until(lease_renewed_while_held, timeout_s=WAIT_S)
             # Well past the first lease's end, the job is still held by the first worker.
-            while dt.datetime.now(dt.timezone.utc) < first_lease + dt.timedelta(seconds=0.3):
-                assert rival.claim(job_id) is None
-                renewed.wait(0.02)
+            assert wait_until(past_the_first_lease_while_held, timeout_s=WAIT_S)
             RELEASE["lease"].set()
             assert outcomes.wait_for(1) == [(job_id, "done")]
             assert load(job_id).attempts == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -12,27 +11,6 @@ from sqlalchemy.pool import NullPool
 from backend import models  # noqa: F401 - every table on Base.metadata
 from backend.migrations import alembic_config, current_revision, downgrade, upgrade
 from backend.models.base import Base
-from tests.conftest import (
-    TEST_DATABASE_URL,
-    create_private_postgresql_schema,
-    drop_postgresql_schema,
-    postgresql_engine_options,
-    require_postgresql,
-)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request, tmp_path):
-    """(url, engine options) of a database without any table."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}", {}
-        return
-    require_postgresql()
-    schema = create_private_postgresql_schema()
-    try:
-        yield TEST_DATABASE_URL, postgresql_engine_options(schema)
-    finally:
-        drop_postgresql_schema(schema)
 
 
 def table_names(url, options) -> set[str]:

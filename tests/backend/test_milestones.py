@@ -9,8 +9,9 @@ import pytest
 from backend.models.clinical import milestone_window
 from backend.services.milestones import DEFAULT_SCHEDULE, MilestoneSpec, milestone_status, schedule_errors
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 BASELINE = dt.date(2026, 3, 1)
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from backend.extensions import db
+from backend.http.pagination import paginate
 from backend.models.accounts import Clinic, User
-from backend.pagination import paginate
 from schemas.common import encode_cursor
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -76,7 +76,7 @@ def test_items_added_before_the_cursor_do_not_shift_pages(app, clinic_with_users
 def test_list_endpoint_envelope_and_limit(client, app, make_user, auth_headers):
     admin = make_user("admin")
     clinic = db_clinic(app, admin)
-    for number in range(3):
+    for _ in range(3):
         make_user("clinician", clinic)
     headers = auth_headers(admin)
     first = client.get("/api/v1/admin/users?limit=2", headers=headers).get_json()

@@ -12,8 +12,9 @@ from backend.extensions import db
 from backend.models.audit import AuditEvent
 from backend.models.clinical import Patient
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 STUDY_ID = re.compile(r"^ST-[0-9ABCDEFGHJKMNPQRSTVWXYZ]{10}$")
 NEW_PATIENT = {

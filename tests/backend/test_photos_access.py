@@ -19,9 +19,10 @@ from backend.extensions import db
 from backend.models.audit import AuditEvent
 from backend.models.photos import Photo
 from backend.storage import current_storage
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import PROBLEM, assert_problem
+from tests.backend.clinical_helpers import PROBLEM, assert_problem
 from tests.backend.photo_helpers import exif_has_gps, grant_photo_consent, phone_jpeg, upload
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 #: Caller -> (world attribute of the user, role, sees world.patient).
 CALLERS: dict[str, tuple[str, str, bool]] = {

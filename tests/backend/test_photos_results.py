@@ -13,9 +13,10 @@ from backend.jobs import JobContext, PermanentJobError
 from backend.models.photos import Photo, PhotoAnalysis
 from backend.services.analysis import analyse_photo, flatten_measures
 from imaging.version import ALGORITHM_VERSION
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import TWO_WEEKS_CAPTURE, grant_photo_consent, phone_jpeg, upload
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

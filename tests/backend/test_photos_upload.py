@@ -16,13 +16,22 @@ from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.storage import current_storage
 from imaging.testing import synthetic
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import (
-    BASELINE_CAPTURE, TWO_WEEKS_CAPTURE, blurred_jpeg, exif_has_gps, grant_photo_consent, greyscale_jpeg,
-    phone_heic, phone_jpeg, phone_png, upload,
+    BASELINE_CAPTURE,
+    TWO_WEEKS_CAPTURE,
+    blurred_jpeg,
+    exif_has_gps,
+    grant_photo_consent,
+    greyscale_jpeg,
+    phone_heic,
+    phone_jpeg,
+    phone_png,
+    upload,
 )
 from tests.hardening.hostile_files import png_bomb_header
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from backend.services.progress import change_from_baseline, mdc_table, plain_wor
 from imaging.version import ALGORITHM_VERSION
 from schemas.progress import SERIES_MEASURES, SERIES_REGIONS
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F401,F403
-from tests.backend.clinical_fixtures import BASELINE, assert_problem
+from tests.backend.clinical_helpers import BASELINE, assert_problem
 from tests.backend.progress_helpers import add_result, supersede, write_mdc_table
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 #: MDC95 of the test table (measure units) per (region, measure): chosen so that 4 is beyond
 #: and 1 within on all skin; the left cheek is noisier (its own, larger MDC).

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import select, update
 
 from backend.extensions import db
 from backend.models.jobs import Job
 from backend.models.photos import PhotoAnalysis, PhotoMeasurement
 from imaging.version import ALGORITHM_VERSION
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.photo_helpers import grant_photo_consent, phone_jpeg, upload
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 OLD_VERSION = "2026.10.1"
 

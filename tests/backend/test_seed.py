@@ -8,7 +8,7 @@ import stat
 import pytest
 from sqlalchemy import select
 
-from backend import seed
+from backend.demo import seed
 from backend.extensions import db
 from backend.models.accounts import Clinic, User
 from backend.models.clinical import Patient, TreatmentCourse

@@ -20,9 +20,9 @@ from backend.models.audit import AuditEvent
 from backend.models.jobs import Job
 from backend.models.studies import StudyExport
 from tests import factories
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import BASELINE, assert_problem
+from tests.backend.export_helpers import set_consent
 from tests.backend.progress_helpers import add_result
-from tests.backend.test_export_package import BASELINE, set_consent
 
 PROBLEM = "application/problem+json"
 

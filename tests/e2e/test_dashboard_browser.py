@@ -30,8 +30,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     from werkzeug.serving import make_server
 
-    from backend import create_app, seed
-    from backend.demo_series import add_demo_series
+    from backend import create_app
+    from backend.demo import seed
+    from backend.demo.series import add_demo_series
     from backend.extensions import db
     from backend.migrations import upgrade
     from backend.models.clinical import Patient

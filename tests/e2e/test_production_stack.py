@@ -23,12 +23,18 @@ from urllib.parse import quote
 import pytest
 from PIL import Image, ImageOps
 
-from tests.backend.photo_helpers import exif_has_gps
-from tests.conftest import create_private_postgresql_schema, drop_postgresql_schema
-from tests.backend.photo_helpers import phone_jpeg, phone_png
+from tests.backend.photo_helpers import exif_has_gps, phone_jpeg, phone_png
 from tests.e2e.phone_path import (
-    COURSE, PATIENT, expect, http_transport, login, upload_direct, wait_for_jobs, walk_phone_path,
+    COURSE,
+    PATIENT,
+    expect,
+    http_transport,
+    login,
+    upload_direct,
+    wait_for_jobs,
+    walk_phone_path,
 )
+from tests.environment import create_private_postgresql_schema, drop_postgresql_schema
 from tests.s3server import free_port, running_s3_server, wait_for_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from backend.extensions import db
-from backend.integrity import IntegrityReport, check_integrity
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoAnalysis, PhotoUpload
+from backend.ops.integrity import IntegrityReport, check_integrity
 from backend.storage import current_storage
 
 
@@ -40,7 +40,7 @@ def holdings(app: Flask) -> Holdings:
 
 
 def integrity(app: Flask, **options: Any) -> IntegrityReport:
-    """Run :func:`backend.integrity.check_integrity` with no grace period (tests are not live traffic)."""
+    """Run :func:`backend.ops.integrity.check_integrity` with no grace period (tests are not live traffic)."""
     with app.app_context():
         return check_integrity(grace_s=0, **options)
 

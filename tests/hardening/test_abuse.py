@@ -11,9 +11,10 @@ import jwt
 import pytest
 
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
-from tests.backend.test_dashboard import csrf_of, sign_in
+from tests.backend.clinical_helpers import assert_problem
+from tests.backend.dashboard_helpers import csrf_of, sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 def _login(client, email: str, password: str = factories.DEFAULT_PASSWORD):

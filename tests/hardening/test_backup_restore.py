@@ -11,10 +11,11 @@ import pytest
 from backend import create_app
 from backend.extensions import db
 from tests import factories
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
 from tests.backend.photo_helpers import TWO_WEEKS_CAPTURE, grant_photo_consent, phone_jpeg, phone_png, upload
-from tests.conftest import BASE_TEST_CONFIG
+from tests.environment import BASE_TEST_CONFIG
 from tests.hardening.helpers import integrity
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

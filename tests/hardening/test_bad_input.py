@@ -15,8 +15,7 @@ import pytest
 from PIL import Image
 
 from imaging.testing import synthetic
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
-from tests.backend.clinical_fixtures import assert_problem
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import face_photo, grant_photo_consent, greyscale_jpeg, phone_jpeg, phone_png, upload
 from tests.hardening.helpers import holdings, integrity
 from tests.hardening.hostile_files import (
@@ -30,6 +29,8 @@ from tests.hardening.hostile_files import (
     random_bytes,
     svg_named_jpeg,
 )
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture

@@ -22,10 +22,11 @@ from backend.models.jobs import Job, JobStatus
 from backend.models.photos import Photo, PhotoAnalysis
 from backend.storage import StorageError, StoredObject, current_storage
 from imaging.version import ALGORITHM_VERSION
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
+from tests.backend.app_helpers import close_app, sibling_app
 from tests.backend.photo_helpers import TWO_WEEKS_CAPTURE, grant_photo_consent, phone_jpeg, phone_png, upload
-from tests.backend.test_jobs import close_app, sibling_app
 from tests.hardening.helpers import holdings, integrity
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 _STORAGE_EXTENSION = "skintrack.storage"
 

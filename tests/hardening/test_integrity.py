@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+
 import pytest
 from sqlalchemy import delete
 
 from backend.extensions import db
-from backend.integrity import check_integrity
 from backend.models.jobs import Job, JobStatus
 from backend.models.photos import Photo, PhotoAnalysis
+from backend.ops.integrity import check_integrity
 from backend.storage import current_storage
-from tests.backend.clinical_fixtures import *  # noqa: F403 - clock, app_config, world, headers_of
+from tests.backend.audit_helpers import restore_append_only_guard, without_append_only_guard
 from tests.backend.photo_helpers import grant_photo_consent, phone_jpeg, upload
-from tests.backend.test_audit import _restore_guard, _without_append_only_guard
 from tests.hardening.helpers import integrity, run_check_integrity_cli
+
+pytestmark = pytest.mark.usefixtures("clock")  # every test runs on the clinical clock
 
 
 @pytest.fixture
@@ -128,8 +130,8 @@ def test_deleted_photo_bytes_wait_for_purge_then_are_gone(app, client, photo_id,
 def test_broken_audit_chain_is_reported(app, photo_id, database_backend):
     with app.app_context():
         with db.engine.begin() as conn:
-            _without_append_only_guard(conn, database_backend)
+            without_append_only_guard(conn, database_backend)
             conn.exec_driver_sql("UPDATE audit_events SET object_id = 'other' WHERE seq = 1")  # the photo.create event
-            _restore_guard(conn, database_backend)
+            restore_append_only_guard(conn, database_backend)
     report = integrity(app)
     assert [(f.kind, f.subject) for f in report.findings] == [("audit_chain", "audit_event:1")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import detect, truth_geometry, truth_in_canonical
+from capture_helpers import detect, truth_geometry, truth_in_canonical
+from imaging.testing import synthetic
 from imaging.align import register_to_baseline, to_canonical, warp_into_frame
 from imaging.geometry import CANONICAL_EYES, apply_affine, canonical_shape
-from imaging.testing import synthetic
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from conftest import detect, eye_error_px
-from imaging.face import detect_face, eye_centre_by_gradients
+from capture_helpers import detect, eye_error_px
 from imaging.testing import synthetic
+from imaging.face import detect_face, eye_centre_by_gradients
 
 
 def test_astronaut_eyes_match_hand_read_truth():

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import detect, truth_geometry
+from capture_helpers import detect, truth_geometry
+from imaging.testing import synthetic
 from imaging.decode import decode_image
 from imaging.quality import MESSAGES, THRESHOLDS, assess_quality, quality_gate
-from imaging.testing import synthetic
 
 
 def gate(photo: synthetic.SyntheticPhoto, baseline_geometry=None, quality: int = 92):

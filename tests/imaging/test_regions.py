@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import truth_geometry
+from capture_helpers import truth_geometry
+from imaging.testing import synthetic
 from imaging.align import CanonicalFace, to_canonical
 from imaging.catalogue import REGION_NAMES
 from imaging.geometry import CANONICAL_PX_PER_MM, canonical_shape
 from imaging.regions import region_masks, region_outlines, template_mask
-from imaging.testing import synthetic
 from imaging.testing.skin_edits import add_fine_lines, add_haemoglobin, add_melanin_spots
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0002_clinical'
 down_revision = '0001_accounts'
 branch_labels = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0004_photos'
 down_revision = '0003_jobs'
 branch_labels = None

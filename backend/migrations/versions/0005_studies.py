@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0005_studies'
 down_revision = '0004_photos'
 branch_labels = None

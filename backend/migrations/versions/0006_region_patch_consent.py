@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from alembic import op
 
-
 revision = '0006_region_patch_consent'
 down_revision = '0005_studies'
 branch_labels = None

@@ -1,4 +1,4 @@
-"""Consistency check of the database against the photo store: ``flask --app backend check-integrity``.
+"""Consistency check of the database against the photo store (``flask --app backend check-integrity``).
 
 After any fault (a storage failing mid-write, a worker killed, a restart with jobs queued,
 racing retries) every accepted photo must be stored once and analysed at the current
@@ -25,13 +25,10 @@ report in-flight uploads.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-import click
-from flask.cli import with_appcontext
 from sqlalchemy import and_, select
 
 from backend.extensions import db
@@ -277,37 +274,3 @@ def remove_orphan_files(report: IntegrityReport, storage: Storage | None = None)
         storage.delete(finding.subject)
         removed.append(finding.subject)
     return removed
-
-
-@click.command("check-integrity")
-@with_appcontext
-@click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
-              help="Seconds an unreferenced object may be in flight before it counts as orphaned.")
-@click.option("--remove-orphans", is_flag=True,
-              help="Delete the orphaned objects found (older than --grace), then check again.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check_integrity_command(grace_s: float, remove_orphans: bool, as_json: bool) -> None:
-    """Check database rows against the photo store, jobs and the audit chain; exit 1 on findings."""
-    report = check_integrity(grace_s=grace_s)
-    removed = remove_orphan_files(report) if remove_orphans else []
-    if removed:
-        report = check_integrity(grace_s=grace_s)
-    if as_json:
-        click.echo(json.dumps({**report.to_dict(), "removed_orphans": removed}, indent=2))
-    else:
-        for key in removed:
-            click.echo(f"removed orphan\t{key}")
-        click.echo(", ".join(f"{name}: {count}" for name, count in report.counts.items()) + " examined")
-        for finding in report.findings:
-            click.echo(f"{finding.kind}\t{finding.subject}\t{finding.detail}")
-        click.echo("integrity ok" if report.ok else f"{len(report.findings)} finding(s)")
-    if not report.ok:
-        raise SystemExit(1)
-
-
-
-def backup_commands() -> tuple[click.Command, ...]:
-    """``flask backup`` and ``flask restore`` (defined in :mod:`backend.backup`)."""
-    from backend.backup import backup_command, restore_command
-
-    return backup_command, restore_command

@@ -1,8 +1,14 @@
-"""``flask --app backend <command>``: database migrations, demo seed, admin creation."""
+"""Every ``flask --app backend <command>``, defined and registered here (thin: the work is elsewhere).
+
+Schema: ``db-upgrade``, ``db-downgrade``, ``db-revision`` (:mod:`backend.migrations`); demo:
+``init-db``, ``seed-demo`` (:mod:`backend.demo`); accounts: ``create-admin``; operations:
+``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from pathlib import Path
 
@@ -11,6 +17,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from backend import migrations
+from backend.ops.integrity import DEFAULT_GRACE_S
 
 
 def _database() -> tuple[str, dict]:
@@ -61,7 +68,7 @@ _PHOTO_SERIES_OPTION = click.option(
 
 
 def _seed_if_empty(photo_series: bool) -> None:
-    from backend import seed
+    from backend.demo import seed
     from backend.extensions import db
 
     instance = Path(current_app.instance_path)
@@ -73,7 +80,8 @@ def _seed_if_empty(photo_series: bool) -> None:
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
     if photo_series:
-        from backend.demo_series import add_demo_series  # issue 5: the demo patient's photo series
+        from backend.demo.series import add_demo_series
+
         add_demo_series(dt.datetime.now(dt.timezone.utc).date())
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
@@ -151,25 +159,90 @@ def prune_command() -> None:
     records older than IDEMPOTENCY_KEY_TTL are past their promised replay time;
     revoked sign-ins and sign-ins whose refresh tokens all expired are dead.
     """
-    from backend.auth.ratelimit import prune_login_attempts
-    from backend.auth.tokens import prune_dead_families
-    from backend.extensions import db
-    from backend.idempotency import prune_idempotency_records
+    from backend.ops.prune import prune
 
-    counts = {
-        "login attempts": prune_login_attempts(),
-        "idempotency records": prune_idempotency_records(),
-        "refresh token families": prune_dead_families(),
-    }
-    db.session.commit()
-    click.echo(", ".join(f"{name}: {count} deleted" for name, count in counts.items()))
+    click.echo(", ".join(f"{name}: {count} deleted" for name, count in prune().items()))
+
+
+@click.command("check-integrity")
+@with_appcontext
+@click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
+              help="Seconds an unreferenced object may be in flight before it counts as orphaned.")
+@click.option("--remove-orphans", is_flag=True,
+              help="Delete the orphaned objects found (older than --grace), then check again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_integrity_command(grace_s: float, remove_orphans: bool, as_json: bool) -> None:
+    """Check database rows against the photo store, jobs and the audit chain; exit 1 on findings."""
+    from backend.ops.integrity import check_integrity, remove_orphan_files
+
+    report = check_integrity(grace_s=grace_s)
+    removed = remove_orphan_files(report) if remove_orphans else []
+    if removed:
+        report = check_integrity(grace_s=grace_s)
+    if as_json:
+        click.echo(json.dumps({**report.to_dict(), "removed_orphans": removed}, indent=2))
+    else:
+        for key in removed:
+            click.echo(f"removed orphan\t{key}")
+        click.echo(", ".join(f"{name}: {count}" for name, count in report.counts.items()) + " examined")
+        for finding in report.findings:
+            click.echo(f"{finding.kind}\t{finding.subject}\t{finding.detail}")
+        click.echo("integrity ok" if report.ok else f"{len(report.findings)} finding(s)")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command("backup")
+@with_appcontext
+@click.option("--to", "target", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New (or empty) directory to write the backup into.")
+def backup_command(target: Path) -> None:
+    """Back up the database (one consistent snapshot) and the photo store into a directory."""
+    from backend.ops.backup import write_backup
+
+    manifest = write_backup(target)
+    click.echo(f"backed up {sum(manifest['rows'].values())} rows in {len(manifest['rows'])} tables and "
+               f"{len(manifest['objects'])} objects at schema {manifest['schema_revision']} to {target}")
+
+
+@click.command("restore")
+@with_appcontext
+@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A directory written by `flask backup`.")
+def restore_command(source: Path) -> None:
+    """Restore a backup into this instance's empty database and photo store."""
+    from backend.ops.backup import restore_backup
+
+    counts = restore_backup(source)
+    objects = counts.pop("objects")
+    click.echo(f"restored {sum(counts.values())} rows and {objects} objects from {source}")
+
+
+@click.command("reanalyse")
+@with_appcontext
+@click.option("--run-here/--enqueue-only", default=False, show_default=True,
+              help="Run the analyses in this process instead of leaving them to the workers.")
+def reanalyse_command(run_here: bool) -> None:
+    """Recompute every photo whose results are not from the current algorithm version."""
+    from backend.ops import reanalyse
+    from imaging.version import ALGORITHM_VERSION
+
+    job_ids, retried = reanalyse.enqueue_reanalysis()
+    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}"
+               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
+    if not run_here:
+        return
+    counts = reanalyse.run_here(current_app._get_current_object(), job_ids)
+    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
+
+
+#: Every command of ``flask --app backend``.
+COMMANDS = (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command, init_db_command,
+            create_admin_command, prune_command, check_integrity_command, backup_command, restore_command,
+            reanalyse_command)
 
 
 def register_cli(app: Flask) -> None:
-    """Add the skintrack commands to ``app.cli``."""
-    for command in (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command,
-                    init_db_command, create_admin_command, prune_command):
-        app.cli.add_command(command)
-    from backend.integrity import check_integrity_command, backup_commands  # issue 7
-    for command in (check_integrity_command, *backup_commands()):
+    """Add every skintrack command to ``app.cli``."""
+    for command in COMMANDS:
         app.cli.add_command(command)

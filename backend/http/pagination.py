@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from backend.errors import problem
 from backend.extensions import db
+from backend.http.problems import problem
 from schemas.common import DEFAULT_PAGE_LIMIT, decode_cursor, encode_cursor
 
 
@@ -99,7 +99,7 @@ def paginate(
             raw = decode_cursor(cursor)
             if len(raw) != len(order_columns):
                 raise ValueError("cursor does not fit this list")
-            values = [_from_json(c, v) for c, v in zip(order_columns, raw)]
+            values = [_from_json(c, v) for c, v in zip(order_columns, raw, strict=True)]
         except (ValueError, TypeError):
             problem(422, "The cursor is not valid for this list.", errors={"cursor": ["Invalid cursor."]})
         stmt = stmt.where(_after(order_columns, values, descending))

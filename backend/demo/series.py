@@ -67,7 +67,7 @@ def demo_photo(haemoglobin: float, spots: int, lines: int, captured_at: dt.datet
 
 
 def add_demo_series(today: dt.date) -> list[uuid.UUID]:
-    """Upload and analyse the demo patient's photo series (after ``backend.seed.seed_demo``).
+    """Upload and analyse the demo patient's photo series (after ``backend.demo.seed.seed_demo``).
 
     Parameters
     ----------
@@ -79,11 +79,12 @@ def add_demo_series(today: dt.date) -> list[uuid.UUID]:
     list of UUID
         The photo ids, baseline first. Commits.
     """
+    from flask import current_app
+
     from backend.jobs.runner import make_worker_id, runner_for_app
     from backend.models.accounts import Clinic, User
     from backend.models.clinical import Patient, TreatmentCourse
     from backend.services.photos import CaptureMetadata, ingest_photo
-    from flask import current_app
 
     clinic = db.session.scalars(select(Clinic).where(Clinic.is_demo.is_(True))).one()
     patient = db.session.scalars(select(Patient).where(Patient.clinic_id == clinic.id)).one()

@@ -2,7 +2,7 @@
 
 The first successful (2xx) response to a (caller, key) pair is stored in the
 same transaction as the rows the view created, then that transaction commits
-once. A retry with the same key and the same body gets the stored response
+once (:func:`backend.unit_of_work.run_unit_of_work`). A retry with the same key and the same body gets the stored response
 (status, body, Location) with ``Idempotent-Replayed: true``; the same key with
 another body gets 422 ``idempotency-key-reused``. Two concurrent requests with
 one key cannot both create: the unique (scope, key) constraint makes the
@@ -30,21 +30,23 @@ from copy import deepcopy
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, make_response, request
+from flask import Response, current_app, g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from backend.auth import authenticate
-from backend.errors import problem
+from backend.auth import bearer_user
+from backend.errors import DomainError
 from backend.extensions import db, now
+from backend.http.problems import problem
 from backend.models.idempotency import IdempotencyRecord
+from backend.unit_of_work import response_succeeded, run_unit_of_work, view_response
 from schemas.common import MAX_IDEMPOTENCY_KEY_LENGTH, IdempotencyKeyHeaderSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_IDEMPOTENCY_KEY_LENGTH)
+_KEY_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}$")
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -63,7 +65,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 def _scope() -> str:
     user = g.get("current_user")
     if user is None and request.headers.get("Authorization"):
-        user = authenticate()
+        user = bearer_user()
     return f"user:{user.id}" if user is not None else f"anonymous:{request.remote_addr}"
 
 
@@ -85,19 +87,20 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 
 def idempotent(view: F) -> F:
-    """Make a creating POST view retry-safe and commit its writes once.
+    """Make a creating POST view retry-safe; it runs in a unit of work (``backend.unit_of_work``).
 
-    Without the header the view runs normally and its writes commit when it
-    returns a 2xx response. Views must not commit themselves.
+    Without the header the view runs like a ``@transactional`` one. Views must not commit
+    themselves.
     """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
+        def work() -> Response:
+            return view_response(view, *args, **kwargs)
+
         key = request.headers.get(HEADER)
         if key is None:
-            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
-            _finish(response)
-            return response
+            return run_unit_of_work(work, succeeded=response_succeeded)
         if not _KEY_PATTERN.match(key):
             problem(400, f"{HEADER} must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.",
                     type_="invalid-idempotency-key")
@@ -107,37 +110,25 @@ def idempotent(view: F) -> F:
         existing = _find(scope, key)
         if existing is not None:
             return _replay(existing, fingerprint)
-        try:
-            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
-        except (HTTPException, IntegrityError):
-            # A concurrent request with this key may have committed the same
-            # rows first (e.g. a unique email): then this is a retry, replay it.
-            db.session.rollback()
-            existing = _find(scope, key)
-            if existing is None:
-                raise
-            return _replay(existing, fingerprint)
-        if not 200 <= response.status_code < 300:
-            db.session.rollback()
-            return response
-        db.session.add(
-            IdempotencyRecord(
-                scope=scope, key=key, method=request.method, path=request.path,
-                request_hash=fingerprint, response_status=response.status_code,
-                response_body=response.get_data(as_text=True),
-                response_location=response.headers.get("Location"), created_at=now(),
+        def remember(response: Response) -> None:
+            db.session.add(
+                IdempotencyRecord(
+                    scope=scope, key=key, method=request.method, path=request.path,
+                    request_hash=fingerprint, response_status=response.status_code,
+                    response_body=response.get_data(as_text=True),
+                    response_location=response.headers.get("Location"), created_at=now(),
+                )
             )
-        )
+
         try:
-            db.session.commit()
-        except IntegrityError:
-            # A concurrent request with this key committed first: our rows are gone.
-            db.session.rollback()
+            return run_unit_of_work(work, succeeded=_is_2xx, before_commit=remember)
+        except (HTTPException, DomainError, IntegrityError):
+            # Rolled back. A concurrent request with this key may have committed first (the
+            # same rows, e.g. a unique email, or the record itself): then this is a retry.
             existing = _find(scope, key)
             if existing is None:
                 raise
             return _replay(existing, fingerprint)
-        return response
 
     apidoc = deepcopy(getattr(view, "_apidoc", {}))
     arguments = apidoc.setdefault("arguments", {})
@@ -149,11 +140,9 @@ def idempotent(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _finish(response: Response) -> None:
-    if 200 <= response.status_code < 300:
-        db.session.commit()
-    else:
-        db.session.rollback()
+def _is_2xx(response: Response) -> bool:
+    # Only successes are stored for replay.
+    return 200 <= response.status_code < 300
 
 
 def prune_idempotency_records() -> int:

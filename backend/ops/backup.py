@@ -30,7 +30,6 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
 from sqlalchemy import Table, func, select, text
 
 from backend import migrations
@@ -240,27 +239,3 @@ def restore_backup(source: Path, storage: Storage | None = None, batch_rows: int
         raise BackupError("restored row counts differ from the manifest")
     counts["objects"] = len(manifest["objects"])
     return counts
-
-
-# ------------------------------------------------------------------ commands
-
-@click.command("backup")
-@with_appcontext
-@click.option("--to", "target", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="New (or empty) directory to write the backup into.")
-def backup_command(target: Path) -> None:
-    """Back up the database (one consistent snapshot) and the photo store into a directory."""
-    manifest = write_backup(target)
-    click.echo(f"backed up {sum(manifest['rows'].values())} rows in {len(manifest['rows'])} tables and "
-               f"{len(manifest['objects'])} objects at schema {manifest['schema_revision']} to {target}")
-
-
-@click.command("restore")
-@with_appcontext
-@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A directory written by `flask backup`.")
-def restore_command(source: Path) -> None:
-    """Restore a backup into this instance's empty database and photo store."""
-    counts = restore_backup(source)
-    objects = counts.pop("objects")
-    click.echo(f"restored {sum(counts.values())} rows and {objects} objects from {source}")

@@ -1,5 +1,5 @@
-"""``flask --app backend reanalyse``: analyse photos that lack a result of the current algorithm
-version (analysed by an older one, or whose analysis failed for good).
+"""Re-analysis (``flask --app backend reanalyse``): analyse photos that lack a result of the current
+algorithm version (analysed by an older one, or whose analysis failed for good).
 
 Older results are kept (one :class:`PhotoAnalysis` per photo and version); the dashboard and
 exports compare results within one version only.
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-import click
-from flask import current_app
-from flask.cli import with_appcontext
+from flask import Flask
 from sqlalchemy import select
 
 from backend.extensions import db
@@ -56,21 +54,17 @@ def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> tuple[list[uuid.UUID
     return job_ids, retried
 
 
-@click.command("reanalyse")
-@with_appcontext
-@click.option("--run-here/--enqueue-only", default=False, show_default=True,
-              help="Run the analyses in this process instead of leaving them to the workers.")
-def reanalyse_command(run_here: bool) -> None:
-    """Recompute every photo whose results are not from the current algorithm version."""
-    job_ids, retried = enqueue_reanalysis()
-    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}"
-               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
-    if not run_here:
-        return
-    runner = runner_for_app(current_app, make_worker_id("reanalyse"))
+def run_here(app: Flask, job_ids: list[uuid.UUID]) -> dict[str, int]:
+    """Run these analysis jobs in this process (instead of the workers); count their outcomes.
+
+    Returns
+    -------
+    dict of str to int
+        Jobs per final status, e.g. ``{"done": 3, "failed": 1}``.
+    """
+    runner = runner_for_app(app, make_worker_id("reanalyse"))
     for job_id in job_ids:
         runner.run_one(job_id)  # None when a worker (or the inline backend) already ran it
     db.session.expire_all()
     statuses = db.session.scalars(select(Job.status).where(Job.id.in_(job_ids))).all()
-    counts = {status: statuses.count(status) for status in sorted(set(statuses))}
-    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
+    return {status: statuses.count(status) for status in sorted(set(statuses))}

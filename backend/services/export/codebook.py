@@ -1,0 +1,189 @@
+"""The codebook: one definition per exported variable, used to write the tables and to describe them.
+
+``codebook.csv`` lists every column of every table (type, unit, allowed values, derivation,
+source) and the naming of the optional region-patch images; :data:`MEASURE_UNITS` gives the unit
+written beside each measured value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from backend.services import progress
+from imaging.patches import PATCH_REGIONS
+from schemas.clinical import ADVERSE_EVENT_TYPES, DELIVERY_METHODS, EXOSOME_SOURCES, INDICATIONS, SEVERITIES, SEXES
+
+#: Units and meaning of the measures a study exports (mirrors the README measures table).
+MEASURE_UNITS = {
+    "redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD", "a_star": "CIELAB a*",
+    "erythema_index": "EI a.u.", "l_star": "CIELAB L* 0-100", "ita_deg": "degrees", "melanin_index": "a.u.",
+    "spot_area_fraction": "fraction 0-1", "melanin_spread": "OD", "wrinkle_density_mm_per_cm2": "mm/cm^2",
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One column of one table, as described in ``codebook.csv``."""
+
+    name: str
+    type: str  # string | integer | number | boolean | category
+    description: str
+    source: str
+    unit: str = ""
+    allowed: str = ""
+    derivation: str = ""
+
+
+def _choices(values: Iterable[str]) -> str:
+    return "|".join(values)
+
+
+PARTICIPANT_ID = Variable("participant_id", "string", "Random study participant code, persistent within the study",
+                          "generated", allowed="P- + 8 Crockford base32 characters",
+                          derivation="OS CSPRNG; never derived from names, emails or record ids")
+MILESTONE = Variable("milestone", "string", "Scheduled visit name (e.g. baseline, 1_month)", "milestones.name")
+DAYS_SINCE_BASELINE = Variable(
+    "days_since_baseline", "integer", "Days from the baseline photo's capture date (else the course baseline date)",
+    "photos.capture_date", unit="days", derivation="date - day zero; no calendar dates are exported")
+
+TABLES: dict[str, tuple[Variable, ...]] = {
+    "participants.csv": (
+        PARTICIPANT_ID,
+        Variable("age_band", "category", "Age at course baseline, banded", "patients.date_of_birth",
+                 unit="years", allowed="<18|18-...|90+ (width per manifest)",
+                 derivation="completed years at baseline; >89 collapsed to 90+; widened by k-anonymity"),
+        Variable("sex", "category", "Sex", "patients.sex", allowed=_choices(SEXES)),
+        Variable("fitzpatrick_type", "category", "Fitzpatrick skin phototype", "patients.fitzpatrick_type",
+                 allowed="I..VI | I-II|III-IV|V-VI | *", derivation="merged or suppressed (*) by k-anonymity"),
+        Variable("clinic_code", "category", "Pseudonymous code of the treating clinic", "study_clinics",
+                 allowed="C01.. | *", derivation="order of joining the study; * when suppressed by k-anonymity"),
+        Variable("indication", "category", "Course indication", "treatment_courses.indication",
+                 allowed=_choices(INDICATIONS)),
+        Variable("exosome_source", "category", "Exosome source", "treatment_courses.exosome_source",
+                 allowed=_choices(EXOSOME_SOURCES)),
+        Variable("delivery", "category", "Delivery method", "treatment_courses.delivery",
+                 allowed=_choices(DELIVERY_METHODS)),
+        Variable("concentration_value", "number", "Product concentration", "treatment_courses.concentration_value",
+                 unit="see concentration_unit"),
+        Variable("concentration_unit", "string", "Unit of concentration_value", "treatment_courses.concentration_unit"),
+        Variable("treated_regions", "string", "Treated face regions", "treatment_courses.treated_regions",
+                 allowed="forehead;left_cheek;right_cheek;nose;chin (semicolon-separated)"),
+        Variable("split_face", "category", "Split-face design", "treatment_courses.split_face_treated_side",
+                 allowed="yes|no"),
+        Variable("split_face_treated_side", "category", "Treated side of a split-face design (subject's side)",
+                 "treatment_courses.split_face_treated_side", allowed="left|right|(empty)"),
+        Variable("course_status", "category", "Course status at export", "treatment_courses.status",
+                 allowed="planned|active|completed|discontinued"),
+        Variable("baseline_date_shifted", "string", "Day zero (baseline photo's capture date, else the course "
+                 "baseline date) shifted by the participant's secret offset",
+                 "photos.capture_date, treatment_courses.baseline_date", unit="ISO date",
+                 derivation="true date + secret per-participant offset (-1095..-366 days); intervals kept"),
+    ),
+    "visits.csv": (
+        PARTICIPANT_ID, MILESTONE,
+        Variable("scheduled_day", "integer", "Scheduled day of the visit", "milestones.day_offset", unit="days"),
+        DAYS_SINCE_BASELINE,
+        Variable("completed", "boolean", "Visit marked completed", "milestones.completed_at", allowed="true|false"),
+        Variable("photo_count", "integer", "Photos of the visit in the export view (not deleted, not retaken)",
+                 "photos"),
+        Variable("usable_photo", "boolean", "At least one photo passed the quality gate", "photos.usable",
+                 allowed="true|false"),
+        Variable("measured", "boolean", "The visit has measurements in measurements.csv", "photo_analyses",
+                 allowed="true|false"),
+        Variable("make_up", "boolean", "Make-up reported at capture (newest photo)", "photos.make_up",
+                 allowed="true|false|(empty)"),
+        Variable("capture_time_source", "category", "Where the capture time came from (newest photo)",
+                 "photos.capture_time_source", allowed="app|exif|upload"),
+        Variable("quality_problems", "string", "Quality-gate problem codes of the newest photo", "photos.quality",
+                 allowed="semicolon-separated codes"),
+    ),
+    "measurements.csv": (
+        PARTICIPANT_ID, MILESTONE, DAYS_SINCE_BASELINE,
+        Variable("region", "category", "Face region (all_skin: the whole measured face)", "photo_measurements.region",
+                 allowed=_choices(progress.SERIES_REGIONS)),
+        Variable("measure", "category", "Measure (README: Imaging measures)", "photo_measurements.measure",
+                 allowed=_choices(progress.SERIES_MEASURES)),
+        Variable("value", "number", "Measured value", "photo_measurements.value", unit="see unit"),
+        Variable("unit", "string", "Unit of value", "imaging measures table"),
+        Variable("change_from_baseline", "number", "value minus the baseline visit's value", "derived",
+                 unit="see unit"),
+        Variable("exceeds_mdc", "boolean", "|change| > MDC95 of the measure in that region",
+                 "imaging/reliability_table.json",
+                 allowed="true|false|(empty: no MDC)"),
+        Variable("algorithm_version", "string", "Imaging algorithm version of the value",
+                 "photo_analyses.algorithm_version"),
+    ),
+    "assessments.csv": (
+        PARTICIPANT_ID, MILESTONE,
+        Variable("days_since_baseline", "integer", "Days from day zero to the visit's target date",
+                 "milestones.day_offset", unit="days"),
+        Variable("rater_role", "category", "Who rated", "assessments.rater_role", allowed="patient|clinician"),
+        Variable("gais", "integer", "Global Aesthetic Improvement Scale", "assessments.gais",
+                 allowed="1 very much improved .. 5 worse"),
+        Variable("satisfaction", "integer", "Patient satisfaction", "assessments.satisfaction", allowed="0..10"),
+    ),
+    "adverse_events.csv": (
+        PARTICIPANT_ID,
+        Variable("event_type", "category", "Adverse event type", "adverse_events.event_type",
+                 allowed=_choices(ADVERSE_EVENT_TYPES)),
+        Variable("severity", "category", "Severity", "adverse_events.severity", allowed=_choices(SEVERITIES)),
+        Variable("onset_day", "integer", "Days since baseline at onset", "adverse_events.onset_date", unit="days"),
+        Variable("resolution_day", "integer", "Days since baseline at resolution (empty: ongoing)",
+                 "adverse_events.resolution_date", unit="days"),
+        Variable("duration_days", "integer", "resolution - onset (empty: ongoing)", "derived", unit="days"),
+        Variable("onset_date_shifted", "string", "Onset date shifted by the participant's secret offset",
+                 "adverse_events.onset_date", unit="ISO date", derivation="as baseline_date_shifted"),
+        Variable("reporter_role", "category", "Who reported", "adverse_events.reporter_role"),
+    ),
+    "summary.csv": (
+        Variable("section", "category", "Kind of statistic", "derived",
+                 allowed="change|split_face|gais|adverse_event"),
+        Variable("measure", "string", "Measure (change, split_face)", "derived"),
+        Variable("region", "string", "Region (change) or treated-minus-control (split_face)", "derived"),
+        Variable("milestone", "string", "Visit", "derived"),
+        Variable("group", "string", "gais: rater_role:score; adverse_event: event_type:severity", "derived"),
+        Variable("n", "integer", "Participants (change, split_face) or count (gais, adverse_event)", "derived"),
+        Variable("mean", "number", "Mean change from baseline", "derived", unit="measure units"),
+        Variable("mean_ci_low", "number", "95 % t-interval lower limit", "derived", unit="measure units"),
+        Variable("mean_ci_high", "number", "95 % t-interval upper limit", "derived", unit="measure units"),
+        Variable("median", "number", "Median change from baseline", "derived", unit="measure units"),
+        Variable("median_ci_low", "number", "95 % binomial order-statistic interval lower limit (n >= 6)",
+                 "derived", unit="measure units"),
+        Variable("median_ci_high", "number", "95 % binomial order-statistic interval upper limit", "derived",
+                 unit="measure units"),
+        Variable("wilcoxon_p", "number", "Two-sided Wilcoxon signed-rank p (zeros dropped)", "derived"),
+        Variable("share_exceeding_mdc", "number", "Share with |change| > MDC95", "derived", unit="fraction"),
+        Variable("share", "number", "gais: share of the milestone's ratings by that rater; adverse_event: share of "
+                 "participants with at least one such event", "derived", unit="fraction"),
+    ),
+}
+TABLE_NAMES = tuple(TABLES)
+PATCH_FILE_PATTERN = "patches/<participant_id>/<milestone>_<region>.png"
+#: Codebook rows of the optional patch images (not a table: one PNG per participant, visit, region).
+PATCH_VARIABLES = (
+    Variable("participant_id", "string", "Directory: the participant's study code (as participants.csv)",
+             "generated"),
+    Variable("milestone", "string", "File name part: the visit (as visits.csv)", "milestones.name"),
+    Variable("region", "category", "File name part: the face region cropped", "imaging.regions.region_masks",
+             allowed=_choices(PATCH_REGIONS)),
+    Variable("pixels", "image", "RGB PNG crop of the region in the canonical face frame (eyes 256 px apart, "
+             "level); grey (128,128,128) outside the region mask, so no eyes, brows, lips or hair",
+             "photos (newest usable photo of the visit in the export view)", unit="canonical px",
+             derivation="decode, eye-based warp to the canonical frame, region mask bounding box; encoded "
+                        "from pixels (no EXIF, ICC or text chunks); only with research_region_patches "
+                        "consent"),
+)
+
+
+def codebook_rows() -> list[dict[str, Any]]:
+    """One row per variable of every table, then the optional patch images' naming and pixels."""
+    described = [*((table, v) for table, variables in TABLES.items() for v in variables),
+                 *((PATCH_FILE_PATTERN, v) for v in PATCH_VARIABLES)]
+    return [{"file": name, "variable": v.name, "type": v.type, "unit": v.unit, "allowed_values": v.allowed,
+             "description": v.description, "derivation": v.derivation, "source": v.source}
+            for name, v in described]
+
+
+CODEBOOK_COLUMNS = ("file", "variable", "type", "unit", "allowed_values", "description", "derivation", "source")
