@@ -1,8 +1,8 @@
 """The codebook: one definition per exported variable, used to write the tables and to describe them.
 
 ``codebook.csv`` lists every column of every table (type, unit, allowed values, derivation,
-source) and the naming of the optional region-patch images; :data:`MEASURE_UNITS` gives the unit
-written beside each measured value.
+source) and the naming of the optional region-patch images. Units, labels and regions of the
+measures come from :mod:`imaging.catalogue`, their one definition.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.services import progress
+from imaging.catalogue import REGION_NAMES
 from imaging.patches import PATCH_REGIONS
 from schemas.clinical import ADVERSE_EVENT_TYPES, DELIVERY_METHODS, EXOSOME_SOURCES, INDICATIONS, SEVERITIES, SEXES
-
-#: Units and meaning of the measures a study exports (mirrors the README measures table).
-MEASURE_UNITS = {
-    "redness": "centi-OD", "pigmentation": "centi-OD", "texture": "centi-OD", "a_star": "CIELAB a*",
-    "erythema_index": "EI a.u.", "l_star": "CIELAB L* 0-100", "ita_deg": "degrees", "melanin_index": "a.u.",
-    "spot_area_fraction": "fraction 0-1", "melanin_spread": "OD", "wrinkle_density_mm_per_cm2": "mm/cm^2",
-}
-
 
 @dataclass(frozen=True)
 class Variable:
@@ -69,7 +62,7 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  unit="see concentration_unit"),
         Variable("concentration_unit", "string", "Unit of concentration_value", "treatment_courses.concentration_unit"),
         Variable("treated_regions", "string", "Treated face regions", "treatment_courses.treated_regions",
-                 allowed="forehead;left_cheek;right_cheek;nose;chin (semicolon-separated)"),
+                 allowed=";".join(REGION_NAMES) + " (semicolon-separated)"),
         Variable("split_face", "category", "Split-face design", "treatment_courses.split_face_treated_side",
                  allowed="yes|no"),
         Variable("split_face_treated_side", "category", "Treated side of a split-face design (subject's side)",
@@ -103,10 +96,11 @@ TABLES: dict[str, tuple[Variable, ...]] = {
         PARTICIPANT_ID, MILESTONE, DAYS_SINCE_BASELINE,
         Variable("region", "category", "Face region (all_skin: the whole measured face)", "photo_measurements.region",
                  allowed=_choices(progress.SERIES_REGIONS)),
-        Variable("measure", "category", "Measure (README: Imaging measures)", "photo_measurements.measure",
+        Variable("measure", "category", "Measure (imaging.catalogue; README: Imaging measures)",
+                 "photo_measurements.measure",
                  allowed=_choices(progress.SERIES_MEASURES)),
         Variable("value", "number", "Measured value", "photo_measurements.value", unit="see unit"),
-        Variable("unit", "string", "Unit of value", "imaging measures table"),
+        Variable("unit", "string", "Unit of value", "imaging.catalogue.MEASURES (unit)"),
         Variable("change_from_baseline", "number", "value minus the baseline visit's value", "derived",
                  unit="see unit"),
         Variable("exceeds_mdc", "boolean", "|change| > MDC95 of the measure in that region",

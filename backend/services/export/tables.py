@@ -18,9 +18,10 @@ from backend.models.clinical import AdverseEvent, Assessment, TreatmentCourse
 from backend.models.photos import Photo
 from backend.models.studies import Study
 from backend.services import cohort_stats, deidentify, progress
-from backend.services.export.codebook import MEASURE_UNITS, TABLE_NAMES
+from backend.services.export.codebook import TABLE_NAMES
 from backend.services.export.inclusion import Participant, included_participants, quasi_identifiers
 from backend.services.export.options import ExportOptions
+from imaging.catalogue import MEASURE_BY_KEY
 
 
 @dataclass
@@ -90,7 +91,7 @@ def build_tables(participants: Sequence[Participant], options: ExportOptions) ->
                 tables.rows["measurements.csv"].append({
                     "participant_id": code, "milestone": point.milestone_name,
                     "days_since_baseline": point.days_since_baseline, "region": series.region,
-                    "measure": series.measure, "value": point.value, "unit": MEASURE_UNITS.get(series.measure),
+                    "measure": series.measure, "value": point.value, "unit": MEASURE_BY_KEY[series.measure].unit,
                     "change_from_baseline": point.change, "exceeds_mdc": point.exceeds_mdc,
                     "algorithm_version": options.algorithm_version,
                 })
