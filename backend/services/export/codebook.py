@@ -16,6 +16,7 @@ from imaging.catalogue import REGION_NAMES
 from imaging.patches import PATCH_REGIONS
 from schemas.clinical import ADVERSE_EVENT_TYPES, DELIVERY_METHODS, EXOSOME_SOURCES, INDICATIONS, SEVERITIES, SEXES
 
+
 @dataclass(frozen=True)
 class Variable:
     """One column of one table, as described in ``codebook.csv``."""
