@@ -37,10 +37,11 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN  # noqa: F401  (the series' all-skin key, for callers)
 from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
-from schemas.progress import SERIES_MEASURES, SERIES_REGIONS
+from schemas.progress import HEADLINE_MEASURES, SERIES_MEASURES, SERIES_REGIONS  # noqa: F401  (re-exported to callers)
 
 # Regions (all skin first), headline measures (each rises when skin gets worse), measures with a
 # published reliability, and exclusion reasons are part of the API contract: defined in schemas,
