@@ -243,4 +243,10 @@ REGION_NAMES: tuple[str, ...] = tuple(r.key for r in FACE_REGIONS)
 #: All skin and the face regions by key.
 REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
 
+#: Fitzpatrick skin phototypes (I-VI, as 1..6) grouped in pairs: the groups of the reliability table
+#: (noise by skin type), of the clinics' repeatability and of the export's generalisation step.
+FITZPATRICK_GROUPS: dict[int, str] = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
+#: The group names, lightest first.
+FITZPATRICK_GROUP_NAMES: tuple[str, ...] = ("I-II", "III-IV", "V-VI")
+
 __doc__ += "\nMeasure listing\n---------------\n\n" + "\n\n".join(m.describe() for m in MEASURES) + "\n"

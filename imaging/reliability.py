@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -234,12 +234,32 @@ class ReliabilityTable:
         Measure key -> reliability of the all-skin value (the table's ``measures``).
     regions : dict[str, dict[str, Reliability]]
         Face region key -> measure key -> reliability of that region's value.
+    groups : dict[str, dict[str, dict[str, Reliability]]]
+        Fitzpatrick group (:data:`imaging.catalogue.FITZPATRICK_GROUP_NAMES`) -> region key (all
+        skin under ``all_skin``) -> measure key -> reliability measured on the faces of that
+        group only (the table's ``fitzpatrick_groups``; empty when the table has none).
     """
 
     algorithm_version: str
     generated_at: str | None
     all_skin: dict[str, Reliability]
     regions: dict[str, dict[str, Reliability]]
+    groups: dict[str, dict[str, dict[str, Reliability]]] = field(default_factory=dict)
+
+    def entry(self, measure: str, region: str = ALL_SKIN.key, fitzpatrick_group: str | None = None) -> Reliability | None:
+        """The reliability of one measure in one region, of one Fitzpatrick group when the table
+        has it (else of every face), or None when the table does not list that measure there.
+
+        Parameters
+        ----------
+        measure : measure key; region : region key or ``all_skin``
+        fitzpatrick_group : ``"I-II"``, ``"III-IV"``, ``"V-VI"`` or None (every face)
+        """
+        if fitzpatrick_group is not None:
+            found = self.groups.get(fitzpatrick_group, {}).get(region, {}).get(measure)
+            if found is not None:
+                return found
+        return self.by_region().get((region, measure))
 
     def by_region(self) -> dict[tuple[str, str], Reliability]:
         """Every entry keyed by (region, measure); all skin under ``ALL_SKIN.key`` (``all_skin``)."""
@@ -267,7 +287,8 @@ def load_reliability_table(path: Path | str = RELIABILITY_TABLE_PATH) -> Reliabi
     ----------
     path : path of a table written by ``bench/reliability.py --write`` (default the published
         ``imaging/reliability_table.json``), or of one with the same layout: ``algorithm_version``,
-        optional ``generated_at``, ``measures`` (all skin) and optional ``regions``, each entry
+        optional ``generated_at``, ``measures`` (all skin), optional ``regions`` and optional
+        ``fitzpatrick_groups`` (group -> region or ``all_skin`` -> measure -> entry), each entry
         with at least ``mdc95``, ``icc`` and ``band`` (``sem``, ``sd`` default to NaN and the
         counts to 0 when absent).
 
@@ -291,4 +312,7 @@ def load_reliability_table(path: Path | str = RELIABILITY_TABLE_PATH) -> Reliabi
         all_skin={name: _table_entry(values) for name, values in data["measures"].items()},
         regions={region: {name: _table_entry(values) for name, values in measures.items()}
                  for region, measures in data.get("regions", {}).items()},
+        groups={group: {region: {name: _table_entry(values) for name, values in measures.items()}
+                        for region, measures in sections.items()}
+                for group, sections in data.get("fitzpatrick_groups", {}).items()},
     )

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from imaging.catalogue import FITZPATRICK_GROUPS
+
 #: Offsets (days, inclusive) a participant's dates are shifted by: 1 to 3 years back.
 DATE_SHIFT_RANGE_DAYS = (-1095, -366)
 #: Alphabet of participant codes (Crockford base32: no I, L, O, U).
@@ -40,7 +42,6 @@ QUASI_IDENTIFIERS = (
 #: Value that replaces a generalised-away quasi-identifier.
 SUPPRESSED = "*"
 FITZPATRICK_NUMERALS = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
-FITZPATRICK_GROUPS = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
 
 
 def new_participant_code() -> str:
