@@ -13,17 +13,13 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from tests.e2e.browser import launch, requires_chromium
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="system Chromium missing: apt-get install -y chromium (.ci/run does this)")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +64,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleName
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), chromium_sandbox=False,
-                                              args=CHROMIUM_ARGS)
+        instance = launch(playwright)
         yield instance
         instance.close()
 
