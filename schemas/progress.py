@@ -16,7 +16,7 @@ HEADLINE_MEASURES = catalogue.HEADLINE_MEASURES
 SERIES_MEASURES = catalogue.STUDIED_MEASURES
 CHART_FORMATS = ("png", "svg")
 #: Why a photo is left out of a series.
-EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
+EXCLUSION_REASONS = ("unusable", "out_of_window", "repeat", "not_analysed", "no_face")
 ALGORITHM_VERSION_PATTERN = r"^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}([+._-][A-Za-z0-9._-]{1,16})?$"
 
 

@@ -41,6 +41,7 @@ from backend.storage import ObjectNotFound, PresignedUpload, current_storage
 from backend.unit_of_work import after_transaction
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
+from schemas.photos import PHOTO_VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -143,32 +144,109 @@ def assign_milestone(course: TreatmentCourse, capture_date: dt.date,
     return None, True
 
 
-def counting_photo(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str,
-                   *, exclude: uuid.UUID | None = None) -> Photo | None:
-    """The photo that counts for a slot: the newest usable, not deleted, in window."""
+#: Why a photo does not count for its slot (course, milestone, view), in the order the rule asks.
+NOT_COUNTING_REASONS = ("deleted", "superseded", "repeat", "unusable", "out_of_window")
+
+
+@dataclass(frozen=True)
+class PhotoStanding:
+    """Whether one photo counts for its slot (course, milestone and view), and if not, why.
+
+    Attributes
+    ----------
+    counts : bool
+        This photo gives the slot's value (milestone completion, series, charts, export).
+    reason : str or None
+        One of :data:`NOT_COUNTING_REASONS` when it does not count: ``deleted``; ``superseded``
+        (a usable retake replaced it, or a newer counting photo of the slot exists);
+        ``repeat`` (a repeat capture of another photo: it measures noise, never the visit);
+        ``unusable`` (the quality gate refused it); ``out_of_window`` (no milestone, or taken
+        outside its window).
+    """
+
+    counts: bool
+    reason: str | None = None
+
+    @property
+    def listed(self) -> bool:
+        """Shown to readers as left out (with its reason): not deleted and not replaced by a retake."""
+        return not self.counts and self.reason not in ("deleted", "superseded")
+
+
+def photo_standings(photos: Iterable[Photo]) -> dict[uuid.UUID, PhotoStanding]:
+    """Which photo counts: THE rule, used by upload, schedule, progress, charts and export.
+
+    Per slot (course, milestone, view) the newest (``created_at``, then id) photo that is not
+    deleted, not superseded, not a repeat capture, usable and in its milestone's window counts;
+    every other photo gets the first reason of :data:`NOT_COUNTING_REASONS` that applies. A retake
+    supersedes the slot's earlier photos only when it would count itself (:func:`supersedes_slot`),
+    so an unusable retake never erases a usable measurement: it is kept and listed as unusable.
+
+    Parameters
+    ----------
+    photos : iterable of Photo
+        Give every photo of the slots asked about (:func:`slot_photos`): a slot's answer depends
+        on its other photos.
+    """
+    standings: dict[uuid.UUID, PhotoStanding] = {}
+    candidates: dict[tuple, list[Photo]] = {}
+    for photo in photos:
+        reason = _not_counting_reason(photo)
+        if reason is None:
+            candidates.setdefault((photo.course_id, photo.milestone_id, photo.view), []).append(photo)
+        else:
+            standings[photo.id] = PhotoStanding(False, reason)
+    for slot in candidates.values():
+        newest = max(slot, key=lambda p: (p.created_at, str(p.id)))
+        for photo in slot:
+            standings[photo.id] = PhotoStanding(True) if photo is newest else PhotoStanding(False, "superseded")
+    return standings
+
+
+def _not_counting_reason(photo: Photo) -> str | None:
+    """The reason a photo cannot count whatever else is in its slot, or None."""
+    if photo.deleted_at is not None:
+        return "deleted"
+    if photo.superseded_by_id is not None:
+        return "superseded"
+    if getattr(photo, "repeat_of_id", None) is not None:
+        return "repeat"
+    if not photo.usable:
+        return "unusable"
+    if photo.out_of_window or photo.milestone_id is None:
+        return "out_of_window"
+    return None
+
+
+def supersedes_slot(photo: Photo) -> bool:
+    """A new photo replaces its slot's earlier photos only when it would count itself (a usable,
+    in-window retake that is not a repeat capture)."""
+    return _not_counting_reason(photo) is None
+
+
+def slot_photos(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str) -> list[Photo]:
+    """Every photo of one slot (course, milestone, view), deleted and superseded ones included."""
     if milestone_id is None:
-        return None
-    statement = (
-        select(Photo)
-        .where(Photo.course_id == course_id, Photo.milestone_id == milestone_id, Photo.view == view,
-               Photo.usable.is_(True), Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
-        .order_by(Photo.created_at.desc(), Photo.id.desc())
-        .limit(1)
-    )
-    if exclude is not None:
-        statement = statement.where(Photo.id != exclude)
-    return db.session.scalar(statement)
+        return []
+    return list(db.session.scalars(
+        select(Photo).where(Photo.course_id == course_id, Photo.milestone_id == milestone_id, Photo.view == view)
+    ))
+
+
+def counting_photo(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str) -> Photo | None:
+    """The photo that counts for a slot (:func:`photo_standings`), or None."""
+    standings = photo_standings(photos := slot_photos(course_id, milestone_id, view))
+    return next((p for p in photos if standings[p.id].counts), None)
 
 
 def counting_photo_ids(photos: Sequence[Photo]) -> set[uuid.UUID]:
-    """Ids among ``photos`` that count for their slot (see :func:`counting_photo`)."""
+    """Ids among ``photos`` that count for their slot (:func:`photo_standings` over whole slots)."""
+    slots = {(p.course_id, p.milestone_id, p.view) for p in photos if p.milestone_id is not None}
     counted: set[uuid.UUID] = set()
-    slots = {(p.course_id, p.milestone_id, p.view) for p in photos if p.usable and p.deleted_at is None}
     for course_id, milestone_id, view in slots:
-        photo = counting_photo(course_id, milestone_id, view)
-        if photo is not None:
-            counted.add(photo.id)
-    return counted
+        standings = photo_standings(slot_photos(course_id, milestone_id, view))
+        counted.update(photo_id for photo_id, standing in standings.items() if standing.counts)
+    return counted & {p.id for p in photos}
 
 
 def course_baseline_photo(course: TreatmentCourse, view: str) -> Photo | None:
@@ -337,12 +415,13 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     after_transaction(functools.partial(_remove_file_unless_committed, photo.id, key))
     photo.storage_key, photo.size_bytes, photo.sha256 = key, stored.size, stored.sha256
 
-    earlier_photos = _current_slot_photos(photo)
+    # Only a retake that counts replaces the slot's earlier photos (an unusable one is kept beside them).
+    earlier_photos = _current_slot_photos(photo) if supersedes_slot(photo) else []
     db.session.add(photo)
     db.session.flush()  # the row must exist before others point at it
     for earlier in earlier_photos:
         earlier.superseded_by_id = photo.id
-    if photo.usable and milestone is not None and not out_of_window:
+    if milestone is not None and photo_standings([photo])[photo.id].counts:
         mark_milestone_completed(milestone, via="photo", at=capture.at, source_id=photo.id)
     db.session.flush()
     photo.analysis_job_id = enqueue_analysis(photo).id
@@ -447,11 +526,8 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
     milestone = photo.milestone
     if milestone is not None and milestone.completed_via == "photo" and milestone.completed_source_id == photo.id:
         clear_milestone_completion(milestone)
-        replacement = db.session.scalar(
-            select(Photo).where(Photo.milestone_id == milestone.id, Photo.usable.is_(True),
-                                Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
-            .order_by(Photo.created_at.desc()).limit(1)
-        )
+        counting = (counting_photo(photo.course_id, milestone.id, view) for view in PHOTO_VIEWS)
+        replacement = next((other for other in counting if other is not None), None)
         if replacement is not None:
             mark_milestone_completed(milestone, via="photo", at=replacement.captured_at, source_id=replacement.id)
     enqueue(PURGE_JOB, {"photo_id": str(photo.id)}, dedupe_key=str(photo.id))

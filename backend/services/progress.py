@@ -1,10 +1,12 @@
 """Progress series: a course's measures per milestone, change from baseline and MDC flags.
 
-Which photo gives a milestone's value: among the course's photos of that milestone and view
-that are neither deleted nor superseded by a retake, the newest usable, in-window one that
-has an analysis of the requested ``algorithm_version`` with a face found. Every other
-non-superseded photo of the course is listed in ``excluded`` with the reason (``unusable``,
-``out_of_window``, ``not_analysed``, ``no_face``) so a reader sees what was left out.
+Which photo gives a milestone's value: the photo that counts for that milestone and view
+(:func:`backend.services.photos.photo_standings`, the one rule of upload, schedule, progress,
+charts and export), when it has an analysis of the requested ``algorithm_version`` with a face
+found. Every other photo of the course that is neither deleted nor superseded by a usable retake
+is listed in ``excluded`` with the reason (``unusable``, ``out_of_window``, ``repeat``,
+``not_analysed``, ``no_face``) so a reader sees what was left out: an unusable retake is kept
+and listed, and the usable photo before it keeps counting.
 Only results of ONE algorithm version are ever compared (see ``imaging.version``).
 
 Change from baseline: value minus the baseline milestone's value (absolute, the measure's
@@ -38,6 +40,7 @@ from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN  # noqa: F401  (the series' all-skin key, for callers)
+from backend.services.photos import photo_standings
 from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
@@ -207,14 +210,19 @@ class _Chosen:
 
 
 def _choose_photos(course: TreatmentCourse, view: str, version: str) -> tuple[dict[uuid.UUID, _Chosen], list[ExcludedPhoto]]:
-    """The photo giving each milestone's value, and the non-superseded photos left out."""
+    """The photo giving each milestone's value, and the photos left out with their reason.
+
+    Which photo counts is :func:`backend.services.photos.photo_standings` (the one rule); a counting
+    photo without an analysis of ``version`` with a face is left out as ``not_analysed`` /
+    ``no_face``. Deleted and superseded photos are not listed.
+    """
     milestones = {m.id: m for m in course.milestones}
     photos = list(db.session.scalars(
-        select(Photo)
-        .where(Photo.course_id == course.id, Photo.view == view, Photo.deleted_at.is_(None),
-               Photo.superseded_by_id.is_(None))
+        select(Photo).where(Photo.course_id == course.id, Photo.view == view)
         .order_by(Photo.created_at.desc(), Photo.id.desc())
     ))
+    standings = photo_standings(photos)
+    photos = [p for p in photos if standings[p.id].counts or standings[p.id].listed]
     analysis_rows = db.session.execute(
         select(PhotoAnalysis.photo_id, PhotoAnalysis.id, PhotoAnalysis.face_found)
         .where(PhotoAnalysis.photo_id.in_([p.id for p in photos]), PhotoAnalysis.algorithm_version == version)
@@ -223,18 +231,15 @@ def _choose_photos(course: TreatmentCourse, view: str, version: str) -> tuple[di
     face_found = {analysis_id: found for _, analysis_id, found in analysis_rows}
     chosen: dict[uuid.UUID, _Chosen] = {}
     excluded: list[ExcludedPhoto] = []
-    for photo in photos:  # newest first: the first usable one of a milestone wins
+    for photo in photos:
         milestone = milestones.get(photo.milestone_id) if photo.milestone_id else None
-        if not photo.usable:
-            reason = "unusable"
-        elif photo.out_of_window or milestone is None:
-            reason = "out_of_window"
+        standing = standings[photo.id]
+        if not standing.counts:
+            reason = standing.reason
         elif photo.id not in analyses:
             reason = "not_analysed"
         elif not face_found.get(analyses[photo.id], False):
             reason = "no_face"
-        elif milestone.id in chosen:
-            continue  # an older usable photo of a milestone already valued (not a retake): not shown
         else:
             chosen[milestone.id] = _Chosen(photo, analyses[photo.id], milestone)
             continue

@@ -21,6 +21,7 @@ from backend.services import cohort_stats, deidentify, progress
 from backend.services.export.codebook import TABLE_NAMES
 from backend.services.export.inclusion import Participant, included_participants, quasi_identifiers
 from backend.services.export.options import ExportOptions
+from backend.services.photos import photo_standings
 from imaging.catalogue import MEASURE_BY_KEY
 
 
@@ -36,11 +37,15 @@ class StudyTables:
 
 
 def export_photos(course: TreatmentCourse, view: str) -> list[Photo]:
-    """The course's photos in the export view (not deleted, not retaken), newest first."""
-    return list(db.session.scalars(
-        select(Photo).where(Photo.course_id == course.id, Photo.view == view,
-                            Photo.deleted_at.is_(None), Photo.superseded_by_id.is_(None))
+    """The course's photos in the export view, the counting one of each milestone first, then the
+    others that are neither deleted nor replaced by a retake, newest first
+    (:func:`backend.services.photos.photo_standings`)."""
+    photos = list(db.session.scalars(
+        select(Photo).where(Photo.course_id == course.id, Photo.view == view)
         .order_by(Photo.created_at.desc(), Photo.id.desc())))
+    standings = photo_standings(photos)
+    shown = [p for p in photos if standings[p.id].counts or standings[p.id].listed]
+    return sorted(shown, key=lambda p: not standings[p.id].counts)  # stable: newest first within each part
 
 
 def _visit_rows(participant: Participant, course_progress: progress.CourseProgress, view: str) -> list[dict[str, Any]]:

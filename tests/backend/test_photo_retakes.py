@@ -1,0 +1,85 @@
+"""Which photo counts, through the API: retakes (usable or not) and repeat captures.
+
+One rule (``backend.services.photos.photo_standings``) decides for the upload (supersession,
+milestone completion), the photo's ``counts``, the progress series and its ``excluded`` list.
+Every upload runs the real gate and analysis, so these run on PostgreSQL only (the rule is plain
+Python over rows; the SQLite run of the other photo tests covers the queries).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from backend.extensions import db
+from backend.models.clinical import Milestone
+from tests.backend.photo_helpers import blurred_jpeg, grant_photo_consent, phone_jpeg, upload
+
+pytestmark = [pytest.mark.usefixtures("clock"), pytest.mark.parametrize("database_backend", ["postgresql"])]
+
+
+@pytest.fixture
+def consented(app, world) -> Any:
+    grant_photo_consent(app, world.patient, world.clinician_a)
+    return world
+
+
+def send(client, world, headers, data: bytes, **query) -> dict[str, Any]:
+    response = upload(client, headers, world.patient.id, data, course_id=world.course.id, **query)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def photo(client, headers, photo_id: str) -> dict[str, Any]:
+    return client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()
+
+
+def progress(client, world, headers) -> dict[str, Any]:
+    response = client.get(f"/api/v1/courses/{world.course.id}/progress", headers=headers,
+                          query_string={"measure": "redness", "region": "all_skin"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def baseline_photo_ids(body: dict[str, Any]) -> set[str]:
+    return {p["photo_id"] for s in body["series"] for p in s["points"] if p["milestone_name"] == "baseline"}
+
+
+def test_unusable_retake_keeps_the_usable_photo_counting_then_a_usable_retake_supersedes(
+        app, client, consented, headers_of):
+    headers = headers_of("patient_user")
+    good = send(client, consented, headers, phone_jpeg())
+    blurred = send(client, consented, headers, blurred_jpeg())
+    assert blurred["usable"] is False and blurred["counts"] is False
+    assert blurred["superseded_by_id"] is None
+    kept = photo(client, headers, good["id"])
+    assert kept["superseded_by_id"] is None and kept["counts"] is True
+
+    body = progress(client, consented, headers)
+    assert baseline_photo_ids(body) == {good["id"]}
+    assert [(e["photo_id"], e["reason"]) for e in body["excluded"]] == [(blurred["id"], "unusable")]
+    with app.app_context():
+        milestone = db.session.get(Milestone, uuid.UUID(good["milestone_id"]))
+        assert milestone.completed_at is not None and str(milestone.completed_source_id) == good["id"]
+
+    # A usable retake of the same slot replaces both earlier photos.
+    retake = send(client, consented, headers, phone_jpeg())
+    assert retake["counts"] is True
+    for earlier in (good, blurred):
+        shown = photo(client, headers, earlier["id"])
+        assert shown["superseded_by_id"] == retake["id"] and shown["counts"] is False
+    body = progress(client, consented, headers)
+    assert baseline_photo_ids(body) == {retake["id"]}
+    assert body["excluded"] == []
+
+
+def test_usable_retake_after_an_unusable_photo_supersedes_it(client, consented, headers_of):
+    headers = headers_of("patient_user")
+    blurred = send(client, consented, headers, blurred_jpeg())
+    assert progress(client, consented, headers)["excluded"][0]["reason"] == "unusable"
+    good = send(client, consented, headers, phone_jpeg())
+    assert photo(client, headers, blurred["id"])["superseded_by_id"] == good["id"]
+    body = progress(client, consented, headers)
+    assert baseline_photo_ids(body) == {good["id"]} and body["excluded"] == []
