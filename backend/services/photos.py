@@ -209,7 +209,7 @@ def _not_counting_reason(photo: Photo) -> str | None:
         return "deleted"
     if photo.superseded_by_id is not None:
         return "superseded"
-    if getattr(photo, "repeat_of_id", None) is not None:
+    if photo.repeat_of_id is not None:
         return "repeat"
     if not photo.usable:
         return "unusable"
@@ -267,6 +267,7 @@ class CaptureMetadata:
     view: str = "front"
     make_up: bool | None = None
     device: str | None = None
+    repeat_of_id: uuid.UUID | None = None
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> CaptureMetadata:
@@ -280,6 +281,7 @@ class CaptureMetadata:
             "milestone_id": str(self.milestone_id) if self.milestone_id else None,
             "captured_at": self.captured_at.isoformat() if self.captured_at else None,
             "view": self.view, "make_up": self.make_up, "device": self.device,
+            "repeat_of_id": str(self.repeat_of_id) if self.repeat_of_id else None,
         }
 
     @classmethod
@@ -290,6 +292,7 @@ class CaptureMetadata:
             milestone_id=uuid.UUID(data["milestone_id"]) if data.get("milestone_id") else None,
             captured_at=dt.datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None,
             view=data["view"], make_up=data.get("make_up"), device=data.get("device"),
+            repeat_of_id=uuid.UUID(data["repeat_of_id"]) if data.get("repeat_of_id") else None,
         )
 
 
@@ -310,7 +313,10 @@ def require_photo_consent(patient: Patient) -> None:
 
 
 def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[TreatmentCourse, Milestone | None]:
-    """Check consent, course and requested milestone before any bytes are processed."""
+    """Check consent, course, requested milestone and repeated photo before any bytes are processed.
+
+    A repeat capture without a named milestone takes its original's milestone.
+    """
     require_photo_consent(patient)
     course = course_of_patient_or_404(patient, metadata.course_id)
     requested = None
@@ -319,7 +325,55 @@ def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[Treatmen
         if requested is None:
             raise ValidationFailed("The milestone does not belong to this course.", slug="invalid-milestone",
                                    errors={"milestone_id": ["not a milestone of course_id"]})
+    if metadata.repeat_of_id is not None:
+        original = repeated_photo(patient, course, metadata)
+        if requested is None and original.milestone_id is not None:
+            requested = next(m for m in course.milestones if m.id == original.milestone_id)
     return course, requested
+
+
+#: Longest time between a photo and its repeat capture.
+REPEAT_WINDOW = dt.timedelta(minutes=30)
+
+
+def _refuse_repeat(reason: str) -> NoReturn:
+    raise ValidationFailed(f"This cannot be a repeat capture of that photo: {reason}.", slug="invalid-repeat",
+                           title="Invalid repeat capture", errors={"repeat_of_id": [reason]})
+
+
+def repeated_photo(patient: Patient, course: TreatmentCourse, metadata: CaptureMetadata) -> Photo:
+    """The photo a repeat capture repeats, checked before any bytes are processed.
+
+    Raises
+    ------
+    ValidationFailed
+        (422, field ``repeat_of_id``) unless it is a photo of this patient and course, not deleted,
+        not itself a repeat, without a repeat yet, of the same view and (when one is named) of
+        the same milestone. The capture time is checked by :func:`check_repeat_timing`.
+    """
+    original = db.session.get(Photo, metadata.repeat_of_id)
+    if original is None or original.patient_id != patient.id or original.course_id != course.id:
+        _refuse_repeat("not a photo of this patient's course")
+    if original.deleted_at is not None:
+        _refuse_repeat("that photo was deleted")
+    if original.repeat_of_id is not None:
+        _refuse_repeat("that photo is itself a repeat capture")
+    if original.view != metadata.view:
+        _refuse_repeat(f"that photo is of the {original.view} view")
+    if metadata.milestone_id is not None and metadata.milestone_id != original.milestone_id:
+        _refuse_repeat("that photo belongs to another milestone")
+    already = db.session.scalar(select(Photo.id).where(Photo.repeat_of_id == original.id).limit(1))
+    if already is not None:
+        _refuse_repeat("that photo already has a repeat capture")
+    return original
+
+
+def check_repeat_timing(original: Photo, milestone: Milestone | None, captured_at: dt.datetime) -> None:
+    """A repeat capture is of its original's milestone and taken at most 30 minutes from it (422)."""
+    if (milestone.id if milestone is not None else None) != original.milestone_id:
+        _refuse_repeat("its capture date falls in another milestone")
+    if abs(captured_at - original.captured_at) > REPEAT_WINDOW:
+        _refuse_repeat(f"taken more than {int(REPEAT_WINDOW.total_seconds() // 60)} minutes from that photo")
 
 
 def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, view: str):
@@ -396,6 +450,8 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         refuse_image(error)
     capture = resolve_capture_time(metadata.captured_at, decoded.captured_at, now())
     milestone, out_of_window = assign_milestone(course, capture.local_date, requested)
+    if metadata.repeat_of_id is not None:
+        check_repeat_timing(db.session.get(Photo, metadata.repeat_of_id), milestone, capture.at)
     baseline_geometry = baseline_geometry_for(course, milestone, metadata.view)
     report = assess_quality(decoded, detect_face(decoded.rgb), baseline_geometry)
     quality = report.to_dict()
@@ -408,6 +464,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
         quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
+        repeat_of_id=metadata.repeat_of_id,
     )
     key = photo.prefix + "original." + EXTENSIONS[sanitised.format]
     # Written before the rows: if the transaction then does not commit, the file is removed.

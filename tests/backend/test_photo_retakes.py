@@ -8,6 +8,7 @@ Python over rows; the SQLite run of the other photo tests covers the queries).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -15,7 +16,10 @@ import pytest
 
 from backend.extensions import db
 from backend.models.clinical import Milestone
+from backend.models.photos import Photo
+from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import blurred_jpeg, grant_photo_consent, phone_jpeg, upload
+from tests.backend.progress_helpers import add_result, milestone_id
 
 pytestmark = [pytest.mark.usefixtures("clock"), pytest.mark.parametrize("database_backend", ["postgresql"])]
 
@@ -83,3 +87,42 @@ def test_usable_retake_after_an_unusable_photo_supersedes_it(client, consented, 
     assert photo(client, headers, blurred["id"])["superseded_by_id"] == good["id"]
     body = progress(client, consented, headers)
     assert baseline_photo_ids(body) == {good["id"]} and body["excluded"] == []
+
+
+def test_repeat_capture_never_supersedes_and_is_listed_as_repeat(app, client, consented, headers_of):
+    headers = headers_of("patient_user")
+    first = send(client, consented, headers, phone_jpeg())
+    repeat = send(client, consented, headers, phone_jpeg(), repeat_of_id=first["id"])
+    assert repeat["repeat_of_id"] == first["id"] and repeat["milestone_id"] == first["milestone_id"]
+    assert repeat["usable"] is True and repeat["counts"] is False and repeat["superseded_by_id"] is None
+    shown = photo(client, headers, first["id"])
+    assert shown["counts"] is True and shown["superseded_by_id"] is None and shown["repeat_of_id"] is None
+
+    body = progress(client, consented, headers)
+    assert baseline_photo_ids(body) == {first["id"]}
+    assert [(e["photo_id"], e["reason"]) for e in body["excluded"]] == [(repeat["id"], "repeat")]
+    with app.app_context():
+        milestone = db.session.get(Milestone, uuid.UUID(first["milestone_id"]))
+        assert str(milestone.completed_source_id) == first["id"]
+
+    # Refused repeats (422 on ``repeat_of_id``, nothing stored). ``spare``: a baseline photo at 10:00 UTC.
+    spare = add_result(app, consented.course, "baseline", dt.date(2026, 3, 1), {})
+    elsewhere = add_result(app, consented.course_b, "baseline", dt.date(2026, 3, 1), {})
+    cases = [
+        (spare, {"view": "left"}, "view"),
+        (spare, {"captured_at": dt.datetime(2026, 3, 1, 10, 31, tzinfo=dt.timezone.utc)}, "30 minutes"),
+        (spare, {"milestone_id": milestone_id(consented.course, "2_weeks")}, "another milestone"),
+        (repeat["id"], {}, "itself a repeat"),
+        (first["id"], {}, "already has a repeat"),
+        (elsewhere, {}, "not a photo of this patient"),
+        (uuid.uuid4(), {}, "not a photo of this patient"),
+    ]
+    with app.app_context():
+        stored = db.session.query(Photo).count()
+    for target, query, message in cases:
+        response = upload(client, headers, consented.patient.id, phone_jpeg(), course_id=consented.course.id,
+                          repeat_of_id=target, **query)
+        problem = assert_problem(response, 422, fields=("repeat_of_id",))
+        assert message in problem["errors"]["repeat_of_id"][0], (query, problem)
+    with app.app_context():
+        assert db.session.query(Photo).count() == stored
