@@ -36,6 +36,8 @@ class RepeatabilityResult(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     measure, region : str
         Measure key and region key (``all_skin`` for the whole face).
     n_pairs : int
+    n_clinics : int
+        Clinics whose pairs were used (1 for a ``clinic`` row; at least 3 for ``all_clinics``).
     within_subject_sd, icc, icc_ci_low, icc_ci_high, sem, mdc95, bias, loa_low, loa_high : float or None
         See :func:`imaging.reliability.repeat_pair_statistics`; None when not computable (too
         few pairs, no variance).
@@ -56,6 +58,7 @@ class RepeatabilityResult(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     measure: Mapped[str] = mapped_column(String(120))
     region: Mapped[str] = mapped_column(String(40))
     n_pairs: Mapped[int]
+    n_clinics: Mapped[int]
     within_subject_sd: Mapped[float | None] = mapped_column(Float, default=None)
     icc: Mapped[float | None] = mapped_column(Float, default=None)
     icc_ci_low: Mapped[float | None] = mapped_column(Float, default=None)

@@ -57,6 +57,7 @@ def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[Timeline
     """SHA-256 over everything a chart draws (its cache key)."""
     drawn = {
         "fmt": fmt, "measure": series.measure, "region": series.region, "mdc": series.mdc95,
+        "mdc_source": series.mdc_label,
         "baseline": series.baseline_value, "title": title, "last_day": last_day,
         "points": [(p.days_since_baseline, p.value, p.milestone_name, p.exceeds_mdc) for p in series.points],
         "events": [(e.days_since_baseline, e.label) for e in events],
@@ -174,7 +175,7 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
     values = [p.value for p in points]
     if series.baseline_value is not None and series.mdc95 is not None:
         axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
-                     color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
+                     color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g}; {series.mdc_label})")
     if series.baseline_value is not None:
         axes.axhline(series.baseline_value, color=_BASELINE_COLOUR, lw=0.8, ls="--")
     if points:

@@ -11,8 +11,11 @@ Only results of ONE algorithm version are ever compared (see ``imaging.version``
 
 Change from baseline: value minus the baseline milestone's value (absolute, the measure's
 units) and ``100 * change / |baseline value|`` (percent, None when the baseline is 0).
-``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure IN THAT REGION, from the
-published reliability table ``imaging/reliability_table.json`` (written by ``bench/reliability.py
+``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure IN THAT REGION. The MDC95 is the
+clinic's own (or all clinics' pooled) from repeat captures when enough good pairs exist, else
+from the published reliability table (the provenance rule of
+:mod:`backend.services.repeatability`; each series says ``mdc_source`` and ``mdc_n_pairs``). The
+table is ``imaging/reliability_table.json`` (written by ``bench/reliability.py
 --write``: all-skin values under ``measures``, each face region's under ``regions``); it is None
 when the table was measured with another algorithm version or does not list the measure for
 that region (a region's MDC is never borrowed from all skin: a region has fewer pixels and its
@@ -41,6 +44,7 @@ from backend.models.clinical import AdverseEvent, Assessment, Milestone, Treatme
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN  # noqa: F401  (the series' all-skin key, for callers)
 from backend.services.photos import photo_standings
+from backend.services.repeatability import MdcChoice, mdc_provider
 from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
@@ -95,11 +99,11 @@ def change_from_baseline(value: float | None, baseline: float | None) -> tuple[f
     return change, percent
 
 
-def mdc_flag(change: float | None, mdc: Reliability | None) -> bool | None:
+def mdc_flag(change: float | None, mdc95: float | None) -> bool | None:
     """Whether ``|change| > MDC95``; None when the change or the MDC is unknown."""
-    if change is None or mdc is None:
+    if change is None or mdc95 is None:
         return None
-    return exceeds_mdc(change, mdc.mdc95)
+    return exceeds_mdc(change, mdc95)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,15 @@ class MeasureSeries:
     points: tuple[SeriesPoint, ...]
     #: The baseline milestone, when its photo gave a value.
     baseline_milestone_id: uuid.UUID | None = None
+    #: Where ``mdc95`` comes from (``clinic``, ``all_clinics``, ``recapture_study``; None without
+    #: an MDC) and the repeat pairs behind it: see :mod:`backend.services.repeatability`.
+    mdc_source: str | None = None
+    mdc_n_pairs: int = 0
+
+    @property
+    def mdc_label(self) -> str:
+        """Where the MDC95 comes from, in short words (chart legends, tables)."""
+        return MdcChoice(self.mdc95, self.mdc_source, self.mdc_n_pairs).label
 
     def baseline_point(self) -> SeriesPoint | None:
         """The point of the baseline milestone, if present."""
@@ -289,6 +302,7 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     chosen, excluded = _choose_photos(course, view, algorithm_version)
     values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
     mdcs = mdc_table(algorithm_version, mdc_path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+    mdc_for = mdc_provider(course.patient.clinic_id, algorithm_version, mdcs)
     baseline_milestone = milestones[0] if milestones else None
     baseline_choice = chosen.get(baseline_milestone.id) if baseline_milestone else None
     # Day 0 is the baseline photo's capture date: changes are relative to that photo.
@@ -298,7 +312,7 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     series = []
     for measure in measures:
         for region in regions:
-            mdc = mdcs.get((region, measure))
+            mdc = mdc_for(region, measure)
             baseline_value = values.get((baseline_choice.analysis_id, region, measure)) if baseline_choice else None
             points = []
             for choice in ordered:
@@ -312,10 +326,11 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
                     days_since_baseline=(choice.photo.capture_date - day_zero).days,
                     photo_id=choice.photo.id, analysis_id=choice.analysis_id,
                     captured_on=choice.photo.capture_date, value=value, change=change,
-                    change_percent=percent, exceeds_mdc=mdc_flag(change, mdc),
+                    change_percent=percent, exceeds_mdc=mdc_flag(change, mdc.mdc95),
                 ))
-            series.append(MeasureSeries(measure, region, mdc.mdc95 if mdc else None, baseline_value, tuple(points),
-                                        baseline_choice.milestone.id if baseline_choice else None))
+            series.append(MeasureSeries(measure, region, mdc.mdc95, baseline_value, tuple(points),
+                                        baseline_choice.milestone.id if baseline_choice else None,
+                                        mdc_source=mdc.source, mdc_n_pairs=mdc.n_pairs))
 
     split = split_face_differences(course, ordered, baseline_choice, values, measures, day_zero)
     return CourseProgress(

@@ -17,6 +17,7 @@ import pytest
 from backend.extensions import db
 from backend.models.clinical import Milestone
 from backend.models.photos import Photo
+from backend.models.repeatability import RepeatabilityResult
 from tests.backend.clinical_helpers import assert_problem
 from tests.backend.photo_helpers import blurred_jpeg, grant_photo_consent, phone_jpeg, upload
 from tests.backend.progress_helpers import add_result, milestone_id
@@ -104,6 +105,10 @@ def test_repeat_capture_never_supersedes_and_is_listed_as_repeat(app, client, co
     with app.app_context():
         milestone = db.session.get(Milestone, uuid.UUID(first["milestone_id"]))
         assert str(milestone.completed_source_id) == first["id"]
+        # The pair's second analysis enqueued the recomputation (inline backend: it ran).
+        rows = db.session.query(RepeatabilityResult).filter_by(scope="clinic", fitzpatrick_group=None).all()
+        assert rows and {row.n_pairs for row in rows} == {1}
+        assert {row.clinic_id for row in rows} == {consented.clinic_a.id}
 
     # Refused repeats (422 on ``repeat_of_id``, nothing stored). ``spare``: a baseline photo at 10:00 UTC.
     spare = add_result(app, consented.course, "baseline", dt.date(2026, 3, 1), {})

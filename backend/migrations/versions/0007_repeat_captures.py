@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('measure', sa.String(length=120), nullable=False),
     sa.Column('region', sa.String(length=40), nullable=False),
     sa.Column('n_pairs', sa.Integer(), nullable=False),
+    sa.Column('n_clinics', sa.Integer(), nullable=False),
     sa.Column('within_subject_sd', sa.Float(), nullable=True),
     sa.Column('icc', sa.Float(), nullable=True),
     sa.Column('icc_ci_low', sa.Float(), nullable=True),

@@ -1,0 +1,162 @@
+"""The clinics' own repeatability and the MDC95 provenance rule (clinic, all clinics, recapture study).
+
+Pairs are inserted through the models (values known exactly); the recomputation is the job's
+service function. The thresholds: at least 20 pairs and the ICC's lower 95 % bound >= 0.5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+import pytest
+
+from backend.extensions import db
+from backend.models.clinical import TreatmentCourse
+from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
+from backend.models.repeatability import RepeatabilityResult
+from backend.services import repeatability
+from backend.services.progress import course_progress
+from imaging.version import ALGORITHM_VERSION
+from tests import factories
+from tests.backend.progress_helpers import milestone_id, write_mdc_table
+
+pytestmark = pytest.mark.usefixtures("clock")
+
+#: The recapture study's MDC95 of redness over all skin in the test table.
+STUDY_MDC = 4.0
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], tmp_path) -> dict[str, Any]:
+    table = write_mdc_table(tmp_path / "reliability.json", {("all_skin", "redness"): STUDY_MDC})
+    return {**app_config, "RELIABILITY_TABLE_PATH": table}
+
+
+def _photo(course: TreatmentCourse, at: dt.datetime, value: float, repeat_of: uuid.UUID | None = None) -> Photo:
+    photo_id = uuid.uuid4()
+    photo = Photo(
+        id=photo_id, patient_id=course.patient_id, course_id=course.id,
+        milestone_id=milestone_id(course, "baseline"), view="front", captured_at=at, capture_date=at.date(),
+        capture_time_source="app", content_type="image/jpeg", image_format="jpeg", width=10, height=10,
+        size_bytes=1, sha256=hashlib.sha256(photo_id.bytes).hexdigest(), quality={"ok": True, "problems": []},
+        usable=True, repeat_of_id=repeat_of,
+    )
+    analysis = PhotoAnalysis(photo_id=photo_id, algorithm_version=ALGORITHM_VERSION, face_found=True)
+    analysis.measurements = [PhotoMeasurement(region="all_skin", measure="redness", value=value)]
+    db.session.add(photo)
+    db.session.flush()
+    db.session.add(analysis)
+    return photo
+
+
+def add_pairs(app, course: TreatmentCourse, pairs: list[tuple[float, float]]) -> None:
+    """Photos and their repeat captures (redness over all skin) in ``course``."""
+    with app.app_context():
+        at = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+        for first, repeat in pairs:
+            original = _photo(course, at, first)
+            _photo(course, at + dt.timedelta(minutes=2), repeat, repeat_of=original.id)
+        db.session.commit()
+
+
+def tight(n: int, start: float = 20.0) -> list[tuple[float, float]]:
+    """``n`` pairs spread over subjects (1 unit apart) that agree within +/- 0.1."""
+    return [(start + i, start + i + (0.1 if i % 2 else -0.1)) for i in range(n)]
+
+
+def noisy(n: int) -> list[tuple[float, float]]:
+    """``n`` pairs whose repeat is unrelated to the first value (ICC far below 0.5)."""
+    return [(20.0 + i % 3, 20.0 + (i * 7) % 5) for i in range(n)]
+
+
+def recompute(app) -> None:
+    with app.app_context():
+        repeatability.recompute()
+        db.session.commit()
+
+
+def mdc_of(app, course: TreatmentCourse) -> tuple[float | None, str | None, int]:
+    with app.app_context():
+        series = course_progress(db.session.get(TreatmentCourse, course.id), measures=("redness",),
+                                 regions=("all_skin",)).series[0]
+        return series.mdc95, series.mdc_source, series.mdc_n_pairs
+
+
+def clinic_course(app, name: str) -> TreatmentCourse:
+    clinic = factories.make_clinic(app, name)
+    return factories.make_course(app, factories.make_patient(app, clinic))
+
+
+def test_the_clinic_mdc_replaces_the_study_at_20_good_pairs(app):
+    course = clinic_course(app, "Threshold")
+    add_pairs(app, course, tight(19))
+    recompute(app)
+    assert mdc_of(app, course) == (STUDY_MDC, "recapture_study", 0)  # 19 pairs: not yet
+
+    add_pairs(app, course, tight(1, start=60.0))
+    recompute(app)
+    mdc, source, n_pairs = mdc_of(app, course)
+    assert (source, n_pairs) == ("clinic", 20)
+    with app.app_context():
+        row = db.session.query(RepeatabilityResult).filter_by(scope="clinic", fitzpatrick_group=None).one()
+        assert row.icc_ci_low >= 0.5 and mdc == pytest.approx(row.mdc95) and mdc < STUDY_MDC
+        assert row.algorithm_version == ALGORITHM_VERSION and row.computed_at is not None
+
+
+def test_twenty_noisy_pairs_keep_the_study_mdc(app):
+    course = clinic_course(app, "Noisy")
+    add_pairs(app, course, noisy(24))
+    recompute(app)
+    with app.app_context():
+        row = db.session.query(RepeatabilityResult).filter_by(scope="clinic", fitzpatrick_group=None).one()
+        assert row.n_pairs == 24 and row.icc_ci_low < 0.5
+    assert mdc_of(app, course) == (STUDY_MDC, "recapture_study", 0)
+
+
+def test_one_clinic_never_changes_another_and_pooling_needs_three_clinics(app):
+    a, b, c, d = (clinic_course(app, name) for name in ("Iso A", "Iso B", "Iso C", "Iso D"))
+    add_pairs(app, a, tight(20))
+    add_pairs(app, b, tight(5, start=30.0))
+    recompute(app)
+    assert mdc_of(app, a)[1:] == ("clinic", 20)
+    # Two clinics: a pooled value would let B work out A's, so there is none.
+    assert mdc_of(app, b) == (STUDY_MDC, "recapture_study", 0)
+    assert mdc_of(app, d) == (STUDY_MDC, "recapture_study", 0)
+
+    add_pairs(app, c, tight(5, start=40.0))
+    recompute(app)
+    own_a = mdc_of(app, a)
+    assert own_a[1:] == ("clinic", 20)  # own pairs first
+    pooled = mdc_of(app, b)
+    assert pooled[1:] == ("all_clinics", 30) and mdc_of(app, d) == pooled
+    assert pooled[0] != own_a[0]
+    with app.app_context():
+        rows = db.session.query(RepeatabilityResult).filter_by(scope="all_clinics").all()
+        assert rows and all(row.clinic_id is None and row.n_clinics == 3 for row in rows)
+
+
+def test_demo_clinics_are_not_pooled(app):
+    courses = [clinic_course(app, f"Real {i}") for i in range(2)]
+    demo = factories.make_clinic(app, "Demo", is_demo=True)
+    demo_course = factories.make_course(app, factories.make_patient(app, demo))
+    for course in (*courses, demo_course):
+        add_pairs(app, course, tight(10))
+    recompute(app)
+    with app.app_context():
+        assert db.session.query(RepeatabilityResult).filter_by(scope="all_clinics").count() == 0
+    assert mdc_of(app, demo_course) == (STUDY_MDC, "recapture_study", 0)  # 10 pairs of its own
+
+
+def test_progress_api_says_where_the_mdc_comes_from(app, client, world, headers_of):
+    add_pairs(app, world.course, tight(21))
+    recompute(app)
+    body = client.get(f"/api/v1/courses/{world.course.id}/progress", headers=headers_of("clinician_a"),
+                      query_string={"measure": "redness", "region": "all_skin"}).get_json()
+    series = body["series"][0]
+    assert (series["mdc_source"], series["mdc_n_pairs"]) == ("clinic", 21)
+    other = client.get(f"/api/v1/courses/{world.course_b.id}/progress", headers=headers_of("clinician_b"),
+                       query_string={"measure": "redness", "region": "all_skin"}).get_json()["series"][0]
+    assert (other["mdc_source"], other["mdc_n_pairs"], other["mdc95"]) == ("recapture_study", 0, STUDY_MDC)
