@@ -160,3 +160,28 @@ def test_progress_api_says_where_the_mdc_comes_from(app, client, world, headers_
     other = client.get(f"/api/v1/courses/{world.course_b.id}/progress", headers=headers_of("clinician_b"),
                        query_string={"measure": "redness", "region": "all_skin"}).get_json()["series"][0]
     assert (other["mdc_source"], other["mdc_n_pairs"], other["mdc95"]) == ("recapture_study", 0, STUDY_MDC)
+
+
+def test_repeatability_csv_names_clinics_by_code_and_leaves_out_small_rows(app):
+    from types import SimpleNamespace
+
+    from backend.services.export.options import ExportOptions
+    from backend.services.export.tables import repeatability_rows
+
+    in_study, elsewhere = factories.make_clinic(app, "In study"), factories.make_clinic(app, "Elsewhere")
+    common = {"algorithm_version": ALGORITHM_VERSION, "measure": "redness", "region": "all_skin", "mdc95": 1.0,
+              "computed_at": dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)}
+    with app.app_context():
+        db.session.add_all([
+            RepeatabilityResult(scope="clinic", clinic_id=in_study.id, n_pairs=6, n_clinics=1, **common),
+            RepeatabilityResult(scope="clinic", clinic_id=in_study.id, fitzpatrick_group="V-VI", n_pairs=2,
+                                n_clinics=1, **common),
+            RepeatabilityResult(scope="clinic", clinic_id=elsewhere.id, n_pairs=30, n_clinics=1, **common),
+            RepeatabilityResult(scope="all_clinics", n_pairs=40, n_clinics=3, **common),
+        ])
+        db.session.commit()
+        participants = [SimpleNamespace(patient=SimpleNamespace(clinic_id=in_study.id), clinic_code="C01")]
+        rows = repeatability_rows(participants, ExportOptions(k=5))
+    assert [(r["scope"], r["clinic_code"], r["fitzpatrick_group"], r["n_pairs"]) for r in rows] == [
+        ("all_clinics", None, "all", 40), ("clinic", "C01", "all", 6)]
+    assert rows[0]["unit"] == "centi-OD" and rows[0]["mdc95"] == 1.0
