@@ -83,6 +83,12 @@ def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str
     return entries if table_version == algorithm_version else {}
 
 
+def study_mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], Reliability]:
+    """:func:`mdc_table` of the deployment's table: ``path``, else the ``RELIABILITY_TABLE_PATH``
+    setting, else the published ``imaging/reliability_table.json``."""
+    return mdc_table(algorithm_version, path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+
+
 def change_from_baseline(value: float | None, baseline: float | None) -> tuple[float | None, float | None]:
     """Absolute and percent change of ``value`` from ``baseline``.
 
@@ -301,7 +307,7 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     milestones = tuple(sorted(course.milestones, key=lambda m: m.day_offset))
     chosen, excluded = _choose_photos(course, view, algorithm_version)
     values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
-    mdcs = mdc_table(algorithm_version, mdc_path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+    mdcs = study_mdc_table(algorithm_version, mdc_path)
     mdc_for = mdc_provider(course.patient.clinic_id, algorithm_version, mdcs)
     baseline_milestone = milestones[0] if milestones else None
     baseline_choice = chosen.get(baseline_milestone.id) if baseline_milestone else None

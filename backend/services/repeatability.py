@@ -285,3 +285,44 @@ def mdc_provider(clinic_id: uuid.UUID | None, algorithm_version: str,
 
     return choose
 
+
+
+# ------------------------------------------------------------------ what the clinic sees
+
+
+def clinic_pair_values(clinic_id: uuid.UUID, measure: str, region: str,
+                       algorithm_version: str = ALGORITHM_VERSION) -> list[tuple[float, float]]:
+    """(first, repeat) values of one clinic's comparable repeat pairs (its Bland-Altman plot)."""
+    pairs = [p for p in repeat_pairs(algorithm_version) if p.clinic_id == clinic_id]
+    values = _values([p.first_analysis_id for p in pairs] + [p.repeat_analysis_id for p in pairs])
+    out = []
+    for pair in pairs:
+        a = values.get((pair.first_analysis_id, region, measure))
+        b = values.get((pair.repeat_analysis_id, region, measure))
+        if a is not None and b is not None:
+            out.append((a, b))
+    return out
+
+
+@dataclass(frozen=True)
+class RepeatabilityLine:
+    """One measure and region on the repeatability page: the clinic's row, the pooled row and the
+    MDC95 its patients' results are judged with."""
+
+    measure: str
+    region: str
+    clinic: RepeatabilityResult | None
+    pooled: RepeatabilityResult | None
+    used: MdcChoice
+
+
+def clinic_repeatability(clinic_id: uuid.UUID, study_table: dict[tuple[str, str], object],
+                         algorithm_version: str = ALGORITHM_VERSION) -> list[RepeatabilityLine]:
+    """Per measure and region (catalogue order): the clinic's and the pooled repeatability (all
+    skin types) and the MDC95 in use (the provenance rule)."""
+    own = stored_results(algorithm_version, clinic_id=clinic_id)
+    pooled = stored_results(algorithm_version, clinic_id=None)
+    choose = mdc_provider(clinic_id, algorithm_version, study_table)
+    return [RepeatabilityLine(measure, region, own.get((region, measure)), pooled.get((region, measure)),
+                              choose(region, measure))
+            for measure in SERIES_MEASURES for region in SERIES_REGIONS]

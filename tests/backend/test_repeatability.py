@@ -185,3 +185,26 @@ def test_repeatability_csv_names_clinics_by_code_and_leaves_out_small_rows(app):
     assert [(r["scope"], r["clinic_code"], r["fitzpatrick_group"], r["n_pairs"]) for r in rows] == [
         ("all_clinics", None, "all", 40), ("clinic", "C01", "all", 6)]
     assert rows[0]["unit"] == "centi-OD" and rows[0]["mdc95"] == 1.0
+
+
+def test_dashboard_page_shows_only_the_own_clinic_and_the_mdc_source(app, world):
+    from tests.backend.dashboard_helpers import sign_in
+
+    add_pairs(app, world.course, tight(21))
+    recompute(app)
+    own = app.test_client()
+    assert sign_in(own, world.clinician_a.email).status_code == 302
+    page = own.get("/dashboard/repeatability")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'data-source="clinic"' in text and "this clinic&#39;s repeat photos, 21 pairs" in text
+    plot = own.get("/dashboard/repeatability/bland-altman/redness.svg")
+    assert plot.status_code == 200 and plot.mimetype == "image/svg+xml"
+    assert "21 pairs" in plot.get_data(as_text=True) and "limits of agreement" in plot.get_data(as_text=True)
+
+    other = app.test_client()
+    assert sign_in(other, world.clinician_b.email).status_code == 302
+    text = other.get("/dashboard/repeatability").get_data(as_text=True)
+    assert 'data-source="clinic"' not in text and "21 pairs" not in text
+    assert 'data-source="recapture_study"' in text
+    assert "no repeat pairs yet" in other.get("/dashboard/repeatability/bland-altman/redness.svg").get_data(as_text=True)
