@@ -80,9 +80,9 @@ def _seed_if_empty(photo_series: bool) -> None:
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
     if photo_series:
-        from backend.demo.series import add_demo_series
+        from backend.demo.series import add_demo_repeat_pairs, add_demo_series
 
-        add_demo_series(dt.datetime.now(dt.timezone.utc).date())
+        add_demo_repeat_pairs(add_demo_series(dt.datetime.now(dt.timezone.utc).date()))
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
     click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")
