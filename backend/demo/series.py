@@ -115,7 +115,8 @@ def add_demo_series(today: dt.date) -> list[uuid.UUID]:
 
 
 #: How the demo's repeat captures differ from the first photo: the patient lowered the phone and
-#: framed again a few minutes later (a little brighter, slightly rolled, some sensor noise).
+#: framed again a few minutes later (a little brighter, a little farther away, some sensor noise; a
+#: rolled repeat fails the gate's pose check against the baseline).
 DEMO_REPEAT_DELAY = dt.timedelta(minutes=3)
 
 
@@ -143,7 +144,7 @@ def add_demo_repeat_pairs(photo_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     from backend.services.photos import CaptureMetadata, ingest_photo
     from imaging.testing.recapture_study import Capture, SkinChange, edited_photo, recapture
 
-    condition = Capture("demo_repeat", exposure=1.08, rotation_deg=2.0, noise_sigma=1.0, jpeg_quality=DEMO_JPEG_QUALITY)
+    condition = Capture("demo_repeat", exposure=1.08, scale=0.95, noise_sigma=1.0, jpeg_quality=DEMO_JPEG_QUALITY)
     repeat_ids, job_ids = [], []
     for photo_id in photo_ids:
         first = db.session.get(Photo, photo_id)

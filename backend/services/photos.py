@@ -588,8 +588,22 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
         if replacement is not None:
             mark_milestone_completed(milestone, via="photo", at=replacement.captured_at, source_id=replacement.id)
     enqueue(PURGE_JOB, {"photo_id": str(photo.id)}, dedupe_key=str(photo.id))
+    forget_repeat_pair(photo)
     audit.record("photo.delete", "photo", photo.id, patient_id=str(photo.patient_id), reason=reason)
     return True
+
+
+def forget_repeat_pair(photo: Photo) -> None:
+    """A deleted photo of a repeat pair leaves the stored repeatability: recompute its version(s)."""
+    from backend.services.repeatability import RECOMPUTE_JOB
+
+    in_pair = photo.repeat_of_id is not None or db.session.scalar(
+        select(Photo.id).where(Photo.repeat_of_id == photo.id).limit(1)) is not None
+    if not in_pair:
+        return
+    for version in sorted({a.algorithm_version for a in photo.analyses}):
+        enqueue(RECOMPUTE_JOB, {"algorithm_version": version, "photo_id": str(photo.id)},
+                dedupe_key=f"deleted:{photo.id}:{version}")
 
 
 def purge_patient_photos(patient_id: uuid.UUID) -> int:

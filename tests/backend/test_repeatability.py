@@ -208,3 +208,20 @@ def test_dashboard_page_shows_only_the_own_clinic_and_the_mdc_source(app, world)
     assert 'data-source="clinic"' not in text and "21 pairs" not in text
     assert 'data-source="recapture_study"' in text
     assert "no repeat pairs yet" in other.get("/dashboard/repeatability/bland-altman/redness.svg").get_data(as_text=True)
+
+
+def test_deleting_a_photo_of_a_pair_recomputes_without_it(app):
+    from sqlalchemy import select
+
+    from backend.services.photos import delete_photo
+
+    course = clinic_course(app, "Deleting")
+    add_pairs(app, course, tight(3))
+    recompute(app)
+    with app.app_context():
+        repeat = db.session.scalars(select(Photo).where(Photo.repeat_of_id.is_not(None))).first()
+        delete_photo(repeat)
+        db.session.commit()  # the inline job backend runs the enqueued recomputation
+    with app.app_context():
+        row = db.session.query(RepeatabilityResult).filter_by(scope="clinic", fitzpatrick_group=None).one()
+        assert row.n_pairs == 2
