@@ -63,7 +63,8 @@ def db_revision_command(message: str, rev_id: str, autogenerate: bool) -> None:
 
 _PHOTO_SERIES_OPTION = click.option(
     "--photo-series/--no-photo-series", default=True, show_default=True,
-    help="Also add the demo patient's analysed photo series (the slow part of seeding).",
+    help="Also add the demo patient's analysed photo series and a repeat capture of each photo (the slow part "
+         "of seeding).",
 )
 
 

@@ -157,6 +157,14 @@ def test_progress_api_says_where_the_mdc_comes_from(app, client, world, headers_
                       query_string={"measure": "redness", "region": "all_skin"}).get_json()
     series = body["series"][0]
     assert (series["mdc_source"], series["mdc_n_pairs"]) == ("clinic", 21)
+    # The patient's own summary says the same.
+    from tests.backend.progress_helpers import add_result
+
+    add_result(app, world.course, "baseline", dt.date(2026, 3, 1), {("all_skin", "redness"): 30.0})
+    add_result(app, world.course, "1_month", dt.date(2026, 3, 31), {("all_skin", "redness"): 20.0})
+    summary = client.get("/api/v1/me/summary", headers=headers_of("patient_user")).get_json()
+    result = next(r for r in summary["results"] if (r["measure"], r["region"]) == ("redness", "all_skin"))
+    assert (result["mdc_source"], result["mdc_n_pairs"], result["exceeds_mdc"]) == ("clinic", 21, True)
     other = client.get(f"/api/v1/courses/{world.course_b.id}/progress", headers=headers_of("clinician_b"),
                        query_string={"measure": "redness", "region": "all_skin"}).get_json()["series"][0]
     assert (other["mdc_source"], other["mdc_n_pairs"], other["mdc95"]) == ("recapture_study", 0, STUDY_MDC)
