@@ -129,5 +129,10 @@ def test_repeat_capture_never_supersedes_and_is_listed_as_repeat(app, client, co
                           repeat_of_id=target, **query)
         problem = assert_problem(response, 422, fields=("repeat_of_id",))
         assert message in problem["errors"]["repeat_of_id"][0], (query, problem)
+    # A two-phase upload is checked when it starts.
+    started = client.post(f"/api/v1/patients/{consented.patient.id}/uploads", headers=headers, json={
+        "course_id": str(consented.course.id), "size_bytes": 1000, "content_type": "image/jpeg",
+        "repeat_of_id": repeat["id"]})
+    assert "itself a repeat" in assert_problem(started, 422, fields=("repeat_of_id",))["errors"]["repeat_of_id"][0]
     with app.app_context():
         assert db.session.query(Photo).count() == stored
