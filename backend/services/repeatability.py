@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import aliased
 
 from backend.extensions import db, now
@@ -60,6 +60,8 @@ MIN_PAIRS = 20
 MIN_ICC_LOWER_BOUND = 0.5
 #: Pooled rows need pairs of at least this many (non-demo) clinics.
 MIN_POOLED_CLINICS = 3
+#: PostgreSQL advisory lock held while one recomputation replaces the rows.
+RECOMPUTE_LOCK_KEY = 0x5EB7_13
 
 
 # ------------------------------------------------------------------ pairs
@@ -146,6 +148,10 @@ def recompute(algorithm_version: str = ALGORITHM_VERSION) -> int:
     int
         Rows written.
     """
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Two recomputations at once would each delete the old rows and insert their own (both
+        # sets kept): one at a time, until the transaction ends. SQLite serialises writers itself.
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECOMPUTE_LOCK_KEY})
     pairs = repeat_pairs(algorithm_version)
     values = _values([p.first_analysis_id for p in pairs] + [p.repeat_analysis_id for p in pairs])
     at = now()
