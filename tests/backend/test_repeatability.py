@@ -195,3 +195,13 @@ def test_deleting_a_photo_of_a_pair_recomputes_without_it(app):
     with app.app_context():
         row = db.session.query(RepeatabilityResult).filter_by(scope="clinic", fitzpatrick_group=None).one()
         assert row.n_pairs == 2
+
+
+def test_cohort_statistics_say_which_mdc_sources_judged_the_changes():
+    from backend.services.cohort_stats import ChangeObservation, summarise_changes
+
+    observations = [ChangeObservation(f"P{i}", "redness", "all_skin", "1_month", 30, -3.0 + i, i % 2 == 0, source)
+                    for i, source in enumerate(["clinic", "clinic", "recapture_study", "all_clinics", None])]
+    summary = summarise_changes(observations)[0]
+    assert summary.mdc_sources == "all_clinics:1;clinic:2;recapture_study:1"
+    assert summary.share_exceeding_mdc == pytest.approx(3 / 5)

@@ -194,6 +194,8 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  unit="measure units"),
         Variable("wilcoxon_p", "number", "Two-sided Wilcoxon signed-rank p (zeros dropped)", "derived"),
         Variable("share_exceeding_mdc", "number", "Share with |change| > MDC95", "derived", unit="fraction"),
+        Variable("mdc_sources", "string", "Participants per MDC95 source behind share_exceeding_mdc",
+                 "measurements.csv mdc_source", allowed="<source>:<count> joined by ;"),
         Variable("share", "number", "gais: share of the milestone's ratings by that rater; adverse_event: share of "
                  "participants with at least one such event", "derived", unit="fraction"),
     ),

@@ -105,7 +105,7 @@ def build_tables(participants: Sequence[Participant], options: ExportOptions) ->
                 if point.milestone_id != series.baseline_milestone_id and point.change is not None:
                     tables.changes.append(cohort_stats.ChangeObservation(
                         code, series.measure, series.region, point.milestone_name, point.day_offset,
-                        point.change, point.exceeds_mdc))
+                        point.change, point.exceeds_mdc, series.mdc_source))
         baseline_name = course_progress.milestones[0].name if course_progress.milestones else None
         day_offsets = {m.name: m.day_offset for m in course_progress.milestones}
         for difference in course_progress.split_face:
@@ -167,7 +167,7 @@ def summary_rows(tables: StudyTables) -> list[dict[str, Any]]:
                 "mean_ci_low": summary.mean_ci_low, "mean_ci_high": summary.mean_ci_high,
                 "median": summary.median_change, "median_ci_low": summary.median_ci_low,
                 "median_ci_high": summary.median_ci_high, "wilcoxon_p": summary.wilcoxon_p,
-                "share_exceeding_mdc": summary.share_exceeding_mdc}
+                "share_exceeding_mdc": summary.share_exceeding_mdc, "mdc_sources": summary.mdc_sources}
 
     rows += [change_row("change", s) for s in cohort_stats.summarise_changes(tables.changes)]
     rows += [change_row("split_face", s) for s in cohort_stats.summarise_changes(tables.split_face)]
