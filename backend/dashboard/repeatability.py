@@ -39,6 +39,7 @@ def repeatability() -> str:
         algorithm_version=ALGORITHM_VERSION, min_pairs=repeatability_service.MIN_PAIRS,
         min_icc_lower=repeatability_service.MIN_ICC_LOWER_BOUND,
         min_pooled_clinics=repeatability_service.MIN_POOLED_CLINICS,
+        by_skin_type=repeatability_service.clinic_rows_by_skin_type(clinic_id),
     )
 
 

@@ -332,3 +332,16 @@ def clinic_repeatability(clinic_id: uuid.UUID, study_table: dict[tuple[str, str]
     return [RepeatabilityLine(measure, region, own.get((region, measure)), pooled.get((region, measure)),
                               choose(region, measure))
             for measure in SERIES_MEASURES for region in SERIES_REGIONS]
+
+
+def clinic_rows_by_skin_type(clinic_id: uuid.UUID, algorithm_version: str = ALGORITHM_VERSION,
+                             region: str = "all_skin") -> list[RepeatabilityResult]:
+    """The clinic's rows of one region per Fitzpatrick group (groups lightest first, then measures in
+    series order); shown, not used for flags (those use every skin type together)."""
+    rows = db.session.scalars(select(RepeatabilityResult).where(
+        RepeatabilityResult.algorithm_version == algorithm_version, RepeatabilityResult.scope == "clinic",
+        RepeatabilityResult.clinic_id == clinic_id, RepeatabilityResult.region == region,
+        RepeatabilityResult.fitzpatrick_group.is_not(None))).all()
+    measure_order = {m: i for i, m in enumerate(SERIES_MEASURES)}
+    group_order = {g: i for i, g in enumerate(FITZPATRICK_GROUP_NAMES)}
+    return sorted(rows, key=lambda r: (group_order.get(r.fitzpatrick_group, 99), measure_order.get(r.measure, 99)))

@@ -168,6 +168,7 @@ def test_dashboard_page_shows_only_the_own_clinic_and_the_mdc_source(app, world)
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert 'data-source="clinic"' in text and "this clinic&#39;s repeat photos, 21 pairs" in text
+    assert '<th scope="row">III-IV</th>' in text  # the factory patients' skin type group
     plot = own.get("/dashboard/repeatability/bland-altman/redness.svg")
     assert plot.status_code == 200 and plot.mimetype == "image/svg+xml"
     assert "21 pairs" in plot.get_data(as_text=True) and "limits of agreement" in plot.get_data(as_text=True)
