@@ -52,6 +52,13 @@ class CaptureMetadataSchema(ma.Schema):
         load_default=None, validate=validate.Length(min=1, max=MAX_DEVICE_LENGTH),
         metadata={"description": "Phone model (never a serial number)."},
     )
+    repeat_of_id = fields.UUID(
+        load_default=None,
+        metadata={"description": "Send a repeat capture: the id of the photo this one repeats (same patient, "
+                                 "course, milestone and view, taken at most 30 minutes later, after lowering the "
+                                 "phone and framing again). Both are analysed to measure noise; the repeat never "
+                                 "counts for the milestone and never supersedes."},
+    )
 
 
 class DirectUploadArgsSchema(CaptureMetadataSchema):
@@ -166,8 +173,10 @@ class PhotoSchema(ma.Schema):
     quality = fields.Nested(QualitySchema, required=True)
     usable = fields.Boolean(required=True)
     superseded_by_id = fields.UUID(allow_none=True)
+    repeat_of_id = fields.UUID(allow_none=True, metadata={"description": "The photo this repeat capture repeats."})
     counts = fields.Boolean(required=True, metadata={
-        "description": "This is the newest usable photo of its course, milestone and view."})
+        "description": "This photo gives its milestone's value: the newest usable, in-window photo of its course, "
+                       "milestone and view that is not a repeat capture."})
     deleted_at = fields.DateTime(allow_none=True)
     deletion_reason = fields.String(allow_none=True, metadata={"enum": list(DELETION_REASONS)})
     job = fields.Nested(JobStatusSchema, allow_none=True)

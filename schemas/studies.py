@@ -110,6 +110,9 @@ class ChangeSummarySchema(ma.Schema):
     median_ci_high = fields.Float(allow_none=True)
     wilcoxon_p = fields.Float(allow_none=True)
     share_exceeding_mdc = fields.Float(allow_none=True)
+    mdc_sources = fields.String(allow_none=True, metadata={
+        "description": "Participants per MDC95 source (clinic, all_clinics, recapture_study), e.g. "
+                       "'clinic:3;recapture_study:7'."})
 
 
 class GaisFrequencySchema(ma.Schema):

@@ -63,7 +63,8 @@ def db_revision_command(message: str, rev_id: str, autogenerate: bool) -> None:
 
 _PHOTO_SERIES_OPTION = click.option(
     "--photo-series/--no-photo-series", default=True, show_default=True,
-    help="Also add the demo patient's analysed photo series (the slow part of seeding).",
+    help="Also add the demo patient's analysed photo series and a repeat capture of each photo (the slow part "
+         "of seeding).",
 )
 
 
@@ -80,9 +81,9 @@ def _seed_if_empty(photo_series: bool) -> None:
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
     if photo_series:
-        from backend.demo.series import add_demo_series
+        from backend.demo.series import add_demo_repeat_pairs, add_demo_series
 
-        add_demo_series(dt.datetime.now(dt.timezone.utc).date())
+        add_demo_repeat_pairs(add_demo_series(dt.datetime.now(dt.timezone.utc).date()))
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
     click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")

@@ -18,6 +18,7 @@ from backend.extensions import db
 from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
 from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo
+from backend.services.repeatability import enqueue_recompute_when_paired
 from backend.storage import ObjectNotFound, current_storage
 from imaging.catalogue import ALL_SKIN
 from imaging.errors import ImageError
@@ -183,5 +184,6 @@ def analyse_photo(ctx: JobContext) -> str | None:
         measurements=measurement_rows(result.metrics, result.regions), overlays=overlay_rows,
     )
     db.session.add(analysis)
+    enqueue_recompute_when_paired(photo, version)
     log.info("analysed photo %s with %s in %.0f ms", photo_id, version, summary["timings_ms"].get("total", 0.0))
     return str(analysis.id)

@@ -11,7 +11,9 @@ milestone:
   pair reaches 95 %);
 - Wilcoxon signed-rank two-sided p-value (``scipy.stats.wilcoxon``, zero differences dropped
   by the default ``zero_method="wilcox"``; None when fewer than two non-zero changes);
-- share of participants whose ``|change|`` exceeds the measure's MDC95 (None when no MDC).
+- share of participants whose ``|change|`` exceeds the measure's MDC95 (None when no MDC), each
+  judged with the MDC95 of their clinic's provenance rule, and how many participants each MDC
+  source (``clinic``, ``all_clinics``, ``recapture_study``) judged (``mdc_sources``).
 
 Split-face: per measure and milestone, the paired treated-minus-control difference (change
 from baseline of the treated-cheek minus control-cheek value), with the same summaries; the
@@ -45,6 +47,8 @@ class ChangeObservation:
     day_offset: int
     change: float
     exceeds_mdc: bool | None
+    #: Where the MDC95 of ``exceeds_mdc`` came from (``backend.services.repeatability``); None without one.
+    mdc_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class ChangeSummary:
     median_ci_high: float | None
     wilcoxon_p: float | None
     share_exceeding_mdc: float | None
+    #: Participants per MDC95 source behind ``share_exceeding_mdc``, e.g. ``clinic:3;recapture_study:7``.
+    mdc_sources: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -128,12 +134,14 @@ def summarise_group(key: tuple[str, str, str, int], observations: Sequence[Chang
     median, median_low, median_high = median_order_statistic_interval(changes)
     flags = [o.exceeds_mdc for o in observations if o.exceeds_mdc is not None]
     share = sum(flags) / len(flags) if flags else None
+    sources = Counter(o.mdc_source for o in observations if o.exceeds_mdc is not None and o.mdc_source)
     measure, region, milestone, day_offset = key
     return ChangeSummary(
         measure=measure, region=region, milestone=milestone, day_offset=day_offset, n=len(changes),
         mean_change=mean, mean_ci_low=mean_low, mean_ci_high=mean_high,
         median_change=median, median_ci_low=median_low, median_ci_high=median_high,
         wilcoxon_p=wilcoxon_p(changes), share_exceeding_mdc=share,
+        mdc_sources=";".join(f"{source}:{count}" for source, count in sorted(sources.items())) or None,
     )
 
 

@@ -387,6 +387,11 @@ DASHBOARD: tuple[Endpoint, ...] = (
              DASHBOARD_ROLES, needs=("photo",)),
     Endpoint("dashboard.aligned_face", "GET", lambda w: (f"/dashboard/photos/{w.photo_id}/aligned/baseline.png", None),
              DASHBOARD_ROLES, needs=("photo",)),
+    # The caller's own clinic's repeatability (no object addressed: another clinic's is never reachable).
+    Endpoint("dashboard.repeatability", "GET", lambda w: ("/dashboard/repeatability", None), DASHBOARD_ROLES,
+             addresses_object=False),
+    Endpoint("dashboard.bland_altman", "GET", lambda w: ("/dashboard/repeatability/bland-altman/redness.svg", None),
+             DASHBOARD_ROLES, addresses_object=False),
 )
 
 #: Routes with nothing to authorise: static files.

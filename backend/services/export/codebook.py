@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.services import progress
-from imaging.catalogue import REGION_NAMES
+from imaging.catalogue import FITZPATRICK_GROUP_NAMES, REGION_NAMES
 from imaging.patches import PATCH_REGIONS
 from schemas.clinical import ADVERSE_EVENT_TYPES, DELIVERY_METHODS, EXOSOME_SOURCES, INDICATIONS, SEVERITIES, SEXES
+from schemas.progress import MDC_SOURCES
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ PARTICIPANT_ID = Variable("participant_id", "string", "Random study participant 
                           "generated", allowed="P- + 8 Crockford base32 characters",
                           derivation="OS CSPRNG; never derived from names, emails or record ids")
 MILESTONE = Variable("milestone", "string", "Scheduled visit name (e.g. baseline, 1_month)", "milestones.name")
+MDC_SOURCE = Variable(
+    "mdc_source", "category", "Where mdc95 comes from", "backend.services.repeatability",
+    allowed=_choices(MDC_SOURCES),
+    derivation="the clinic's repeat captures when >= 20 pairs and ICC lower 95 % bound >= 0.5, else all clinics "
+               "pooled (same rule), else the recapture study (imaging/reliability_table.json)")
 DAYS_SINCE_BASELINE = Variable(
     "days_since_baseline", "integer", "Days from the baseline photo's capture date (else the course baseline date)",
     "photos.capture_date", unit="days", derivation="date - day zero; no calendar dates are exported")
@@ -105,10 +111,48 @@ TABLES: dict[str, tuple[Variable, ...]] = {
         Variable("change_from_baseline", "number", "value minus the baseline visit's value", "derived",
                  unit="see unit"),
         Variable("exceeds_mdc", "boolean", "|change| > MDC95 of the measure in that region",
-                 "imaging/reliability_table.json",
-                 allowed="true|false|(empty: no MDC)"),
+                 "mdc95", allowed="true|false|(empty: no MDC)"),
+        Variable("mdc95", "number", "Minimal detectable change (95 %) the change was judged with", "mdc_source",
+                 unit="see unit"),
+        MDC_SOURCE,
+        Variable("mdc_n_pairs", "integer", "Repeat-capture pairs behind mdc95 (0 for the recapture study)",
+                 "repeatability_results.n_pairs"),
         Variable("algorithm_version", "string", "Imaging algorithm version of the value",
                  "photo_analyses.algorithm_version"),
+    ),
+    "repeatability.csv": (
+        Variable("scope", "category", "Whose repeat-capture pairs", "repeatability_results.scope",
+                 allowed="all_clinics|clinic", derivation="all_clinics: every non-demo clinic pooled, only when "
+                 "pairs of at least 3 clinics exist"),
+        Variable("clinic_code", "category", "Pseudonymous clinic code (scope clinic; as participants.csv)",
+                 "study_clinics", allowed="C01.. | (empty: all_clinics)"),
+        Variable("fitzpatrick_group", "category", "Skin phototypes of the pairs' patients",
+                 "patients.fitzpatrick_type", allowed="all|" + _choices(FITZPATRICK_GROUP_NAMES)),
+        Variable("measure", "category", "Measure (imaging.catalogue)", "photo_measurements.measure",
+                 allowed=_choices(progress.SERIES_MEASURES)),
+        Variable("region", "category", "Face region (all_skin: the whole measured face)", "photo_measurements.region",
+                 allowed=_choices(progress.SERIES_REGIONS)),
+        Variable("n_pairs", "integer", "Repeat pairs (photo and repeat minutes apart, both usable, same algorithm "
+                 "version)", "photos.repeat_of_id", derivation="rows with fewer than k pairs are left out"),
+        Variable("within_subject_sd", "number", "Within-subject SD", "derived", unit="see unit",
+                 derivation="sqrt(sum(d^2) / 2n), d = repeat - first"),
+        Variable("icc", "number", "ICC(2,1), two-way random, absolute agreement, single measurement", "derived",
+                 derivation="McGraw & Wong 1996 ICC(A,1)"),
+        Variable("icc_ci_low", "number", "95 % CI lower limit of the ICC", "derived",
+                 derivation="F-based (McGraw & Wong case 2A; Shrout & Fleiss 1979)"),
+        Variable("icc_ci_high", "number", "95 % CI upper limit of the ICC", "derived"),
+        Variable("sem", "number", "Standard error of measurement", "derived", unit="see unit",
+                 derivation="SD of all values x sqrt(1 - ICC)"),
+        Variable("mdc95", "number", "Minimal detectable change (95 %)", "derived", unit="see unit",
+                 derivation="1.96 x sqrt(2) x SEM"),
+        Variable("bias", "number", "Bland-Altman bias: mean of repeat - first", "derived", unit="see unit"),
+        Variable("loa_low", "number", "Bland-Altman lower limit of agreement", "derived", unit="see unit",
+                 derivation="bias - 1.96 SD(d)"),
+        Variable("loa_high", "number", "Bland-Altman upper limit of agreement", "derived", unit="see unit",
+                 derivation="bias + 1.96 SD(d)"),
+        Variable("unit", "string", "Unit of the measure", "imaging.catalogue.MEASURES (unit)"),
+        Variable("algorithm_version", "string", "Imaging algorithm version of both analyses of every pair",
+                 "repeatability_results.algorithm_version"),
     ),
     "assessments.csv": (
         PARTICIPANT_ID, MILESTONE,
@@ -150,6 +194,8 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  unit="measure units"),
         Variable("wilcoxon_p", "number", "Two-sided Wilcoxon signed-rank p (zeros dropped)", "derived"),
         Variable("share_exceeding_mdc", "number", "Share with |change| > MDC95", "derived", unit="fraction"),
+        Variable("mdc_sources", "string", "Participants per MDC95 source behind share_exceeding_mdc",
+                 "measurements.csv mdc_source", allowed="<source>:<count> joined by ;"),
         Variable("share", "number", "gais: share of the milestone's ratings by that rater; adverse_event: share of "
                  "participants with at least one such event", "derived", unit="fraction"),
     ),
