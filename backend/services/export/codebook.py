@@ -152,6 +152,8 @@ TABLES: dict[str, tuple[Variable, ...]] = {
         Variable("share_exceeding_mdc", "number", "Share with |change| > MDC95", "derived", unit="fraction"),
         Variable("share", "number", "gais: share of the milestone's ratings by that rater; adverse_event: share of "
                  "participants with at least one such event", "derived", unit="fraction"),
+        Variable("suppressed", "boolean", "Fewer than k participants in this cell: its numbers are withheld",
+                 "derived", allowed="true|false", derivation="k of the export (at least the study's min_k)"),
     ),
 }
 TABLE_NAMES = tuple(TABLES)
