@@ -248,6 +248,8 @@ CLINICAL: tuple[Endpoint, ...] = (
         f"/api/v1/adverse-events/{w.adverse_event.id}", {"resolution_date": "2026-03-01"}),
         (PATIENT, CLINICIAN)),
     # Invitations target a patient of clinic A without a login (an enrolled one answers 409).
+    Endpoint("patients.patient_fhir", "GET", lambda w: (f"/api/v1/patients/{w.patient.id}/fhir", None),
+             (CLINICIAN,), needs=("photo",)),
     Endpoint("enrolment.create_invitation", "POST",
              lambda w: (f"/api/v1/patients/{w.new_patient.id}/invitations", {}), (CLINICIAN,), success=201,
              visible_to=CLINIC_A_STAFF),)
@@ -336,6 +338,9 @@ API_ROUTES: tuple[Endpoint, ...] = (
     Endpoint("studies.leave_study", "DELETE",
              lambda w: (f"/api/v1/studies/{w.study_id}/clinics/{w.clinic_a.id}", None), (ADMIN,), success=204,
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
+    Endpoint("studies.set_privacy_floor", "PUT", lambda w: (f"/api/v1/studies/{w.study_id}/privacy-floor", {
+        "min_k": 5, "max_suppression": 0.1}), (ADMIN,), addresses_object=False, overrides=STAFF_OTHER_403,
+        needs=("study",)),
     Endpoint("studies.list_grants", "GET", lambda w: (f"/api/v1/studies/{w.study_id}/grants", None), (ADMIN,),
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
     Endpoint("studies.grant_researcher", "POST", lambda w: (f"/api/v1/studies/{w.study_id}/grants", {
