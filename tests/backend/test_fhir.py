@@ -124,3 +124,18 @@ def test_only_clinicians_of_the_patients_clinic(app: Flask, client: FlaskClient)
                          (factories.make_user(app, "researcher", clinic), 403)):
         response = client.get(url, headers=factories.auth_headers(app, user))
         assert response.status_code == status and response.mimetype == "application/problem+json"
+
+
+def test_readme_lists_the_exported_units_and_body_sites() -> None:
+    """The README's UCUM and SNOMED CT tables are the catalogue's (rendered here, compared)."""
+    from pathlib import Path
+
+    from imaging.catalogue import MEASURES, REGION_BY_KEY
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    units = "\n".join(f"| `{m.key}` | {m.unit} | `{m.ucum}` | {m.comparability.value} |" for m in MEASURES if m.ucum)
+    assert units in readme
+    for key, (code, laterality) in EXPECTED_BODY_SITES.items():
+        region = REGION_BY_KEY[key]
+        assert region.snomed_code == code and region.laterality_code == laterality
+        assert f"| {code} " in readme

@@ -19,7 +19,7 @@ from typing import Any
 from backend.extensions import db, now
 from backend.jobs import JobContext, PermanentJobError, job_handler
 from backend.models.studies import Study, StudyExport
-from backend.services import deidentify
+from backend.services import deidentify, webhooks
 from backend.services.export import redcap
 from backend.services.export.codebook import CODEBOOK_COLUMNS, TABLES, codebook_rows
 from backend.services.export.inclusion import included_participants
@@ -153,4 +153,5 @@ def build_study_export(ctx: JobContext) -> str:
     export.summary = {"row_counts": manifest["row_counts"], "k_anonymity": manifest["k_anonymity"],
                       "participants": manifest["participants"]}
     export.status, export.completed_at = "ready", now()
+    webhooks.emit("export.ready", study.owner_clinic_id, {"export_id": export.id, "study_id": study.id})
     return str(export.id)

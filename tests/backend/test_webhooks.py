@@ -1,0 +1,201 @@
+"""Signed webhooks: a real loopback HTTP receiver checks every delivery with the reference
+implementation of Standard Webhooks (``standardwebhooks``), sees retries after failures, one
+webhook-id per event, and ids only in every payload."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from backend.extensions import db
+from backend.jobs.runner import runner_for_app
+from backend.models.audit import AuditEvent
+from backend.models.webhooks import WebhookDelivery
+from backend.services import webhooks as webhook_service
+from tests.backend.clinical_helpers import assert_problem
+
+RETRY_BASE_S = 10
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    return {**app_config, "WEBHOOK_ALLOW_PRIVATE_TARGETS": True, "WEBHOOK_MAX_ATTEMPTS": 4,
+            "WEBHOOK_DISABLE_AFTER_FAILURES": 6, "JOB_RETRY_BASE_S": RETRY_BASE_S, "WEBHOOK_TIMEOUT_S": 5}
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server answering each POST with the next planned status (then 204)."""
+
+    url: str
+    planned: queue.Queue = field(default_factory=queue.Queue)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["content-length"]))
+            state["r"].received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            try:
+                status = state["r"].planned.get_nowait()
+            except queue.Empty:
+                status = 204
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["r"] = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["r"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def register(client: FlaskClient, headers: dict[str, str], url: str, events: list[str]) -> dict[str, Any]:
+    response = client.post("/api/v1/webhooks/endpoints", headers=headers, json={"url": url, "events": events})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["secret"].startswith("whsec_")
+    return body
+
+
+def report_event(client: FlaskClient, world: Any, headers: dict[str, str]) -> str:
+    response = client.post(f"/api/v1/courses/{world.course.id}/adverse-events", headers=headers, json={
+        "event_type": "hyperpigmentation", "severity": "moderate", "onset_date": "2026-02-27",
+        "notes": "Dark patch left cheek"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def run_due_jobs(app: Flask) -> None:
+    """Run every job due now on the test clock (the inline backend leaves retries queued)."""
+    runner = runner_for_app(app, "webhook-test")
+    with app.app_context():
+        while runner.run_one() is not None:
+            pass
+
+
+def test_signed_deliveries_retry_with_backoff_and_carry_ids_only(
+        app: Flask, client: FlaskClient, world: Any, headers_of: Any, clock: Any, receiver: Receiver) -> None:
+    endpoint = register(client, headers_of("admin_a"), receiver.url, ["adverse_event.reported"])
+    receiver.planned.put(500)
+    receiver.planned.put(503)
+    event_id = report_event(client, world, headers_of("patient_user"))
+    assert len(receiver.received) == 1  # the first attempt ran after the commit
+    run_due_jobs(app)
+    assert len(receiver.received) == 1  # the retry waits for its backoff
+    clock.advance(seconds=RETRY_BASE_S)
+    run_due_jobs(app)
+    assert len(receiver.received) == 2
+    clock.advance(seconds=2 * RETRY_BASE_S)  # doubled
+    run_due_jobs(app)
+    assert len(receiver.received) == 3
+
+    verifier = Webhook(endpoint["secret"])
+    ids = set()
+    for headers, body in receiver.received:
+        payload = verifier.verify(body, headers)  # the reference implementation accepts the signature
+        ids.add(headers["webhook-id"])
+        assert payload["type"] == "adverse_event.reported"
+        assert payload["data"] == {"adverse_event_id": event_id, "course_id": str(world.course.id),
+                                   "patient_id": str(world.patient.id)}
+        text = body.decode()
+        for health_data in ("hyperpigmentation", "moderate", "Dark patch", world.patient.full_name, "2026-02-27"):
+            assert health_data not in text
+    assert len(ids) == 1  # the same message id on every retry
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(receiver.received[0][1], receiver.received[0][0])
+
+    deliveries = client.get(f"/api/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+                            headers=headers_of("admin_a")).get_json()
+    assert len(deliveries) == 1 and deliveries[0]["status"] == "delivered"
+    assert deliveries[0]["message_id"] == ids.pop()
+    assert [a["status_code"] for a in deliveries[0]["attempts"]] == [500, 503, 204]
+
+    # The same event again is not delivered again; a new event gets a new id.
+    with app.app_context():
+        assert webhook_service.emit("adverse_event.reported", world.clinic_a.id, {
+            "adverse_event_id": event_id, "course_id": world.course.id, "patient_id": world.patient.id}) == []
+    report_event(client, world, headers_of("patient_user"))
+    assert len({h["webhook-id"] for h, _ in receiver.received}) == 2
+
+    # Rotation: both secrets verify during the overlap; the old one alone after it.
+    rotated = client.post(f"/api/v1/webhooks/endpoints/{endpoint['id']}/rotate-secret", headers=headers_of("admin_a"))
+    new_secret = rotated.get_json()["secret"]
+    assert new_secret != endpoint["secret"]
+    report_event(client, world, headers_of("patient_user"))
+    headers, body = receiver.received[-1]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Webhook(new_secret).verify(body, headers)
+    Webhook(endpoint["secret"]).verify(body, headers)
+
+
+def test_failing_endpoint_is_disabled_and_the_admin_told(
+        app: Flask, client: FlaskClient, world: Any, headers_of: Any, clock: Any, receiver: Receiver) -> None:
+    app.config["WEBHOOK_DISABLE_AFTER_FAILURES"] = 3
+    endpoint = register(client, headers_of("admin_a"), receiver.url, ["adverse_event.reported"])
+    for _ in range(10):
+        receiver.planned.put(500)
+    report_event(client, world, headers_of("patient_user"))
+    for seconds in (RETRY_BASE_S, 2 * RETRY_BASE_S, 4 * RETRY_BASE_S):
+        clock.advance(seconds=seconds)
+        run_due_jobs(app)
+    assert len(receiver.received) == 3  # disabled after the third failure: no fourth attempt
+    listed = client.get("/api/v1/webhooks/endpoints", headers=headers_of("admin_a")).get_json()["items"]
+    assert listed[0]["status"] == "disabled" and listed[0]["consecutive_failures"] == 3
+    with app.app_context():
+        audit_rows = db.session.execute(select(AuditEvent.action, AuditEvent.clinic_id)).all()
+        assert ("webhook_endpoint.disabled", world.clinic_a.id) in audit_rows
+        assert db.session.scalars(select(WebhookDelivery.status)).all() == ["failed"]
+    report_event(client, world, headers_of("patient_user"))
+    assert len(receiver.received) == 3  # nothing is queued for a disabled endpoint
+    enabled = client.post(f"/api/v1/webhooks/endpoints/{endpoint['id']}/enable", headers=headers_of("admin_a"))
+    assert enabled.status_code == 200 and enabled.get_json()["status"] == "active"
+    # Another clinic's admin cannot see or touch it.
+    assert_problem(client.post(f"/api/v1/webhooks/endpoints/{endpoint['id']}/enable",
+                               headers=headers_of("admin_b")), 404)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hooks", "https://127.0.0.1/hooks", "https://localhost/hooks",
+                                 "https://10.1.2.3/hooks", "https://[::1]/hooks", "https://169.254.169.254/latest",
+                                 "https://user:pw@192.168.1.1/x", "ftp://198.51.100.1/x"])
+def test_private_and_loopback_targets_are_refused(app: Flask, client: FlaskClient, world: Any, headers_of: Any,
+                                                  url: str) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = False
+    response = client.post("/api/v1/webhooks/endpoints", headers=headers_of("admin_a"),
+                           json={"url": url, "events": ["photo.analysed"]})
+    body = assert_problem(response, 422, type_="webhook-target-refused", fields=("url",))
+    assert "secret" not in json.dumps(body)
+
+
+def test_unknown_events_and_other_roles_are_refused(client: FlaskClient, world: Any, headers_of: Any) -> None:
+    assert_problem(client.post("/api/v1/webhooks/endpoints", headers=headers_of("admin_a"),
+                               json={"url": "https://example.org/x", "events": ["patient.read"]}), 422)
+    for role in ("clinician_a", "patient_user", "researcher"):
+        assert_problem(client.get("/api/v1/webhooks/endpoints", headers=headers_of(role)), 403)
+    assert_problem(client.get(f"/api/v1/webhooks/endpoints/{uuid.uuid4()}/deliveries",
+                              headers=headers_of("admin_a")), 404)
