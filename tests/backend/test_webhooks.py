@@ -199,3 +199,39 @@ def test_unknown_events_and_other_roles_are_refused(client: FlaskClient, world: 
         assert_problem(client.get("/api/v1/webhooks/endpoints", headers=headers_of(role)), 403)
     assert_problem(client.get(f"/api/v1/webhooks/endpoints/{uuid.uuid4()}/deliveries",
                               headers=headers_of("admin_a")), 404)
+
+
+def _faceless_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (90, 120), (150, 110, 90)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_refused_photo_and_milestone_events(app: Flask, client: FlaskClient, world: Any, headers_of: Any,
+                                            clock: Any, receiver: Receiver) -> None:
+    """A photo failing the quality gate sends photo.refused; the daily scan sends each due milestone once."""
+    from tests.backend.photo_helpers import grant_photo_consent
+
+    endpoint = register(client, headers_of("admin_a"), receiver.url, ["photo.refused", "milestone.due"])
+    grant_photo_consent(app, world.patient, world.clinician_a)
+    uploaded = client.post(f"/api/v1/patients/{world.patient.id}/photos?course_id={world.course.id}",
+                           data=_faceless_jpeg(), content_type="image/jpeg", headers=headers_of("clinician_a"))
+    assert uploaded.status_code == 201, uploaded.get_json()
+    refused = [json.loads(body) for _, body in receiver.received if json.loads(body)["type"] == "photo.refused"]
+    assert [r["data"]["photo_id"] for r in refused] == [uploaded.get_json()["id"]]
+    assert set(refused[0]["data"]) == {"photo_id", "patient_id", "course_id"}
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["webhook-milestones"])
+    assert first.exit_code == 0, first.output
+    due = [json.loads(body)["data"]["milestone_id"] for _, body in receiver.received
+           if json.loads(body)["type"] == "milestone.due"]
+    assert due and len(due) == len(set(due))
+    assert runner.invoke(args=["webhook-milestones"]).output.startswith("0 ")  # each milestone once
+    verifier = Webhook(endpoint["secret"])
+    for headers, body in receiver.received:
+        verifier.verify(body, headers)
