@@ -235,3 +235,17 @@ def test_refused_photo_and_milestone_events(app: Flask, client: FlaskClient, wor
     verifier = Webhook(endpoint["secret"])
     for headers, body in receiver.received:
         verifier.verify(body, headers)
+
+
+def test_export_ready_goes_to_the_studys_clinic(app: Flask, client: FlaskClient, world: Any, headers_of: Any,
+                                                receiver: Receiver) -> None:
+    register(client, headers_of("admin_a"), receiver.url, ["export.ready"])
+    study = client.post("/api/v1/studies", headers=headers_of("admin_a"), json={"title": "Webhook study"}).get_json()
+    granted = client.post(f"/api/v1/studies/{study['id']}/grants", headers=headers_of("admin_a"),
+                          json={"researcher_id": str(world.researcher.id)})
+    assert granted.status_code == 201
+    export = client.post(f"/api/v1/studies/{study['id']}/exports", headers=headers_of("researcher"), json={})
+    assert export.status_code == 202, export.get_json()
+    payloads = [json.loads(body) for _, body in receiver.received]
+    assert payloads == [{"type": "export.ready", "timestamp": payloads[0]["timestamp"],
+                         "data": {"export_id": export.get_json()["id"], "study_id": study["id"]}}]
