@@ -18,7 +18,8 @@ audit entry tells the clinic's admins.
 Targets are checked at registration and before every attempt (DNS may change): the scheme must
 be https and every address the host resolves to must be public, unless
 ``WEBHOOK_ALLOW_PRIVATE_TARGETS`` allows http and private/loopback addresses (development).
-Redirects are not followed.
+The delivery connects to the checked address (DNS rebinding cannot redirect it; TLS verifies
+the host name); redirects are not followed.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -85,8 +86,14 @@ def signing_secrets(endpoint: WebhookEndpoint, at: dt.datetime) -> list[str]:
 
 # ------------------------------------------------------------------ targets
 
-def check_target(url: str) -> None:
+def check_target(url: str) -> list[str]:
     """Refuse a URL that is not https or whose host resolves to a non-public address.
+
+    Returns
+    -------
+    list of str
+        The host's checked addresses: the delivery connects to these (not to a fresh lookup,
+        which a rebinding DNS server could point elsewhere).
 
     Raises
     ------
@@ -104,10 +111,12 @@ def check_target(url: str) -> None:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, ValueError):
         raise TargetRefused("the host does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global and not allow_private:
-            raise TargetRefused("the host resolves to a private, loopback or reserved address")
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not addresses:
+        raise TargetRefused("the host does not resolve")
+    if not allow_private and not all(address.is_global for address in addresses):
+        raise TargetRefused("the host resolves to a private, loopback or reserved address")
+    return list(dict.fromkeys(str(address) for address in addresses))
 
 
 def _validated_url(url: str) -> str:
@@ -215,30 +224,42 @@ def message_id(delivery: WebhookDelivery) -> str:
     return f"msg_{delivery.id.hex}"
 
 
-def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str | None]:
-    """One POST; (status code, None) when answered, (None, error class) when not."""
+def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, addresses: list[str]) -> tuple[int | None, str | None]:
+    """One POST; (status code, None) when answered, (None, error class) when not.
+
+    The connection goes to the first of the checked ``addresses`` that accepts it; TLS still verifies the URL's
+    host name. Redirects are not followed (a redirect could point at a private address).
+    """
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
     timestamp = int(time.time())  # wall time: the receiver checks it against its own clock
     msg_id = message_id(delivery)
     signatures = " ".join(sign(s, msg_id, timestamp, body) for s in signing_secrets(endpoint, now()))
-    request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
-        "content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp), "webhook-signature": signatures})
-    opener = urllib.request.build_opener(_NoRedirect)
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": msg_id,
+               "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
+    parts = urlsplit(endpoint.url)
+    timeout = float(current_app.config["WEBHOOK_TIMEOUT_S"])
+    if parts.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+    def pinned(target: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        for address in addresses[:-1]:
+            try:
+                return socket.create_connection((address, target[1]), *args, **kwargs)
+            except OSError:
+                continue
+        return socket.create_connection((addresses[-1], target[1]), *args, **kwargs)
+
+    connection._create_connection = pinned  # type: ignore[attr-defined]  # http.client's own hook
     try:
-        with opener.open(request, timeout=float(current_app.config["WEBHOOK_TIMEOUT_S"])) as response:
-            return response.status, None
-    except urllib.error.HTTPError as answer:
-        return answer.code, None
-    except (OSError, ValueError) as exc:
+        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+        return connection.getresponse().status, None
+    except (OSError, http.client.HTTPException) as exc:
         return None, type(exc).__name__
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could point anywhere (a private address): it counts as the answer, not followed."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    finally:
+        connection.close()
 
 
 @job_handler(DELIVERY_JOB)
@@ -259,8 +280,7 @@ def deliver_webhook(ctx: JobContext) -> str | None:
         raise PermanentJobError("endpoint disabled")
     started, clock = now(), time.monotonic()
     try:
-        check_target(endpoint.url)
-        status_code, error = _post(endpoint, delivery)
+        status_code, error = _post(endpoint, delivery, check_target(endpoint.url))
     except TargetRefused:
         status_code, error = None, "TargetRefused"
     attempt = WebhookAttempt(delivery_id=delivery.id, number=len(delivery.attempts) + 1, started_at=started,

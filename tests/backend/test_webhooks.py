@@ -249,3 +249,38 @@ def test_export_ready_goes_to_the_studys_clinic(app: Flask, client: FlaskClient,
     payloads = [json.loads(body) for _, body in receiver.received]
     assert payloads == [{"type": "export.ready", "timestamp": payloads[0]["timestamp"],
                          "data": {"export_id": export.get_json()["id"], "study_id": study["id"]}}]
+
+
+def test_each_attempt_rechecks_the_target(app: Flask, client: FlaskClient, world: Any, headers_of: Any,
+                                          receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that resolved to a public address at registration and to loopback later is not called."""
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    answers = {"rebind.example": "93.184.216.34"}
+
+    def fake_getaddrinfo(host: str, *args: Any, **kwargs: Any) -> list:
+        if host in answers:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = False
+    endpoint = register(client, headers_of("admin_a"), f"https://rebind.example:{port}/hooks",
+                        ["adverse_event.reported"])
+    answers["rebind.example"] = "127.0.0.1"  # the DNS answer changes after registration
+    report_event(client, world, headers_of("patient_user"))
+    assert receiver.received == []
+    deliveries = client.get(f"/api/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+                            headers=headers_of("admin_a")).get_json()
+    assert [a["error"] for a in deliveries[0]["attempts"]] == ["TargetRefused"]
+
+
+def test_a_host_name_is_delivered_to_one_of_its_checked_addresses(
+        client: FlaskClient, world: Any, headers_of: Any, receiver: Receiver) -> None:
+    endpoint = register(client, headers_of("admin_a"), receiver.url.replace("127.0.0.1", "localhost"),
+                        ["adverse_event.reported"])
+    report_event(client, world, headers_of("patient_user"))
+    assert len(receiver.received) == 1
+    Webhook(endpoint["secret"]).verify(receiver.received[0][1], receiver.received[0][0])
