@@ -284,3 +284,21 @@ def test_a_host_name_is_delivered_to_one_of_its_checked_addresses(
     report_event(client, world, headers_of("patient_user"))
     assert len(receiver.received) == 1
     Webhook(endpoint["secret"]).verify(receiver.received[0][1], receiver.received[0][0])
+
+
+def test_analysed_photo_is_announced_once_analysed(app: Flask, client: FlaskClient, world: Any, headers_of: Any,
+                                                   receiver: Receiver, database_backend: str) -> None:
+    from tests.backend.photo_helpers import grant_photo_consent, phone_png, upload
+
+    if database_backend != "sqlite":
+        pytest.skip("a real analysis takes seconds; the event does not depend on the database")
+
+    register(client, headers_of("admin_a"), receiver.url, ["photo.analysed"])
+    grant_photo_consent(app, world.patient, world.clinician_a)
+    photo = upload(client, headers_of("patient_user"), world.patient.id, phone_png(), content_type="image/png",
+                   course_id=world.course.id)
+    assert photo.status_code == 201, photo.get_json()
+    payloads = [json.loads(body) for _, body in receiver.received]
+    assert [p["type"] for p in payloads] == ["photo.analysed"]
+    assert payloads[0]["data"] == {"photo_id": photo.get_json()["id"], "patient_id": str(world.patient.id),
+                                   "course_id": str(world.course.id)}
