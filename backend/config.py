@@ -188,6 +188,17 @@ SETTINGS: tuple[Setting, ...] = (
             "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
             "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false",
+            "Development only: let webhook endpoints use plain HTTP and private, loopback or link-local "
+            "addresses (refused otherwise: server-side request forgery).", parse_bool),
+    Setting("WEBHOOK_TIMEOUT_S", "10", "Seconds a webhook delivery attempt may take (connect and answer).",
+            parse_positive_float),
+    Setting("WEBHOOK_MAX_ATTEMPTS", "8",
+            "Attempts per webhook delivery (retries back off as JOB_RETRY_BASE_S doubling) before it fails.",
+            parse_positive_int),
+    Setting("WEBHOOK_DISABLE_AFTER_FAILURES", "20",
+            "Consecutive failed attempts after which an endpoint is disabled (audited; an admin re-enables it).",
+            parse_positive_int),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

@@ -28,3 +28,4 @@ from backend.models.jobs import Job, JobStatus  # noqa: F401
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay, PhotoUpload  # noqa: F401
 from backend.models.repeatability import RepeatabilityResult  # noqa: F401
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant, StudyParticipant  # noqa: F401
+from backend.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401

@@ -2,7 +2,8 @@
 
 Schema: ``db-upgrade``, ``db-downgrade``, ``db-revision`` (:mod:`backend.migrations`); demo:
 ``init-db``, ``seed-demo`` (:mod:`backend.demo`); accounts: ``create-admin``; operations:
-``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`).
+``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`);
+webhooks: ``webhook-milestones`` (:mod:`backend.services.webhooks`).
 """
 
 from __future__ import annotations
@@ -165,6 +166,18 @@ def prune_command() -> None:
     click.echo(", ".join(f"{name}: {count} deleted" for name, count in prune().items()))
 
 
+@click.command("webhook-milestones")
+@with_appcontext
+def webhook_milestones_command() -> None:
+    """Queue milestone.due / milestone.overdue webhooks (run daily, e.g. from cron; each is sent once)."""
+    from backend.extensions import db, now
+    from backend.services.webhooks import emit_milestone_events
+
+    queued = emit_milestone_events(now().date())
+    db.session.commit()
+    click.echo(f"{queued} milestone webhook deliveries queued")
+
+
 @click.command("check-integrity")
 @with_appcontext
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
@@ -240,7 +253,7 @@ def reanalyse_command(run_here: bool) -> None:
 #: Every command of ``flask --app backend``.
 COMMANDS = (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command, init_db_command,
             create_admin_command, prune_command, check_integrity_command, backup_command, restore_command,
-            reanalyse_command)
+            reanalyse_command, webhook_milestones_command)
 
 
 def register_cli(app: Flask) -> None:

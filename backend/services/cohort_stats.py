@@ -20,6 +20,9 @@ from baseline of the treated-cheek minus control-cheek value), with the same sum
 Wilcoxon test on these differences is the paired signed-rank test of treated vs control.
 
 Frequencies: GAIS scores per milestone and rater, adverse events per type and severity.
+
+Small cells: :func:`suppress_small_cells` withholds every number of a cell with fewer than k
+participants (the study's privacy floor) and marks it ``suppressed``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +73,7 @@ class ChangeSummary:
     share_exceeding_mdc: float | None
     #: Participants per MDC95 source behind ``share_exceeding_mdc``, e.g. ``clinic:3;recapture_study:7``.
     mdc_sources: str | None = None
+    suppressed: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -198,4 +202,37 @@ def adverse_event_frequencies(event_rows: Sequence[dict[str, Any]], participant_
         out.append({"event_type": event_type, "severity": severity, "events": item["count"],
                     "participants": len(people),
                     "share_of_participants": len(people) / participant_count if participant_count else None})
+    return out
+
+
+#: Numbers a suppressed cell withholds, per kind of cell (the participant count is the first).
+_CELL_NUMBERS = {
+    "change": ("n", "mean_change", "mean_ci_low", "mean_ci_high", "median_change", "median_ci_low",
+               "median_ci_high", "wilcoxon_p", "share_exceeding_mdc", "mdc_sources"),
+    "gais": ("count", "share"),
+    "adverse_event": ("participants", "events", "share_of_participants"),
+}
+
+
+def suppress_small_cells(kind: str, cells: Sequence[Any], k: int) -> list[Any]:
+    """Cells of fewer than ``k`` participants with every number withheld (None) and ``suppressed`` set.
+
+    Parameters
+    ----------
+    kind : str
+        ``change`` (:class:`ChangeSummary` items), ``gais`` or ``adverse_event`` (dict items of
+        :func:`gais_frequencies` / :func:`adverse_event_frequencies`).
+    cells : sequence
+    k : int
+        The request's k (at least the study's floor).
+    """
+    numbers = _CELL_NUMBERS[kind]
+    out = []
+    for cell in cells:
+        if isinstance(cell, ChangeSummary):
+            small = cell.n < k
+            out.append(replace(cell, suppressed=True, **{name: None for name in numbers}) if small else cell)
+        else:
+            small = cell[numbers[0]] < k
+            out.append({**cell, **({name: None for name in numbers} if small else {}), "suppressed": small})
     return out

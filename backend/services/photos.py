@@ -36,6 +36,7 @@ from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
+from backend.services import webhooks
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
 from backend.storage import ObjectNotFound, PresignedUpload, current_storage
 from backend.unit_of_work import after_transaction
@@ -483,6 +484,9 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     db.session.flush()
     photo.analysis_job_id = enqueue_analysis(photo).id
     audit.record("photo.create", "photo", photo.id, patient_id=str(patient.id), usable=photo.usable)
+    if not photo.usable:
+        webhooks.emit("photo.refused", patient.clinic_id, {"photo_id": photo.id, "patient_id": patient.id,
+                                                           "course_id": photo.course_id})
     return photo
 
 

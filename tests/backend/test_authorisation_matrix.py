@@ -176,9 +176,25 @@ def _add_study(app, world) -> None:
         world.study_id, world.export_id = study.id, export.id
 
 
+#: A public address literal: registering and re-enabling resolve nothing and send nothing.
+PUBLIC_WEBHOOK_URL = "https://93.184.216.34/hooks"
+
+
+def _add_webhook(app, world) -> None:
+    """A webhook endpoint of clinic A for an event no matrix request causes."""
+    from backend.models.webhooks import WebhookEndpoint
+
+    with app.app_context():
+        endpoint = WebhookEndpoint(clinic_id=world.clinic_a.id, url=PUBLIC_WEBHOOK_URL, events=["milestone.due"],
+                                   secret="whsec_" + "A" * 32, created_by_user_id=world.admin_a.id)
+        db.session.add(endpoint)
+        db.session.commit()
+        world.webhook_id = endpoint.id
+
+
 WORLD_PARTS: dict[str, Callable[[Any, Any], None]] = {
     "photo": _add_photo, "consent": _add_consent, "upload": _add_upload, "signed_put": _add_signed_put,
-    "study": _add_study,
+    "study": _add_study, "webhook": _add_webhook,
 }
 
 
@@ -248,6 +264,8 @@ CLINICAL: tuple[Endpoint, ...] = (
         f"/api/v1/adverse-events/{w.adverse_event.id}", {"resolution_date": "2026-03-01"}),
         (PATIENT, CLINICIAN)),
     # Invitations target a patient of clinic A without a login (an enrolled one answers 409).
+    Endpoint("patients.patient_fhir", "GET", lambda w: (f"/api/v1/patients/{w.patient.id}/fhir", None),
+             (CLINICIAN,), needs=("photo",)),
     Endpoint("enrolment.create_invitation", "POST",
              lambda w: (f"/api/v1/patients/{w.new_patient.id}/invitations", {}), (CLINICIAN,), success=201,
              visible_to=CLINIC_A_STAFF),)
@@ -336,6 +354,9 @@ API_ROUTES: tuple[Endpoint, ...] = (
     Endpoint("studies.leave_study", "DELETE",
              lambda w: (f"/api/v1/studies/{w.study_id}/clinics/{w.clinic_a.id}", None), (ADMIN,), success=204,
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
+    Endpoint("studies.set_privacy_floor", "PUT", lambda w: (f"/api/v1/studies/{w.study_id}/privacy-floor", {
+        "min_k": 5, "max_suppression": 0.1}), (ADMIN,), addresses_object=False, overrides=STAFF_OTHER_403,
+        needs=("study",)),
     Endpoint("studies.list_grants", "GET", lambda w: (f"/api/v1/studies/{w.study_id}/grants", None), (ADMIN,),
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
     Endpoint("studies.grant_researcher", "POST", lambda w: (f"/api/v1/studies/{w.study_id}/grants", {
@@ -353,6 +374,20 @@ API_ROUTES: tuple[Endpoint, ...] = (
              addresses_object=False, needs=("study",)),
     Endpoint("studies.cohort_statistics", "GET", lambda w: (f"/api/v1/studies/{w.study_id}/statistics", None),
              (RESEARCHER,), addresses_object=False, needs=("study",)),
+    # Webhook endpoints belong to clinic A; only its admins manage them.
+    Endpoint("webhooks.create_endpoint", "POST", lambda w: ("/api/v1/webhooks/endpoints", {
+        "url": PUBLIC_WEBHOOK_URL, "events": ["milestone.due"]}), (ADMIN,), success=201, addresses_object=False),
+    Endpoint("webhooks.list_endpoints", "GET", lambda w: ("/api/v1/webhooks/endpoints", None), (ADMIN,),
+             listed=lambda w: str(w.webhook_id), visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.rotate_secret", "POST",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/rotate-secret", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.enable_endpoint", "POST",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/enable", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.list_deliveries", "GET",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/deliveries", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
     # The API's own documents.
     Endpoint("api-docs.openapi_json", "GET", lambda w: ("/api/v1/openapi.json", None), NO_SIGN_IN),
     Endpoint("api-docs.openapi_swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),

@@ -155,11 +155,26 @@ def repeatability_rows(participants: Sequence[Participant], options: ExportOptio
     rows.sort(key=lambda r: (r["scope"] != "all_clinics", r["clinic_code"] or "", order[r["fitzpatrick_group"]],
                              r["measure"], r["region"]))
     return rows
+def statistics(tables: StudyTables) -> dict[str, list[Any]]:
+    """Change summaries, split-face differences, GAIS and adverse-event frequencies of the released
+    participants, cells of fewer than k participants suppressed (k: the request's, >= the study's floor)."""
+    k = tables.anonymity.k
+    participant_count = len(tables.rows["participants.csv"])
+    return {
+        "changes": cohort_stats.suppress_small_cells("change", cohort_stats.summarise_changes(tables.changes), k),
+        "split_face": cohort_stats.suppress_small_cells(
+            "change", cohort_stats.summarise_changes(tables.split_face), k),
+        "gais": cohort_stats.suppress_small_cells(
+            "gais", cohort_stats.gais_frequencies(tables.rows["assessments.csv"]), k),
+        "adverse_events": cohort_stats.suppress_small_cells("adverse_event", cohort_stats.adverse_event_frequencies(
+            tables.rows["adverse_events.csv"], participant_count), k),
+    }
 
 
 def summary_rows(tables: StudyTables) -> list[dict[str, Any]]:
     """``summary.csv``: change statistics, split-face differences, GAIS and adverse-event frequencies."""
     rows: list[dict[str, Any]] = []
+    numbers = statistics(tables)
 
     def change_row(section: str, summary: cohort_stats.ChangeSummary) -> dict[str, Any]:
         return {"section": section, "measure": summary.measure, "region": summary.region,
@@ -167,29 +182,31 @@ def summary_rows(tables: StudyTables) -> list[dict[str, Any]]:
                 "mean_ci_low": summary.mean_ci_low, "mean_ci_high": summary.mean_ci_high,
                 "median": summary.median_change, "median_ci_low": summary.median_ci_low,
                 "median_ci_high": summary.median_ci_high, "wilcoxon_p": summary.wilcoxon_p,
-                "share_exceeding_mdc": summary.share_exceeding_mdc, "mdc_sources": summary.mdc_sources}
+                "share_exceeding_mdc": summary.share_exceeding_mdc, "mdc_sources": summary.mdc_sources,
+                "suppressed": summary.suppressed}
 
-    rows += [change_row("change", s) for s in cohort_stats.summarise_changes(tables.changes)]
-    rows += [change_row("split_face", s) for s in cohort_stats.summarise_changes(tables.split_face)]
-    for item in cohort_stats.gais_frequencies(tables.rows["assessments.csv"]):
+    rows += [change_row("change", s) for s in numbers["changes"]]
+    rows += [change_row("split_face", s) for s in numbers["split_face"]]
+    for item in numbers["gais"]:
         rows.append({"section": "gais", "milestone": item["milestone"],
-                     "group": f"{item['rater_role']}:{item['gais']}", "n": item["count"], "share": item["share"]})
-    for item in cohort_stats.adverse_event_frequencies(tables.rows["adverse_events.csv"], len(tables.rows["participants.csv"])):
+                     "group": f"{item['rater_role']}:{item['gais']}", "n": item["count"], "share": item["share"],
+                     "suppressed": item["suppressed"]})
+    for item in numbers["adverse_events"]:
         rows.append({"section": "adverse_event", "group": f"{item['event_type']}:{item['severity']}",
-                     "n": item["events"], "share": item["share_of_participants"]})
+                     "n": item["events"], "share": item["share_of_participants"], "suppressed": item["suppressed"]})
     return rows
 
 
 def cohort_statistics(study: Study, options: ExportOptions) -> dict[str, Any]:
     """The cohort statistics endpoint's body (same numbers as ``summary.csv`` of an export)."""
     tables = build_tables(included_participants(study), options)
+    numbers = statistics(tables)
     return {
         "participants": len(tables.rows["participants.csv"]),
         "k_anonymity": tables.anonymity.report(),
         "options": options.as_dict(),
-        "changes": [s.as_dict() for s in cohort_stats.summarise_changes(tables.changes)],
-        "split_face": [s.as_dict() for s in cohort_stats.summarise_changes(tables.split_face)],
-        "gais": cohort_stats.gais_frequencies(tables.rows["assessments.csv"]),
-        "adverse_events": cohort_stats.adverse_event_frequencies(tables.rows["adverse_events.csv"],
-                                                    len(tables.rows["participants.csv"])),
+        "changes": [s.as_dict() for s in numbers["changes"]],
+        "split_face": [s.as_dict() for s in numbers["split_face"]],
+        "gais": numbers["gais"],
+        "adverse_events": numbers["adverse_events"],
     }
