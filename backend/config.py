@@ -270,6 +270,6 @@ def derived_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # No OPENAPI_SWAGGER_UI_PATH: flask-smorest's page loads a CDN; backend.http.api_docs
+        # serves the packaged Swagger UI at /api/v1/docs instead.
     }

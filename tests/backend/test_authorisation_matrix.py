@@ -355,7 +355,8 @@ API_ROUTES: tuple[Endpoint, ...] = (
              (RESEARCHER,), addresses_object=False, needs=("study",)),
     # The API's own documents.
     Endpoint("api-docs.openapi_json", "GET", lambda w: ("/api/v1/openapi.json", None), NO_SIGN_IN),
-    Endpoint("api-docs.openapi_swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),
+    Endpoint("api-docs-ui.swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),
+    Endpoint("api-docs-ui.asset", "GET", lambda w: ("/api/v1/docs/assets/swagger-init.js", None), NO_SIGN_IN),
 )
 
 MATRIX: tuple[Endpoint, ...] = CLINICAL + API_ROUTES
