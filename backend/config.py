@@ -184,6 +184,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Send the clinician dashboard's session cookie over HTTPS only (Secure). Browsers accept "
             "it from http://localhost and http://127.0.0.1; set false only for plain HTTP on another host.",
             parse_bool),
+    Setting("PUBLIC_BASE_URL", "http://localhost:5000",
+            "Address patients reach this server at (scheme://host[:port], no trailing slash); "
+            "enrolment links and QR codes on the printable enrolment sheet start with it."),
     Setting("SEED_DEMO", "false",
             "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
             "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),

@@ -218,14 +218,10 @@ def patient_flags(patient: Patient, today: dt.date) -> PatientFlags:
 @login_required
 @transactional
 def patients() -> str:
-    """The clinic's patients with attention flags."""
-    rows = db.session.scalars(
-        select(Patient).where(access.patients_visible_to(user())).order_by(Patient.full_name, Patient.id)
-    ).all()
-    today = now().date()
-    listed = [(patient, patient_flags(patient, today)) for patient in rows]
-    audit.record("patient.list", "clinic", user().clinic_id, count=len(listed))
-    return render_template("dashboard/patients.html", patients=listed, user=user())
+    """The clinic's patients with attention flags, search, filters and pages."""
+    from backend.dashboard.clinic import patient_list_page  # the clinic pages build on this module
+
+    return patient_list_page()
 
 
 # ------------------------------------------------------------------ patient page

@@ -115,6 +115,16 @@ def create_invitation(
     return invitation, format_code(code), token
 
 
+def invitation_link(token: str) -> str:
+    """The enrolment link of an invitation's link token (for the enrolment sheet and its QR code).
+
+    Built from the ``PUBLIC_BASE_URL`` setting, not from the request, so a link printed in the
+    clinic works for the patient at home.
+    """
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return f"{base}/app/#/join/{token}"
+
+
 def _invalid(detail: str) -> InvalidRequest:
     return InvalidRequest(errors={"_schema": [detail]}, slug="invitation-invalid")
 

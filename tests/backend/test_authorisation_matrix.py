@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from backend.extensions import db
+from backend.models.clinical import TreatmentCourse
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.models.studies import Study, StudyClinic, StudyGrant
@@ -176,9 +177,20 @@ def _add_study(app, world) -> None:
         world.study_id, world.export_id = study.id, export.id
 
 
+def _add_lot(app, world) -> None:
+    """A session of world.course that applied lot ``LOT-M``."""
+    from backend.services import courses as course_service
+
+    with app.app_context():
+        course = db.session.get(TreatmentCourse, world.course.id)
+        course_service.add_session(course, {"performed_on": dt.date(2026, 3, 1), "product_lot": "LOT-M"},
+                                   world.clinician_a)
+        db.session.commit()
+
+
 WORLD_PARTS: dict[str, Callable[[Any, Any], None]] = {
     "photo": _add_photo, "consent": _add_consent, "upload": _add_upload, "signed_put": _add_signed_put,
-    "study": _add_study,
+    "study": _add_study, "lot": _add_lot,
 }
 
 
@@ -365,6 +377,69 @@ MATRIX: tuple[Endpoint, ...] = CLINICAL + API_ROUTES
 DASHBOARD_ROLES = (CLINICIAN, ADMIN)
 NOT_STAFF_401 = {"patient_own": 401, "patient_other": 401, "researcher": 401}
 
+#: A one-time form token (the pages' submit-once forms carry one).
+FORM_TOKEN = {"form_token": "matrix-one-time-form-token-0001"}
+#: Clinician-only pages: an admin signs in but may not write clinical records (as in the API).
+ADMIN_403 = {"admin_same": 403, "admin_other": 403}
+
+
+def _page(template: str) -> Callable[[Any], str]:
+    return lambda w: template.format(patient=w.patient.id, course=w.course.id, event=w.adverse_event.id,
+                                     new_patient=w.new_patient.id, photo=getattr(w, "photo_id", None))
+
+
+def _get(endpoint: str, path: str, **options: Any) -> Endpoint:
+    return Endpoint(endpoint, "GET", lambda w: (_page(path)(w), None), options.pop("roles", DASHBOARD_ROLES),
+                    **options)
+
+
+def _post(endpoint: str, path: str, body: Callable[[Any], dict[str, Any]], **options: Any) -> Endpoint:
+    return Endpoint(endpoint, "POST", lambda w: (_page(path)(w), {**FORM_TOKEN, **body(w)}),
+                    options.pop("roles", DASHBOARD_ROLES), success=options.pop("success", 303), **options)
+
+
+#: The clinic workspace pages (backend/dashboard/clinic.py): GET forms and their POSTs.
+CLINIC_WORKSPACE: tuple[Endpoint, ...] = (
+    _get("dashboard.patient_new", "/dashboard/patients/new", addresses_object=False, overrides=ADMIN_403),
+    _post("dashboard.patient_new", "/dashboard/patients/new", lambda w: {
+        "full_name": "Form Person", "date_of_birth": "1990-01-02", "sex": "male", "fitzpatrick_type": "4"},
+        addresses_object=False, overrides=ADMIN_403),
+    _get("dashboard.patient_edit", "/dashboard/patients/{patient}/edit", overrides=ADMIN_403),
+    _post("dashboard.patient_edit", "/dashboard/patients/{patient}/edit", lambda w: {"full_name": "Renamed"},
+          overrides=ADMIN_403),
+    _get("dashboard.consents", "/dashboard/patients/{patient}/consents"),
+    _post("dashboard.consents", "/dashboard/patients/{patient}/consents", lambda w: {
+        "scope": "research", "action": "grant", "version": "2026-01"}, overrides={"admin_same": 403}),
+    _post("dashboard.invitation", "/dashboard/patients/{new_patient}/invitation", lambda w: {}, success=200,
+          visible_to=CLINIC_A_STAFF, overrides=ADMIN_403),
+    _get("dashboard.course_new", "/dashboard/patients/{patient}/courses/new", overrides=ADMIN_403),
+    _post("dashboard.course_new", "/dashboard/patients/{patient}/courses/new", lambda w: {
+        "indication": "photoaging", "product_name": "P", "exosome_source": "adipose", "delivery": "peel",
+        "baseline_date": "2026-03-15", "treated_regions": ["forehead"]}, overrides=ADMIN_403),
+    _get("dashboard.course_edit", "/dashboard/courses/{course}/edit", overrides=ADMIN_403),
+    _post("dashboard.course_edit", "/dashboard/courses/{course}/edit", lambda w: {"notes": "changed"},
+          overrides=ADMIN_403),
+    _get("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", overrides=ADMIN_403),
+    _post("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", lambda w: {
+        "performed_on": "2026-03-15", "product_lot": "L1"}, overrides=ADMIN_403),
+    _get("dashboard.assessment_new", "/dashboard/courses/{course}/assessments/new", overrides=ADMIN_403),
+    _post("dashboard.assessment_new", "/dashboard/courses/{course}/assessments/new", lambda w: {
+        "milestone_id": _milestone(w, "2_weeks"), "gais": "2"}, overrides=ADMIN_403),
+    _get("dashboard.adverse_event_new", "/dashboard/courses/{course}/adverse-events/new", overrides=ADMIN_403),
+    _post("dashboard.adverse_event_new", "/dashboard/courses/{course}/adverse-events/new", lambda w: {
+        "event_type": "erythema", "severity": "mild", "onset_date": "2026-03-10"}, overrides=ADMIN_403),
+    _get("dashboard.adverse_event_edit", "/dashboard/adverse-events/{event}/edit", overrides=ADMIN_403),
+    _post("dashboard.adverse_event_edit", "/dashboard/adverse-events/{event}/edit", lambda w: {
+        "severity": "moderate"}, overrides=ADMIN_403),
+    _get("dashboard.photo_upload", "/dashboard/patients/{patient}/photos/new", overrides=ADMIN_403),
+    _post("dashboard.photo_upload", "/dashboard/patients/{patient}/photos/new", lambda w: {
+        "course_id": str(w.course.id), "view": "front", "photo": (io.BytesIO(_jpeg()), "face.jpg")},
+        overrides=ADMIN_403, needs=("consent",)),
+    _get("dashboard.photo_result", "/dashboard/photos/{photo}", needs=("photo",)),
+    _get("dashboard.lots", "/dashboard/lots?lot=LOT-M", listed=lambda w: "Pat Own", needs=("lot",)),
+    _get("dashboard.worklist", "/dashboard/worklist", listed=lambda w: "Pat Own"),
+)
+
 #: Every dashboard route (session sign-in, forms with a CSRF token).
 DASHBOARD: tuple[Endpoint, ...] = (
     Endpoint("dashboard.login", "GET", lambda w: ("/dashboard/login", None), NO_SIGN_IN),
@@ -388,6 +463,7 @@ DASHBOARD: tuple[Endpoint, ...] = (
              DASHBOARD_ROLES, needs=("photo",)),
     Endpoint("dashboard.aligned_face", "GET", lambda w: (f"/dashboard/photos/{w.photo_id}/aligned/baseline.png", None),
              DASHBOARD_ROLES, needs=("photo",)),
+    *CLINIC_WORKSPACE,
 )
 
 #: Routes with nothing to authorise: static files.
