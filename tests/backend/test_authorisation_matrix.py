@@ -440,6 +440,44 @@ CLINIC_WORKSPACE: tuple[Endpoint, ...] = (
     _get("dashboard.worklist", "/dashboard/worklist", listed=lambda w: "Pat Own"),
 )
 
+#: Admin pages: a clinician signs in but does not administer (as in the API).
+CLINICIAN_403 = {"clinician_same": 403, "clinician_other": 403}
+ADMINS = (ADMIN,)
+
+
+def _admin_page(endpoint: str, method: str, path: Callable[[Any], str], body: Callable[[Any], dict] | None = None,
+                **options: Any) -> Endpoint:
+    request = (lambda w: (path(w), None)) if method == "GET" else (lambda w: (path(w), {**FORM_TOKEN, **body(w)}))
+    return Endpoint(endpoint, method, request, ADMINS, success=options.pop("success", 200 if method == "GET" else 303),
+                    overrides={**CLINICIAN_403, **options.pop("overrides", {})}, **options)
+
+
+ADMIN_PAGES: tuple[Endpoint, ...] = (
+    _admin_page("dashboard.admin_users", "GET", lambda w: "/dashboard/admin/users", addresses_object=False,
+                listed=lambda w: w.clinician_a.email, visible_to=CLINIC_A_STAFF),
+    _admin_page("dashboard.admin_users", "POST", lambda w: "/dashboard/admin/users", lambda w: {
+        "email": "made@example.org", "role": "researcher", "password": "a long enough passphrase 42"},
+        addresses_object=False),
+    _admin_page("dashboard.admin_user_active", "POST", lambda w: f"/dashboard/admin/users/{w.clinician_a.id}/active",
+                lambda w: {"active": "false"}, visible_to=CLINIC_A_STAFF),
+    _admin_page("dashboard.admin_audit", "GET", lambda w: "/dashboard/admin/audit", addresses_object=False),
+    _admin_page("dashboard.admin_audit_verify", "POST", lambda w: "/dashboard/admin/audit/verify", lambda w: {},
+                success=200, addresses_object=False),
+    _admin_page("dashboard.admin_studies", "GET", lambda w: "/dashboard/admin/studies", addresses_object=False),
+    _admin_page("dashboard.admin_studies", "POST", lambda w: "/dashboard/admin/studies", lambda w: {"title": "S"},
+                addresses_object=False),
+    # Admins read every study definition and may join any study with their own clinic; only the
+    # owning clinic's admins grant researchers.
+    _admin_page("dashboard.admin_study", "GET", lambda w: f"/dashboard/admin/studies/{w.study_id}",
+                visible_to=CLINIC_A_STAFF, needs=("study",), overrides={"admin_other": 200}),
+    _admin_page("dashboard.admin_study_membership", "POST", lambda w: f"/dashboard/admin/studies/{w.study_id}/membership",
+                lambda w: {"join": "true"}, visible_to=CLINIC_A_STAFF, needs=("study",),
+                overrides={"admin_other": 303}),
+    _admin_page("dashboard.admin_study_grant", "POST", lambda w: f"/dashboard/admin/studies/{w.study_id}/grants",
+                lambda w: {"researcher_id": str(w.researcher.id)}, visible_to=CLINIC_A_STAFF, needs=("study",),
+                overrides={"admin_other": 403}),
+)
+
 #: Every dashboard route (session sign-in, forms with a CSRF token).
 DASHBOARD: tuple[Endpoint, ...] = (
     Endpoint("dashboard.login", "GET", lambda w: ("/dashboard/login", None), NO_SIGN_IN),
@@ -464,6 +502,7 @@ DASHBOARD: tuple[Endpoint, ...] = (
     Endpoint("dashboard.aligned_face", "GET", lambda w: (f"/dashboard/photos/{w.photo_id}/aligned/baseline.png", None),
              DASHBOARD_ROLES, needs=("photo",)),
     *CLINIC_WORKSPACE,
+    *ADMIN_PAGES,
 )
 
 #: Routes with nothing to authorise: static files.
