@@ -21,19 +21,16 @@ from sqlalchemy import select
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import clinical_blueprint
-from backend.extensions import db
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
 from backend.http.problems import problem
-from backend.models.jobs import Job
 from backend.models.studies import Study, StudyExport, StudyGrant
 from backend.services import studies as study_service
 from backend.services.export import package as export_package
 from backend.services.export import tables as export_tables
-from backend.services.export.options import ExportOptions
+from backend.services.studies import export_status, options_from
 from backend.storage import current_storage
 from backend.unit_of_work import transactional
-from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (
     CohortStatisticsSchema,
@@ -58,14 +55,6 @@ def study_body(study: Study) -> dict[str, Any]:
             "clinic_ids": [link.clinic_id for link in study.clinics], "created_at": study.created_at}
 
 
-def export_status(export: StudyExport) -> str:
-    """The export's status; before it is ready, its job's (queued, running, failed)."""
-    if export.status == "ready" or export.job_id is None:
-        return export.status
-    job = db.session.get(Job, export.job_id)
-    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
-
-
 def export_body(export: StudyExport) -> dict[str, Any]:
     ready = export.status == "ready"
     return {"id": export.id, "status": export_status(export), "options": export.options, "summary": export.summary,
@@ -73,13 +62,6 @@ def export_body(export: StudyExport) -> dict[str, Any]:
             "completed_at": export.completed_at,
             "download_url": url_for("studies.download_export", study_id=export.study_id, export_id=export.id)
             if ready else None}
-
-
-def options_from(args: dict[str, Any]) -> ExportOptions:
-    return ExportOptions(
-        k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
-        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
-        region_patches=args.get("region_patches", False))
 
 
 @blp.route("/studies", methods=["POST"])

@@ -375,7 +375,11 @@ MATRIX: tuple[Endpoint, ...] = CLINICAL + API_ROUTES
 
 #: Roles that can sign in to the dashboard; a page answers every other role with the sign-in form.
 DASHBOARD_ROLES = (CLINICIAN, ADMIN)
-NOT_STAFF_401 = {"patient_own": 401, "patient_other": 401, "researcher": 401}
+NOT_STAFF_401 = {"patient_own": 401, "patient_other": 401}
+#: Roles that sign in to the pages: clinic staff, and researchers (their studies' pages only).
+SIGN_IN_ROLES = DASHBOARD_ROLES + (RESEARCHER,)
+#: Where a signed-in user of another role is sent from a page not for them.
+START_PAGE = {RESEARCHER: "/dashboard/research/", CLINICIAN: "/dashboard/", ADMIN: "/dashboard/"}
 
 #: A one-time form token (the pages' submit-once forms carry one).
 FORM_TOKEN = {"form_token": "matrix-one-time-form-token-0001"}
@@ -478,6 +482,24 @@ ADMIN_PAGES: tuple[Endpoint, ...] = (
                 overrides={"admin_other": 403}),
 )
 
+#: Researcher pages: the studies a researcher is granted (clinic A's study here).
+RESEARCHERS = (RESEARCHER,)
+RESEARCH_PAGES: tuple[Endpoint, ...] = (
+    Endpoint("dashboard.research_home", "GET", lambda w: ("/dashboard/research/", None), RESEARCHERS,
+             addresses_object=False, needs=("study",)),  # what it lists: test_research_pages
+    Endpoint("dashboard.research_study", "GET", lambda w: (f"/dashboard/research/studies/{w.study_id}", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+    Endpoint("dashboard.research_study", "POST", lambda w: (f"/dashboard/research/studies/{w.study_id}",
+                                                            {**FORM_TOKEN, "k": "1"}),
+             RESEARCHERS, success=303, needs=("study",), overrides={"researcher": 303}),
+    Endpoint("dashboard.research_download", "GET", lambda w: (
+        f"/dashboard/research/studies/{w.study_id}/exports/{w.export_id}/download", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+    Endpoint("dashboard.research_statistics", "GET", lambda w: (
+        f"/dashboard/research/studies/{w.study_id}/statistics", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+)
+
 #: Every dashboard route (session sign-in, forms with a CSRF token).
 DASHBOARD: tuple[Endpoint, ...] = (
     Endpoint("dashboard.login", "GET", lambda w: ("/dashboard/login", None), NO_SIGN_IN),
@@ -503,6 +525,7 @@ DASHBOARD: tuple[Endpoint, ...] = (
              DASHBOARD_ROLES, needs=("photo",)),
     *CLINIC_WORKSPACE,
     *ADMIN_PAGES,
+    *RESEARCH_PAGES,
 )
 
 #: Routes with nothing to authorise: static files.
@@ -582,7 +605,7 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
     if entry.endpoint != "dashboard.login":
         # Every role tries to sign in; only clinicians and admins can.
         signed_in = sign_in(client, user.email)
-        assert signed_in.status_code == (302 if user.role in DASHBOARD_ROLES else 401)
+        assert signed_in.status_code == (302 if user.role in SIGN_IN_ROLES else 401)
     path, body = entry.request(world)
     if entry.method == "POST":
         response = client.post(path, data={**body, "csrf_token": form_csrf(client)})
@@ -590,8 +613,9 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
         response = client.get(path)
     expected = expected_status(entry, caller, user.role, refused=302)
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
-    if expected == 302 and entry.roles is not NO_SIGN_IN:
-        assert "/dashboard/login" in response.headers["Location"]
+    if expected == 302 and entry.roles is not NO_SIGN_IN:  # the sign-in form, or the role's own start page
+        assert response.headers["Location"].startswith(("/dashboard/login", START_PAGE.get(user.role, "?"))), \
+            response.headers["Location"]
     if expected == 200 and entry.listed is not None:
         assert (entry.listed(world) in response.get_data(as_text=True)) == sees(entry, caller)
 
