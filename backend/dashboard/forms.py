@@ -37,6 +37,8 @@ FORM_TOKEN_FIELD = "form_token"
 _TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 #: Form fields that are plumbing, not data.
 _PLUMBING = {"csrf_token", FORM_TOKEN_FIELD}
+#: Fields never sent back into a re-rendered form (a password stays out of the HTML).
+_SECRET_FIELDS = {"password"}
 #: Key of errors that concern the whole form (marshmallow's convention, also used by services).
 FORM_ERRORS = "_schema"
 
@@ -116,7 +118,8 @@ class Form:
         ``extra`` are values the page adds (not typed by the user), e.g. a fixed scope.
         """
         raw = {**form_values(self.schema, keep_blank=self.keep_blank), **(extra or {})}
-        self.values = {key: value for key, value in request.form.items(multi=False) if key not in _PLUMBING}
+        self.values = {key: value for key, value in request.form.items(multi=False)
+                       if key not in _PLUMBING | _SECRET_FIELDS}
         for name, field in self.schema.load_fields.items():
             if isinstance(field, ma.fields.List):
                 self.values[name] = request.form.getlist(name)

@@ -52,6 +52,7 @@ def test_bad_account_input_is_shown_next_to_the_field(app, admin, field, value):
     before = count(app, User)
     response = submit(admin, "/dashboard/admin/users", {**NEW_USER, field: value})
     assert response.status_code == 422 and f'id="e-{field}"' in response.get_data(as_text=True)
+    assert NEW_USER["password"] not in response.get_data(as_text=True)  # never echoed into the page
     assert count(app, User) == before
 
 
