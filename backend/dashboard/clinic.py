@@ -47,6 +47,7 @@ from schemas.clinical import (
     CourseUpdateSchema,
     PatientCreateSchema,
     PatientUpdateSchema,
+    ScheduleReplaceSchema,
     SessionCreateSchema,
 )
 from schemas.photos import PHOTO_VIEWS, CaptureMetadataSchema
@@ -516,3 +517,79 @@ def photo_result(photo_id: uuid.UUID) -> str:
     audit.record("photo.read", "photo", photo.id, endpoint=request.endpoint)
     return render_template("dashboard/clinic/photo_result.html", photo=photo, patient=patient, milestone=milestone,
                            user=user())
+
+
+# ------------------------------------------------------------------ milestone schedule
+
+SCHEDULE_FIELDS = ("name", "day_offset", "window_before_days", "window_after_days")
+
+
+def schedule_text(course: TreatmentCourse) -> str:
+    """The course's schedule as the form shows it: ``name, day, days before, days after`` lines."""
+    return "\n".join(f"{m.name}, {m.day_offset}, {m.window_before_days}, {m.window_after_days}"
+                     for m in course.milestones)
+
+
+def parse_schedule(text: str) -> list[dict[str, Any]]:
+    """Schedule lines as ``ScheduleReplaceSchema``'s ``milestones`` (numbers where they are whole numbers).
+
+    Raises
+    ------
+    ValidationFailed
+        A line without four comma-separated parts.
+    """
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) != len(SCHEDULE_FIELDS):
+            raise ValidationFailed(errors={"milestones": [
+                f"Line {number}: write 'name, day, days before, days after', e.g. '3_months, 90, 14, 14'."]})
+        items.append({name: int(value) if name != "name" and value.lstrip("-").isdigit() else value
+                      for name, value in zip(SCHEDULE_FIELDS, parts, strict=True)})
+    return items
+
+
+def _schedule_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The schema's ``milestones.<index>.<field>`` errors as line-numbered messages of the one text field."""
+    grouped: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        if key.startswith("milestones."):
+            _, index, *field = key.split(".")
+            where = f"Line {int(index) + 1}" + (f", {field[0].replace('_', ' ')}" if field else "")
+            grouped.setdefault("milestones", []).extend(f"{where}: {message}" for message in messages)
+        else:
+            grouped.setdefault(key, []).extend(messages)
+    return grouped
+
+
+@bp.route("/courses/<uuid:course_id>/schedule", methods=["GET", "POST"])
+@accepts(FORM_MEDIA_TYPE)
+@login_required
+@clinicians_only
+@submit_once(check_csrf)
+def course_schedule(course_id: uuid.UUID) -> Any:
+    """Replace the milestone schedule (``PUT /api/v1/courses/{id}/milestones``): a kept name keeps
+    its completion; a completed or rated milestone cannot be removed."""
+    course = _course(course_id)
+    form = Form(ScheduleReplaceSchema(), {"milestones": schedule_text(course)})
+    if form.submitted:
+        text = request.form.get("milestones", "")
+        try:
+            milestones = parse_schedule(text)
+        except ValidationFailed as error:
+            form.refuse(error)
+        else:
+            if form.validate(extra={"milestones": milestones}):
+                def replace(data: dict[str, Any]) -> Response:
+                    course_service.set_schedule(course, data["milestones"])
+                    audit.record("course.update", "course", course.id, fields=["milestones"])
+                    return redirect(url_for("dashboard.patient_page", patient_id=course.patient_id,
+                                            course=course.id), code=303)
+                done = form.attempt(replace)
+                if done is not None:
+                    return done
+            form.errors = _schedule_errors(form.errors)
+        form.values["milestones"] = text
+    return form.render("dashboard/clinic/schedule_form.html", course=course, patient=course.patient, user=user())

@@ -423,6 +423,10 @@ CLINIC_WORKSPACE: tuple[Endpoint, ...] = (
     _get("dashboard.course_edit", "/dashboard/courses/{course}/edit", overrides=ADMIN_403),
     _post("dashboard.course_edit", "/dashboard/courses/{course}/edit", lambda w: {"notes": "changed"},
           overrides=ADMIN_403),
+    _get("dashboard.course_schedule", "/dashboard/courses/{course}/schedule", overrides=ADMIN_403),
+    _post("dashboard.course_schedule", "/dashboard/courses/{course}/schedule", lambda w: {
+        "milestones": "baseline, 0, 0, 3\n2_weeks, 14, 3, 3\n1_month, 30, 5, 5\n3_months, 90, 14, 14\n"
+                      "6_months, 180, 14, 14"}, overrides=ADMIN_403),
     _get("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", overrides=ADMIN_403),
     _post("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", lambda w: {
         "performed_on": "2026-03-15", "product_lot": "L1"}, overrides=ADMIN_403),

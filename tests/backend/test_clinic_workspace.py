@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 
 from backend.extensions import db
 from backend.models.audit import AuditEvent
-from backend.models.clinical import AdverseEvent, Assessment, ConsentEvent, Patient, TreatmentCourse, TreatmentSession
+from backend.models.clinical import (
+    AdverseEvent,
+    Assessment,
+    ConsentEvent,
+    Milestone,
+    Patient,
+    TreatmentCourse,
+    TreatmentSession,
+)
 from backend.models.photos import Photo
 from tests import factories
 from tests.backend.dashboard_helpers import csrf_of, sign_in
@@ -129,6 +137,10 @@ BAD_INPUT = [
      {"event_type": "erythema", "severity": "mild", "onset_date": "2999-01-01"}, "onset_date", AdverseEvent),
     ("adverse event: resolved before onset", "/dashboard/adverse-events/{event}/edit",
      {"severity": "mild", "resolution_date": "2000-01-01"}, "resolution_date", None),
+    ("schedule: not four parts", "/dashboard/courses/{course}/schedule", {"milestones": "baseline 0 0 3"},
+     "milestones", Milestone),
+    ("schedule: negative day", "/dashboard/courses/{course}/schedule",
+     {"milestones": "baseline, 0, 0, 3\nlater, -5, 0, 3"}, "milestones", Milestone),
     ("photo: no file", "/dashboard/patients/{patient}/photos/new", {"view": "front"}, "photo", Photo),
 ]
 
@@ -264,3 +276,34 @@ def test_worklist_lists_overdue_milestones(app, world, clinician, clock):
     clock.advance(days=20)  # the 2_weeks window (day 14 +- 3) has closed
     page = clinician.get("/dashboard/worklist").get_data(as_text=True)
     assert "Pat Own" in page and "2 weeks" in page and "Pat Bee" not in page
+
+
+def test_the_api_records_the_product_applied_with_the_same_rules(app, world, client, headers_of):
+    path = f"/api/v1/courses/{world.course.id}/sessions"
+    body = {"performed_on": "2026-03-01", "product_manufacturer": "Exo Labs", "product_lot": "LOT-9",
+            "product_expiry": "2026-12-31", "product_volume_ml": 1.5, "product_particles_per_vial": 3e9}
+    created = client.post(path, json=body, headers=headers_of("clinician_a"))
+    assert created.status_code == 201
+    assert {key: created.get_json()[key] for key in body} == body
+    expired = client.post(path, json={**body, "product_expiry": "2026-02-01"}, headers=headers_of("clinician_a"))
+    assert expired.status_code == 422 and "product_expiry" in expired.get_json()["errors"]
+
+
+def test_schedule_edited_keeps_completed_milestones(app, world, clinician, clock):
+    path = f"/dashboard/courses/{world.course.id}/schedule"
+    text = clinician.get(path).get_data(as_text=True)
+    assert "3_months, 90, 14, 14" in text
+    schedule = ("baseline, 0, 0, 3\n2_weeks, 14, 3, 3\n1_month, 30, 5, 5\n3_months, 90, 14, 14\n"
+                "6_months, 180, 14, 14\n9_months, 270, 14, 14")
+    assert submit(clinician, path, {"milestones": schedule}).status_code == 303
+    with app.app_context():
+        names = [m.name for m in db.session.get(TreatmentCourse, world.course.id).milestones]
+        assert names[-1] == "9_months" and len(names) == 6
+    clock.advance(days=14)
+    with app.app_context():
+        milestone = next(m.id for m in db.session.get(TreatmentCourse, world.course.id).milestones
+                         if m.name == "2_weeks")
+    assert submit(clinician, f"/dashboard/courses/{world.course.id}/assessments/new",
+                  {"milestone_id": str(milestone), "gais": "2"}).status_code == 303
+    refused = submit(clinician, path, {"milestones": "baseline, 0, 0, 3\n3_months, 90, 14, 14"})
+    assert refused.status_code == 422 and 'id="e-' in refused.get_data(as_text=True)
