@@ -4,6 +4,7 @@ see only de-identified, k-anonymous results of studies they hold an active grant
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -19,10 +20,13 @@ from backend.http.media_types import accepts
 from backend.http.problems import problem
 from backend.models.studies import Study, StudyExport
 from backend.services import studies as study_service
+from backend.services.charts import render_cohort_changes
 from backend.services.export import package as export_package
 from backend.services.export import tables as export_tables
+from backend.services.progress import ALL_SKIN, HEADLINE_MEASURES
 from backend.storage import current_storage
 from backend.unit_of_work import transactional
+from imaging.catalogue import MEASURE_BY_KEY
 from schemas.photos import PHOTO_VIEWS
 from schemas.studies import DeidentificationArgsSchema, ExportCreateSchema
 
@@ -101,5 +105,10 @@ def research_statistics(study_id: uuid.UUID) -> tuple[str, int]:
                                errors=error.messages, views=PHOTO_VIEWS, user=user()), 422
     stats = export_tables.cohort_statistics(study, study_service.options_from(options))
     audit.record("study.statistics_read", "study", study.id)
-    return render_template("dashboard/research/statistics.html", study=study, stats=stats, args=options, errors={},
-                           views=PHOTO_VIEWS, user=user()), 200
+    # Plots travel inside the page (data: URIs, allowed by the CSP): no second computation.
+    plots = [(MEASURE_BY_KEY[measure].label, "data:image/svg+xml;base64," + base64.b64encode(
+        render_cohort_changes(stats["changes"], measure, ALL_SKIN)).decode())
+             for measure in HEADLINE_MEASURES
+             if any(row["measure"] == measure and row["region"] == ALL_SKIN for row in stats["changes"])]
+    return render_template("dashboard/research/statistics.html", study=study, stats=stats, plots=plots, args=options,
+                           errors={}, views=PHOTO_VIEWS, user=user()), 200

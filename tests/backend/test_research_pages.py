@@ -77,3 +77,15 @@ def test_statistics_tables(app, studies, researcher):
     page = researcher.get(f"{path}?k=1").get_data(as_text=True)
     assert 'id="changes"' in page and 'id="gais"' in page and "participants released" in page
     assert researcher.get(f"{path}?k=0").status_code == 422
+
+
+def test_cohort_change_plot_draws_each_milestone_with_its_interval():
+    from backend.services.charts import render_cohort_changes
+
+    rows = [{"measure": "redness", "region": "all_skin", "milestone": name, "day_offset": day, "n": 6,
+             "mean_change": mean, "mean_ci_low": mean - 1, "mean_ci_high": mean + 1}
+            for name, day, mean in (("1_month", 30, -1.5), ("3_months", 90, -3.0))]
+    rows.append({**rows[0], "measure": "pigmentation"})  # another measure: not drawn
+    svg = render_cohort_changes(rows, "redness", "all_skin").decode()
+    assert svg.startswith("<?xml") and "change from baseline (95% CI)" in svg
+    assert svg.count("n=6") == 2
