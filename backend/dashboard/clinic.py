@@ -97,8 +97,23 @@ def vocabularies() -> dict[str, Any]:
     }
 
 
+def audit_page_read(object_type: str, object_id: Any) -> None:
+    """A form page shows a record's data: audit the read as the API's GET would (not on POST,
+    whose change is audited instead)."""
+    if request.method == "GET":
+        audit.record(f"{object_type}.read", object_type, object_id, endpoint=request.endpoint)
+
+
 def _course(course_id: uuid.UUID) -> TreatmentCourse:
-    return access.get_course_or_404(user(), course_id)
+    course = access.get_course_or_404(user(), course_id)
+    audit_page_read("course", course.id)
+    return course
+
+
+def _patient(patient_id: uuid.UUID) -> Patient:
+    patient = access.get_patient_or_404(user(), patient_id)
+    audit_page_read("patient", patient.id)
+    return patient
 
 
 # ------------------------------------------------------------------ patient list
@@ -191,7 +206,7 @@ def patient_new() -> Any:
 @submit_once(check_csrf)
 def patient_edit(patient_id: uuid.UUID) -> Any:
     """Change a patient's details (``PATCH /api/v1/patients/{id}``)."""
-    patient = access.get_patient_or_404(user(), patient_id)
+    patient = _patient(patient_id)
     form = Form(PatientUpdateSchema(), {name: getattr(patient, name) for name in PATIENT_FIELDS})
     if form.submitted and form.validate():
         def update(data: dict[str, Any]) -> Response:
@@ -201,8 +216,6 @@ def patient_edit(patient_id: uuid.UUID) -> Any:
         done = form.attempt(update)
         if done is not None:
             return done
-    else:
-        audit.record("patient.read", "patient", patient.id, endpoint=request.endpoint)
     return form.render("dashboard/clinic/patient_form.html", patient=patient, user=user(), **vocabularies())
 
 
@@ -213,7 +226,7 @@ def patient_edit(patient_id: uuid.UUID) -> Any:
 def consents(patient_id: uuid.UUID) -> Any:
     """Each consent scope's state; a clinician records a grant or withdrawal on the patient's
     behalf with the consent text version (``POST /api/v1/patients/{id}/consents``)."""
-    patient = access.get_patient_or_404(user(), patient_id)
+    patient = _patient(patient_id)
     form = Form(ConsentEventCreateSchema(), {"action": "grant"})
     if form.submitted:
         require_clinician()
@@ -226,8 +239,6 @@ def consents(patient_id: uuid.UUID) -> Any:
             done = form.attempt(record)
             if done is not None:
                 return done
-    else:
-        audit.record("patient.read", "patient", patient.id, endpoint=request.endpoint)
     return form.render("dashboard/clinic/consents.html", patient=patient,
                        state=patient_service.consent_state(patient)["scopes"], user=user(), **vocabularies())
 
@@ -265,7 +276,7 @@ def invitation(patient_id: uuid.UUID) -> Response:
 @submit_once(check_csrf)
 def course_new(patient_id: uuid.UUID) -> Any:
     """Start a course with the default milestone schedule (``POST /api/v1/patients/{id}/courses``)."""
-    patient = access.get_patient_or_404(user(), patient_id)
+    patient = _patient(patient_id)
     form = Form(CourseCreateSchema(), {"baseline_date": now().date(), "status": "active"})
     if form.submitted and form.validate():
         def create(data: dict[str, Any]) -> Response:
@@ -415,7 +426,7 @@ def adverse_event_new(course_id: uuid.UUID) -> Any:
 def adverse_event_edit(event_id: uuid.UUID) -> Any:
     """Update severity or notes, resolve, or reopen (``PATCH /api/v1/adverse-events/{id}``)."""
     event = access.get_adverse_event_or_404(user(), event_id)
-    course = db.session.get(TreatmentCourse, event.course_id)
+    course = _course(event.course_id)
     form = Form(AdverseEventUpdateSchema(), {"severity": event.severity, "resolution_date": event.resolution_date,
                                              "notes": event.notes}, keep_blank=("notes",))
     if form.submitted and form.validate():
@@ -481,7 +492,7 @@ def worklist() -> str:
 def photo_upload(patient_id: uuid.UUID) -> Any:
     """Upload a photo taken in the clinic: the API's pipeline (consent, gate, milestone, analysis);
     the page then shows the same gate answer the app gets."""
-    patient = access.get_patient_or_404(user(), patient_id)
+    patient = _patient(patient_id)
     course = newest_course(patient)
     form = Form(CaptureMetadataSchema(), {"course_id": course.id if course else "", "view": "front"})
     if form.submitted:

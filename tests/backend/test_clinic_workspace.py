@@ -224,7 +224,7 @@ def test_course_session_rating_and_adverse_event_through_the_pages(app, world, c
     assert sign_in(other, world.clinician_b.email).status_code == 302
     assert world.new_patient.full_name not in other.get("/dashboard/lots?lot=LOT-42A").get_data(as_text=True)
     assert {"course.create", "treatment_session.create", "assessment.create", "adverse_event.create",
-            "adverse_event.update"} <= set(actions(app))
+            "adverse_event.update", "course.read", "patient.read"} <= set(actions(app))  # writes and page reads
 
 
 def test_invitation_sheet_shows_code_link_and_qr_code_once(app, world, clinician):
