@@ -400,12 +400,6 @@ class SessionSchema(ma.Schema):
     created_at = fields.DateTime()
 
 
-class LotArgsSchema(ma.Schema):
-    """Which lot to trace."""
-
-    lot = fields.String(required=True, validate=validate.Length(min=1, max=MAX_LOT_LENGTH),
-                        metadata={"description": "Lot number, exactly as recorded (case-insensitive)."})
-
 
 # --- Assessments and adverse events ------------------------------------------------------
 
