@@ -234,7 +234,7 @@ def test_invitation_sheet_shows_code_link_and_qr_code_once(app, world, clinician
     assert sheet.status_code == 200 and sheet.headers["Cache-Control"] == "no-store"
     html = sheet.get_data(as_text=True)
     code = re.search(r'id="invitation-code">([0-9A-Z-]{14})<', html).group(1)
-    assert re.search(r"https://clinic\.example/app/#/join/[A-Za-z0-9_-]{40,}", html)
+    assert re.search(r"https://clinic\.example/app/#\S*[A-Za-z0-9_-]{40,}<", html)  # the patient app's link
     assert 'src="data:image/svg+xml' in html
     with app.app_context():
         assert code not in str(db.session.scalars(select(AuditEvent.details)).all())
