@@ -67,6 +67,7 @@ MAX_MILESTONES = 24
 #: Device settings: a flat object of at most this many numbers or short strings.
 MAX_DEVICE_SETTINGS = 40
 MAX_SETTING_TEXT = 200
+MAX_LOT_LENGTH = 80
 
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
 
@@ -365,6 +366,22 @@ class SessionCreateSchema(ma.Schema):
                                  "`{\"needle_depth_mm\": 1.5, \"passes\": 3, \"device\": \"Dermapen 4\"}`."},
     )
     notes = _text(5000, load_default="")
+    product_manufacturer = fields.String(allow_none=True, validate=validate.Length(min=1, max=200),
+                                         metadata={"description": "Manufacturer of the product applied."})
+    product_lot = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_LOT_LENGTH),
+                                metadata={"description": "Lot (batch) number printed on the vial."})
+    product_expiry = fields.Date(allow_none=True, metadata={"description": "Expiry date printed on the vial."})
+    product_volume_ml = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100, min_inclusive=False),
+                                     metadata={"description": "Volume applied, millilitres."})
+    product_particles_per_vial = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=1e16, min_inclusive=False),
+        metadata={"description": "Particle count per vial as stated by the manufacturer."})
+
+    @ma.validates_schema
+    def _expiry_not_before_use(self, data: dict[str, Any], **kwargs: Any) -> None:
+        expiry, used = data.get("product_expiry"), data.get("performed_on")
+        if expiry is not None and used is not None and expiry < used:
+            raise ma.ValidationError("The product had expired on the session date.", "product_expiry")
 
 
 class SessionSchema(ma.Schema):
@@ -375,7 +392,13 @@ class SessionSchema(ma.Schema):
     performed_on = fields.Date()
     device_settings = fields.Dict(keys=fields.String())
     notes = fields.String()
+    product_manufacturer = fields.String(allow_none=True)
+    product_lot = fields.String(allow_none=True)
+    product_expiry = fields.Date(allow_none=True)
+    product_volume_ml = fields.Float(allow_none=True)
+    product_particles_per_vial = fields.Float(allow_none=True)
     created_at = fields.DateTime()
+
 
 
 # --- Assessments and adverse events ------------------------------------------------------

@@ -21,19 +21,16 @@ from sqlalchemy import select
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import clinical_blueprint
-from backend.extensions import db
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
 from backend.http.problems import problem
-from backend.models.jobs import Job
 from backend.models.studies import Study, StudyExport, StudyGrant
 from backend.services import studies as study_service
 from backend.services.export import package as export_package
 from backend.services.export import tables as export_tables
-from backend.services.export.options import ExportOptions
+from backend.services.studies import export_status, options_from
 from backend.storage import current_storage
 from backend.unit_of_work import transactional
-from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (
     CohortStatisticsSchema,
@@ -60,14 +57,6 @@ def study_body(study: Study) -> dict[str, Any]:
             "privacy_floor": {"min_k": study.min_k, "max_suppression": study.max_suppression}}
 
 
-def export_status(export: StudyExport) -> str:
-    """The export's status; before it is ready, its job's (queued, running, failed)."""
-    if export.status == "ready" or export.job_id is None:
-        return export.status
-    job = db.session.get(Job, export.job_id)
-    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
-
-
 def export_body(export: StudyExport) -> dict[str, Any]:
     ready = export.status == "ready"
     return {"id": export.id, "status": export_status(export), "options": export.options, "summary": export.summary,
@@ -75,14 +64,6 @@ def export_body(export: StudyExport) -> dict[str, Any]:
             "completed_at": export.completed_at,
             "download_url": url_for("studies.download_export", study_id=export.study_id, export_id=export.id)
             if ready else None}
-
-
-def options_from(study: Study, args: dict[str, Any]) -> ExportOptions:
-    k, max_suppression = study_service.research_protection(study, args.get("k"), args.get("max_suppression"))
-    return ExportOptions(
-        k=k, max_suppression=max_suppression, parquet=args.get("parquet", False),
-        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
-        region_patches=args.get("region_patches", False))
 
 
 @blp.route("/studies", methods=["POST"])

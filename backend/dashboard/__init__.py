@@ -24,7 +24,7 @@ def init_dashboard(app: Flask) -> None:
     """
     import datetime as dt
 
-    from backend.dashboard import repeatability as _repeatability  # noqa: F401 - adds its pages to bp
+    from backend.dashboard import admin, clinic, repeatability, research  # noqa: F401 - register the workspace pages on bp
     from backend.dashboard.views import bp
 
     app.config.update(

@@ -20,12 +20,11 @@ import uuid
 
 from sqlalchemy import select
 
+from backend.demo.seed import DEMO_DAYS_AGO
 from backend.extensions import db
 
 log = logging.getLogger(__name__)
 
-#: How long ago the demo course started: the 6-month milestone (day 180) was 5 days ago.
-DEMO_DAYS_AGO = 185
 #: Known synthetic state of the skin per milestone: (haemoglobin OD, melanin spots, fine lines).
 #: The baseline stays below 0.12 OD with many spots and lines together: heavier edits make the
 #: quality gate's face checks fail (measured: head_turned / uneven_lighting), and the demo needs
@@ -87,7 +86,8 @@ def add_demo_series(today: dt.date) -> list[uuid.UUID]:
     from backend.services.photos import CaptureMetadata, ingest_photo
 
     clinic = db.session.scalars(select(Clinic).where(Clinic.is_demo.is_(True))).one()
-    patient = db.session.scalars(select(Patient).where(Patient.clinic_id == clinic.id)).one()
+    patient = db.session.scalars(select(Patient).where(Patient.clinic_id == clinic.id, Patient.user_id.is_not(None))
+                                 ).one()
     clinician = db.session.scalars(select(User).where(User.clinic_id == clinic.id, User.role == "clinician")).first()
     course = db.session.scalars(select(TreatmentCourse).where(TreatmentCourse.patient_id == patient.id)).one()
     course.baseline_date = today - dt.timedelta(days=DEMO_DAYS_AGO)

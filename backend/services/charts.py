@@ -286,3 +286,39 @@ def render_bland_altman(measure: str, pairs: Sequence[tuple[float, float]], fmt:
         if axes.get_legend_handles_labels()[0]:
             axes.legend(loc="best", fontsize=7, frameon=False)
         return _save(figure, fmt)
+
+
+def render_cohort_changes(changes: Sequence[dict], measure: str, region: str, fmt: str = "svg") -> bytes:
+    """A cohort's mean change from baseline (95 % CI bars) per milestone, for one measure and region.
+
+    Parameters
+    ----------
+    changes : sequence of dict
+        ``ChangeSummary.as_dict()`` rows (the cohort statistics' ``changes``); other measures
+        and regions are ignored.
+    measure, region : str
+    fmt : {"png", "svg"}
+    """
+    rows = sorted((row for row in changes if row["measure"] == measure and row["region"] == region
+                   and row["mean_change"] is not None), key=lambda row: row["day_offset"])
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
+        figure.subplots_adjust(**_MARGINS)
+        axes = figure.add_subplot()
+        days = [row["day_offset"] for row in rows]
+        means = [row["mean_change"] for row in rows]
+        low = [row["mean_change"] - (row["mean_ci_low"] if row["mean_ci_low"] is not None else row["mean_change"])
+               for row in rows]
+        high = [(row["mean_ci_high"] if row["mean_ci_high"] is not None else row["mean_change"]) - row["mean_change"]
+                for row in rows]
+        axes.axhline(0, color="#777777", linewidth=0.8)
+        axes.errorbar(days, means, yerr=[low, high], fmt="o-", color=_LINE_COLOUR, capsize=3)
+        for row in rows:
+            axes.annotate(f"n={row['n']}", (row["day_offset"], row["mean_change"]), textcoords="offset points",
+                          xytext=(4, 6), fontsize=7)
+        time_axis(axes, days, max(days, default=0))
+        unit = MEASURE_BY_KEY[measure].unit if measure in MEASURE_BY_KEY else ""
+        axes.set_ylabel(f"mean change ({unit})" if unit else "mean change")
+        label = MEASURE_BY_KEY[measure].label if measure in MEASURE_BY_KEY else measure
+        axes.set_title(f"{label} - {region_label(region)}: change from baseline (95% CI)")
+        return _save(figure, fmt)

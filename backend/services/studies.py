@@ -15,7 +15,10 @@ from sqlalchemy import exists, select
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.extensions import db, now
 from backend.models.accounts import User
+from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
+from backend.services.export.options import ExportOptions
+from imaging.version import ALGORITHM_VERSION
 
 
 def active_grant(study_id: Any, user: User) -> Any:
@@ -137,3 +140,21 @@ def revoke_grant(study: Study, researcher_id: uuid.UUID) -> None:
     if grant is None:
         raise NotFound("grant")
     grant.revoked_at = now()
+
+
+def export_status(export: StudyExport) -> str:
+    """The export's status; before it is ready, its job's (queued, running, failed)."""
+    if export.status == "ready" or export.job_id is None:
+        return export.status
+    job = db.session.get(Job, export.job_id)
+    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
+
+
+def options_from(study: Study, args: dict[str, Any]) -> ExportOptions:
+    """Export options from validated ``ExportCreateSchema`` (or ``DeidentificationArgsSchema``) data,
+    with the study's privacy floor applied (:func:`research_protection`: never less protection)."""
+    k, max_suppression = research_protection(study, args.get("k"), args.get("max_suppression"))
+    return ExportOptions(
+        k=k, max_suppression=max_suppression, parquet=args.get("parquet", False),
+        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
+        region_patches=args.get("region_patches", False))
