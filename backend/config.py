@@ -87,6 +87,16 @@ def parse_non_negative_float(text: str) -> float:
     return value
 
 
+def parse_public_base_url(text: str) -> str:
+    """An absolute ``http(s)://`` address without query or fragment (trailing ``/`` dropped)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an absolute http(s):// address without query or fragment")
+    return text.strip().rstrip("/")
+
+
 def parse_job_backend(text: str) -> str:
     """Accept one of ``thread``, ``celery``, ``inline``."""
     if text not in {"thread", "celery", "inline"}:
@@ -184,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Send the clinician dashboard's session cookie over HTTPS only (Secure). Browsers accept "
             "it from http://localhost and http://127.0.0.1; set false only for plain HTTP on another host.",
             parse_bool),
+    Setting("PUBLIC_BASE_URL", "http://localhost:5000",
+            "Public address of this server (scheme, host, optional port and path) for links handed out: "
+            "the patient app's enrolment links and QR codes, calendar feed URLs.", parse_public_base_url),
     Setting("SEED_DEMO", "false",
             "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
             "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),

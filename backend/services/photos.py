@@ -189,6 +189,7 @@ class CaptureMetadata:
     view: str = "front"
     make_up: bool | None = None
     device: str | None = None
+    capture_conditions: dict[str, Any] | None = None
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> CaptureMetadata:
@@ -202,6 +203,7 @@ class CaptureMetadata:
             "milestone_id": str(self.milestone_id) if self.milestone_id else None,
             "captured_at": self.captured_at.isoformat() if self.captured_at else None,
             "view": self.view, "make_up": self.make_up, "device": self.device,
+            "capture_conditions": self.capture_conditions,
         }
 
     @classmethod
@@ -212,6 +214,7 @@ class CaptureMetadata:
             milestone_id=uuid.UUID(data["milestone_id"]) if data.get("milestone_id") else None,
             captured_at=dt.datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None,
             view=data["view"], make_up=data.get("make_up"), device=data.get("device"),
+            capture_conditions=data.get("capture_conditions"),
         )
 
 
@@ -327,7 +330,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         milestone_id=milestone.id if milestone is not None else None, out_of_window=out_of_window,
         view=metadata.view, captured_at=capture.at, capture_date=capture.local_date,
         capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
-        uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
+        capture_conditions=metadata.capture_conditions, uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
         quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
     )
