@@ -10,8 +10,9 @@ days. Screenshots of every step are saved (the path is printed).
 1. The journey: invitation link -> enrolment -> consent -> guided baseline capture -> (14 days
    later, in the dim room) the follow-up with the baseline as a ghost, refused as too dark, and
    its retake screen -> (at the window) the retake accepted -> progress: words, charts,
-   before/after, own rating, an adverse-event report -> calendar feed. axe-core finds no
-   serious or critical violation on the pages; the strict CSP reports nothing.
+   before/after, own rating, an adverse-event report -> calendar feed -> without network the
+   app still opens from the service worker's cache. axe-core finds no serious or critical
+   violation on the pages; the strict CSP reports nothing.
 2. The network goes away while a photo is uploading (the server stored it, the answer is
    lost): the photo waits on the phone, the network comes back, it is sent again with the same
    Idempotency-Key, and the patient has exactly one photo.
@@ -272,6 +273,14 @@ def test_invitation_to_progress_with_guided_capture(server, videos, playwright, 
         assert_accessible(page, "more")
         shots(page, "calendar")
         assert not page.errors, page.errors
+
+        # -- without network the installed app still opens (the service worker's shell)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        context.set_offline(True)
+        page.reload()
+        page.wait_for_selector("#network:not([hidden])")
+        page.wait_for_selector("#waiting-section")
+        shots(page, "offline-shell")
         context.close()
     finally:
         window.close()

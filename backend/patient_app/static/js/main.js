@@ -65,3 +65,5 @@ if ('serviceWorker' in navigator) {
 showNetwork();
 route();
 if (signedIn()) queue.flush();
+// Besides the 'online' event (which a captive portal or a flaky cell never fires), retry now and then.
+setInterval(() => { if (navigator.onLine && signedIn()) queue.flush(); }, 30000);
