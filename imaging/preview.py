@@ -133,14 +133,33 @@ def _overlap(a, b) -> float:
     return ix * iy / min(a[2] * a[3], b[2] * b[3])
 
 
+#: Cascade boxes whose eyes are located (largest first): the rest are smaller faces or noise.
+CANDIDATES = 3
+
+
+def _most_plausible(grey: np.ndarray, boxes):
+    """(confidence, box, right eye, left eye) of the most face-like of the largest boxes, scored
+    as the gate scores candidates (eye strength x how well the eye distance fits the box)."""
+    from imaging.face import locate_eyes
+
+    best = None
+    for box in boxes[:CANDIDATES]:
+        right_eye, left_eye, strength = locate_eyes(grey, box)
+        iod = float(np.hypot(left_eye[0] - right_eye[0], left_eye[1] - right_eye[1]))
+        layout = float(np.clip(1.0 - abs(iod / box[2] - 0.46) / 0.25, 0.0, 1.0))
+        if best is None or layout * strength > best[0]:
+            best = (layout * strength, box, right_eye, left_eye)
+    return best
+
+
 def preview_check(rgb: np.ndarray) -> PreviewCheck:
     """Framing, pose, exposure and light hints for one preview frame.
 
     Speed over completeness: the cascade searches only faces big enough to fill the oval
-    (then, if none, smaller ones, to say "move closer"), and only the largest face gets its
-    eyes located and its pose estimated (:func:`imaging.face.locate_eyes`,
-    :func:`imaging.face.estimate_pose`); the gate's rotated retries and candidate ranking are
-    left to the gate, which judges the photo itself.
+    (then, if none is face-like, smaller ones, to say "move closer"); the largest boxes get
+    their eyes located (:func:`imaging.face.locate_eyes`) and the most face-like one its pose
+    (:func:`imaging.face.estimate_pose`). The gate's rotated retries are left to the gate,
+    which judges the photo itself.
 
     Parameters
     ----------
@@ -151,20 +170,26 @@ def preview_check(rgb: np.ndarray) -> PreviewCheck:
     -------
     PreviewCheck
     """
-    from imaging.face import MIN_FACE_FRACTION, detect_face_boxes, estimate_pose, locate_eyes
+    from imaging.face import FACE_CONFIDENCE_MIN, MIN_FACE_FRACTION, detect_face_boxes, estimate_pose
     from imaging.raster import downscale_long_side
 
     if max(rgb.shape[:2]) > PREVIEW_LONG_SIDE:
         rgb, _ = downscale_long_side(rgb, PREVIEW_LONG_SIDE)
     height, width = rgb.shape[:2]
     t = THRESHOLDS
-    boxes = detect_face_boxes(rgb, OVAL_FACE_FRACTION) or detect_face_boxes(rgb, MIN_FACE_FRACTION)
-    if not boxes:
-        return PreviewCheck(None, 0, None, None, None, None, None, [_hint("no_face")])
-    box = boxes[0]
-    x, y, w, h = box
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    right_eye, left_eye, _ = locate_eyes(grey, box)
+    boxes = detect_face_boxes(rgb, OVAL_FACE_FRACTION)
+    found = _most_plausible(grey, boxes)
+    if found is None or found[0] < FACE_CONFIDENCE_MIN:
+        # Nothing face-like big enough for the oval: look for a smaller face (to say "closer").
+        smaller = detect_face_boxes(rgb, MIN_FACE_FRACTION)
+        found_small = _most_plausible(grey, smaller)
+        if found_small is not None and (found is None or found_small[0] > found[0]):
+            boxes, found = smaller, found_small
+    if found is None:
+        return PreviewCheck(None, 0, None, None, None, None, None, [_hint("no_face")])
+    _, box, right_eye, left_eye = found
+    x, y, w, h = box
     pose = estimate_pose(rgb, right_eye, left_eye)
     n_faces = _count_faces(boxes)
     short = float(min(width, height))
