@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from backend import audit
 from backend.auth import auth_required, current_user
@@ -14,7 +14,6 @@ from backend.blueprints.clinical_common import audit_change, clinical_blueprint
 from backend.extensions import limiter, now
 from backend.http.media_types import accepts
 from backend.http.problems import problem
-from backend.models.clinical import Patient
 from backend.services import access
 from backend.services import calendar_feed as feed_service
 from backend.services import preview as preview_service
@@ -47,8 +46,6 @@ def preview_check() -> dict[str, Any]:
     """Check one camera frame while the patient frames a photo: the face box (fractions of the
     frame), pose, skin lightness, left/right light balance and hints in plain words.
     Nothing is stored or audited: the frame is not a photo of the record."""
-    from flask import request
-
     data = request.get_data(cache=False)
     if not data:
         problem(400, "The request body must be the frame's bytes.", type_="empty-body")
@@ -104,10 +101,7 @@ def revoke_calendar_feed() -> None:
 def calendar_feed(token: str) -> Response:
     """The personal calendar feed (no sign-in: the address is the key). Each fetch is audited
     with the patient's id, never the token."""
-    feed = feed_service.feed_by_token(token, now())
-    from backend.extensions import db
-
-    patient = db.session.get(Patient, feed.patient_id)
+    feed, patient = feed_service.feed_by_token(token, now())
     audit.record("calendar_feed.read", "patient", patient.id, actor=None, clinic_id=patient.clinic_id,
                  feed_id=str(feed.id))
     body = feed_service.milestone_calendar(feed_service.scheduled_courses(patient), now())

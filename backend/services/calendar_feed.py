@@ -77,8 +77,8 @@ def live_feed_of(patient: Patient) -> CalendarFeed | None:
     )
 
 
-def feed_by_token(token: str, now: dt.datetime) -> CalendarFeed:
-    """The live feed of this token, its fetch time noted.
+def feed_by_token(token: str, now: dt.datetime) -> tuple[CalendarFeed, Patient]:
+    """The live feed of this token and its patient; the fetch time is noted.
 
     Raises
     ------
@@ -89,7 +89,7 @@ def feed_by_token(token: str, now: dt.datetime) -> CalendarFeed:
     if feed is None or feed.revoked_at is not None:
         raise NotFound("calendar feed")
     feed.last_fetched_at = now
-    return feed
+    return feed, db.session.get(Patient, feed.patient_id)
 
 
 def _title(milestone_name: str) -> str:

@@ -269,14 +269,15 @@ export async function captureView(milestoneId) {
     .find((i) => i.milestone_id === milestoneId);
   if (!item) { render(h('h1', {}, 'Check-in not found'), h('p', {}, h('a', {href: '#/'}, 'Back to your check-ins'))); return; }
   const course = courses.find((c) => c.id === item.course_id) || {};
+  // Views and repeat captures as the course asks (fields a course may carry; else one front photo).
   const views = Array.isArray(course.capture_views) && course.capture_views.length ? course.capture_views : ['front'];
-  await captureStep(patient, item, views, 0);
+  await captureStep(patient, item, views, 0, {course});
 }
 
 const VIEW_WORDS = {front: 'facing the camera', left: 'turned so your left cheek faces the camera',
   right: 'turned so your right cheek faces the camera'};
 
-async function captureStep(patient, item, views, index) {
+async function captureStep(patient, item, views, index, options) {
   const view = views[index];
   const followUp = item.day_offset > 0;
   let ghost = null;
@@ -294,14 +295,17 @@ async function captureStep(patient, item, views, index) {
     h('div', {class: 'countdown', 'aria-live': 'assertive'}));
   const root = h('div', {class: 'capture'}, camera, hints);
   const capture = new GuidedCapture(root, {
-    onPhoto: (blob, conditions) => uploadStep(patient, item, views, index, blob, conditions),
+    onPhoto: (blob, conditions) => uploadStep(patient, item, views, index, blob, conditions, options),
     onError: (message) => { hints.textContent = message; },
   });
   const ghostToggle = ghost ? h('label', {class: 'switch'}, h('input', {type: 'checkbox', checked: true, id: 'ghost-toggle',
     onchange: (event) => { camera.querySelector('.ghost').hidden = !event.target.checked; }}),
   'Show my first photo as a guide') : null;
   render(
-    h('h1', {}, `${pretty(item.name)} photo${views.length > 1 ? ` ${index + 1} of ${views.length}` : ''}`),
+    h('h1', {}, `${pretty(item.name)} photo${views.length > 1 ? ` ${index + 1} of ${views.length}` : ''}` +
+      (options.repeatOf ? ' (once more)' : '')),
+    options.repeatOf ? h('p', {}, 'Your clinic asks for the same photo a second time: lower the phone, then frame ' +
+      'your face again. Comparing the two shows how precise the measurements are.') : null,
     h('p', {}, `Face a window in daylight, no make-up if you can, hair off your face, ${VIEW_WORDS[view] || ''}. ` +
       (followUp ? 'Line your face up with the faint first photo. ' : '') +
       'Fill the oval; the photo is taken after a countdown when everything is right.'),
@@ -313,24 +317,31 @@ async function captureStep(patient, item, views, index) {
   await capture.start();
 }
 
-async function uploadStep(patient, item, views, index, blob, conditions) {
+async function uploadStep(patient, item, views, index, blob, conditions, options) {
   const view = views[index];
   const query = {course_id: item.course_id, milestone_id: item.milestone_id, view,
     captured_at: new Date().toISOString(), capture_conditions: JSON.stringify(conditions)};
+  if (options.repeatOf) query.repeat_of_id = options.repeatOf;
   const taken = URL.createObjectURL(blob);
   render(h('h1', {}, 'Checking your photo…'), h('p', {role: 'status'}, 'Sending the photo to your clinic.'));
   const waitingItem = await queue.enqueue(patient.id, query, blob);
   await queue.flush();
   const outcome = queue.outcome(waitingItem.id) || {offline: true};
-  const retake = h('button', {type: 'button', id: 'retake', onclick: () => captureStep(patient, item, views, index)}, 'Retake');
-  const next = index + 1 < views.length
-    ? h('button', {type: 'button', onclick: () => captureStep(patient, item, views, index + 1)}, 'Next view')
+  const retake = h('button', {type: 'button', id: 'retake', onclick: () => captureStep(patient, item, views, index, options)}, 'Retake');
+  const nextOptions = {course: options.course};
+  let next = index + 1 < views.length
+    ? h('button', {type: 'button', onclick: () => captureStep(patient, item, views, index + 1, nextOptions)}, 'Next view')
     : h('a', {class: 'button', href: '#/progress'}, 'See my progress');
   const preview = h('figure', {class: 'result'}, h('img', {src: taken, alt: `The ${view} photo you just took`}));
   if (outcome.photo) {
     const quality = outcome.photo.quality;
     if (quality.ok) {
       announce('Photo accepted.');
+      if (options.course && options.course.repeat_capture && !options.repeatOf) {
+        // The repeatability protocol: the same photo again, minutes later, reframed.
+        next = h('button', {type: 'button', id: 'repeat', onclick: () => captureStep(patient, item, views, index,
+          {...options, repeatOf: outcome.photo.id})}, 'Take it once more');
+      }
       render(h('h1', {}, 'Photo accepted'), h('p', {class: 'ok', id: 'quality-ok'}, 'Thank you: this photo can be measured.'),
         preview, h('div', {class: 'actions'}, next, h('a', {class: 'button secondary', href: '#/'}, 'Back to check-ins')));
     } else {
