@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from backend.errors import NotFound
 from backend.extensions import db
+from backend.models.accounts import User
 from backend.models.calendar import CalendarFeed
 from backend.models.clinical import Patient, TreatmentCourse
 from backend.services.enrolment import secret_hash
@@ -83,13 +84,17 @@ def feed_by_token(token: str, now: dt.datetime) -> tuple[CalendarFeed, Patient]:
     Raises
     ------
     NotFound
-        Unknown or revoked token (one answer for both).
+        Unknown or revoked token, or the patient's login is deactivated (one answer for all).
     """
     feed = db.session.scalar(select(CalendarFeed).where(CalendarFeed.token_hash == _hash(token)))
     if feed is None or feed.revoked_at is not None:
         raise NotFound("calendar feed")
+    patient = db.session.get(Patient, feed.patient_id)
+    login = db.session.get(User, patient.user_id) if patient.user_id is not None else None
+    if login is None or not login.is_active:
+        raise NotFound("calendar feed")
     feed.last_fetched_at = now
-    return feed, db.session.get(Patient, feed.patient_id)
+    return feed, patient
 
 
 def _title(milestone_name: str) -> str:

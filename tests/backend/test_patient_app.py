@@ -13,6 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from backend.extensions import db
+from backend.models.accounts import User
 from backend.models.audit import AuditEvent
 from backend.models.clinical import TreatmentCourse
 from backend.models.photos import Photo
@@ -109,6 +110,14 @@ def test_calendar_feed_lists_windows_without_health_data_and_can_be_replaced_and
     replaced = client.post("/api/v1/me/calendar-feed", headers=patient).get_json()
     assert_problem(client.get(path), 404)
     new_path = replaced["url"].removeprefix(BASE)
+    assert client.get(new_path).status_code == 200
+    with app.app_context():  # a deactivated login's feed stops too
+        db.session.get(User, world.patient_user.id).is_active = False
+        db.session.commit()
+    assert_problem(client.get(new_path), 404)
+    with app.app_context():
+        db.session.get(User, world.patient_user.id).is_active = True
+        db.session.commit()
     assert client.get(new_path).status_code == 200
     assert client.delete("/api/v1/me/calendar-feed", headers=patient).status_code == 204
     assert_problem(client.get(new_path), 404)
