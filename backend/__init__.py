@@ -79,6 +79,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_api_docs(app)  # packaged Swagger UI at /api/v1/docs (sets its own CSP)
     from backend.dashboard import init_dashboard
     init_dashboard(app)  # server-rendered clinician pages under /dashboard
+    from backend.patient_app import init_patient_app
+    init_patient_app(app)  # the patient web app (static PWA on the public API) under /app
     register_cli(app)
     app.after_request(_add_response_headers)
     return app

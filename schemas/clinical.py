@@ -488,12 +488,16 @@ class InvitationCreateSchema(ma.Schema):
 
 
 class InvitationSchema(ma.Schema):
-    """A new invitation. `code` and `link_token` are shown once and only stored hashed."""
+    """A new invitation. `code`, `link_token` (and so `link`, `qr_svg`) are shown once and only
+    stored hashed."""
 
     id = fields.UUID()
     patient_id = fields.UUID()
     code = fields.String(metadata={"description": "Human-typable one-time code, e.g. `K7QM-2XHD-9RPA`."})
     link_token = fields.String(metadata={"description": "Opaque token for an enrolment link."})
+    link = fields.String(metadata={"description": "The patient app's address with the link token (in the "
+                                                  "fragment, never sent to a server): open it on the phone."})
+    qr_svg = fields.String(metadata={"description": "SVG document: a QR code of `link`, to scan with the phone."})
     expires_at = fields.DateTime()
 
 

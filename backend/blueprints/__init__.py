@@ -24,3 +24,5 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(studies_blp)
     from backend.blueprints.webhooks import blp as webhooks_blp
     api.register_blueprint(webhooks_blp)
+    from backend.blueprints.patient_app import blp as patient_app_blp
+    api.register_blueprint(patient_app_blp)

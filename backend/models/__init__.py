@@ -13,6 +13,7 @@ from backend.models.accounts import (  # noqa: F401
 )
 from backend.models.audit import AuditEvent  # noqa: F401
 from backend.models.base import Base, TimestampMixin, UTCDateTime, UUIDPrimaryKeyMixin, utcnow  # noqa: F401
+from backend.models.calendar import CalendarFeed  # noqa: F401
 from backend.models.clinical import (  # noqa: F401
     AdverseEvent,
     Assessment,

@@ -94,6 +94,9 @@ class Photo(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     capture_time_source: Mapped[str] = mapped_column(String(8))
     make_up: Mapped[bool | None] = mapped_column(default=None)
     device: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Camera settings the app reported (exposure/white-balance mode, exposure time, ISO,
+    #: colour temperature, ...): capture conditions, never identifiers.
+    capture_conditions: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     uploaded_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     content_type: Mapped[str] = mapped_column(String(32))
     image_format: Mapped[str] = mapped_column(String(8))

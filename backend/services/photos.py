@@ -269,6 +269,7 @@ class CaptureMetadata:
     make_up: bool | None = None
     device: str | None = None
     repeat_of_id: uuid.UUID | None = None
+    capture_conditions: dict[str, Any] | None = None
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> CaptureMetadata:
@@ -283,6 +284,7 @@ class CaptureMetadata:
             "captured_at": self.captured_at.isoformat() if self.captured_at else None,
             "view": self.view, "make_up": self.make_up, "device": self.device,
             "repeat_of_id": str(self.repeat_of_id) if self.repeat_of_id else None,
+            "capture_conditions": self.capture_conditions,
         }
 
     @classmethod
@@ -294,6 +296,7 @@ class CaptureMetadata:
             captured_at=dt.datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None,
             view=data["view"], make_up=data.get("make_up"), device=data.get("device"),
             repeat_of_id=uuid.UUID(data["repeat_of_id"]) if data.get("repeat_of_id") else None,
+            capture_conditions=data.get("capture_conditions"),
         )
 
 
@@ -462,7 +465,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         milestone_id=milestone.id if milestone is not None else None, out_of_window=out_of_window,
         view=metadata.view, captured_at=capture.at, capture_date=capture.local_date,
         capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
-        uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
+        capture_conditions=metadata.capture_conditions, uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
         quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
         repeat_of_id=metadata.repeat_of_id,

@@ -191,6 +191,8 @@ def _add_webhook(app, world) -> None:
         db.session.add(endpoint)
         db.session.commit()
         world.webhook_id = endpoint.id
+
+
 def _add_lot(app, world) -> None:
     """A session of world.course that applied lot ``LOT-M``."""
     from backend.services import courses as course_service
@@ -202,9 +204,19 @@ def _add_lot(app, world) -> None:
         db.session.commit()
 
 
+def _add_calendar_feed(app, world) -> None:
+    """A live calendar feed of world.patient (its token is the feed URL's key)."""
+    from backend.services import calendar_feed
+
+    with app.app_context():
+        patient = db.session.get(type(world.patient), world.patient.id)
+        _, world.feed_token = calendar_feed.create_feed(patient, dt.datetime(2026, 3, 15, tzinfo=dt.timezone.utc))
+        db.session.commit()
+
+
 WORLD_PARTS: dict[str, Callable[[Any, Any], None]] = {
     "photo": _add_photo, "consent": _add_consent, "upload": _add_upload, "signed_put": _add_signed_put,
-    "study": _add_study, "webhook": _add_webhook, "lot": _add_lot,
+    "study": _add_study, "webhook": _add_webhook, "lot": _add_lot, "calendar_feed": _add_calendar_feed,
 }
 
 
@@ -398,6 +410,22 @@ API_ROUTES: tuple[Endpoint, ...] = (
     Endpoint("webhooks.list_deliveries", "GET",
              lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/deliveries", None), (ADMIN,),
              visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    # The patient app's API: a patient's own preview checks and calendar feed; the feed itself
+    # needs no sign-in (its URL is the key) and answers the same to everyone.
+    Endpoint("patient_app_api.preview_check", "POST", lambda w: ("/api/v1/me/preview-check", _jpeg()), (PATIENT,),
+             addresses_object=False, content_type="image/jpeg"),
+    Endpoint("patient_app_api.get_calendar_feed", "GET", lambda w: ("/api/v1/me/calendar-feed", None), (PATIENT,),
+             addresses_object=False),
+    Endpoint("patient_app_api.create_calendar_feed", "POST", lambda w: ("/api/v1/me/calendar-feed", None),
+             (PATIENT,), success=201, addresses_object=False),
+    Endpoint("patient_app_api.revoke_calendar_feed", "DELETE", lambda w: ("/api/v1/me/calendar-feed", None),
+             (PATIENT,), success=204, addresses_object=False),
+    Endpoint("patient_app_api.calendar_feed", "GET", lambda w: (f"/api/v1/calendar/{w.feed_token}.ics", None),
+             NO_SIGN_IN, needs=("calendar_feed",)),
+    # The patient app's shell: static, the same for everyone (its data comes from the API).
+    Endpoint("patient_app.shell", "GET", lambda w: ("/app/", None), NO_SIGN_IN),
+    Endpoint("patient_app.service_worker", "GET", lambda w: ("/app/sw.js", None), NO_SIGN_IN),
+    Endpoint("patient_app.manifest", "GET", lambda w: ("/app/manifest.webmanifest", None), NO_SIGN_IN),
     # The API's own documents.
     Endpoint("api-docs.openapi_json", "GET", lambda w: ("/api/v1/openapi.json", None), NO_SIGN_IN),
     Endpoint("api-docs-ui.swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),
@@ -571,7 +599,7 @@ DASHBOARD: tuple[Endpoint, ...] = (
 )
 
 #: Routes with nothing to authorise: static files.
-STATIC_ENDPOINTS = {"static", "dashboard.static"}
+STATIC_ENDPOINTS = {"static", "dashboard.static", "patient_app.static"}
 
 
 def sees(entry: Endpoint, caller: str) -> bool:

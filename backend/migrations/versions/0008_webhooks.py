@@ -1,7 +1,7 @@
 """Study privacy floor (min_k, max_suppression); webhook endpoints, deliveries and attempts.
 
 Revision ID: 0008_webhooks
-Revises: 0006_region_patch_consent
+Revises: 0007_repeat_captures
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008_webhooks'
-down_revision = '0006_region_patch_consent'
+down_revision = '0007_repeat_captures'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Treatment sessions record the product applied: manufacturer, lot, expiry, volume, particles.
 
 Revision ID: 0009_clinic_workspace
-Revises: 0006_region_patch_consent
+Revises: 0008_webhooks
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_clinic_workspace'
-down_revision = '0006_region_patch_consent'
+down_revision = '0008_webhooks'
 branch_labels = None
 depends_on = None
 
