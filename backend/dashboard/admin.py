@@ -1,5 +1,5 @@
 """Admin pages: the clinic's staff accounts, the audit log (filters, chain verification) and
-studies (create, join, grant and revoke researchers), through the services the API calls."""
+studies (create, join, grant and revoke researchers, privacy floor), through the services the API calls."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask import Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from backend import audit
-from backend.dashboard.forms import Form, submit_once
+from backend.dashboard.forms import Form, new_form_token, submit_once
 from backend.dashboard.views import FORM_MEDIA_TYPE, bp, check_csrf, login_required, user
 from backend.errors import DomainError, Forbidden
 from backend.extensions import db
@@ -27,7 +27,7 @@ from backend.services import studies as study_service
 from backend.unit_of_work import transactional
 from schemas.accounts import STAFF_ROLES, UserCreateSchema
 from schemas.clinical import INDICATIONS
-from schemas.studies import StudyCreateSchema
+from schemas.studies import PrivacyFloorSchema, StudyCreateSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,7 +181,13 @@ def admin_studies() -> Any:
                        user=user())
 
 
-def _study_page(study: Study, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _study_page(study: Study, error: str | None = None, status: int = 200,
+                floor_form: Form | None = None) -> tuple[str, int]:
+    if floor_form is None:
+        floor_form = Form(PrivacyFloorSchema(), {"min_k": study.min_k, "max_suppression": study.max_suppression})
+    elif floor_form.errors:
+        floor_form.token = new_form_token()  # a corrected resubmission is a new submission
+        status = 422
     researchers = db.session.scalars(select(User).where(User.clinic_id == user().clinic_id,
                                                         User.role == "researcher", User.is_active)
                                      .order_by(User.email)).all()
@@ -190,7 +196,7 @@ def _study_page(study: Study, error: str | None = None, status: int = 200) -> tu
     joined = any(link.clinic_id == user().clinic_id for link in study.clinics)
     return render_template("dashboard/admin/study.html", study=study, researchers=researchers, names=names,
                            joined=joined, owned=study.owner_clinic_id == user().clinic_id, error=error,
-                           user=user()), status
+                           form=floor_form, user=user()), status
 
 
 @bp.route("/admin/studies/<uuid:study_id>")
@@ -245,3 +251,24 @@ def admin_study_grant(study_id: uuid.UUID) -> Any:
             raise
         return _study_page(study, error.detail, 422)
     return redirect(url_for("dashboard.admin_study", study_id=study.id), code=303)
+
+
+@bp.route("/admin/studies/<uuid:study_id>/privacy-floor", methods=["POST"])
+@accepts(FORM_MEDIA_TYPE)
+@login_required
+@admins_only
+@submit_once(check_csrf)
+def admin_study_privacy_floor(study_id: uuid.UUID) -> Any:
+    """Set the study's privacy floor, min_k and max_suppression (``PUT /api/v1/studies/{id}/privacy-floor``)."""
+    study = study_service.owned_study_or_403(user(), study_id)
+    form = Form(PrivacyFloorSchema())
+    if form.validate():
+        def set_floor(data: dict[str, Any]) -> Response:
+            study_service.set_privacy_floor(study, data["min_k"], data["max_suppression"])
+            audit.record("study.privacy_floor", "study", study.id, min_k=data["min_k"],
+                         max_suppression=data["max_suppression"])
+            return redirect(url_for("dashboard.admin_study", study_id=study.id), code=303)
+        done = form.attempt(set_floor)
+        if done is not None:
+            return done
+    return _study_page(study, floor_form=form)

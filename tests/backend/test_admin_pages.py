@@ -12,7 +12,7 @@ from backend.models.audit import AuditEvent
 from backend.models.studies import Study, StudyGrant
 from tests.backend.audit_helpers import restore_append_only_guard, without_append_only_guard
 from tests.backend.dashboard_helpers import csrf_of, sign_in
-from tests.backend.test_clinic_workspace import actions, count, submit
+from tests.backend.test_clinic_workspace import actions, count, open_form, submit
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -114,3 +114,53 @@ def test_study_with_dates_out_of_order_is_refused(app, admin):
                                                           "ends_on": "2026-01-01"})
     assert response.status_code == 422 and 'id="e-ends_on"' in response.get_data(as_text=True)
     assert count(app, Study) == 0
+
+
+def _study(app, admin) -> Study:
+    assert submit(admin, "/dashboard/admin/studies", {"title": "Floor study"}).status_code == 303
+    with app.app_context():
+        return db.session.scalars(select(Study)).one()
+
+
+def _floor(app, study_id) -> tuple[int, float]:
+    with app.app_context():
+        study = db.session.get(Study, study_id)
+        return study.min_k, study.max_suppression
+
+
+def test_admin_sets_the_study_privacy_floor_and_it_is_audited(app, admin):
+    study = _study(app, admin)
+    page = f"/dashboard/admin/studies/{study.id}"
+    assert "k of at least 5" in admin.get(page).get_data(as_text=True)  # the current floor is shown
+    tokens = open_form(admin, page)
+    done = admin.post(f"{page}/privacy-floor", data={**tokens, "min_k": "11", "max_suppression": "0.05"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(page)
+    again = admin.post(f"{page}/privacy-floor", data={**tokens, "min_k": "11", "max_suppression": "0.05"})
+    assert again.status_code == 303  # the double click: sent to the same page, nothing written twice
+    assert _floor(app, study.id) == (11, 0.05)
+    assert "k of at least 11" in admin.get(page).get_data(as_text=True)
+    assert actions(app).count("study.privacy_floor") == 1
+
+
+@pytest.mark.parametrize("field, value", [("min_k", "0"), ("min_k", "many"), ("max_suppression", "1.5")])
+def test_bad_privacy_floor_is_shown_next_to_the_field_and_writes_nothing(app, admin, field, value):
+    study = _study(app, admin)
+    page = f"/dashboard/admin/studies/{study.id}"
+    response = admin.post(f"{page}/privacy-floor",
+                          data={**open_form(admin, page), "min_k": "7", "max_suppression": "0.2", field: value})
+    assert response.status_code == 422 and f'id="e-{field}"' in response.get_data(as_text=True)
+    assert _floor(app, study.id) == (5, 0.1)
+    assert "study.privacy_floor" not in actions(app)
+
+
+def test_another_clinics_admin_cannot_set_the_privacy_floor(app, world, admin):
+    study = _study(app, admin)
+    other = app.test_client()
+    assert sign_in(other, world.admin_b.email).status_code == 302
+    page = f"/dashboard/admin/studies/{study.id}"
+    shown = other.get(page).get_data(as_text=True)
+    assert "privacy-floor" not in shown  # no control for a study this clinic does not own
+    response = other.post(f"{page}/privacy-floor", data={"csrf_token": csrf_of(shown), "form_token": "x" * 32,
+                                                        "min_k": "1", "max_suppression": "1"})
+    assert response.status_code == 403  # as the API: admins read every study, only the owner's change it
+    assert _floor(app, study.id) == (5, 0.1)

@@ -545,6 +545,10 @@ ADMIN_PAGES: tuple[Endpoint, ...] = (
     _admin_page("dashboard.admin_study_grant", "POST", lambda w: f"/dashboard/admin/studies/{w.study_id}/grants",
                 lambda w: {"researcher_id": str(w.researcher.id)}, visible_to=CLINIC_A_STAFF, needs=("study",),
                 overrides={"admin_other": 403}),
+    _admin_page("dashboard.admin_study_privacy_floor", "POST",
+                lambda w: f"/dashboard/admin/studies/{w.study_id}/privacy-floor",
+                lambda w: {"min_k": "6", "max_suppression": "0.1"}, visible_to=CLINIC_A_STAFF, needs=("study",),
+                overrides={"admin_other": 403}),
 )
 
 #: Researcher pages: the studies a researcher is granted (clinic A's study here).
