@@ -15,6 +15,7 @@ from sqlalchemy import select
 from backend import audit
 from backend.dashboard.forms import Form, submit_once
 from backend.dashboard.views import FORM_MEDIA_TYPE, bp, check_csrf, login_required, user
+from backend.errors import ValidationFailed
 from backend.extensions import db
 from backend.http.media_types import accepts
 from backend.http.problems import problem
@@ -100,10 +101,12 @@ def research_statistics(study_id: uuid.UUID) -> tuple[str, int]:
     args = {name: value for name, value in request.args.items() if name in schema.fields and value}
     try:
         options = schema.load(args)
-    except ma.ValidationError as error:
+        protected = study_service.options_from(study, options)  # refuses less than the study's privacy floor
+    except (ma.ValidationError, ValidationFailed) as error:
+        errors = error.messages if isinstance(error, ma.ValidationError) else error.errors or {}
         return render_template("dashboard/research/statistics.html", study=study, stats=None, args=args,
-                               errors=error.messages, views=PHOTO_VIEWS, user=user()), 422
-    stats = export_tables.cohort_statistics(study, study_service.options_from(study, options))
+                               errors=errors, views=PHOTO_VIEWS, user=user()), 422
+    stats = export_tables.cohort_statistics(study, protected)
     audit.record("study.statistics_read", "study", study.id)
     # Plots travel inside the page (data: URIs, allowed by the CSP): no second computation.
     plots = [(MEASURE_BY_KEY[measure].label, "data:image/svg+xml;base64," + base64.b64encode(

@@ -23,24 +23,29 @@ import datetime as dt
 import io
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from flask import Flask
 from PIL import Image
+from sqlalchemy import delete
 
-from backend.extensions import db
+from backend.extensions import db, limiter
+from backend.models.accounts import LoginAttempt
 from backend.models.clinical import TreatmentCourse
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.models.studies import Study, StudyClinic, StudyGrant
 from backend.storage import current_storage
+from schemas.studies import DEFAULT_MIN_K
 from tests import factories
 from tests.backend.clock import FakeClock
 from tests.backend.dashboard_helpers import form_csrf, sign_in
 from tests.backend.photo_helpers import grant_photo_consent
 from tests.backend.progress_helpers import add_overlay, add_result
+from tests.conftest import empty_all_tables
 
 pytestmark = pytest.mark.usefixtures("clock")  # the matrix runs on day 14 of the factory course (below)
 
@@ -226,6 +231,98 @@ def make_world(app, needs: tuple[str, ...]) -> Any:
     for part in needs:
         WORLD_PARTS[part](app, world)
     return world
+
+
+# ------------------------------------------------------------------ one world for many cases
+#
+# Building a world takes most of a case's time (and on PostgreSQL emptying ~40 tables after it).
+# A case whose request cannot have changed anything leaves its world in the database for the next
+# case that needs the same parts; a case that may have written (a write that succeeded), or that
+# failed, drops it and the ``app`` fixture below empties the tables. The matrix is parametrised in
+# the order of ``needs`` so that cases sharing a world run one after the other.
+
+#: Per database backend: (needs, world) its database holds now, free for the next case.
+_SHARED_WORLDS: dict[str, tuple[tuple[str, ...], Any]] = {}
+
+
+@pytest.fixture(scope="module")
+def matrix_storage(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One storage root for the module: a shared world's photos and exports outlive their case."""
+    return tmp_path_factory.mktemp("matrix-storage")
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest, matrix_storage: Any, database_backend: str) -> dict[str, Any]:
+    return {"STORAGE_URL": f"file://{matrix_storage / database_backend}", "CLOCK": request.getfixturevalue("clock")}
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, database_backend: str, app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The conftest ``app``, except that the tables keep a world a case handed back."""
+    application: Flask = request.getfixturevalue(f"{database_backend}_session_app")
+    if "entry" not in request.fixturenames and database_backend in _SHARED_WORLDS:
+        _drop_shared_world(application, database_backend)  # a test that builds its own world
+    saved_config = dict(application.config)
+    application.config.update(app_config)
+    with application.app_context():
+        limiter.reset()  # in-memory counters outlive tests
+    try:
+        yield application
+    finally:
+        application.config.clear()
+        application.config.update(saved_config)
+        with application.app_context():
+            db.session.remove()
+            if database_backend not in _SHARED_WORLDS:
+                empty_all_tables()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_shared_worlds_at_the_end() -> Iterator[None]:
+    """Later modules start on empty tables, as after any other test."""
+    yield
+    for backend, (_, world) in list(_SHARED_WORLDS.items()):
+        _drop_shared_world(world.app, backend)
+
+
+def _drop_shared_world(application: Flask, backend: str) -> None:
+    del _SHARED_WORLDS[backend]
+    with application.app_context():
+        db.session.remove()
+        empty_all_tables()
+
+
+def take_world(app: Flask, backend: str, needs: tuple[str, ...]) -> Any:
+    """The world the database holds if it has ``needs``, else a new one (the old one dropped)."""
+    held = _SHARED_WORLDS.pop(backend, None)
+    if held is not None and held[0] == needs:
+        return held[1]
+    if held is not None:
+        _SHARED_WORLDS[backend] = held
+        _drop_shared_world(app, backend)
+    return make_world(app, needs)
+
+
+def hand_back_world(backend: str, entry: Endpoint, world: Any, status: int) -> None:
+    """Keep ``world`` for the next case when this case's request changed nothing.
+
+    A GET changes no record, nor does a refused write (nothing half-written: the rule under test
+    elsewhere); the audit rows and tokens a case adds are never what a later case looks at.
+    """
+    if entry.method == "GET" or status >= 400:
+        _SHARED_WORLDS[backend] = (entry.needs, world)
+
+
+def forget_failed_sign_ins(app: Flask) -> None:
+    """Delete the failed sign-ins of a case: they count towards the sign-in lock-out (429) of later cases."""
+    with app.app_context():
+        db.session.execute(delete(LoginAttempt).where(LoginAttempt.succeeded.is_(False)))
+        db.session.commit()
+
+
+def by_needs(entries: tuple[Endpoint, ...]) -> list[Endpoint]:
+    """Entries in the order of the world parts they need (stable), so equal worlds run together."""
+    return sorted(entries, key=lambda entry: entry.needs)
 
 
 CLINICAL: tuple[Endpoint, ...] = (
@@ -559,7 +656,7 @@ RESEARCH_PAGES: tuple[Endpoint, ...] = (
     Endpoint("dashboard.research_study", "GET", lambda w: (f"/dashboard/research/studies/{w.study_id}", None),
              RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
     Endpoint("dashboard.research_study", "POST", lambda w: (f"/dashboard/research/studies/{w.study_id}",
-                                                            {**FORM_TOKEN, "k": "1"}),
+                                                            {**FORM_TOKEN, "k": str(DEFAULT_MIN_K)}),
              RESEARCHERS, success=303, needs=("study",), overrides={"researcher": 303}),
     Endpoint("dashboard.research_download", "GET", lambda w: (
         f"/dashboard/research/studies/{w.study_id}/exports/{w.export_id}/download", None),
@@ -655,19 +752,19 @@ def _send(client, entry: Endpoint, world: Any, headers: dict[str, str] | None = 
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
-@pytest.mark.parametrize("entry", MATRIX, ids=lambda entry: f"{entry.method} {entry.endpoint}")
-def test_authorisation_matrix(app, client, entry: Endpoint, caller: str):
-    world = make_world(app, entry.needs)
+@pytest.mark.parametrize("entry", by_needs(MATRIX), ids=lambda entry: f"{entry.method} {entry.endpoint}")
+def test_authorisation_matrix(app, client, database_backend, entry: Endpoint, caller: str):
+    world = take_world(app, database_backend, entry.needs)
     user = world.caller = getattr(world, CALLERS[caller][0])
     response = _send(client, entry, world, factories.auth_headers(app, user))
     expected = expected_status(entry, caller, user.role)
     assert response.status_code == expected, response.get_data(as_text=True)
     if expected >= 400:
         assert response.mimetype == PROBLEM
-        return
-    if entry.listed is not None:
+    elif entry.listed is not None:
         listed_ids = {item["id"] for item in response.get_json()["items"]}
         assert (entry.listed(world) in listed_ids) == sees(entry, caller)
+    hand_back_world(database_backend, entry, world, response.status_code)
 
 
 #: Patients cannot sign in to the pages, so another patient is refused exactly like the patient
@@ -676,9 +773,9 @@ DASHBOARD_CALLERS = [caller for caller in CALLERS if caller != "patient_other"]
 
 
 @pytest.mark.parametrize("caller", DASHBOARD_CALLERS)
-@pytest.mark.parametrize("entry", DASHBOARD, ids=lambda entry: f"{entry.method} {entry.endpoint}")
-def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
-    world = make_world(app, entry.needs)
+@pytest.mark.parametrize("entry", by_needs(DASHBOARD), ids=lambda entry: f"{entry.method} {entry.endpoint}")
+def test_dashboard_authorisation_matrix(app, database_backend, entry: Endpoint, caller: str):
+    world = take_world(app, database_backend, entry.needs)
     user = world.caller = getattr(world, CALLERS[caller][0])
     client = app.test_client()
     if entry.endpoint != "dashboard.login":
@@ -697,6 +794,8 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
             response.headers["Location"]
     if expected == 200 and entry.listed is not None:
         assert (entry.listed(world) in response.get_data(as_text=True)) == sees(entry, caller)
+    forget_failed_sign_ins(app)
+    hand_back_world(database_backend, entry, world, response.status_code)
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))

@@ -30,7 +30,15 @@ def baseline_and_follow_up(app, client, world, headers_of):
     return baseline, follow_up
 
 
-def test_follow_up_is_registered_to_the_baseline(client, world, headers_of, baseline_and_follow_up):
+def test_analysed_pair_results(app, client, world, headers_of, baseline_and_follow_up):
+    """The read-only checks of one analysed pair (analysing a pair takes seconds: once, not per check)."""
+    check_follow_up_is_registered_to_the_baseline(client, headers_of, baseline_and_follow_up)
+    check_overlays_download_as_png(client, headers_of, baseline_and_follow_up)
+    check_analysis_job_is_idempotent_per_version(app, baseline_and_follow_up)
+    check_job_status_endpoint(client, headers_of, baseline_and_follow_up)
+
+
+def check_follow_up_is_registered_to_the_baseline(client, headers_of, baseline_and_follow_up):
     baseline, follow_up = baseline_and_follow_up
     headers = headers_of("clinician_a")
     base = client.get(f"/api/v1/photos/{baseline['id']}", headers=headers).get_json()
@@ -52,7 +60,7 @@ def test_follow_up_is_registered_to_the_baseline(client, world, headers_of, base
     assert a_follow["a_star"] == pytest.approx(a_base["a_star"], abs=1.0)
 
 
-def test_overlays_download_as_png(client, headers_of, baseline_and_follow_up):
+def check_overlays_download_as_png(client, headers_of, baseline_and_follow_up):
     _, follow_up = baseline_and_follow_up
     response = client.get(f"/api/v1/photos/{follow_up['id']}/overlays/before_after", headers=headers_of("patient_user"))
     assert response.status_code == 200 and response.mimetype == "image/png"
@@ -62,7 +70,7 @@ def test_overlays_download_as_png(client, headers_of, baseline_and_follow_up):
     assert_problem(missing, 404)
 
 
-def test_analysis_job_is_idempotent_per_version(app, baseline_and_follow_up):
+def check_analysis_job_is_idempotent_per_version(app, baseline_and_follow_up):
     baseline, _ = baseline_and_follow_up
     with app.app_context():
         first = db.session.scalar(db.select(PhotoAnalysis.id).where(PhotoAnalysis.photo_id == uuid.UUID(baseline["id"])))
@@ -84,7 +92,7 @@ def test_job_of_a_deleted_photo_fails_with_reason(app, client, headers_of, basel
         assert db.session.get(Photo, uuid.UUID(follow_up["id"])).storage_key is None
 
 
-def test_job_status_endpoint(client, headers_of, baseline_and_follow_up):
+def check_job_status_endpoint(client, headers_of, baseline_and_follow_up):
     baseline, _ = baseline_and_follow_up
     job = client.get(f"/api/v1/photos/{baseline['id']}/job", headers=headers_of("patient_user")).get_json()
     assert job["status"] == "done" and job["attempts"] == 1 and job["last_error"] is None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
+from schemas.studies import DEFAULT_MIN_K
 from tests.backend.dashboard_helpers import sign_in
 from tests.backend.test_clinic_workspace import actions, count, submit
 
@@ -54,7 +55,7 @@ def test_researcher_sees_granted_studies_only_and_no_clinic_pages(app, world, st
 
 def test_export_requested_built_and_downloaded(app, studies, researcher):
     path = f"/dashboard/research/studies/{studies['Granted study']}"
-    assert submit(researcher, path, {"k": "1", "max_suppression": "0.1", "view": "front"}).status_code == 303
+    assert submit(researcher, path, {"k": str(DEFAULT_MIN_K), "max_suppression": "0.1", "view": "front"}).status_code == 303
     page = researcher.get(path).get_data(as_text=True)  # the inline job backend built it already
     assert "ready" in page and "Download zip" in page
     with app.app_context():
@@ -74,9 +75,21 @@ def test_bad_export_options_are_shown_next_to_the_field(app, studies, researcher
 
 def test_statistics_tables(app, studies, researcher):
     path = f"/dashboard/research/studies/{studies['Granted study']}/statistics"
-    page = researcher.get(f"{path}?k=1").get_data(as_text=True)
+    page = researcher.get(f"{path}?k={DEFAULT_MIN_K}").get_data(as_text=True)
     assert 'id="changes"' in page and 'id="gais"' in page and "participants released" in page
     assert researcher.get(f"{path}?k=0").status_code == 422
+
+
+def test_pages_refuse_less_than_the_study_privacy_floor_next_to_the_field(app, studies, researcher):
+    path = f"/dashboard/research/studies/{studies['Granted study']}"
+    below = str(DEFAULT_MIN_K - 1)
+    refused = submit(researcher, path, {"k": below, "max_suppression": "0.1", "view": "front"})
+    assert refused.status_code == 422 and 'id="e-k"' in refused.get_data(as_text=True)
+    assert "privacy floor" in refused.get_data(as_text=True)
+    assert count(app, StudyExport) == 0
+    statistics = researcher.get(f"{path}/statistics?k={below}")
+    assert statistics.status_code == 422 and 'id="e-k"' in statistics.get_data(as_text=True)
+    assert "privacy floor" in statistics.get_data(as_text=True)
 
 
 def test_cohort_change_plot_draws_each_milestone_with_its_interval():

@@ -203,7 +203,7 @@ def test_researcher_reaches_no_identified_endpoint(app: Flask, client: FlaskClie
         photo_id = db.session.scalars(select(Photo.id)).first()
     ids = {"patient_id": w.patient.id, "course_id": w.course.id, "photo_id": photo_id, "user_id": w.admin.id,
            "upload_id": uuid.uuid4(), "measure": "redness", "fmt": "png", "name": "redness",
-           "endpoint_id": uuid.uuid4()}
+           "endpoint_id": uuid.uuid4(), "token": "not-a-calendar-feed-token"}
     checked = 0
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or not rule.rule.startswith("/api/v1/"):

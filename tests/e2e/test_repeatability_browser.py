@@ -24,7 +24,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     from backend.demo import seed
     from backend.extensions import db
     from backend.migrations import upgrade
-    from backend.models.clinical import TreatmentCourse
+    from backend.models.accounts import User
+    from backend.models.clinical import Patient, TreatmentCourse
     from backend.services import repeatability
     from tests.backend.repeatability_helpers import add_pairs, tight
 
@@ -35,7 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
                       "SECRET_KEY": os.urandom(32).hex(), "LOG_LEVEL": "WARNING"})
     with app.app_context():
         accounts = {a.role: a for a in seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())}
-        course = db.session.query(TreatmentCourse).one()
+        # The demo patient's course (the demo workspace adds other patients with their own courses).
+        patient_user = db.session.query(User).filter_by(email=accounts["patient"].email).one()
+        course = db.session.query(TreatmentCourse).join(Patient).filter(Patient.user_id == patient_user.id).one()
         assert [m.name for m in course.milestones]  # loaded before leaving the session
         db.session.expunge_all()
     add_pairs(app, course, tight(8))

@@ -11,7 +11,7 @@
   with ``redcap_repeat_instrument`` and ``redcap_repeat_instance``. Yes/no fields are 1/0.
 - ``redcap/instrument_designation.csv``: which instrument is collected at which event.
 
-The summary table is aggregate, not per record, and stays out of REDCap.
+The summary and repeatability tables are aggregate, not per record, and stay out of REDCap.
 """
 
 from __future__ import annotations
