@@ -28,6 +28,7 @@ made by :func:`baseline_reference_from` and serialised with :meth:`BaselineRefer
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -47,7 +48,9 @@ from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
 from imaging.quality import QualityReport, assess_quality
 from imaging.raster import downscale_long_side
-from imaging.regions import region_masks
+from imaging.colour_space import srgb_to_linear
+from imaging.regions import follow_up_masks, region_masks
+from imaging.catalogue import MEASURES, Comparability
 from imaging.version import ALGORITHM_VERSION
 
 import cv2  # noqa: E402
@@ -84,6 +87,10 @@ class BaselineReference:
         quality gate).
     algorithm_version : str
         Version that produced the reference (region placement depends on it).
+    camera : (str or None, str or None) or None
+        EXIF (make, model) of the baseline photo: a follow-up from another camera renders
+        colour differently (tone curve, colour matrix), so its colour measures are comparable
+        only through a colour chart.
     """
 
     canonical_rgb: np.ndarray
@@ -92,6 +99,12 @@ class BaselineReference:
     source_size: tuple[int, int]
     geometry: FaceGeometry
     algorithm_version: str = ALGORITHM_VERSION
+    camera: tuple[str | None, str | None] | None = None
+
+    @functools.cached_property
+    def region_masks(self) -> dict[str, np.ndarray]:
+        """The baseline's region masks (:func:`imaging.regions.region_masks`), computed once."""
+        return region_masks(self.canonical_face())
 
     def canonical_face(self) -> CanonicalFace:
         """The baseline as an :class:`imaging.align.CanonicalFace` (scale 1)."""
@@ -114,6 +127,7 @@ class BaselineReference:
             "to_canonical": np.asarray(self.to_canonical, np.float64).tolist(),
             "source_size": list(self.source_size),
             "geometry": _geometry_fields(self.geometry),
+            "camera": None if self.camera is None else list(self.camera),
         }))
         buffer = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
@@ -169,6 +183,7 @@ class BaselineReference:
             source_size=tuple(int(v) for v in meta["source_size"]),
             geometry=_geometry_from_fields(meta["geometry"]),
             algorithm_version=str(meta["algorithm_version"]),
+            camera=None if meta.get("camera") is None else tuple(meta["camera"]),
         )
 
 
@@ -204,6 +219,11 @@ class AnalysisResult:
         Region masks in the canonical frame (with ``skin``).
     overlays : dict[str, bytes]
         PNG overlays by name (empty unless requested).
+    camera : (str or None, str or None) or None
+        EXIF (make, model) of the photo.
+    comparability : dict
+        Measure key -> whether its values can be compared with the baseline's and other
+        comparable photos' (:func:`comparability`); empty without a face.
     """
 
     quality: QualityReport
@@ -219,6 +239,8 @@ class AnalysisResult:
     masks: dict | None = None
     overlays: dict[str, bytes] = field(default_factory=dict)
     algorithm_version: str = ALGORITHM_VERSION
+    camera: tuple[str | None, str | None] | None = None
+    comparability: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The JSON contract (plain Python values, NaN -> None)."""
@@ -235,6 +257,7 @@ class AnalysisResult:
             "geometry": None if self.geometry is None else geometry_to_dict(self.geometry),
             "image_size": list(self.decoded_size),
             "registration": self.registration,
+            "comparability": self.comparability,
             "overlays": sorted(self.overlays),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         })
@@ -373,6 +396,7 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     timer = _StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(data)
+    decoded_camera = (decoded.camera_make, decoded.camera_model)
     with timer.stage("face"):
         overview, found, geometry = face_on_overview(decoded.rgb)
     # The quality gate runs on the overview, like quality_gate() at upload (a ~1000 px decode):
@@ -398,17 +422,23 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
             canonical = to_canonical(decoded.rgb, geometry,
                                      baseline=None if baseline is None else baseline.canonical_face())
         del decoded, overview_image  # the full-resolution pixels are not needed past this point (peak memory)
+        registered = canonical.registration is not None and canonical.registration.converged
         with timer.stage("regions"):
-            masks = region_masks(canonical)
+            if registered:
+                masks = follow_up_masks(baseline.region_masks, baseline.canonical_rgb, canonical)
+            else:
+                masks = region_masks(canonical)
         correction = colour_job.result()
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
-        maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM)
+        maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,
+                            contrast_rgb=contrast_image(canonical.rgb, linear, correction))
         measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps)
     overlays: dict[str, bytes] = {}
     if want_overlays:
         with timer.stage("overlays"):
             overlays = render_overlays(canonical, linear, masks, maps, baseline)
+    camera = (decoded_camera[0], decoded_camera[1])
     return AnalysisResult(
         quality=quality,
         color_reference=correction.reference,
@@ -422,6 +452,9 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         canonical=canonical,
         masks=masks,
         overlays=overlays,
+        camera=camera,
+        comparability=comparability(quality, correction.reference, baseline, camera,
+                                    None if baseline is None else registered),
     )
 
 
@@ -468,4 +501,72 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
         source_size=canonical.source_size,
         geometry=result.geometry,
         algorithm_version=result.algorithm_version,
+        camera=result.camera,
     )
+
+
+def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, correction: ColourCorrection) -> np.ndarray:
+    """The linear image the within-photo contrast measures read (:func:`imaging.measures.compute_maps`).
+
+    With a ColorChecker the chart-corrected image (tone curve and colour matrix undone);
+    otherwise the photo's own linearised sRGB: a global white-balance gain cancels in
+    within-photo optical-density contrasts, while the neutral-background estimate adds its own
+    error (and clips highlights when its gains exceed 1).
+    """
+    if correction.reference == "colorchecker":
+        return corrected_linear
+    return srgb_to_linear(canonical_rgb)
+
+
+#: Why a measure of a photo is not comparable with its baseline (:func:`comparability`).
+NOT_COMPARABLE = {
+    "quality_gate": "the photo failed the quality gate",
+    "no_colour_reference": "absolute colour needs a colour chart in every photo",
+    "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
+    "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
+                    "was in both photos",
+    "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
+}
+
+
+def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,
+                  camera: tuple | None, registered: bool | None) -> dict:
+    """Per measure: can this photo's value be compared with the baseline's, and if not, why.
+
+    Parameters
+    ----------
+    quality : the photo's quality report
+    color_reference : ``colorchecker``, ``neutral-background`` or ``none``
+    baseline : the baseline reference of a follow-up, None for a baseline
+    camera : EXIF (make, model) of this photo
+    registered : whether ECC registration onto the baseline converged (None for a baseline)
+
+    Returns
+    -------
+    dict
+        measure key -> ``{"comparable": bool, "reasons": [code, ...], "mdc95": float or None}``
+        with codes of :data:`NOT_COMPARABLE` and the all-skin MDC95 of the published
+        recapture study (:mod:`imaging.reliability`) when it was measured with this version.
+    """
+    from imaging.reliability import published_table
+
+    table = published_table()
+    texture_ok = bool(getattr(quality, "texture_comparable", True))
+    out = {}
+    for measure in MEASURES:
+        reasons = []
+        if not quality.ok:
+            reasons.append("quality_gate")
+        if measure.comparability is Comparability.NEEDS_COLOUR_REFERENCE and color_reference != "colorchecker":
+            reasons.append("no_colour_reference")
+        if baseline is not None and registered is False:
+            reasons.append("not_registered")
+        if (measure.group != "texture" and baseline is not None and baseline.camera is not None
+                and camera is not None and tuple(baseline.camera) != tuple(camera) and color_reference != "colorchecker"):
+            reasons.append("other_camera")
+        if measure.group == "texture" and not texture_ok:
+            reasons.append("texture_not_comparable")
+        entry = table.entry(measure.key) if table is not None else None
+        out[measure.key] = {"comparable": not reasons, "reasons": reasons,
+                            "mdc95": None if entry is None else entry.mdc95}
+    return out

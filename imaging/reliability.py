@@ -29,6 +29,7 @@ Koo & Li (2016, J Chiropr Med 15:155-163) bands: < 0.5 poor, 0.5-0.75 moderate, 
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
@@ -316,3 +317,16 @@ def load_reliability_table(path: Path | str = RELIABILITY_TABLE_PATH) -> Reliabi
                         for region, measures in sections.items()}
                 for group, sections in data.get("fitzpatrick_groups", {}).items()},
     )
+
+
+@functools.cache
+def published_table() -> ReliabilityTable | None:
+    """The packaged table (:data:`RELIABILITY_TABLE_PATH`) when it was measured with this
+    :data:`imaging.version.ALGORITHM_VERSION`, else None (its MDCs would not apply)."""
+    from imaging.version import ALGORITHM_VERSION
+
+    try:
+        table = load_reliability_table()
+    except (OSError, ValueError, KeyError):
+        return None
+    return table if table.algorithm_version == ALGORITHM_VERSION else None

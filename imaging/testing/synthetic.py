@@ -432,10 +432,14 @@ SECRET_COMMENT = "patient Jane Roe, DOB 1980-01-01"
 SECRET_GPS = (48.0, 51.0, 29.34)  # 48 deg 51' 29.34" N
 
 
-def _exif_bytes(orientation: int | None, with_private: bool, captured_at: dt.datetime | None) -> bytes:
+#: EXIF Make and Model of synthetic photos unless told otherwise.
+DEFAULT_CAMERA = ("SkinTrackCam", "Model T")
+
+
+def _exif_bytes(orientation: int | None, with_private: bool, captured_at: dt.datetime | None,
+                camera: tuple[str, str] = DEFAULT_CAMERA) -> bytes:
     exif = Image.Exif()
-    exif[0x010F] = "SkinTrackCam"  # Make
-    exif[0x0110] = "Model T"  # Model
+    exif[0x010F], exif[0x0110] = camera  # Make, Model
     if orientation:
         exif[0x0112] = orientation
     sub = exif.get_ifd(0x8769)
@@ -474,6 +478,7 @@ def to_jpeg(
     with_private_metadata: bool = True,
     icc_profile: bytes | None = None,
     captured_at: dt.datetime | None = dt.datetime(2026, 11, 2, 9, 30, 5, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    camera: tuple[str, str] | None = None,
 ) -> bytes:
     """Encode like a phone: pixels stored sideways with EXIF orientation, GPS, serial, comments.
 
@@ -486,10 +491,11 @@ def to_jpeg(
         segment and an XMP packet (all of which sanitising must remove).
     icc_profile : embedded ICC profile bytes (pixels are written unchanged).
     captured_at : EXIF DateTimeOriginal (+ OffsetTimeOriginal when aware).
+    camera : (make, model) written to EXIF; default :data:`DEFAULT_CAMERA`.
     """
     stored = _orient_for_storage(rgb, orientation)
     kwargs = {"quality": quality, "subsampling": 2 if quality < 90 else 0,
-              "exif": _exif_bytes(orientation, with_private_metadata, captured_at)}
+              "exif": _exif_bytes(orientation, with_private_metadata, captured_at, camera or DEFAULT_CAMERA)}
     if with_private_metadata:
         kwargs["comment"] = SECRET_COMMENT.encode()
         kwargs["xmp"] = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description dc:description="{SECRET_COMMENT}"/></x:xmpmeta>'.encode()
