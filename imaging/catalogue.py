@@ -132,8 +132,7 @@ MEASURES: tuple[Measure, ...] = (
                   "shows with the opposite sign in every other region."),
     Measure("a_star", "a*", "redness", "CIELAB a*", "1", "mean CIELAB a* of the region's pixels",
             "skin ~5-25", "redder", "higher",
-            "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1,
-            studied=True),
+            "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1),
     Measure("delta_a_star", "a* minus forehead a*", "redness", "CIELAB a*", "1",
             "region a* minus the forehead's a* of the same photo (internal reference site); for all skin: "
             "skin a* minus forehead a*", "unbounded; 0 for the forehead", "redder than the forehead", "higher",
@@ -153,7 +152,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("red_area_fraction", "Red area fraction", "redness", "fraction 0-1", "1",
             "share of the region's pixels whose haemoglobin density exceeds the median haemoglobin density "
             "of ALL measured skin of the photo by 0.10 OD (fixed margin)", "0-1", "more red patches", "higher",
-            "fixed margin over the face's own median", _WITHIN, 3,
+            "fixed margin over the face's own median", _WITHIN, 3, studied=True,
             notes="A region reddening relative to the rest of the face shows here; a uniform reddening of the "
                   "whole face shows in haemoglobin_density instead."),
     # --- pigmentation
@@ -203,14 +202,13 @@ MEASURES: tuple[Measure, ...] = (
             "100 x 1.4826 x MAD(DoG(0.3 mm, 1.5 mm) of luminance optical density -log10(Y)) over the region "
             "(exposure-free: a gain adds a constant density)",
             ">= 0; smooth skin 0.3-1, visibly lined or pitted > 1.5", "rougher", "higher",
-            "ISO 4287 Rq analogue on the shading image, as in photometric skin-texture analysis", _WITHIN, 2,
-            notes="1 unit ~ 2.3 % local brightness modulation."),
+            "ISO 4287 Rq analogue on the luminance density image, as in photometric skin-texture analysis", _WITHIN, 2,
+            studied=True, notes="1 unit ~ 2.3 % local brightness modulation."),
     Measure("wrinkle_density_mm_per_cm2", "Wrinkle density", "texture", "mm/cm^2", "mm/cm2",
             "skeleton length of Frangi-type Hessian ridge lines of luminance optical density (scales 0.4/0.7/1.0 mm, "
             "fixed c = 0.05, vesselness > 0.5, lines >= 3 mm) per region area",
             ">= 0", "more lines", "higher", "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1,
-            studied=True,
-            notes="Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
+            notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",
             "dark scale-normalised Laplacian-of-Gaussian blobs of luminance optical density, 0.7-1.4 mm (visible pores; "
             "true pores are 0.1-0.5 mm), not on wrinkle lines, per region area", ">= 0", "more pores", "higher",
@@ -261,5 +259,21 @@ REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
 FITZPATRICK_GROUPS: dict[int, str] = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
 #: The group names, lightest first.
 FITZPATRICK_GROUP_NAMES: tuple[str, ...] = ("I-II", "III-IV", "V-VI")
+
+
+def markdown_table() -> str:
+    """The measures as the README's Markdown table (``python -m imaging.catalogue`` prints it)."""
+    rows = ["| key | label | formula | units (UCUM) | more means | compare across photos | reference |",
+            "|---|---|---|---|---|---|---|"]
+    for m in MEASURES:
+        key = f"`{m.key}`" + (" (headline)" if m.headline else "")
+        unit = m.unit + (f" (`{m.ucum}`)" if m.ucum else "")
+        rows.append(f"| {key} | {m.label} | {m.formula} | {unit} | {m.direction} | `{m.comparability}` | "
+                    f"{m.reference} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
 
 __doc__ += "\nMeasure listing\n---------------\n\n" + "\n\n".join(m.describe() for m in MEASURES) + "\n"
