@@ -518,17 +518,6 @@ def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, corr
     return srgb_to_linear(canonical_rgb)
 
 
-#: Why a measure of a photo is not comparable with its baseline (:func:`comparability`).
-NOT_COMPARABLE = {
-    "quality_gate": "the photo failed the quality gate",
-    "no_colour_reference": "absolute colour needs a colour chart in every photo",
-    "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
-    "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
-                    "was in both photos",
-    "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
-}
-
-
 def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,
                   camera: tuple | None, registered: bool | None) -> dict:
     """Per measure: can this photo's value be compared with the baseline's, and if not, why.
@@ -545,7 +534,7 @@ def comparability(quality: QualityReport, color_reference: str, baseline: Baseli
     -------
     dict
         measure key -> ``{"comparable": bool, "reasons": [code, ...], "mdc95": float or None}``
-        with codes of :data:`NOT_COMPARABLE` and the all-skin MDC95 of the published
+        with codes of :data:`imaging.catalogue.NOT_COMPARABLE` and the all-skin MDC95 of the published
         recapture study (:mod:`imaging.reliability`) when it was measured with this version.
     """
     from imaging.reliability import published_table

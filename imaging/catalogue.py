@@ -193,7 +193,7 @@ MEASURES: tuple[Measure, ...] = (
             "robust SD (1.4826 x median absolute deviation) of melanin density in the region", ">= 0",
             "less even pigmentation", "higher", "evenness as a robust spread", _WITHIN, 3, studied=True),
     # --- texture
-    Measure("texture", "Texture (lines)", "texture", "mm/cm^2", "mm/cm2",
+    Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
             "= wrinkle_density_mm_per_cm2: length of fine-line ridges of luminance optical density per area",
             ">= 0; smooth skin < 5, lined skin > 20", "more lines", "higher",
             "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1, headline=True, studied=True,
@@ -221,6 +221,17 @@ MEASURES: tuple[Measure, ...] = (
             "Zwanenburg et al., Radiology 295:328, 2020 (IBSI; reproduces the IBSI digital phantom)", _ABSOLUTE, 3,
             notes="Fixed L* bins: values follow absolute exposure."),
 )
+
+#: Why a measure of a photo may not be compared with its baseline's
+#: (:func:`imaging.analysis.comparability`): code -> explanation.
+NOT_COMPARABLE: dict[str, str] = {
+    "quality_gate": "the photo failed the quality gate",
+    "no_colour_reference": "absolute colour needs a colour chart in every photo",
+    "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
+    "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
+                    "was in both photos",
+    "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
+}
 
 #: Measures by key.
 MEASURE_BY_KEY: dict[str, Measure] = {m.key: m for m in MEASURES}
