@@ -41,7 +41,7 @@ import numpy as np
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
 from imaging.catalogue import REGION_NAMES
-from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
+from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone_curves, estimate_colour_correction
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
@@ -508,14 +508,16 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
 def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, correction: ColourCorrection) -> np.ndarray:
     """The linear image the within-photo contrast measures read (:func:`imaging.measures.compute_maps`).
 
-    With a ColorChecker the chart-corrected image (tone curve and colour matrix undone);
-    otherwise the photo's own linearised sRGB: a global white-balance gain cancels in
-    within-photo optical-density contrasts, while the neutral-background estimate adds its own
-    error (and clips highlights when its gains exceed 1).
+    The photo's own linearised sRGB: a global white-balance gain cancels in within-photo
+    optical-density contrasts, while a colour matrix (chart) or the neutral-background estimate
+    would add their own noise and clipping. With a ColorChecker, the per-channel tone curves
+    measured on its neutral patches are undone first: another phone's tone curve scales every
+    contrast, and only a reference in the frame can measure it.
     """
-    if correction.reference == "colorchecker":
-        return corrected_linear
-    return srgb_to_linear(canonical_rgb)
+    linear = srgb_to_linear(canonical_rgb)
+    if correction.reference == "colorchecker" and correction.tone_curves is not None:
+        return apply_tone_curves(linear, correction.tone_curves)
+    return linear
 
 
 def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,

@@ -219,13 +219,6 @@ def changed(photo: synthetic.SyntheticPhoto, change: str, grade: int) -> synthet
     return photo.with_rgb(linear_to_srgb(linear))
 
 
-def _tone_curve(rgb: np.ndarray, strength: float) -> np.ndarray:
-    """Another phone's rendering: an S-curve on the encoded values (more mid-tone contrast)."""
-    v = rgb.astype(np.float32) / 255.0
-    curved = v + strength * (0.5 - 0.5 * np.cos(np.pi * v) - v)
-    return np.clip(curved * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _mixed_light(photo: synthetic.SyntheticPhoto) -> synthetic.SyntheticPhoto:
     """Daylight from image-left, a tungsten lamp from image-right, blending across the face."""
     h, w = photo.rgb.shape[:2]
@@ -259,7 +252,7 @@ def recapture(photo: synthetic.SyntheticPhoto, capture: Capture, seed: int = 0) 
     if capture.noise_reduction:
         photo = photo.with_rgb(cv2.bilateralFilter(photo.rgb, 0, 18.0, 0.006 * photo.iod * 2))
     if capture.tone_curve:
-        photo = photo.with_rgb(_tone_curve(photo.rgb, capture.tone_curve))
+        photo = photo.with_rgb(synthetic.other_tone_curve(photo.rgb, capture.tone_curve))
     return synthetic.to_jpeg(photo.rgb, quality=capture.jpeg_quality, with_private_metadata=False,
                              camera=("OtherPhone", "X2") if capture.other_device else None)
 

@@ -398,7 +398,16 @@ def colorchecker_card(patch_px: int = 60, gap_px: int = 12, order=None) -> np.nd
     return card
 
 
-def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), exposure_factor: float = 1.0) -> bytes:
+def other_tone_curve(rgb: np.ndarray, strength: float) -> np.ndarray:
+    """Another phone's rendering of uint8 sRGB: an S-curve on the encoded values (more mid-tone
+    contrast than sRGB's curve; ``strength`` 0 = unchanged, 0.35 = a vivid phone)."""
+    v = rgb.astype(np.float32) / 255.0
+    curved = v + strength * (0.5 - 0.5 * np.cos(np.pi * v) - v)
+    return np.clip(curved * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), exposure_factor: float = 1.0,
+                       tone_curve: float = 0.0) -> bytes:
     """Landscape portrait with a ColorChecker on the wall beside the head, then a colour cast.
 
     Parameters
@@ -407,6 +416,8 @@ def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), expo
         Linear R, G, B gains of the cast.
     exposure_factor : float
         Linear exposure factor of the cast.
+    tone_curve : float
+        Strength of another phone's tone curve (:func:`other_tone_curve`), 0 = sRGB's.
 
     Returns
     -------
@@ -421,7 +432,10 @@ def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), expo
     y, x = 520, 1430
     linear[y: y + card.shape[0], x: x + card.shape[1]] = card
     linear = linear * np.asarray(gains, np.float32) * np.float32(exposure_factor)
-    return to_jpeg(linear_to_srgb(linear), quality=95, orientation=None, with_private_metadata=False)
+    rendered = linear_to_srgb(linear)
+    if tone_curve:
+        rendered = other_tone_curve(rendered, tone_curve)
+    return to_jpeg(rendered, quality=95, orientation=None, with_private_metadata=False)
 
 
 # ---------------------------------------------------------------- encoders

@@ -93,22 +93,53 @@ def _delta_e00(lab_a, lab_b) -> float:
     return float(colour_science.delta_E(lab_a, lab_b, method="CIE 2000"))
 
 
-@pytest.mark.parametrize("gains, exposure", [((1.2, 1.0, 0.8), 0.8), ((0.85, 1.0, 1.2), 1.2)])
-def test_colorchecker_restores_skin_colour_within_delta_e_2(gains, exposure):
-    truth = analyze(synthetic.colorchecker_photo())
-    cast = analyze(synthetic.colorchecker_photo(gains, exposure))
+#: Lighting and rendering a chart in the frame must undo: casts with exposure changes,
+#: uncorrected tungsten light, another phone's tone curve.
+CHART_CONDITIONS = [((1.2, 1.0, 0.8), 0.8, 0.0), ((0.85, 1.0, 1.2), 1.2, 0.0),
+                    (recapture_study.TUNGSTEN_GAINS, 1.1, 0.0), ((1.0, 1.0, 1.0), 1.0, 0.35)]
+
+
+@pytest.fixture(scope="module")
+def chart_truth():
+    return analyze(synthetic.colorchecker_photo())
+
+
+@pytest.fixture(scope="module", params=CHART_CONDITIONS, ids=("warm-dark", "cool-bright", "tungsten", "tone-curve"))
+def chart_follow_up(request, chart_truth):
+    """(gains, exposure, tone curve) and the photo under them analysed as a follow-up of the truth."""
+    gains, exposure, tone_curve = request.param
+    result = analyze(synthetic.colorchecker_photo(gains, exposure, tone_curve),
+                     baseline=baseline_reference_from(chart_truth))
+    return request.param, result
+
+
+def test_colorchecker_restores_skin_colour_within_delta_e_2(chart_truth, chart_follow_up):
+    (gains, _, tone_curve), cast = chart_follow_up
     assert cast.color_reference == "colorchecker", cast.colour_correction.details
-    # The same skin (the truth photo's regions; both faces land in the same canonical place)
-    # so that only colour normalisation is judged, not region placement.
-    true_lab = _region_lab(truth, truth.masks, corrected=False)
-    corrected = _region_lab(cast, truth.masks, corrected=True)
+    assert cast.registration["converged"] is True
+    # The same skin (registered onto the truth photo, whose regions are used) so that only
+    # colour normalisation is judged, not region placement.
+    masks = chart_truth.masks
+    true_lab = _region_lab(chart_truth, masks, corrected=False)
+    corrected = _region_lab(cast, masks, corrected=True)
+    raw = _region_lab(cast, masks, corrected=False)
     for name in REGION_NAMES:
         assert _delta_e00(corrected[name], true_lab[name]) < 2.0, (name, corrected[name], true_lab[name])
-    # Without correction the cast would be far outside that tolerance (the test can fail).
-    raw = _region_lab(cast, truth.masks, corrected=False)
-    assert max(_delta_e00(raw[n], true_lab[n]) for n in REGION_NAMES) > 4.0
+        # Without the chart the colour would be further off (the test can fail).
+        assert _delta_e00(raw[name], true_lab[name]) > _delta_e00(corrected[name], true_lab[name]), name
+    if tone_curve == 0.0:  # a cast moves colour far outside the tolerance
+        assert max(_delta_e00(raw[n], true_lab[n]) for n in REGION_NAMES) > 4.0
     # With the chart, absolute colour is comparable.
     assert cast.comparability["a_star"]["comparable"] is cast.quality.ok
+
+
+def test_with_a_chart_headlines_hold_under_casts_and_another_tone_curve(chart_truth, chart_follow_up):
+    _, follow = chart_follow_up
+    assert follow.colour_correction.details["tone_curves"] is True
+    # Within a few recapture SDs of the study (a quarter of one grade of its changes).
+    tolerance = {"redness": 0.5, "pigmentation": 0.15, "texture": 0.5}
+    for kind in HEADLINE_MEASURES:
+        assert follow.metrics[kind] == pytest.approx(chart_truth.metrics[kind], abs=tolerance[kind]), kind
 
 
 # --- Registration of a follow-up ----------------------------------------------------------
