@@ -62,7 +62,7 @@ THRESHOLDS = {
     "framing_offset": 0.12,
     "mouth_width_change": 0.12,
     "mouth_open_change": 0.10,
-    "fine_texture_ratio": 0.6,
+    "fine_texture_ratio": 0.75,
 }
 
 MESSAGES = {

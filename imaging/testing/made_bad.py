@@ -90,14 +90,14 @@ def turned(photo: synthetic.SyntheticPhoto):
 def smoothed(photo: synthetic.SyntheticPhoto):
     """A phone's beauty filter: edge-preserving smoothing of the skin.
 
-    Two passes of a bilateral filter (spatial sigma 0.06 IOD, range sigma 20 code values):
+    Two passes of a bilateral filter (spatial sigma 0.06 IOD, range sigma 30 code values):
     pores, fine lines and grain go, while the eyes, brows, lips and face outline stay sharp.
     """
     sigma_space = max(1.5, 0.06 * photo.iod)
     d = int(2 * round(2 * sigma_space) + 1)
     out = photo.rgb
     for _ in range(2):
-        out = cv2.bilateralFilter(out, d, 20.0, sigma_space)
+        out = cv2.bilateralFilter(out, d, 30.0, sigma_space)
     return photo.with_rgb(out)
 
 
