@@ -63,8 +63,12 @@ OVERVIEW_LONG_SIDE = 1024
 #: centred this far below the eye midpoint, with these semi-axes (covers hair, ears, neck).
 HEAD_EXCLUSION_CENTRE_BELOW_EYES_IOD = 0.5
 HEAD_EXCLUSION_SEMI_AXES_IOD = (1.6, 2.6)
-#: Format tag of serialised baseline references (bump when the layout changes).
-BASELINE_FORMAT = "skintrack-baseline/1"
+#: Format tag of serialised baseline references (bump when the layout changes). Version 2 adds
+#: the geometry's mouth measures and fine texture (expression and smoothing checks).
+BASELINE_FORMAT = "skintrack-baseline/2"
+#: Formats still read: a version-1 geometry lacks the new fields (they read as NaN and the
+#: checks that need them are skipped).
+READABLE_BASELINE_FORMATS = frozenset({"skintrack-baseline/1", BASELINE_FORMAT})
 _BASELINE_PNG_KEY = "skintrack-baseline"
 
 
@@ -151,7 +155,7 @@ class BaselineReference:
                 mode = image.mode
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise ValueError("not a skintrack baseline reference") from exc
-        if not isinstance(meta, dict) or meta.get("format") != BASELINE_FORMAT or mode != "RGBA":
+        if not isinstance(meta, dict) or meta.get("format") not in READABLE_BASELINE_FORMATS or mode != "RGBA":
             raise ValueError("unsupported baseline reference format")
         try:
             return _geometry_from_fields(meta["geometry"])
@@ -173,7 +177,7 @@ class BaselineReference:
             meta = json.loads(image.text[_BASELINE_PNG_KEY])
         except (OSError, KeyError, ValueError, AttributeError) as exc:
             raise ValueError("not a skintrack baseline reference") from exc
-        if meta.get("format") != BASELINE_FORMAT or image.mode != "RGBA":
+        if meta.get("format") not in READABLE_BASELINE_FORMATS or image.mode != "RGBA":
             raise ValueError("unsupported baseline reference format")
         rgba = np.asarray(image)
         return cls(
@@ -275,7 +279,9 @@ def _geometry_from_fields(fields: dict) -> FaceGeometry:
     for key in ("box", "right_eye", "left_eye", "mouth"):
         values[key] = pair(values[key])
     values["image_size"] = tuple(int(v) for v in values["image_size"])
-    values["eye_mouth_ratio"] = float("nan") if values.get("eye_mouth_ratio") is None else values["eye_mouth_ratio"]
+    # JSON stores NaN as null; fields a version-1 reference lacks read as NaN too.
+    for key in ("eye_mouth_ratio", "face_score", "mouth_width_ratio", "mouth_open_ratio", "fine_texture"):
+        values[key] = float("nan") if values.get(key) is None else float(values[key])
     return FaceGeometry(**values)
 
 

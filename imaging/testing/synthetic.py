@@ -157,6 +157,27 @@ def phone_photo(
     return head.warp(matrix, size, border=background)
 
 
+def sharp_phone_photo(size: tuple[int, int] = PHONE_PORTRAIT, **kwargs) -> SyntheticPhoto:
+    """:func:`phone_photo` with the edge sharpness a phone camera gives a face of that size.
+
+    The astronaut (IOD 43 px) is upscaled ~11x into a 12 MP frame, so its edges are blurred by
+    ~0.7 % of the face width: the quality gate, which judges blur relative to the face
+    (:mod:`imaging.detail`), rightly calls that photo blurred. An unsharp mask (amount 2, sigma
+    0.7 source px, in the upscaled frame) restores edges as steep as a sharp photo's; the gate
+    then measures ~0.35 % (limit 0.44 %). Use it where a photo must pass the gate.
+
+    Parameters
+    ----------
+    size, **kwargs : as for :func:`phone_photo`
+    """
+    photo = phone_photo(size, **kwargs)
+    source_iod = float(np.hypot(*np.subtract(ASTRONAUT_TRUTH["left_eye"], ASTRONAUT_TRUTH["right_eye"])))
+    sigma = 0.7 * photo.iod / source_iod
+    rgb = photo.rgb.astype(np.float32)
+    sharpened = rgb + 2.0 * (rgb - cv2.GaussianBlur(rgb, (0, 0), sigma))
+    return photo.with_rgb(np.clip(sharpened + 0.5, 0, 255).astype(np.uint8))
+
+
 def _head_on_grey(background: int) -> SyntheticPhoto:
     """Astronaut head-and-shoulders blended into a uniform grey with a soft ellipse."""
     photo = astronaut()
