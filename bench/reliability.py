@@ -88,7 +88,7 @@ def _reliability_entry(matrix):
     return reliability(matrix).to_dict()
 
 
-def build_table(runs) -> dict:
+def build_table(runs, rows=None) -> dict:
     """The reliability table of the study (layout read by imaging.reliability.load_reliability_table)."""
     from imaging.catalogue import FITZPATRICK_GROUPS, REGION_NAMES, STUDIED_MEASURES
     from imaging.testing import recapture_study as study
@@ -119,6 +119,9 @@ def build_table(runs) -> dict:
                                   "lines": study.LINES_PER_GRADE},
             "subjects": "every (face, grade of the measure's own change); captures as raters",
         },
+        "per_face": [{k: ((round(v, 4) if math.isfinite(v) else None) if isinstance(v, float) else v)
+                      for k, v in row.items()}
+                     for row in (rows if rows is not None else per_face_rows(runs))],
         "measures": section(runs, "all_skin"),
         "regions": {region: section(runs, region) for region in REGION_NAMES},
         "fitzpatrick_groups": groups,
