@@ -28,15 +28,17 @@ Design
 
 Figures (:func:`face_statistics`), per face and per measure:
 
-- ``rho``: Spearman correlation of the measure with the grade of its own change (0, 2, 4), the
-  lowest over captures.
+- ``rho``: Spearman correlation of the measure with the grade of its own change, the lowest over
+  captures: grades 0, 2 and 4 at the reference capture, 0 and 4 at every other capture (there
+  rho is the sign of the response: +1 when the measure rose). Intermediate grades are photographed
+  only at the reference capture to keep the study's cost at about 70 analyses per face.
 - ``snr``: (mean over captures of grade 4 - of grade 0) / the recapture SD (SD over captures
   of the same photo, pooled over grades 0 and 4). A grade of change stands out of the
   recapture noise when SNR >= 8.
 - ``cross_talk``: the largest |response to another change's grade 4| / |response to its own
   grade 4| (both as means over captures).
-- ``icc``, ``sem``, ``mdc95``: ICC(2,1) with the own-change grades as subjects and the captures
-  as raters (:func:`imaging.reliability.reliability`).
+- ``icc``, ``sem``, ``mdc95``: ICC(2,1) with the own-change grades 0 and 4 as subjects and the
+  captures as raters (:func:`imaging.reliability.reliability`).
 
 Captures whose values are not comparable with the baseline by the pipeline's own rules (the
 photo fails the quality gate, or the measure is reported not comparable, e.g. another device's
@@ -276,6 +278,10 @@ class FaceRun:
         key = ("none", 0, capture) if grade == 0 else (change, grade, capture)
         return self.values[key][region].get(measure, math.nan)
 
+    def has(self, change: str, grade: int, capture: str) -> bool:
+        """Whether that photo was analysed (intermediate grades only at the reference capture)."""
+        return (("none", 0, capture) if grade == 0 else (change, grade, capture)) in self.values
+
     def is_comparable(self, change: str, grade: int, capture: str, measure: str) -> bool:
         key = ("none", 0, capture) if grade == 0 else (change, grade, capture)
         return bool(self.comparable[key].get(measure, False))
@@ -306,8 +312,11 @@ def run_face(entry: faces.FaceImage, captures=CAPTURES, measures=STUDIED_MEASURE
     baseline_result = analyze(recapture(base, REFERENCE, seed=0))
     baseline = baseline_reference_from(baseline_result) if baseline_result.canonical is not None else None
     photos = [("none", 0, base)] + [(c, g, changed(base, c, g)) for c in changes for g in grades if g]
+    top = max(grades)
     for k, (change, grade, photo) in enumerate(photos):
         for j, capture in enumerate(captures):
+            if grade not in (0, top) and capture is not REFERENCE:
+                continue  # intermediate grades only at the reference capture (see INTERMEDIATE_GRADES_AT)
             if capture is REFERENCE and grade == 0:
                 result = baseline_result
             else:
@@ -343,7 +352,7 @@ def face_statistics(run: FaceRun, measure: str, region: str = "all_skin", captur
     top = max(grades)
     names = [c.name for c in captures]
     usable = [n for n in names
-              if all(run.is_comparable(ch, g, n, measure) for ch in CHANGES for g in grades)]
+              if all(run.is_comparable(ch, g, n, measure) for ch in CHANGES for g in grades if run.has(ch, g, n))]
     left_out = [n for n in names if n not in usable]
 
     def row(change: str, grade: int) -> np.ndarray:
@@ -352,10 +361,12 @@ def face_statistics(run: FaceRun, measure: str, region: str = "all_skin", captur
     base, top_values = row(own, 0), row(own, top)
     response = float(np.nanmean(top_values) - np.nanmean(base))
     sd = float(np.sqrt((np.nanvar(base, ddof=1) + np.nanvar(top_values, ddof=1)) / 2)) if len(usable) > 1 else math.nan
-    rhos = [_spearman(np.array(grades, float), np.array([run.value(own, g, n, measure, region) for g in grades]))
-            for n in usable]
+    rhos = []
+    for n in usable:
+        present = [g for g in grades if run.has(own, g, n)]
+        rhos.append(_spearman(np.array(present, float), np.array([run.value(own, g, n, measure, region) for g in present])))
     others = [abs(float(np.nanmean(row(c, top)) - np.nanmean(base))) for c in CHANGES if c != own]
-    scores = np.array([row(own, g) for g in grades])
+    scores = np.array([row(own, g) for g in (0, top)])
     rel = reliability(scores) if len(usable) > 1 and np.isfinite(scores).all() else None
     return {
         "rho": min(rhos) if rhos else math.nan,
@@ -371,7 +382,7 @@ def face_statistics(run: FaceRun, measure: str, region: str = "all_skin", captur
     }
 
 
-def pooled_scores(runs, measure: str, region: str = "all_skin", captures=CAPTURES, grades=GRADES) -> np.ndarray:
+def pooled_scores(runs, measure: str, region: str = "all_skin", captures=CAPTURES, grades=(0, MAX_GRADE)) -> np.ndarray:
     """Subjects x captures matrix for the reliability table: every (face, own grade) is a subject.
 
     Captures not comparable for a face are NaN (:func:`imaging.reliability.reliability` needs
