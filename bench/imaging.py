@@ -7,7 +7,8 @@ Usage::
 Prints, for a photo made by :mod:`imaging.testing.synthetic`:
 - full-resolution decode median (ms),
 - full analysis median (ms) and its ratio to the decode time of the same run,
-- quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms),
+- quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms)
+  and its ratio to the decode time (target <= 1.5 x decode, issue 11),
 - the measurement stages alone on that photo's canonical face (768x1024): texture (ridge, pore
   and roughness maps + GLCM and texture measures of the 5 regions) and all measures
   (``imaging.measures.measure_regions``: every map + every region and all skin),
@@ -37,6 +38,8 @@ sys.path.insert(0, str(REPO))
 
 TARGET_ANALYSIS_MS = 1000.0
 TARGET_GATE_MS = 250.0
+#: Quality gate alone / full-resolution decode of the same photo (issue 11).
+TARGET_GATE_TO_DECODE = 1.5
 TARGET_PEAK_MB = 600.0
 
 # VmHWM (peak RSS of this process image) rather than ru_maxrss: on Linux ru_maxrss survives
@@ -120,6 +123,7 @@ def run(runs: int) -> dict:
         "analysis_ms": round(analysis_ms, 1),
         "analysis_to_decode_ratio": round(analysis_ms / decode_ms, 2),
         "quality_gate_ms": round(gate_ms, 1),
+        "gate_to_decode_ratio": round(gate_ms / decode_ms, 2),
         "texture_5_regions_ms": round(texture_ms, 1),
         "measures_ms": round(measures_ms, 1),
         "cpu_ms": {"decode_full": round(decode_cpu, 1), "analysis": round(analysis_cpu, 1),
@@ -150,8 +154,9 @@ def main(argv=None) -> int:
     print(f"full-resolution decode   {figures['decode_full_ms']:8.1f} ms")
     print(f"full analysis            {figures['analysis_ms']:8.1f} ms  = {figures['analysis_to_decode_ratio']:.2f} x decode"
           f"   target <= {TARGET_ANALYSIS_MS:.0f} ms: {verdict(figures['analysis_ms'], TARGET_ANALYSIS_MS)}")
-    print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms"
-          f"   target <= {TARGET_GATE_MS:.0f} ms: {verdict(figures['quality_gate_ms'], TARGET_GATE_MS)}")
+    print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms  = {figures['gate_to_decode_ratio']:.2f} x decode"
+          f"   target <= {TARGET_GATE_MS:.0f} ms: {verdict(figures['quality_gate_ms'], TARGET_GATE_MS)}, "
+          f"<= {TARGET_GATE_TO_DECODE} x decode: {verdict(figures['gate_to_decode_ratio'], TARGET_GATE_TO_DECODE)}")
     print(f"texture, 5 regions       {figures['texture_5_regions_ms']:8.1f} ms   (canonical 768x1024 face)")
     print(f"measures, all regions    {figures['measures_ms']:8.1f} ms   (canonical 768x1024 face)")
     print(f"peak memory (fresh proc) {figures['peak_memory_mb']:8.1f} MB"
