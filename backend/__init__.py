@@ -19,12 +19,6 @@ _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 #: CSP of API responses: they are JSON, nothing may be loaded or framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: CSP of the interactive docs page, which loads Swagger UI from its CDN.
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-    "https://cdn.jsdelivr.net; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -81,8 +75,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_storage(app)
     init_jobs(app)
     register_blueprints(api)
+    from backend.http.api_docs import init_api_docs
+    init_api_docs(app)  # packaged Swagger UI at /api/v1/docs (sets its own CSP)
     from backend.dashboard import init_dashboard
     init_dashboard(app)  # server-rendered clinician pages under /dashboard
+    from backend.patient_app import init_patient_app
+    init_patient_app(app)  # the patient web app (static PWA on the public API) under /app
     register_cli(app)
     app.after_request(_add_response_headers)
     return app
@@ -113,8 +111,7 @@ def _add_response_headers(response: Response) -> Response:
     if "request_id" in g:
         headers["X-Request-ID"] = g.request_id
     if request.path.startswith("/api/"):
-        is_docs = request.endpoint == "api-docs.openapi_swagger_ui"
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if is_docs else API_CSP)
+        headers.setdefault("Content-Security-Policy", API_CSP)
         # API responses may carry health data: never store them in caches.
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -87,6 +87,16 @@ def parse_non_negative_float(text: str) -> float:
     return value
 
 
+def parse_public_base_url(text: str) -> str:
+    """An absolute ``http(s)://`` address without query or fragment (trailing ``/`` dropped)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an absolute http(s):// address without query or fragment")
+    return text.strip().rstrip("/")
+
+
 def parse_job_backend(text: str) -> str:
     """Accept one of ``thread``, ``celery``, ``inline``."""
     if text not in {"thread", "celery", "inline"}:
@@ -184,10 +194,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Send the clinician dashboard's session cookie over HTTPS only (Secure). Browsers accept "
             "it from http://localhost and http://127.0.0.1; set false only for plain HTTP on another host.",
             parse_bool),
+    Setting("PUBLIC_BASE_URL", "http://localhost:5000",
+            "Public address of this server (scheme, host, optional port and path) for links handed out: "
+            "the patient app's enrolment links and QR codes, calendar feed URLs.", parse_public_base_url),
     Setting("SEED_DEMO", "false",
             "`flask init-db` seeds the demo clinic into an empty database when true (`make run` "
             "sets it). Serving (`gunicorn wsgi:app`) never seeds.", parse_bool),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false",
+            "Development only: let webhook endpoints use plain HTTP and private, loopback or link-local "
+            "addresses (refused otherwise: server-side request forgery).", parse_bool),
+    Setting("WEBHOOK_TIMEOUT_S", "10", "Seconds a webhook delivery attempt may take (connect and answer).",
+            parse_positive_float),
+    Setting("WEBHOOK_MAX_ATTEMPTS", "8",
+            "Attempts per webhook delivery (retries back off as JOB_RETRY_BASE_S doubling) before it fails.",
+            parse_positive_int),
+    Setting("WEBHOOK_DISABLE_AFTER_FAILURES", "20",
+            "Consecutive failed attempts after which an endpoint is disabled (audited; an admin re-enables it).",
+            parse_positive_int),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -270,6 +294,6 @@ def derived_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # No OPENAPI_SWAGGER_UI_PATH: flask-smorest's page loads a CDN; backend.http.api_docs
+        # serves the packaged Swagger UI at /api/v1/docs instead.
     }

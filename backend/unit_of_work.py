@@ -130,3 +130,14 @@ def transactional(view: F) -> F:
         return run_unit_of_work(lambda: view_response(view, *args, **kwargs), succeeded=response_succeeded)
 
     return wrapper  # type: ignore[return-value]
+
+
+def in_savepoint(work: Callable[[], T]) -> T:
+    """Run ``work`` in a savepoint of the current unit of work.
+
+    If it raises, what it wrote (flushed or pending) is undone and the request's transaction
+    stays usable, so a page can show a refusal and render the form again with the rows as they
+    were (the unit of work still rolls the whole request back when the page answers >= 400).
+    """
+    with db.session.begin_nested():
+        return work()

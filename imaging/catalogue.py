@@ -43,7 +43,10 @@ Face regions
 (for text addressed to the patient: "your left cheek"). Left/right are the SUBJECT's.
 :data:`FACE_REGIONS` are the five measured regions in reporting order (their placement is in
 :mod:`imaging.regions`); :data:`ALL_SKIN` is every measured skin pixel (the union of the regions,
-``metrics`` of an analysis). Body-site codes (e.g. SNOMED CT) belong on :class:`Region`. The API
+``metrics`` of an analysis). Each region carries its SNOMED CT body-site code (``snomed_code``,
+``snomed_display``; codes checked against published FHIR value sets and DICOM CID 4028/4029/4061)
+and, for the cheeks, the SNOMED CT laterality qualifier (``laterality_code``: 7771000 Left,
+24028007 Right), as the FHIR export writes them. The API
 and the database CHECK constraints use these keys: change them only with a migration.
 """
 
@@ -226,18 +229,25 @@ class Region:
     key: str
     label: str
     in_words: str
+    snomed_code: str = ""
+    snomed_display: str = ""
+    laterality_code: str | None = None
+    laterality_display: str | None = None
 
+
+#: SNOMED CT laterality qualifier values (the subject's side).
+LEFT, RIGHT = ("7771000", "Left"), ("24028007", "Right")
 
 #: The measured face regions, in reporting order (subject's left/right).
 FACE_REGIONS: tuple[Region, ...] = (
-    Region("forehead", "Forehead", "your forehead"),
-    Region("left_cheek", "Left cheek", "your left cheek"),
-    Region("right_cheek", "Right cheek", "your right cheek"),
-    Region("nose", "Nose", "your nose"),
-    Region("chin", "Chin", "your chin"),
+    Region("forehead", "Forehead", "your forehead", "52795006", "Forehead structure"),
+    Region("left_cheek", "Left cheek", "your left cheek", "60819002", "Cheek structure", *LEFT),
+    Region("right_cheek", "Right cheek", "your right cheek", "60819002", "Cheek structure", *RIGHT),
+    Region("nose", "Nose", "your nose", "45206002", "Nasal structure"),
+    Region("chin", "Chin", "your chin", "30291003", "Chin structure"),
 )
 #: Every measured skin pixel: the union of the face regions (an analysis's ``metrics``).
-ALL_SKIN = Region("all_skin", "All skin", "your face overall")
+ALL_SKIN = Region("all_skin", "All skin", "your face overall", "89545001", "Face structure")
 #: Keys of the face regions, in reporting order.
 REGION_NAMES: tuple[str, ...] = tuple(r.key for r in FACE_REGIONS)
 #: All skin and the face regions by key.

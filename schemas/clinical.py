@@ -67,6 +67,7 @@ MAX_MILESTONES = 24
 #: Device settings: a flat object of at most this many numbers or short strings.
 MAX_DEVICE_SETTINGS = 40
 MAX_SETTING_TEXT = 200
+MAX_LOT_LENGTH = 80
 
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
 
@@ -365,6 +366,22 @@ class SessionCreateSchema(ma.Schema):
                                  "`{\"needle_depth_mm\": 1.5, \"passes\": 3, \"device\": \"Dermapen 4\"}`."},
     )
     notes = _text(5000, load_default="")
+    product_manufacturer = fields.String(allow_none=True, validate=validate.Length(min=1, max=200),
+                                         metadata={"description": "Manufacturer of the product applied."})
+    product_lot = fields.String(allow_none=True, validate=validate.Length(min=1, max=MAX_LOT_LENGTH),
+                                metadata={"description": "Lot (batch) number printed on the vial."})
+    product_expiry = fields.Date(allow_none=True, metadata={"description": "Expiry date printed on the vial."})
+    product_volume_ml = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100, min_inclusive=False),
+                                     metadata={"description": "Volume applied, millilitres."})
+    product_particles_per_vial = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=1e16, min_inclusive=False),
+        metadata={"description": "Particle count per vial as stated by the manufacturer."})
+
+    @ma.validates_schema
+    def _expiry_not_before_use(self, data: dict[str, Any], **kwargs: Any) -> None:
+        expiry, used = data.get("product_expiry"), data.get("performed_on")
+        if expiry is not None and used is not None and expiry < used:
+            raise ma.ValidationError("The product had expired on the session date.", "product_expiry")
 
 
 class SessionSchema(ma.Schema):
@@ -375,7 +392,13 @@ class SessionSchema(ma.Schema):
     performed_on = fields.Date()
     device_settings = fields.Dict(keys=fields.String())
     notes = fields.String()
+    product_manufacturer = fields.String(allow_none=True)
+    product_lot = fields.String(allow_none=True)
+    product_expiry = fields.Date(allow_none=True)
+    product_volume_ml = fields.Float(allow_none=True)
+    product_particles_per_vial = fields.Float(allow_none=True)
     created_at = fields.DateTime()
+
 
 
 # --- Assessments and adverse events ------------------------------------------------------
@@ -465,12 +488,16 @@ class InvitationCreateSchema(ma.Schema):
 
 
 class InvitationSchema(ma.Schema):
-    """A new invitation. `code` and `link_token` are shown once and only stored hashed."""
+    """A new invitation. `code`, `link_token` (and so `link`, `qr_svg`) are shown once and only
+    stored hashed."""
 
     id = fields.UUID()
     patient_id = fields.UUID()
     code = fields.String(metadata={"description": "Human-typable one-time code, e.g. `K7QM-2XHD-9RPA`."})
     link_token = fields.String(metadata={"description": "Opaque token for an enrolment link."})
+    link = fields.String(metadata={"description": "The patient app's address with the link token (in the "
+                                                  "fragment, never sent to a server): open it on the phone."})
+    qr_svg = fields.String(metadata={"description": "SVG document: a QR code of `link`, to scan with the phone."})
     expires_at = fields.DateTime()
 
 

@@ -37,6 +37,8 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "Validation messages by field (dotted path for nested fields)."},
     )
     request_id = fields.String(metadata={"description": "Request id (also the X-Request-ID header)."})
+    code = fields.String(metadata={"description": "For a refused image (photo upload, preview check): the imaging "
+                                                  "error code, e.g. `greyscale_image`."})
     retry_after = fields.Integer(metadata={"description": "For 429: seconds until a retry may succeed."})
 
 

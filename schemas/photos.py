@@ -27,6 +27,50 @@ DIRECT_UPLOAD_MEDIA_TYPES = UPLOAD_MEDIA_TYPES + ("application/octet-stream",)
 JOB_STATUSES = ("queued", "running", "done", "failed")
 #: Longest device description the app may send.
 MAX_DEVICE_LENGTH = 64
+#: Camera settings the app may report with a photo (names of the W3C MediaTrackSettings the
+#: browser reports, plus the capture size); anything else is refused, so no identifier
+#: (``deviceId``, ``groupId``) can be stored.
+CAPTURE_CONDITION_KEYS = (
+    "width", "height", "aspectRatio", "frameRate", "facingMode", "resizeMode",
+    "exposureMode", "exposureTime", "exposureCompensation", "iso", "brightness",
+    "whiteBalanceMode", "colorTemperature", "focusMode", "focusDistance", "zoom", "torch",
+    "exposureLocked", "whiteBalanceLocked",
+)
+
+
+class CaptureConditionsField(fields.Field):
+    """Camera settings reported by the app: an object (JSON body) or its JSON text (query).
+
+    Keys from :data:`CAPTURE_CONDITION_KEYS`; values are finite numbers, booleans or short
+    strings.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        import json
+        import math
+
+        if isinstance(value, str):
+            if len(value) > 2000:
+                raise ma.ValidationError("Too long.")
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ma.ValidationError("Not a JSON object.") from None
+        if not isinstance(value, dict):
+            raise ma.ValidationError("Not an object.")
+        unknown = sorted(set(value) - set(CAPTURE_CONDITION_KEYS))
+        if unknown:
+            raise ma.ValidationError(f"Unknown setting(s): {', '.join(unknown)}.")
+        for key, setting in value.items():
+            if isinstance(setting, str):
+                if len(setting) > 40:
+                    raise ma.ValidationError(f"Setting {key!r} is too long.")
+            elif isinstance(setting, (int, float)) and not isinstance(setting, bool):
+                if not math.isfinite(setting):
+                    raise ma.ValidationError(f"Setting {key!r} must be finite.")
+            elif not isinstance(setting, bool):
+                raise ma.ValidationError(f"Setting {key!r} must be a number, boolean or short text.")
+        return dict(value)
 
 
 def _iso_time() -> fields.String:
@@ -51,6 +95,20 @@ class CaptureMetadataSchema(ma.Schema):
     device = fields.String(
         load_default=None, validate=validate.Length(min=1, max=MAX_DEVICE_LENGTH),
         metadata={"description": "Phone model (never a serial number)."},
+    )
+    repeat_of_id = fields.UUID(
+        load_default=None,
+        metadata={"description": "Send a repeat capture: the id of the photo this one repeats (same patient, "
+                                 "course, milestone and view, taken at most 30 minutes later, after lowering the "
+                                 "phone and framing again). Both are analysed to measure noise; the repeat never "
+                                 "counts for the milestone and never supersedes."},
+    )
+    capture_conditions = CaptureConditionsField(
+        load_default=None,
+        metadata={"description": "Camera settings the app reported (JSON object; in the query as JSON text), e.g. "
+                                 "`{\"exposureMode\": \"manual\", \"whiteBalanceMode\": \"manual\", "
+                                 "\"colorTemperature\": 5000}`. Keys: " + ", ".join(CAPTURE_CONDITION_KEYS) + ".",
+                  "type": "string"},
     )
 
 
@@ -163,6 +221,7 @@ class PhotoSchema(ma.Schema):
     capture_time_source = fields.String(required=True, metadata={"enum": list(CAPTURE_TIME_SOURCES)})
     make_up = fields.Boolean(allow_none=True)
     device = fields.String(allow_none=True)
+    capture_conditions = fields.Dict(allow_none=True, metadata={"description": "Camera settings the app reported."})
     content_type = fields.String(required=True, metadata={"description": "Sniffed from the bytes."})
     width = fields.Integer(required=True, metadata={"description": "Width of the photo shown upright (EXIF orientation applied), px."})
     height = fields.Integer(required=True, metadata={"description": "Height of the photo shown upright, px."})
@@ -171,8 +230,10 @@ class PhotoSchema(ma.Schema):
     quality = fields.Nested(QualitySchema, required=True)
     usable = fields.Boolean(required=True)
     superseded_by_id = fields.UUID(allow_none=True)
+    repeat_of_id = fields.UUID(allow_none=True, metadata={"description": "The photo this repeat capture repeats."})
     counts = fields.Boolean(required=True, metadata={
-        "description": "This is the newest usable photo of its course, milestone and view."})
+        "description": "This photo gives its milestone's value: the newest usable, in-window photo of its course, "
+                       "milestone and view that is not a repeat capture."})
     deleted_at = fields.DateTime(allow_none=True)
     deletion_reason = fields.String(allow_none=True, metadata={"enum": list(DELETION_REASONS)})
     job = fields.Nested(JobStatusSchema, allow_none=True)

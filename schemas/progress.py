@@ -15,8 +15,11 @@ HEADLINE_MEASURES = catalogue.HEADLINE_MEASURES
 #: Measures a series may be asked for: those with a published reliability (MDC95), headlines first.
 SERIES_MEASURES = catalogue.STUDIED_MEASURES
 CHART_FORMATS = ("png", "svg")
+#: Where an MDC95 comes from: the clinic's own repeat captures, all clinics' pooled, or the
+#: published recapture study (backend.services.repeatability states the rule).
+MDC_SOURCES = ("clinic", "all_clinics", "recapture_study")
 #: Why a photo is left out of a series.
-EXCLUSION_REASONS = ("unusable", "out_of_window", "not_analysed", "no_face")
+EXCLUSION_REASONS = ("unusable", "out_of_window", "repeat", "not_analysed", "no_face")
 ALGORITHM_VERSION_PATTERN = r"^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}([+._-][A-Za-z0-9._-]{1,16})?$"
 
 
@@ -75,6 +78,13 @@ class MeasureSeriesSchema(ma.Schema):
     mdc95 = fields.Float(allow_none=True, required=True,
                          metadata={"description": "Minimal detectable change (95 %), the measure's units."})
     baseline_value = fields.Float(allow_none=True, required=True)
+    mdc_source = fields.String(allow_none=True, required=True, metadata={
+        "enum": list(MDC_SOURCES),
+        "description": "Where mdc95 comes from: the clinic's own repeat captures (at least 20 pairs and the ICC's "
+                       "lower 95 % bound >= 0.5), else all clinics pooled (same condition), else the recapture "
+                       "study; null when there is no MDC."})
+    mdc_n_pairs = fields.Integer(required=True, metadata={
+        "description": "Repeat pairs behind mdc95 (0 for the recapture study)."})
     points = fields.List(fields.Nested(SeriesPointSchema), required=True)
 
 
@@ -134,6 +144,13 @@ class SummaryResultSchema(ma.Schema):
     mdc_percent = fields.Float(allow_none=True, required=True,
                                metadata={"description": "MDC95 as a percent of the baseline value."})
     exceeds_mdc = fields.Boolean(allow_none=True, required=True)
+    mdc_source = fields.String(allow_none=True, required=True, metadata={
+        "enum": list(MDC_SOURCES),
+        "description": "Where mdc95 comes from: the clinic's own repeat captures (at least 20 pairs and the ICC's "
+                       "lower 95 % bound >= 0.5), else all clinics pooled (same condition), else the recapture "
+                       "study; null when there is no MDC."})
+    mdc_n_pairs = fields.Integer(required=True, metadata={
+        "description": "Repeat pairs behind mdc95 (0 for the recapture study)."})
     text = fields.String(required=True, metadata={"description": "The same numbers in plain words."})
 
 

@@ -11,6 +11,10 @@ from schemas.progress import ALGORITHM_VERSION_PATTERN
 
 EXPORT_STATUSES = ("queued", "running", "ready", "failed")
 MAX_K = 100
+#: A study's privacy floor until its admin sets one: the smallest k and the largest suppressed share
+#: a research request may ask for (requests may ask for more protection, never less).
+DEFAULT_MIN_K = 5
+DEFAULT_MAX_SUPPRESSION = 0.1
 
 
 class StudyCreateSchema(ma.Schema):
@@ -31,6 +35,17 @@ class StudyCreateSchema(ma.Schema):
             raise ma.ValidationError("must not be before starts_on", "ends_on")
 
 
+class PrivacyFloorSchema(ma.Schema):
+    """The study's privacy floor, set by an admin of its owning clinic."""
+
+    min_k = fields.Integer(required=True, validate=validate.Range(1, MAX_K),
+                           metadata={"description": "Smallest k-anonymity k a research request may ask for; "
+                                     "statistics cells of fewer participants are suppressed."})
+    max_suppression = fields.Float(required=True, validate=validate.Range(0.0, 1.0),
+                                   metadata={"description": "Largest share of participants a research request "
+                                             "may let k-anonymity suppress."})
+
+
 class StudySchema(ma.Schema):
     """A study definition (no patient data)."""
 
@@ -42,6 +57,8 @@ class StudySchema(ma.Schema):
     ends_on = fields.Date(allow_none=True)
     owner_clinic_id = fields.UUID()
     clinic_ids = fields.List(fields.UUID(), metadata={"description": "Participating clinics."})
+    privacy_floor = fields.Nested(PrivacyFloorSchema, metadata={"description": "Least protection a research "
+                                  "request may ask for (default k >= 5, suppression <= 0.1)."})
     created_at = fields.DateTime()
 
 
@@ -64,11 +81,13 @@ class GrantListSchema(ma.Schema):
 class DeidentificationArgsSchema(ma.Schema):
     """Small-cohort protection and which results to use."""
 
-    k = fields.Integer(load_default=5, validate=validate.Range(1, MAX_K),
-                       metadata={"description": "Minimum equivalence-class size over the quasi-identifiers."})
-    max_suppression = fields.Float(load_default=0.1, validate=validate.Range(0.0, 1.0),
+    k = fields.Integer(load_default=None, validate=validate.Range(1, MAX_K),
+                       metadata={"description": "Minimum equivalence-class size over the quasi-identifiers "
+                                 "(default and least: the study's min_k; below it: 422 below-privacy-floor)."})
+    max_suppression = fields.Float(load_default=None, validate=validate.Range(0.0, 1.0),
                                    metadata={"description": "Share of participants that may be suppressed "
-                                                            "before a further generalisation step is applied."})
+                                             "before a further generalisation step is applied (default and "
+                                             "most: the study's max_suppression)."})
     view = fields.String(load_default="front", validate=validate.OneOf(PHOTO_VIEWS))
     algorithm_version = fields.String(load_default=None, validate=validate.Regexp(ALGORITHM_VERSION_PATTERN),
                                       metadata={"description": "Default: the running algorithm version."})
@@ -101,7 +120,7 @@ class ChangeSummarySchema(ma.Schema):
     region = fields.String()
     milestone = fields.String()
     day_offset = fields.Integer()
-    n = fields.Integer()
+    n = fields.Integer(allow_none=True)
     mean_change = fields.Float(allow_none=True)
     mean_ci_low = fields.Float(allow_none=True)
     mean_ci_high = fields.Float(allow_none=True)
@@ -110,22 +129,31 @@ class ChangeSummarySchema(ma.Schema):
     median_ci_high = fields.Float(allow_none=True)
     wilcoxon_p = fields.Float(allow_none=True)
     share_exceeding_mdc = fields.Float(allow_none=True)
+    mdc_sources = fields.String(allow_none=True, metadata={
+        "description": "Participants per MDC95 source (clinic, all_clinics, recapture_study), e.g. "
+                       "'clinic:3;recapture_study:7'."})
+    suppressed = fields.Boolean(metadata={"description": "True: fewer than k participants in this cell, so its "
+                                          "numbers are withheld (null)."})
 
 
 class GaisFrequencySchema(ma.Schema):
     milestone = fields.String()
     rater_role = fields.String()
     gais = fields.Integer()
-    count = fields.Integer()
-    share = fields.Float()
+    count = fields.Integer(allow_none=True)
+    share = fields.Float(allow_none=True)
+    suppressed = fields.Boolean(metadata={"description": "True: fewer than k participants in this cell, so its "
+                                          "numbers are withheld (null)."})
 
 
 class AdverseEventFrequencySchema(ma.Schema):
     event_type = fields.String()
     severity = fields.String()
-    events = fields.Integer()
-    participants = fields.Integer()
+    events = fields.Integer(allow_none=True)
+    participants = fields.Integer(allow_none=True)
     share_of_participants = fields.Float(allow_none=True)
+    suppressed = fields.Boolean(metadata={"description": "True: fewer than k participants in this cell, so its "
+                                          "numbers are withheld (null)."})
 
 
 class CohortStatisticsSchema(ma.Schema):

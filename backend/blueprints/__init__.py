@@ -22,3 +22,7 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(progress_blp)
     from backend.blueprints.studies import blp as studies_blp
     api.register_blueprint(studies_blp)
+    from backend.blueprints.webhooks import blp as webhooks_blp
+    api.register_blueprint(webhooks_blp)
+    from backend.blueprints.patient_app import blp as patient_app_blp
+    api.register_blueprint(patient_app_blp)

@@ -14,16 +14,11 @@ from sqlalchemy import select
 
 from backend import audit
 from backend.auth import auth_required, current_user
-from backend.auth.passwords import hash_password
-from backend.auth.tokens import revoke_all_families
-from backend.errors import Conflict
-from backend.extensions import db
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
-from backend.http.problems import problem
-from backend.models.accounts import User, normalise_email
+from backend.models.accounts import User
 from backend.models.audit import AuditEvent
-from backend.services import insert_or_conflict
+from backend.services import accounts as account_service
 from backend.unit_of_work import transactional
 from schemas.accounts import (
     AuditEventSchema,
@@ -40,10 +35,7 @@ blp = Blueprint("admin", __name__, url_prefix="/api/v1",
 
 
 def _clinic_user_or_404(user_id: uuid.UUID) -> User:
-    user = db.session.get(User, user_id)
-    if user is None or user.clinic_id != current_user().clinic_id:
-        problem(404, "No such user in your clinic.")
-    return user
+    return account_service.clinic_user(current_user(), user_id)
 
 
 @blp.route("/admin/users", methods=["GET"])
@@ -69,16 +61,7 @@ def list_users(args: dict) -> dict:
 @blp.alt_response(409, response="CONFLICT")
 def create_user(body: dict) -> tuple[User, int, dict[str, str]]:
     """Create a clinician, researcher or admin account in the clinic."""
-    admin = current_user()
-    user = User(
-        id=uuid.uuid4(),
-        email=normalise_email(body["email"]),
-        role=body["role"],
-        clinic_id=admin.clinic_id,
-        display_name=body["display_name"],
-        password_hash=hash_password(body["password"]),
-    )
-    insert_or_conflict(user, Conflict("An account with this email already exists.", slug="email-taken"))
+    user = account_service.create_user(current_user(), body)
     audit.record("user.create", "user", user.id, role=user.role)
     return user, 201, {"Location": url_for("admin.get_user", user_id=user.id)}
 
@@ -94,12 +77,7 @@ def get_user(user_id: uuid.UUID) -> User:
 
 def _set_active(user_id: uuid.UUID, active: bool) -> User:
     user = _clinic_user_or_404(user_id)
-    if user.id == current_user().id:
-        problem(409, "You cannot change your own account's active state.", type_="self-deactivation")
-    if user.is_active != active:
-        user.is_active = active
-        if not active:
-            revoke_all_families(user.id, "deactivated")
+    if account_service.set_active(current_user(), user, active):
         audit.record("user.activate" if active else "user.deactivate", "user", user.id)
     return user
 

@@ -36,7 +36,8 @@ ENROL_RATE_LIMIT = "10 per minute; 50 per hour"
 @blp.response(201, InvitationSchema)
 def create_invitation(data: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
     """Invite a patient without a login: a one-time code (to type in the app) and a link
-    token, valid `expires_in_days` (default 7). Earlier unused invitations stop working.
+    token, valid `expires_in_days` (default 7); `link` is the patient app's address carrying
+    the token and `qr_svg` a QR code of it. Earlier unused invitations stop working.
     The secrets are shown only in this response."""
     user = current_user()
     patient = access.get_patient_or_404(user, patient_id)
@@ -49,6 +50,8 @@ def create_invitation(data: dict[str, Any], patient_id: uuid.UUID) -> dict[str, 
         "patient_id": patient.id,
         "code": code,
         "link_token": token,
+        "link": enrolment_service.invitation_link(token),
+        "qr_svg": enrolment_service.invitation_qr_svg(token),
         "expires_at": invitation.expires_at,
     }
 

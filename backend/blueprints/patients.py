@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import url_for
+from flask import Response, json, url_for
 from sqlalchemy import select
 
 from backend.auth import auth_required, current_user
@@ -20,7 +20,7 @@ from backend.blueprints.clinical_common import (
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
 from backend.models.clinical import ConsentEvent, Patient
-from backend.services import access
+from backend.services import access, fhir
 from backend.services import patients as patient_service
 from backend.unit_of_work import transactional
 from schemas.clinical import (
@@ -74,6 +74,23 @@ def get_patient(patient_id: uuid.UUID) -> Patient:
     patient = access.get_patient_or_404(current_user(), patient_id)
     audit_reads("patient", [patient.id])
     return patient
+
+
+@blp.route("/patients/<uuid:patient_id>/fhir", methods=["GET"])
+@auth_required(*CLINICIANS)
+@transactional
+@blp.response(200, description="FHIR R4 Bundle (collection): Patient, EpisodeOfCare per course, Media and a "
+              "panel Observation per analysed photo, GAIS and satisfaction Observations, AdverseEvents.",
+              content_type=fhir.FHIR_MEDIA_TYPE)
+@blp.alt_response(404, response="NOT_FOUND")
+def patient_fhir(patient_id: uuid.UUID) -> Response:
+    """The patient's record as a FHIR R4 Bundle for the clinic's EMR (clinicians of the patient's clinic)."""
+    patient = access.get_patient_or_404(current_user(), patient_id)
+    bundle = fhir.patient_bundle(patient)
+    audit_reads("patient", [patient.id])
+    audit_reads("photo", [entry["resource"]["id"] for entry in bundle["entry"]
+                          if entry["resource"]["resourceType"] == "Media"])
+    return Response(json.dumps(bundle), mimetype=fhir.FHIR_MEDIA_TYPE, headers={"Cache-Control": "private, no-store"})
 
 
 @blp.route("/patients/<uuid:patient_id>", methods=["PATCH"])

@@ -75,8 +75,9 @@ def photo_to_dict(photo: Photo, counted: set[uuid.UUID]) -> dict[str, Any]:
     return {
         **{name: getattr(photo, name) for name in (
             "id", "patient_id", "course_id", "milestone_id", "out_of_window", "view", "captured_at",
-            "capture_date", "capture_time_source", "make_up", "device", "content_type", "width", "height",
-            "size_bytes", "created_at", "quality", "usable", "superseded_by_id", "deleted_at", "deletion_reason",
+            "capture_date", "capture_time_source", "make_up", "device", "capture_conditions", "content_type", "width",
+            "height", "size_bytes", "created_at", "quality", "usable", "superseded_by_id", "repeat_of_id", "deleted_at",
+            "deletion_reason",
         )},
         "milestone_name": photo.milestone.name if photo.milestone is not None else None,
         "counts": photo.id in counted,

@@ -112,7 +112,7 @@ def summary_results(course: TreatmentCourse, progress: progress_service.CoursePr
             "measure": series.measure, "region": series.region, "milestone_name": point.milestone_name,
             "value": point.value, "baseline_value": series.baseline_value, "change": point.change,
             "change_percent": point.change_percent, "mdc95": series.mdc95, "mdc_percent": mdc_percent,
-            "exceeds_mdc": point.exceeds_mdc,
+            "exceeds_mdc": point.exceeds_mdc, "mdc_source": series.mdc_source, "mdc_n_pairs": series.mdc_n_pairs,
             "text": progress_service.plain_words(series.measure, series.region, point.change, point.change_percent,
                                                  series.mdc95, series.baseline_value, point.exceeds_mdc),
         })

@@ -21,19 +21,16 @@ from sqlalchemy import select
 from backend import audit
 from backend.auth import auth_required, current_user
 from backend.blueprints.clinical_common import clinical_blueprint
-from backend.extensions import db
 from backend.http.idempotency import idempotent
 from backend.http.pagination import paginate
 from backend.http.problems import problem
-from backend.models.jobs import Job
 from backend.models.studies import Study, StudyExport, StudyGrant
 from backend.services import studies as study_service
 from backend.services.export import package as export_package
 from backend.services.export import tables as export_tables
-from backend.services.export.options import ExportOptions
+from backend.services.studies import export_status, options_from
 from backend.storage import current_storage
 from backend.unit_of_work import transactional
-from imaging.version import ALGORITHM_VERSION
 from schemas.common import CursorArgsSchema, page_schema
 from schemas.studies import (
     CohortStatisticsSchema,
@@ -43,6 +40,7 @@ from schemas.studies import (
     GrantCreateSchema,
     GrantListSchema,
     GrantSchema,
+    PrivacyFloorSchema,
     StudyCreateSchema,
     StudySchema,
 )
@@ -55,15 +53,8 @@ STUDY_ROLES = ("admin", "researcher")
 def study_body(study: Study) -> dict[str, Any]:
     return {"id": study.id, "title": study.title, "description": study.description, "indication": study.indication,
             "starts_on": study.starts_on, "ends_on": study.ends_on, "owner_clinic_id": study.owner_clinic_id,
-            "clinic_ids": [link.clinic_id for link in study.clinics], "created_at": study.created_at}
-
-
-def export_status(export: StudyExport) -> str:
-    """The export's status; before it is ready, its job's (queued, running, failed)."""
-    if export.status == "ready" or export.job_id is None:
-        return export.status
-    job = db.session.get(Job, export.job_id)
-    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
+            "clinic_ids": [link.clinic_id for link in study.clinics], "created_at": study.created_at,
+            "privacy_floor": {"min_k": study.min_k, "max_suppression": study.max_suppression}}
 
 
 def export_body(export: StudyExport) -> dict[str, Any]:
@@ -73,13 +64,6 @@ def export_body(export: StudyExport) -> dict[str, Any]:
             "completed_at": export.completed_at,
             "download_url": url_for("studies.download_export", study_id=export.study_id, export_id=export.id)
             if ready else None}
-
-
-def options_from(args: dict[str, Any]) -> ExportOptions:
-    return ExportOptions(
-        k=args["k"], max_suppression=args["max_suppression"], parquet=args.get("parquet", False),
-        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
-        region_patches=args.get("region_patches", False))
 
 
 @blp.route("/studies", methods=["POST"])
@@ -146,6 +130,22 @@ def leave_study(study_id: uuid.UUID, clinic_id: uuid.UUID) -> Response:
     return Response(status=204)
 
 
+@blp.route("/studies/<uuid:study_id>/privacy-floor", methods=["PUT"])
+@auth_required("admin")
+@transactional
+@blp.arguments(PrivacyFloorSchema)
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.response(200, StudySchema)
+def set_privacy_floor(data: dict[str, Any], study_id: uuid.UUID) -> dict[str, Any]:
+    """Set the least protection researchers may ask for: k >= min_k, suppression <= max_suppression."""
+    study = study_service.owned_study_or_403(current_user(), study_id)
+    study_service.set_privacy_floor(study, data["min_k"], data["max_suppression"])
+    audit.record("study.privacy_floor", "study", study.id, min_k=data["min_k"],
+                 max_suppression=data["max_suppression"])
+    return study_body(study)
+
+
 @blp.route("/studies/<uuid:study_id>/grants", methods=["GET"])
 @auth_required("admin")
 @transactional
@@ -197,7 +197,7 @@ def request_export(data: dict[str, Any], study_id: uuid.UUID) -> tuple[dict[str,
     """Request a de-identified export package; a job builds it (poll the Location)."""
     user = current_user()
     study = study_service.get_study_or_404(user, study_id)
-    export = export_package.request_export(study, user.id, options_from(data))
+    export = export_package.request_export(study, user.id, options_from(study, data))
     audit.record("study_export.request", "study", study.id, export=str(export.id))
     location = url_for("studies.get_export", study_id=study.id, export_id=export.id)
     return export_body(export), 202, {"Location": location}
@@ -248,5 +248,6 @@ def cohort_statistics(args: dict[str, Any], study_id: uuid.UUID) -> dict[str, An
     Wilcoxon p, share beyond MDC95), split-face paired differences, GAIS and adverse-event
     frequencies, over the released participants (k-anonymity applied as in an export)."""
     study = study_service.get_study_or_404(current_user(), study_id)
+    options = options_from(study, args)
     audit.record("study.statistics_read", "study", study.id)
-    return export_tables.cohort_statistics(study, options_from(args))
+    return export_tables.cohort_statistics(study, options)

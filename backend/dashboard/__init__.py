@@ -24,6 +24,7 @@ def init_dashboard(app: Flask) -> None:
     """
     import datetime as dt
 
+    from backend.dashboard import admin, clinic, repeatability, research  # noqa: F401 - register the workspace pages on bp
     from backend.dashboard.views import bp
 
     app.config.update(

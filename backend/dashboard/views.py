@@ -42,8 +42,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
                static_folder="static")
 
-#: Roles that may use the dashboard (admins read their clinic's records).
+#: Roles of the clinic pages (admins read their clinic's records).
 DASHBOARD_ROLES = ("clinician", "admin")
+#: Roles that may sign in to the pages: clinic staff, and researchers (their studies only).
+SIGN_IN_ROLES = DASHBOARD_ROLES + ("researcher",)
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: Overlay layers the viewer offers (names stored by the analysis job).
 VIEWER_OVERLAYS = ("redness", "pigment_spots", "wrinkles", "regions")
@@ -83,29 +85,42 @@ def signed_in_user() -> User | None:
         user = db.session.get(User, uuid.UUID(raw_id))
     except ValueError:
         return None
-    if (user is None or not user.is_active or user.role not in DASHBOARD_ROLES
+    if (user is None or not user.is_active or user.role not in SIGN_IN_ROLES
             or not hmac.compare_digest(session.get("epoch", ""), _password_epoch(user))):
         return None
     return user
 
 
-def login_required(view: F) -> F:
-    """Redirect to the sign-in page without a valid session.
+def login_required(view: F | None = None, *, roles: tuple[str, ...] = DASHBOARD_ROLES) -> Any:
+    """Redirect to the sign-in page without a valid session, and a signed-in user of another
+    role to their own start page (``@login_required`` for clinic pages,
+    ``@login_required(roles=("researcher",))`` for the researchers').
 
     Place it outside ``@transactional``, which commits the page's audit rows.
     """
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        user = signed_in_user()
-        if user is None:
-            session.clear()
-            return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))
-        g.dashboard_user = user
-        g.current_user = user  # audit rows name the clinician as actor
-        return view(*args, **kwargs)
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = signed_in_user()
+            if user is None:
+                session.clear()
+                return redirect(url_for("dashboard.login",
+                                        next=request.full_path if request.method == "GET" else None))
+            if user.role not in roles:
+                return redirect(home_of(user))
+            g.dashboard_user = user
+            g.current_user = user  # audit rows name the signed-in user as actor
+            return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(view) if view is not None else decorate
+
+
+def home_of(account: User) -> str:
+    """Where a signed-in user starts: researchers their studies, clinic staff the patient list."""
+    return url_for("dashboard.research_home" if account.role == "researcher" else "dashboard.patients")
 
 
 def user() -> User:
@@ -127,11 +142,11 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, account: User) -> str:
     """Only a local dashboard path is followed after sign-in (no open redirects)."""
     if target and target.startswith("/dashboard/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("dashboard.patients")
+    return home_of(account)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -146,11 +161,11 @@ def login() -> Any:
         return render_template("dashboard/login.html", error=None)
     check_csrf()
     account = authenticate(request.form.get("email", ""), request.form.get("password", ""),
-                           request.remote_addr or "unknown", roles=DASHBOARD_ROLES, channel="dashboard")
+                           request.remote_addr or "unknown", roles=SIGN_IN_ROLES, channel="dashboard")
     session.clear()
     session.permanent = True
     session.update(user_id=str(account.id), epoch=_password_epoch(account), csrf=secrets.token_urlsafe(32))
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(_safe_next(request.args.get("next"), account))
 
 
 @bp.errorhandler(SignInRateLimited)
@@ -218,14 +233,10 @@ def patient_flags(patient: Patient, today: dt.date) -> PatientFlags:
 @login_required
 @transactional
 def patients() -> str:
-    """The clinic's patients with attention flags."""
-    rows = db.session.scalars(
-        select(Patient).where(access.patients_visible_to(user())).order_by(Patient.full_name, Patient.id)
-    ).all()
-    today = now().date()
-    listed = [(patient, patient_flags(patient, today)) for patient in rows]
-    audit.record("patient.list", "clinic", user().clinic_id, count=len(listed))
-    return render_template("dashboard/patients.html", patients=listed, user=user())
+    """The clinic's patients with attention flags, search, filters and pages."""
+    from backend.dashboard.clinic import patient_list_page  # the clinic pages build on this module
+
+    return patient_list_page()
 
 
 # ------------------------------------------------------------------ patient page

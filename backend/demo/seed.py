@@ -55,8 +55,14 @@ def _add_user(clinic: Clinic, role: str, name: str) -> tuple[User, DemoAccount]:
     return user, account
 
 
+#: How long ago the demo course started: every milestone up to 6 months (day 180) lies in the past,
+#: so the demo has ratings and a full photo series (``backend.demo.series``).
+DEMO_DAYS_AGO = 185
+
+
 def seed_demo(today: dt.date) -> list[DemoAccount]:
-    """Create the demo clinic with an admin, a clinician and an enrolled patient with a course.
+    """Create the demo clinic: an admin, a clinician, a researcher, an enrolled patient with a course
+    (baseline :data:`DEMO_DAYS_AGO` days ago) and the records of :mod:`backend.demo.workspace`.
 
     Parameters
     ----------
@@ -66,7 +72,7 @@ def seed_demo(today: dt.date) -> list[DemoAccount]:
     Returns
     -------
     list of DemoAccount
-        The sign-ins created (admin, clinician, patient). Commits.
+        The sign-ins created (admin, clinician, patient, researcher). Commits.
 
     Raises
     ------
@@ -74,6 +80,7 @@ def seed_demo(today: dt.date) -> list[DemoAccount]:
         If the database is not empty (seeding never touches real data).
     """
     # Imported here: the clinical services import much of the app.
+    from backend.demo.workspace import add_demo_records
     from backend.services.courses import create_course
     from backend.services.patients import create_patient, record_consent
     from schemas.clinical import CourseCreateSchema, PatientCreateSchema
@@ -82,9 +89,10 @@ def seed_demo(today: dt.date) -> list[DemoAccount]:
         raise RuntimeError("database is not empty; the demo clinic is only seeded into a new database")
     clinic = Clinic(id=uuid.uuid4(), name=DEMO_CLINIC_NAME, is_demo=True)
     db.session.add(clinic)
-    _admin, admin_account = _add_user(clinic, "admin", "Demo Admin")
+    admin, admin_account = _add_user(clinic, "admin", "Demo Admin")
     clinician, clinician_account = _add_user(clinic, "clinician", "Dr Demo Clinician")
     patient_user, patient_account = _add_user(clinic, "patient", "Demo Patient")
+    researcher, researcher_account = _add_user(clinic, "researcher", "Demo Researcher")
     db.session.flush()
 
     patient = create_patient(clinic.id, PatientCreateSchema().load({
@@ -97,17 +105,18 @@ def seed_demo(today: dt.date) -> list[DemoAccount]:
     patient.user_id = patient_user.id
     for scope in ("clinical_photo", "research"):
         record_consent(patient, scope=scope, action="grant", version="demo-1", recorded_by=clinician)
-    create_course(patient, CourseCreateSchema().load({
+    course = create_course(patient, CourseCreateSchema().load({
         "indication": "photoaging",
         "product_name": "Demo exosome serum (fictional)",
         "exosome_source": "msc_umbilical_cord",
         "delivery": "topical_after_microneedling",
         "treated_regions": ["forehead", "left_cheek", "right_cheek"],
-        "baseline_date": today.isoformat(),
+        "baseline_date": (today - dt.timedelta(days=DEMO_DAYS_AGO)).isoformat(),
     }))
+    add_demo_records(clinic, course, clinician, patient_user, admin, researcher, today)
     audit.record("demo.seed", "clinic", clinic.id, actor=None, clinic_id=clinic.id)
     db.session.commit()
-    return [admin_account, clinician_account, patient_account]
+    return [admin_account, clinician_account, patient_account, researcher_account]
 
 
 def write_credentials(instance_path: Path, accounts: list[DemoAccount]) -> Path:
@@ -122,6 +131,6 @@ def write_credentials(instance_path: Path, accounts: list[DemoAccount]) -> Path:
 
 def format_credentials(accounts: list[DemoAccount]) -> str:
     """Human-readable sign-in instructions for the console."""
-    lines = [f"{DEMO_CLINIC_NAME} - demo sign-ins (POST /api/v1/auth/login):"]
+    lines = [f"{DEMO_CLINIC_NAME} - demo sign-ins (/dashboard/login, or POST /api/v1/auth/login):"]
     lines += [f"  {a.role:<10} {a.email:<36} password: {a.password}" for a in accounts]
     return "\n".join(lines) + "\n"

@@ -20,12 +20,11 @@ import uuid
 
 from sqlalchemy import select
 
+from backend.demo.seed import DEMO_DAYS_AGO
 from backend.extensions import db
 
 log = logging.getLogger(__name__)
 
-#: How long ago the demo course started: the 6-month milestone (day 180) was 5 days ago.
-DEMO_DAYS_AGO = 185
 #: Known synthetic state of the skin per milestone: (haemoglobin OD, melanin spots, fine lines).
 #: The baseline stays below 0.12 OD with many spots and lines together: heavier edits make the
 #: quality gate's face checks fail (measured: head_turned / uneven_lighting), and the demo needs
@@ -87,7 +86,8 @@ def add_demo_series(today: dt.date) -> list[uuid.UUID]:
     from backend.services.photos import CaptureMetadata, ingest_photo
 
     clinic = db.session.scalars(select(Clinic).where(Clinic.is_demo.is_(True))).one()
-    patient = db.session.scalars(select(Patient).where(Patient.clinic_id == clinic.id)).one()
+    patient = db.session.scalars(select(Patient).where(Patient.clinic_id == clinic.id, Patient.user_id.is_not(None))
+                                 ).one()
     clinician = db.session.scalars(select(User).where(User.clinic_id == clinic.id, User.role == "clinician")).first()
     course = db.session.scalars(select(TreatmentCourse).where(TreatmentCourse.patient_id == patient.id)).one()
     course.baseline_date = today - dt.timedelta(days=DEMO_DAYS_AGO)
@@ -112,3 +112,63 @@ def add_demo_series(today: dt.date) -> list[uuid.UUID]:
             runner.run_one(job_id)
     log.info("demo series: %d photos uploaded and analysed", len(photo_ids))
     return photo_ids
+
+
+#: How the demo's repeat captures differ from the first photo: the patient lowered the phone and
+#: framed again a few minutes later (a little brighter, a little farther away, some sensor noise; a
+#: rolled repeat fails the gate's pose check against the baseline).
+DEMO_REPEAT_DELAY = dt.timedelta(minutes=3)
+
+
+def add_demo_repeat_pairs(photo_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """A repeat capture of each demo photo, through the real pipeline, then the repeatability job.
+
+    Parameters
+    ----------
+    photo_ids : list of UUID
+        The demo series (:func:`add_demo_series`), analysed.
+
+    Returns
+    -------
+    list of UUID
+        The repeat photos' ids. Commits. With 5 pairs the demo clinic's page and Bland-Altman plots
+        show real numbers, and its results still say ``recapture_study`` (fewer than 20 pairs).
+    """
+    from flask import current_app
+
+    from backend.jobs.runner import make_worker_id, runner_for_app
+    from backend.models.accounts import User
+    from backend.models.clinical import Patient
+    from backend.models.photos import Photo
+    from backend.services import repeatability
+    from backend.services.photos import CaptureMetadata, ingest_photo
+    from imaging.testing.recapture_study import Capture, SkinChange, edited_photo, recapture
+
+    condition = Capture("demo_repeat", exposure=1.08, scale=0.95, noise_sigma=1.0, jpeg_quality=DEMO_JPEG_QUALITY)
+    repeat_ids, job_ids = [], []
+    for photo_id in photo_ids:
+        first = db.session.get(Photo, photo_id)
+        if first is None or first.milestone is None or first.milestone.name not in DEMO_CHANGES:
+            continue
+        patient = db.session.get(Patient, first.patient_id)
+        clinician = db.session.scalars(select(User).where(User.clinic_id == patient.clinic_id,
+                                                          User.role == "clinician")).first()
+        data = recapture(edited_photo(SkinChange(*DEMO_CHANGES[first.milestone.name])), condition,
+                         seed=len(repeat_ids))
+        metadata = CaptureMetadata(course_id=first.course_id, milestone_id=first.milestone_id,
+                                   captured_at=first.captured_at + DEMO_REPEAT_DELAY, view=first.view,
+                                   make_up=False, device="demo series (synthetic)", repeat_of_id=first.id)
+        repeat = ingest_photo(patient, metadata, data, clinician)
+        repeat_ids.append(repeat.id)
+        job_ids.append(repeat.analysis_job_id)
+    db.session.commit()
+
+    app = current_app._get_current_object()
+    runner = runner_for_app(app, make_worker_id("demo-seed"))
+    with app.app_context():
+        for job_id in job_ids:
+            runner.run_one(job_id)
+        repeatability.recompute()  # whichever job backend runs the enqueued recomputation too
+        db.session.commit()
+    log.info("demo series: %d repeat captures uploaded and analysed", len(repeat_ids))
+    return repeat_ids

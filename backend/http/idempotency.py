@@ -155,3 +155,20 @@ def prune_idempotency_records() -> int:
     """
     cutoff = now() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_KEY_TTL"])
     return db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount
+
+
+def find_record(scope: str, key: str) -> IdempotencyRecord | None:
+    """The stored first response of (scope, key), if any (the dashboard's one-time form tokens)."""
+    return _find(scope, key)
+
+
+def store_redirect(scope: str, key: str, request_hash: str, response: Response) -> None:
+    """Remember a redirect answered to (scope, key) in the current transaction.
+
+    The dashboard's submit-once forms (``backend.dashboard.forms``) use the same table and the
+    same unique constraint as ``Idempotency-Key``, so a double submission creates one thing.
+    """
+    db.session.add(IdempotencyRecord(
+        scope=scope, key=key, method=request.method, path=request.path[:500], request_hash=request_hash,
+        response_status=response.status_code, response_body="",
+        response_location=response.headers.get("Location"), created_at=now()))

@@ -195,6 +195,16 @@ class TreatmentSession(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     device_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     performed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # The product actually applied (traceability: contamination and poor purification are the
+    # known risks of these products, so a lot must lead to every patient who received it).
+    product_manufacturer: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: Lot (batch) number as printed on the vial; indexed to find every session of a lot.
+    product_lot: Mapped[str | None] = mapped_column(String(80), default=None, index=True)
+    product_expiry: Mapped[dt.date | None] = mapped_column(default=None)
+    #: Volume applied, millilitres.
+    product_volume_ml: Mapped[float | None] = mapped_column(default=None)
+    #: Particle count per vial as stated by the manufacturer.
+    product_particles_per_vial: Mapped[float | None] = mapped_column(default=None)
 
     course: Mapped[TreatmentCourse] = relationship(back_populates="sessions")
 

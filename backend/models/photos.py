@@ -57,7 +57,11 @@ class Photo(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     usable : bool
         ``quality.ok`` at upload time.
     superseded_by_id : UUID or None
-        A later photo of the same course, milestone and view (a retake).
+        A later photo of the same course, milestone and view that counts (a usable retake).
+    repeat_of_id : UUID or None
+        Set on a repeat capture: the photo of the same patient, course, milestone and view taken
+        at most 30 minutes earlier that this one repeats (to measure noise; it never counts for
+        the milestone and never supersedes).
     analysis_job_id : UUID or None
         The latest analysis job.
     deleted_at, deletion_reason
@@ -90,6 +94,9 @@ class Photo(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     capture_time_source: Mapped[str] = mapped_column(String(8))
     make_up: Mapped[bool | None] = mapped_column(default=None)
     device: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Camera settings the app reported (exposure/white-balance mode, exposure time, ISO,
+    #: colour temperature, ...): capture conditions, never identifiers.
+    capture_conditions: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     uploaded_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     content_type: Mapped[str] = mapped_column(String(32))
     image_format: Mapped[str] = mapped_column(String(8))
@@ -108,6 +115,9 @@ class Photo(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     deletion_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    repeat_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("photos.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     milestone: Mapped[Milestone | None] = relationship(lazy="joined", foreign_keys=[milestone_id])
     analyses: Mapped[list[PhotoAnalysis]] = relationship(

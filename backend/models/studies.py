@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backend.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin, utcnow
 from backend.models.clinical import one_of
 from schemas.clinical import INDICATIONS
+from schemas.studies import DEFAULT_MAX_SUPPRESSION, DEFAULT_MIN_K
 
 EXPORT_STATUSES = ("queued", "running", "ready", "failed")
 
@@ -40,6 +41,10 @@ class Study(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     ends_on: Mapped[dt.date | None] = mapped_column(default=None)
     owner_clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"), index=True)
     created_by_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    #: Privacy floor: research requests may ask for k >= min_k and suppression <= max_suppression only.
+    min_k: Mapped[int] = mapped_column(default=DEFAULT_MIN_K, server_default=str(DEFAULT_MIN_K))
+    max_suppression: Mapped[float] = mapped_column(default=DEFAULT_MAX_SUPPRESSION,
+                                                   server_default=str(DEFAULT_MAX_SUPPRESSION))
 
     clinics: Mapped[list[StudyClinic]] = relationship(cascade="all, delete-orphan", order_by="StudyClinic.created_at")
     grants: Mapped[list[StudyGrant]] = relationship(cascade="all, delete-orphan", order_by="StudyGrant.created_at")

@@ -2,7 +2,8 @@
 
 Schema: ``db-upgrade``, ``db-downgrade``, ``db-revision`` (:mod:`backend.migrations`); demo:
 ``init-db``, ``seed-demo`` (:mod:`backend.demo`); accounts: ``create-admin``; operations:
-``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`).
+``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`);
+webhooks: ``webhook-milestones`` (:mod:`backend.services.webhooks`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def db_revision_command(message: str, rev_id: str, autogenerate: bool) -> None:
 
 _PHOTO_SERIES_OPTION = click.option(
     "--photo-series/--no-photo-series", default=True, show_default=True,
-    help="Also add the demo patient's analysed photo series (the slow part of seeding).",
+    help="Also add the demo patient's analysed photo series and a repeat capture of each photo (the slow part "
+         "of seeding).",
 )
 
 
@@ -80,9 +82,9 @@ def _seed_if_empty(photo_series: bool) -> None:
         return
     accounts = seed.seed_demo(dt.datetime.now(dt.timezone.utc).date())
     if photo_series:
-        from backend.demo.series import add_demo_series
+        from backend.demo.series import add_demo_repeat_pairs, add_demo_series
 
-        add_demo_series(dt.datetime.now(dt.timezone.utc).date())
+        add_demo_repeat_pairs(add_demo_series(dt.datetime.now(dt.timezone.utc).date()))
     saved = seed.write_credentials(instance, accounts)
     db.session.remove()
     click.echo(seed.format_credentials(accounts) + f"(also saved in {saved})")
@@ -164,6 +166,18 @@ def prune_command() -> None:
     click.echo(", ".join(f"{name}: {count} deleted" for name, count in prune().items()))
 
 
+@click.command("webhook-milestones")
+@with_appcontext
+def webhook_milestones_command() -> None:
+    """Queue milestone.due / milestone.overdue webhooks (run daily, e.g. from cron; each is sent once)."""
+    from backend.extensions import db, now
+    from backend.services.webhooks import emit_milestone_events
+
+    queued = emit_milestone_events(now().date())
+    db.session.commit()
+    click.echo(f"{queued} milestone webhook deliveries queued")
+
+
 @click.command("check-integrity")
 @with_appcontext
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=DEFAULT_GRACE_S, show_default=True,
@@ -239,7 +253,7 @@ def reanalyse_command(run_here: bool) -> None:
 #: Every command of ``flask --app backend``.
 COMMANDS = (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command, init_db_command,
             create_admin_command, prune_command, check_integrity_command, backup_command, restore_command,
-            reanalyse_command)
+            reanalyse_command, webhook_milestones_command)
 
 
 def register_cli(app: Flask) -> None:

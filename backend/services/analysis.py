@@ -16,8 +16,11 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
+from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
+from backend.services import webhooks
 from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo, stored_quality
+from backend.services.repeatability import enqueue_recompute_when_paired
 from backend.storage import ObjectNotFound, current_storage
 from imaging.catalogue import ALL_SKIN
 from imaging.errors import ImageError
@@ -183,5 +186,8 @@ def analyse_photo(ctx: JobContext) -> str | None:
         measurements=measurement_rows(result.metrics, result.regions), overlays=overlay_rows,
     )
     db.session.add(analysis)
+    enqueue_recompute_when_paired(photo, version)
+    webhooks.emit("photo.analysed", db.session.get(Patient, photo.patient_id).clinic_id,
+                  {"photo_id": photo.id, "patient_id": photo.patient_id, "course_id": photo.course_id})
     log.info("analysed photo %s with %s in %.0f ms", photo_id, version, summary["timings_ms"].get("total", 0.0))
     return str(analysis.id)

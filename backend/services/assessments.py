@@ -12,7 +12,7 @@ from backend.errors import Conflict, ValidationFailed
 from backend.extensions import db
 from backend.models.accounts import User
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
-from backend.services import apply_changes, insert_or_conflict
+from backend.services import apply_changes, insert_or_conflict, webhooks
 from backend.services.milestones import LOCAL_DATE_SLACK, ensure_window_open, mark_milestone_completed
 
 
@@ -129,6 +129,8 @@ def report_adverse_event(
     )
     db.session.add(event)
     db.session.flush()
+    webhooks.emit("adverse_event.reported", course.patient.clinic_id,
+                  {"adverse_event_id": event.id, "patient_id": course.patient_id, "course_id": course.id})
     return event
 
 

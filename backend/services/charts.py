@@ -57,6 +57,7 @@ def chart_fingerprint(series: MeasureSeries, fmt: str, events: Sequence[Timeline
     """SHA-256 over everything a chart draws (its cache key)."""
     drawn = {
         "fmt": fmt, "measure": series.measure, "region": series.region, "mdc": series.mdc95,
+        "mdc_source": series.mdc_label,
         "baseline": series.baseline_value, "title": title, "last_day": last_day,
         "points": [(p.days_since_baseline, p.value, p.milestone_name, p.exceeds_mdc) for p in series.points],
         "events": [(e.days_since_baseline, e.label) for e in events],
@@ -174,7 +175,7 @@ def draw_series(axes, series: MeasureSeries, events: Sequence[TimelineEvent] = (
     values = [p.value for p in points]
     if series.baseline_value is not None and series.mdc95 is not None:
         axes.axhspan(series.baseline_value - series.mdc95, series.baseline_value + series.mdc95,
-                     color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g})")
+                     color=_BAND_COLOUR, alpha=0.35, lw=0, label=f"baseline +/- MDC95 ({series.mdc95:.3g}; {series.mdc_label})")
     if series.baseline_value is not None:
         axes.axhline(series.baseline_value, color=_BASELINE_COLOUR, lw=0.8, ls="--")
     if points:
@@ -239,3 +240,85 @@ def draw_timeline(axes, events: Sequence[TimelineEvent], last_day: int = 0) -> N
     time_axis(axes, [e.days_since_baseline for e in events], last_day)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="upper right", fontsize=7, frameon=False)
+
+
+def render_bland_altman(measure: str, pairs: Sequence[tuple[float, float]], fmt: str, *, bias: float | None = None,
+                        loa: tuple[float, float] | None = None, subtitle: str = "") -> bytes:
+    """Bland-Altman plot of repeat-capture pairs: the pair's mean against repeat minus first, with
+    the bias and the 95 % limits of agreement (Bland & Altman 1986) as stored by the repeatability job.
+
+    Parameters
+    ----------
+    measure : str
+        Measure key (label and unit from the catalogue).
+    pairs : sequence of (first, repeat)
+        The values of each pair, the measure's units.
+    fmt : {"png", "svg"}
+    bias, loa : float, (float, float), optional
+        Lines drawn when given.
+    subtitle : str
+        Whose pairs (appended to the title).
+    """
+    if fmt not in CHART_MEDIA_TYPES:
+        raise ValueError(f"unknown chart format {fmt!r}")
+    definition = MEASURE_BY_KEY[measure]
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
+        figure.subplots_adjust(**_MARGINS)
+        axes = figure.add_subplot()
+        axes.set_title(f"{definition.label} - repeat captures" + (f" ({subtitle})" if subtitle else ""))
+        axes.set_xlabel(f"mean of the pair ({definition.unit})")
+        axes.set_ylabel(f"repeat minus first ({definition.unit})")
+        if pairs:
+            means = [(a + b) / 2 for a, b in pairs]
+            differences = [b - a for a, b in pairs]
+            axes.scatter(means, differences, s=18, color=_LINE_COLOUR, zorder=3, label=f"{len(pairs)} pairs")
+        else:
+            axes.text(0.5, 0.5, "no repeat pairs yet", transform=axes.transAxes, ha="center", va="center")
+        axes.axhline(0.0, color="#999999", lw=0.6)
+        if bias is not None:
+            axes.axhline(bias, color=_BASELINE_COLOUR, lw=1.0, label=f"bias {bias:.3g}")
+        if loa is not None:
+            for limit in loa:
+                axes.axhline(limit, color=_BASELINE_COLOUR, lw=0.8, ls="--")
+            axes.plot([], [], color=_BASELINE_COLOUR, lw=0.8, ls="--",
+                      label=f"95 % limits of agreement ({loa[0]:.3g}, {loa[1]:.3g})")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="best", fontsize=7, frameon=False)
+        return _save(figure, fmt)
+
+
+def render_cohort_changes(changes: Sequence[dict], measure: str, region: str, fmt: str = "svg") -> bytes:
+    """A cohort's mean change from baseline (95 % CI bars) per milestone, for one measure and region.
+
+    Parameters
+    ----------
+    changes : sequence of dict
+        ``ChangeSummary.as_dict()`` rows (the cohort statistics' ``changes``); other measures
+        and regions are ignored.
+    measure, region : str
+    fmt : {"png", "svg"}
+    """
+    rows = sorted((row for row in changes if row["measure"] == measure and row["region"] == region
+                   and row["mean_change"] is not None), key=lambda row: row["day_offset"])
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = Figure(figsize=FIGURE_SIZE_IN, dpi=PNG_DPI)
+        figure.subplots_adjust(**_MARGINS)
+        axes = figure.add_subplot()
+        days = [row["day_offset"] for row in rows]
+        means = [row["mean_change"] for row in rows]
+        low = [row["mean_change"] - (row["mean_ci_low"] if row["mean_ci_low"] is not None else row["mean_change"])
+               for row in rows]
+        high = [(row["mean_ci_high"] if row["mean_ci_high"] is not None else row["mean_change"]) - row["mean_change"]
+                for row in rows]
+        axes.axhline(0, color="#777777", linewidth=0.8)
+        axes.errorbar(days, means, yerr=[low, high], fmt="o-", color=_LINE_COLOUR, capsize=3)
+        for row in rows:
+            axes.annotate(f"n={row['n']}", (row["day_offset"], row["mean_change"]), textcoords="offset points",
+                          xytext=(4, 6), fontsize=7)
+        time_axis(axes, days, max(days, default=0))
+        unit = MEASURE_BY_KEY[measure].unit if measure in MEASURE_BY_KEY else ""
+        axes.set_ylabel(f"mean change ({unit})" if unit else "mean change")
+        label = MEASURE_BY_KEY[measure].label if measure in MEASURE_BY_KEY else measure
+        axes.set_title(f"{label} - {region_label(region)}: change from baseline (95% CI)")
+        return _save(figure, fmt)

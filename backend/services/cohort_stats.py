@@ -11,13 +11,18 @@ milestone:
   pair reaches 95 %);
 - Wilcoxon signed-rank two-sided p-value (``scipy.stats.wilcoxon``, zero differences dropped
   by the default ``zero_method="wilcox"``; None when fewer than two non-zero changes);
-- share of participants whose ``|change|`` exceeds the measure's MDC95 (None when no MDC).
+- share of participants whose ``|change|`` exceeds the measure's MDC95 (None when no MDC), each
+  judged with the MDC95 of their clinic's provenance rule, and how many participants each MDC
+  source (``clinic``, ``all_clinics``, ``recapture_study``) judged (``mdc_sources``).
 
 Split-face: per measure and milestone, the paired treated-minus-control difference (change
 from baseline of the treated-cheek minus control-cheek value), with the same summaries; the
 Wilcoxon test on these differences is the paired signed-rank test of treated vs control.
 
 Frequencies: GAIS scores per milestone and rater, adverse events per type and severity.
+
+Small cells: :func:`suppress_small_cells` withholds every number of a cell with fewer than k
+participants (the study's privacy floor) and marks it ``suppressed``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +50,8 @@ class ChangeObservation:
     day_offset: int
     change: float
     exceeds_mdc: bool | None
+    #: Where the MDC95 of ``exceeds_mdc`` came from (``backend.services.repeatability``); None without one.
+    mdc_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class ChangeSummary:
     median_ci_high: float | None
     wilcoxon_p: float | None
     share_exceeding_mdc: float | None
+    #: Participants per MDC95 source behind ``share_exceeding_mdc``, e.g. ``clinic:3;recapture_study:7``.
+    mdc_sources: str | None = None
+    suppressed: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -128,12 +138,14 @@ def summarise_group(key: tuple[str, str, str, int], observations: Sequence[Chang
     median, median_low, median_high = median_order_statistic_interval(changes)
     flags = [o.exceeds_mdc for o in observations if o.exceeds_mdc is not None]
     share = sum(flags) / len(flags) if flags else None
+    sources = Counter(o.mdc_source for o in observations if o.exceeds_mdc is not None and o.mdc_source)
     measure, region, milestone, day_offset = key
     return ChangeSummary(
         measure=measure, region=region, milestone=milestone, day_offset=day_offset, n=len(changes),
         mean_change=mean, mean_ci_low=mean_low, mean_ci_high=mean_high,
         median_change=median, median_ci_low=median_low, median_ci_high=median_high,
         wilcoxon_p=wilcoxon_p(changes), share_exceeding_mdc=share,
+        mdc_sources=";".join(f"{source}:{count}" for source, count in sorted(sources.items())) or None,
     )
 
 
@@ -190,4 +202,37 @@ def adverse_event_frequencies(event_rows: Sequence[dict[str, Any]], participant_
         out.append({"event_type": event_type, "severity": severity, "events": item["count"],
                     "participants": len(people),
                     "share_of_participants": len(people) / participant_count if participant_count else None})
+    return out
+
+
+#: Numbers a suppressed cell withholds, per kind of cell (the participant count is the first).
+_CELL_NUMBERS = {
+    "change": ("n", "mean_change", "mean_ci_low", "mean_ci_high", "median_change", "median_ci_low",
+               "median_ci_high", "wilcoxon_p", "share_exceeding_mdc", "mdc_sources"),
+    "gais": ("count", "share"),
+    "adverse_event": ("participants", "events", "share_of_participants"),
+}
+
+
+def suppress_small_cells(kind: str, cells: Sequence[Any], k: int) -> list[Any]:
+    """Cells of fewer than ``k`` participants with every number withheld (None) and ``suppressed`` set.
+
+    Parameters
+    ----------
+    kind : str
+        ``change`` (:class:`ChangeSummary` items), ``gais`` or ``adverse_event`` (dict items of
+        :func:`gais_frequencies` / :func:`adverse_event_frequencies`).
+    cells : sequence
+    k : int
+        The request's k (at least the study's floor).
+    """
+    numbers = _CELL_NUMBERS[kind]
+    out = []
+    for cell in cells:
+        if isinstance(cell, ChangeSummary):
+            small = cell.n < k
+            out.append(replace(cell, suppressed=True, **{name: None for name in numbers}) if small else cell)
+        else:
+            small = cell[numbers[0]] < k
+            out.append({**cell, **({name: None for name in numbers} if small else {}), "suppressed": small})
     return out

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
 
 from backend.errors import ValidationFailed
 from backend.extensions import db
 from backend.models.accounts import User
-from backend.models.clinical import Patient, TreatmentCourse, TreatmentSession
+from backend.models.clinical import AdverseEvent, Patient, TreatmentCourse, TreatmentSession
 from backend.services import apply_changes
 from backend.services.milestones import MilestoneSpec, default_specs, replace_schedule
 from schemas.clinical import FACE_REGIONS
@@ -121,3 +124,39 @@ def add_session(course: TreatmentCourse, fields: dict[str, Any], performed_by: U
     db.session.add(session)
     db.session.flush()
     return session
+
+
+@dataclass(frozen=True)
+class LotRecipient:
+    """A session in which a lot was applied, with its patient and the course's adverse events."""
+
+    session: TreatmentSession
+    course: TreatmentCourse
+    patient: Patient
+    adverse_events: list[AdverseEvent]
+
+
+def lot_recipients(visible: ColumnElement[bool], lot: str) -> list[LotRecipient]:
+    """Every session that applied ``lot`` (case-insensitive, exact) to a patient matching ``visible``.
+
+    Parameters
+    ----------
+    visible : sqlalchemy.ColumnElement
+        Condition on :class:`Patient` (``access.patients_visible_to(user)``).
+    lot : str
+        The lot number as printed on the vial.
+    """
+    rows = db.session.execute(
+        select(TreatmentSession, TreatmentCourse, Patient)
+        .join(TreatmentCourse, TreatmentSession.course_id == TreatmentCourse.id)
+        .join(Patient, TreatmentCourse.patient_id == Patient.id)
+        .where(visible, func.lower(TreatmentSession.product_lot) == lot.strip().lower())
+        .order_by(TreatmentSession.performed_on, Patient.full_name, TreatmentSession.id)
+    ).all()
+    course_ids = {course.id for _, course, _ in rows}
+    events: dict[Any, list[AdverseEvent]] = {}
+    if course_ids:
+        for event in db.session.scalars(select(AdverseEvent).where(AdverseEvent.course_id.in_(course_ids))
+                                        .order_by(AdverseEvent.onset_date)):
+            events.setdefault(event.course_id, []).append(event)
+    return [LotRecipient(session, course, patient, events.get(course.id, [])) for session, course, patient in rows]

@@ -28,6 +28,7 @@ from backend.extensions import db
 from backend.models.accounts import User, normalise_email
 from backend.models.clinical import Invitation, Patient
 from backend.services import insert_or_conflict
+from backend.services.links import public_url
 from backend.services.patients import CROCKFORD_ALPHABET, random_crockford
 
 CODE_LENGTH = 12
@@ -36,6 +37,35 @@ LINK_TOKEN_BYTES = 32
 
 #: Typing mistakes mapped to the Crockford character they stand for.
 _LOOKALIKES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+#: Where the patient app reads an enrolment link token: the URL fragment, which browsers never
+#: send to a server (no access log, proxy or Referer header sees the token).
+APP_ENROL_FRAGMENT = "enrol="
+
+
+def invitation_link(token: str) -> str:
+    """The patient app's URL carrying an invitation's link token (what the QR code encodes).
+
+    Parameters
+    ----------
+    token : str
+        The link token of :func:`create_invitation` (base64url, safe in a URL as it is).
+    """
+    return public_url(f"/app/#{APP_ENROL_FRAGMENT}{token}")
+
+
+def invitation_qr_svg(token: str) -> str:
+    """A standalone SVG document of a QR code of :func:`invitation_link` (dark on white,
+    with its quiet zone), to show on screen or print."""
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(invitation_link(token), error="m").save(
+        buffer, kind="svg", scale=4, xmldecl=False, light="#fff", title="skintrack app enrolment link")
+    return buffer.getvalue().decode()
 
 
 def format_code(raw: str) -> str:

@@ -36,11 +36,13 @@ from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
+from backend.services import webhooks
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
 from backend.storage import ObjectNotFound, PresignedUpload, current_storage
 from backend.unit_of_work import after_transaction
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
+from schemas.photos import PHOTO_VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -143,32 +145,109 @@ def assign_milestone(course: TreatmentCourse, capture_date: dt.date,
     return None, True
 
 
-def counting_photo(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str,
-                   *, exclude: uuid.UUID | None = None) -> Photo | None:
-    """The photo that counts for a slot: the newest usable, not deleted, in window."""
+#: Why a photo does not count for its slot (course, milestone, view), in the order the rule asks.
+NOT_COUNTING_REASONS = ("deleted", "superseded", "repeat", "unusable", "out_of_window")
+
+
+@dataclass(frozen=True)
+class PhotoStanding:
+    """Whether one photo counts for its slot (course, milestone and view), and if not, why.
+
+    Attributes
+    ----------
+    counts : bool
+        This photo gives the slot's value (milestone completion, series, charts, export).
+    reason : str or None
+        One of :data:`NOT_COUNTING_REASONS` when it does not count: ``deleted``; ``superseded``
+        (a usable retake replaced it, or a newer counting photo of the slot exists);
+        ``repeat`` (a repeat capture of another photo: it measures noise, never the visit);
+        ``unusable`` (the quality gate refused it); ``out_of_window`` (no milestone, or taken
+        outside its window).
+    """
+
+    counts: bool
+    reason: str | None = None
+
+    @property
+    def listed(self) -> bool:
+        """Shown to readers as left out (with its reason): not deleted and not replaced by a retake."""
+        return not self.counts and self.reason not in ("deleted", "superseded")
+
+
+def photo_standings(photos: Iterable[Photo]) -> dict[uuid.UUID, PhotoStanding]:
+    """Which photo counts: THE rule, used by upload, schedule, progress, charts and export.
+
+    Per slot (course, milestone, view) the newest (``created_at``, then id) photo that is not
+    deleted, not superseded, not a repeat capture, usable and in its milestone's window counts;
+    every other photo gets the first reason of :data:`NOT_COUNTING_REASONS` that applies. A retake
+    supersedes the slot's earlier photos only when it would count itself (:func:`supersedes_slot`),
+    so an unusable retake never erases a usable measurement: it is kept and listed as unusable.
+
+    Parameters
+    ----------
+    photos : iterable of Photo
+        Give every photo of the slots asked about (:func:`slot_photos`): a slot's answer depends
+        on its other photos.
+    """
+    standings: dict[uuid.UUID, PhotoStanding] = {}
+    candidates: dict[tuple, list[Photo]] = {}
+    for photo in photos:
+        reason = _not_counting_reason(photo)
+        if reason is None:
+            candidates.setdefault((photo.course_id, photo.milestone_id, photo.view), []).append(photo)
+        else:
+            standings[photo.id] = PhotoStanding(False, reason)
+    for slot in candidates.values():
+        newest = max(slot, key=lambda p: (p.created_at, str(p.id)))
+        for photo in slot:
+            standings[photo.id] = PhotoStanding(True) if photo is newest else PhotoStanding(False, "superseded")
+    return standings
+
+
+def _not_counting_reason(photo: Photo) -> str | None:
+    """The reason a photo cannot count whatever else is in its slot, or None."""
+    if photo.deleted_at is not None:
+        return "deleted"
+    if photo.superseded_by_id is not None:
+        return "superseded"
+    if photo.repeat_of_id is not None:
+        return "repeat"
+    if not photo.usable:
+        return "unusable"
+    if photo.out_of_window or photo.milestone_id is None:
+        return "out_of_window"
+    return None
+
+
+def supersedes_slot(photo: Photo) -> bool:
+    """A new photo replaces its slot's earlier photos only when it would count itself (a usable,
+    in-window retake that is not a repeat capture)."""
+    return _not_counting_reason(photo) is None
+
+
+def slot_photos(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str) -> list[Photo]:
+    """Every photo of one slot (course, milestone, view), deleted and superseded ones included."""
     if milestone_id is None:
-        return None
-    statement = (
-        select(Photo)
-        .where(Photo.course_id == course_id, Photo.milestone_id == milestone_id, Photo.view == view,
-               Photo.usable.is_(True), Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
-        .order_by(Photo.created_at.desc(), Photo.id.desc())
-        .limit(1)
-    )
-    if exclude is not None:
-        statement = statement.where(Photo.id != exclude)
-    return db.session.scalar(statement)
+        return []
+    return list(db.session.scalars(
+        select(Photo).where(Photo.course_id == course_id, Photo.milestone_id == milestone_id, Photo.view == view)
+    ))
+
+
+def counting_photo(course_id: uuid.UUID, milestone_id: uuid.UUID | None, view: str) -> Photo | None:
+    """The photo that counts for a slot (:func:`photo_standings`), or None."""
+    standings = photo_standings(photos := slot_photos(course_id, milestone_id, view))
+    return next((p for p in photos if standings[p.id].counts), None)
 
 
 def counting_photo_ids(photos: Sequence[Photo]) -> set[uuid.UUID]:
-    """Ids among ``photos`` that count for their slot (see :func:`counting_photo`)."""
+    """Ids among ``photos`` that count for their slot (:func:`photo_standings` over whole slots)."""
+    slots = {(p.course_id, p.milestone_id, p.view) for p in photos if p.milestone_id is not None}
     counted: set[uuid.UUID] = set()
-    slots = {(p.course_id, p.milestone_id, p.view) for p in photos if p.usable and p.deleted_at is None}
     for course_id, milestone_id, view in slots:
-        photo = counting_photo(course_id, milestone_id, view)
-        if photo is not None:
-            counted.add(photo.id)
-    return counted
+        standings = photo_standings(slot_photos(course_id, milestone_id, view))
+        counted.update(photo_id for photo_id, standing in standings.items() if standing.counts)
+    return counted & {p.id for p in photos}
 
 
 def course_baseline_photo(course: TreatmentCourse, view: str) -> Photo | None:
@@ -189,6 +268,8 @@ class CaptureMetadata:
     view: str = "front"
     make_up: bool | None = None
     device: str | None = None
+    repeat_of_id: uuid.UUID | None = None
+    capture_conditions: dict[str, Any] | None = None
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> CaptureMetadata:
@@ -202,6 +283,8 @@ class CaptureMetadata:
             "milestone_id": str(self.milestone_id) if self.milestone_id else None,
             "captured_at": self.captured_at.isoformat() if self.captured_at else None,
             "view": self.view, "make_up": self.make_up, "device": self.device,
+            "repeat_of_id": str(self.repeat_of_id) if self.repeat_of_id else None,
+            "capture_conditions": self.capture_conditions,
         }
 
     @classmethod
@@ -212,6 +295,8 @@ class CaptureMetadata:
             milestone_id=uuid.UUID(data["milestone_id"]) if data.get("milestone_id") else None,
             captured_at=dt.datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None,
             view=data["view"], make_up=data.get("make_up"), device=data.get("device"),
+            repeat_of_id=uuid.UUID(data["repeat_of_id"]) if data.get("repeat_of_id") else None,
+            capture_conditions=data.get("capture_conditions"),
         )
 
 
@@ -232,7 +317,10 @@ def require_photo_consent(patient: Patient) -> None:
 
 
 def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[TreatmentCourse, Milestone | None]:
-    """Check consent, course and requested milestone before any bytes are processed."""
+    """Check consent, course, requested milestone and repeated photo before any bytes are processed.
+
+    A repeat capture without a named milestone takes its original's milestone.
+    """
     require_photo_consent(patient)
     course = course_of_patient_or_404(patient, metadata.course_id)
     requested = None
@@ -241,7 +329,55 @@ def check_capture(patient: Patient, metadata: CaptureMetadata) -> tuple[Treatmen
         if requested is None:
             raise ValidationFailed("The milestone does not belong to this course.", slug="invalid-milestone",
                                    errors={"milestone_id": ["not a milestone of course_id"]})
+    if metadata.repeat_of_id is not None:
+        original = repeated_photo(patient, course, metadata)
+        if requested is None and original.milestone_id is not None:
+            requested = next(m for m in course.milestones if m.id == original.milestone_id)
     return course, requested
+
+
+#: Longest time between a photo and its repeat capture.
+REPEAT_WINDOW = dt.timedelta(minutes=30)
+
+
+def _refuse_repeat(reason: str) -> NoReturn:
+    raise ValidationFailed(f"This cannot be a repeat capture of that photo: {reason}.", slug="invalid-repeat",
+                           title="Invalid repeat capture", errors={"repeat_of_id": [reason]})
+
+
+def repeated_photo(patient: Patient, course: TreatmentCourse, metadata: CaptureMetadata) -> Photo:
+    """The photo a repeat capture repeats, checked before any bytes are processed.
+
+    Raises
+    ------
+    ValidationFailed
+        (422, field ``repeat_of_id``) unless it is a photo of this patient and course, not deleted,
+        not itself a repeat, without a repeat yet, of the same view and (when one is named) of
+        the same milestone. The capture time is checked by :func:`check_repeat_timing`.
+    """
+    original = db.session.get(Photo, metadata.repeat_of_id)
+    if original is None or original.patient_id != patient.id or original.course_id != course.id:
+        _refuse_repeat("not a photo of this patient's course")
+    if original.deleted_at is not None:
+        _refuse_repeat("that photo was deleted")
+    if original.repeat_of_id is not None:
+        _refuse_repeat("that photo is itself a repeat capture")
+    if original.view != metadata.view:
+        _refuse_repeat(f"that photo is of the {original.view} view")
+    if metadata.milestone_id is not None and metadata.milestone_id != original.milestone_id:
+        _refuse_repeat("that photo belongs to another milestone")
+    already = db.session.scalar(select(Photo.id).where(Photo.repeat_of_id == original.id).limit(1))
+    if already is not None:
+        _refuse_repeat("that photo already has a repeat capture")
+    return original
+
+
+def check_repeat_timing(original: Photo, milestone: Milestone | None, captured_at: dt.datetime) -> None:
+    """A repeat capture is of its original's milestone and taken at most 30 minutes from it (422)."""
+    if (milestone.id if milestone is not None else None) != original.milestone_id:
+        _refuse_repeat("its capture date falls in another milestone")
+    if abs(captured_at - original.captured_at) > REPEAT_WINDOW:
+        _refuse_repeat(f"taken more than {int(REPEAT_WINDOW.total_seconds() // 60)} minutes from that photo")
 
 
 def baseline_geometry_for(course: TreatmentCourse, milestone: Milestone | None, view: str):
@@ -326,6 +462,8 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         refuse_image(error)
     capture = resolve_capture_time(metadata.captured_at, decoded.captured_at, now())
     milestone, out_of_window = assign_milestone(course, capture.local_date, requested)
+    if metadata.repeat_of_id is not None:
+        check_repeat_timing(db.session.get(Photo, metadata.repeat_of_id), milestone, capture.at)
     baseline_geometry = baseline_geometry_for(course, milestone, metadata.view)
     report = assess_quality(decoded, detect_face(decoded.rgb), baseline_geometry)
     quality = report.to_dict()
@@ -335,9 +473,10 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         milestone_id=milestone.id if milestone is not None else None, out_of_window=out_of_window,
         view=metadata.view, captured_at=capture.at, capture_date=capture.local_date,
         capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
-        uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
+        capture_conditions=metadata.capture_conditions, uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
         quality=stored_quality(quality), usable=bool(report.ok),
+        repeat_of_id=metadata.repeat_of_id,
     )
     key = photo.prefix + "original." + EXTENSIONS[sanitised.format]
     # Written before the rows: if the transaction then does not commit, the file is removed.
@@ -345,16 +484,20 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     after_transaction(functools.partial(_remove_file_unless_committed, photo.id, key))
     photo.storage_key, photo.size_bytes, photo.sha256 = key, stored.size, stored.sha256
 
-    earlier_photos = _current_slot_photos(photo)
+    # Only a retake that counts replaces the slot's earlier photos (an unusable one is kept beside them).
+    earlier_photos = _current_slot_photos(photo) if supersedes_slot(photo) else []
     db.session.add(photo)
     db.session.flush()  # the row must exist before others point at it
     for earlier in earlier_photos:
         earlier.superseded_by_id = photo.id
-    if photo.usable and milestone is not None and not out_of_window:
+    if milestone is not None and photo_standings([photo])[photo.id].counts:
         mark_milestone_completed(milestone, via="photo", at=capture.at, source_id=photo.id)
     db.session.flush()
     photo.analysis_job_id = enqueue_analysis(photo).id
     audit.record("photo.create", "photo", photo.id, patient_id=str(patient.id), usable=photo.usable)
+    if not photo.usable:
+        webhooks.emit("photo.refused", patient.clinic_id, {"photo_id": photo.id, "patient_id": patient.id,
+                                                           "course_id": photo.course_id})
     return photo
 
 
@@ -455,16 +598,27 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
     milestone = photo.milestone
     if milestone is not None and milestone.completed_via == "photo" and milestone.completed_source_id == photo.id:
         clear_milestone_completion(milestone)
-        replacement = db.session.scalar(
-            select(Photo).where(Photo.milestone_id == milestone.id, Photo.usable.is_(True),
-                                Photo.deleted_at.is_(None), Photo.out_of_window.is_(False))
-            .order_by(Photo.created_at.desc()).limit(1)
-        )
+        counting = (counting_photo(photo.course_id, milestone.id, view) for view in PHOTO_VIEWS)
+        replacement = next((other for other in counting if other is not None), None)
         if replacement is not None:
             mark_milestone_completed(milestone, via="photo", at=replacement.captured_at, source_id=replacement.id)
     enqueue(PURGE_JOB, {"photo_id": str(photo.id)}, dedupe_key=str(photo.id))
+    forget_repeat_pair(photo)
     audit.record("photo.delete", "photo", photo.id, patient_id=str(photo.patient_id), reason=reason)
     return True
+
+
+def forget_repeat_pair(photo: Photo) -> None:
+    """A deleted photo of a repeat pair leaves the stored repeatability: recompute its version(s)."""
+    from backend.services.repeatability import RECOMPUTE_JOB
+
+    in_pair = photo.repeat_of_id is not None or db.session.scalar(
+        select(Photo.id).where(Photo.repeat_of_id == photo.id).limit(1)) is not None
+    if not in_pair:
+        return
+    for version in sorted({a.algorithm_version for a in photo.analyses}):
+        enqueue(RECOMPUTE_JOB, {"algorithm_version": version, "photo_id": str(photo.id)},
+                dedupe_key=f"deleted:{photo.id}:{version}")
 
 
 def purge_patient_photos(patient_id: uuid.UUID) -> int:

@@ -1,16 +1,21 @@
 """Progress series: a course's measures per milestone, change from baseline and MDC flags.
 
-Which photo gives a milestone's value: among the course's photos of that milestone and view
-that are neither deleted nor superseded by a retake, the newest usable, in-window one that
-has an analysis of the requested ``algorithm_version`` with a face found. Every other
-non-superseded photo of the course is listed in ``excluded`` with the reason (``unusable``,
-``out_of_window``, ``not_analysed``, ``no_face``) so a reader sees what was left out.
+Which photo gives a milestone's value: the photo that counts for that milestone and view
+(:func:`backend.services.photos.photo_standings`, the one rule of upload, schedule, progress,
+charts and export), when it has an analysis of the requested ``algorithm_version`` with a face
+found. Every other photo of the course that is neither deleted nor superseded by a usable retake
+is listed in ``excluded`` with the reason (``unusable``, ``out_of_window``, ``repeat``,
+``not_analysed``, ``no_face``) so a reader sees what was left out: an unusable retake is kept
+and listed, and the usable photo before it keeps counting.
 Only results of ONE algorithm version are ever compared (see ``imaging.version``).
 
 Change from baseline: value minus the baseline milestone's value (absolute, the measure's
 units) and ``100 * change / |baseline value|`` (percent, None when the baseline is 0).
-``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure IN THAT REGION, from the
-published reliability table ``imaging/reliability_table.json`` (written by ``bench/reliability.py
+``exceeds_mdc`` says whether ``|change| > MDC95`` of the measure IN THAT REGION. The MDC95 is the
+clinic's own (or all clinics' pooled) from repeat captures when enough good pairs exist, else
+from the published reliability table (the provenance rule of
+:mod:`backend.services.repeatability`; each series says ``mdc_source`` and ``mdc_n_pairs``). The
+table is ``imaging/reliability_table.json`` (written by ``bench/reliability.py
 --write``: all-skin values under ``measures``, each face region's under ``regions``); it is None
 when the table was measured with another algorithm version or does not list the measure for
 that region (a region's MDC is never borrowed from all skin: a region has fewer pixels and its
@@ -38,6 +43,8 @@ from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement
 from backend.services.analysis import ALL_SKIN_REGION as ALL_SKIN  # noqa: F401  (the series' all-skin key, for callers)
+from backend.services.photos import photo_standings
+from backend.services.repeatability import MdcChoice, mdc_provider
 from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY
 from imaging.reliability import RELIABILITY_TABLE_PATH, Reliability, exceeds_mdc, load_reliability_table
 from imaging.version import ALGORITHM_VERSION
@@ -76,6 +83,12 @@ def mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str
     return entries if table_version == algorithm_version else {}
 
 
+def study_mdc_table(algorithm_version: str, path: str | None = None) -> dict[tuple[str, str], Reliability]:
+    """:func:`mdc_table` of the deployment's table: ``path``, else the ``RELIABILITY_TABLE_PATH``
+    setting, else the published ``imaging/reliability_table.json``."""
+    return mdc_table(algorithm_version, path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+
+
 def change_from_baseline(value: float | None, baseline: float | None) -> tuple[float | None, float | None]:
     """Absolute and percent change of ``value`` from ``baseline``.
 
@@ -92,11 +105,11 @@ def change_from_baseline(value: float | None, baseline: float | None) -> tuple[f
     return change, percent
 
 
-def mdc_flag(change: float | None, mdc: Reliability | None) -> bool | None:
+def mdc_flag(change: float | None, mdc95: float | None) -> bool | None:
     """Whether ``|change| > MDC95``; None when the change or the MDC is unknown."""
-    if change is None or mdc is None:
+    if change is None or mdc95 is None:
         return None
-    return exceeds_mdc(change, mdc.mdc95)
+    return exceeds_mdc(change, mdc95)
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,15 @@ class MeasureSeries:
     points: tuple[SeriesPoint, ...]
     #: The baseline milestone, when its photo gave a value.
     baseline_milestone_id: uuid.UUID | None = None
+    #: Where ``mdc95`` comes from (``clinic``, ``all_clinics``, ``recapture_study``; None without
+    #: an MDC) and the repeat pairs behind it: see :mod:`backend.services.repeatability`.
+    mdc_source: str | None = None
+    mdc_n_pairs: int = 0
+
+    @property
+    def mdc_label(self) -> str:
+        """Where the MDC95 comes from, in short words (chart legends, tables)."""
+        return MdcChoice(self.mdc95, self.mdc_source, self.mdc_n_pairs).label
 
     def baseline_point(self) -> SeriesPoint | None:
         """The point of the baseline milestone, if present."""
@@ -207,14 +229,19 @@ class _Chosen:
 
 
 def _choose_photos(course: TreatmentCourse, view: str, version: str) -> tuple[dict[uuid.UUID, _Chosen], list[ExcludedPhoto]]:
-    """The photo giving each milestone's value, and the non-superseded photos left out."""
+    """The photo giving each milestone's value, and the photos left out with their reason.
+
+    Which photo counts is :func:`backend.services.photos.photo_standings` (the one rule); a counting
+    photo without an analysis of ``version`` with a face is left out as ``not_analysed`` /
+    ``no_face``. Deleted and superseded photos are not listed.
+    """
     milestones = {m.id: m for m in course.milestones}
     photos = list(db.session.scalars(
-        select(Photo)
-        .where(Photo.course_id == course.id, Photo.view == view, Photo.deleted_at.is_(None),
-               Photo.superseded_by_id.is_(None))
+        select(Photo).where(Photo.course_id == course.id, Photo.view == view)
         .order_by(Photo.created_at.desc(), Photo.id.desc())
     ))
+    standings = photo_standings(photos)
+    photos = [p for p in photos if standings[p.id].counts or standings[p.id].listed]
     analysis_rows = db.session.execute(
         select(PhotoAnalysis.photo_id, PhotoAnalysis.id, PhotoAnalysis.face_found)
         .where(PhotoAnalysis.photo_id.in_([p.id for p in photos]), PhotoAnalysis.algorithm_version == version)
@@ -223,18 +250,15 @@ def _choose_photos(course: TreatmentCourse, view: str, version: str) -> tuple[di
     face_found = {analysis_id: found for _, analysis_id, found in analysis_rows}
     chosen: dict[uuid.UUID, _Chosen] = {}
     excluded: list[ExcludedPhoto] = []
-    for photo in photos:  # newest first: the first usable one of a milestone wins
+    for photo in photos:
         milestone = milestones.get(photo.milestone_id) if photo.milestone_id else None
-        if not photo.usable:
-            reason = "unusable"
-        elif photo.out_of_window or milestone is None:
-            reason = "out_of_window"
+        standing = standings[photo.id]
+        if not standing.counts:
+            reason = standing.reason
         elif photo.id not in analyses:
             reason = "not_analysed"
         elif not face_found.get(analyses[photo.id], False):
             reason = "no_face"
-        elif milestone.id in chosen:
-            continue  # an older usable photo of a milestone already valued (not a retake): not shown
         else:
             chosen[milestone.id] = _Chosen(photo, analyses[photo.id], milestone)
             continue
@@ -283,7 +307,8 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     milestones = tuple(sorted(course.milestones, key=lambda m: m.day_offset))
     chosen, excluded = _choose_photos(course, view, algorithm_version)
     values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
-    mdcs = mdc_table(algorithm_version, mdc_path or current_app.config.get("RELIABILITY_TABLE_PATH"))
+    mdcs = study_mdc_table(algorithm_version, mdc_path)
+    mdc_for = mdc_provider(course.patient.clinic_id, algorithm_version, mdcs)
     baseline_milestone = milestones[0] if milestones else None
     baseline_choice = chosen.get(baseline_milestone.id) if baseline_milestone else None
     # Day 0 is the baseline photo's capture date: changes are relative to that photo.
@@ -293,7 +318,7 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     series = []
     for measure in measures:
         for region in regions:
-            mdc = mdcs.get((region, measure))
+            mdc = mdc_for(region, measure)
             baseline_value = values.get((baseline_choice.analysis_id, region, measure)) if baseline_choice else None
             points = []
             for choice in ordered:
@@ -307,10 +332,11 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
                     days_since_baseline=(choice.photo.capture_date - day_zero).days,
                     photo_id=choice.photo.id, analysis_id=choice.analysis_id,
                     captured_on=choice.photo.capture_date, value=value, change=change,
-                    change_percent=percent, exceeds_mdc=mdc_flag(change, mdc),
+                    change_percent=percent, exceeds_mdc=mdc_flag(change, mdc.mdc95),
                 ))
-            series.append(MeasureSeries(measure, region, mdc.mdc95 if mdc else None, baseline_value, tuple(points),
-                                        baseline_choice.milestone.id if baseline_choice else None))
+            series.append(MeasureSeries(measure, region, mdc.mdc95, baseline_value, tuple(points),
+                                        baseline_choice.milestone.id if baseline_choice else None,
+                                        mdc_source=mdc.source, mdc_n_pairs=mdc.n_pairs))
 
     split = split_face_differences(course, ordered, baseline_choice, values, measures, day_zero)
     return CourseProgress(

@@ -109,7 +109,8 @@ def render_report_pdf(*, clinic_name: str, patient_name: str, study_id: str, cou
         left_out = [f"{e.captured_on.isoformat()} {e.milestone_name or 'no milestone'}: {e.reason.replace('_', ' ')}"
                     for e in progress.excluded]
         notes.text(0, 1, "Photos left out: " + ("; ".join(left_out[:8]) if left_out else "none"), va="top", wrap=True)
-        notes.text(0, 0.45, "MDC95 from the test-retest reliability table (imaging/reliability_table.json). "
+        sources = sorted({s.mdc_label for s in progress.series if s.mdc95 is not None})
+        notes.text(0, 0.45, "MDC95 from: " + ("; ".join(sources) if sources else "none") + ". "
                    "Changes inside the shaded band are within measurement noise.", va="top", color="#555")
         buffer = io.BytesIO()
         with PdfPages(buffer, metadata={"Title": "skintrack progress report", "CreationDate": None}) as pdf:

@@ -15,7 +15,10 @@ from sqlalchemy import exists, select
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.extensions import db, now
 from backend.models.accounts import User
+from backend.models.jobs import Job
 from backend.models.studies import Study, StudyClinic, StudyExport, StudyGrant
+from backend.services.export.options import ExportOptions
+from imaging.version import ALGORITHM_VERSION
 
 
 def active_grant(study_id: Any, user: User) -> Any:
@@ -43,7 +46,7 @@ def owned_study_or_403(user: User, study_id: uuid.UUID) -> Study:
     """A study the admin's clinic owns (:class:`Forbidden` for another clinic's study)."""
     study = get_study_or_404(user, study_id)
     if study.owner_clinic_id != user.clinic_id:
-        raise Forbidden("Only an admin of the study's owning clinic may change its grants.")
+        raise Forbidden("Only an admin of the study's owning clinic may change its grants or privacy floor.")
     return study
 
 
@@ -54,6 +57,32 @@ def export_of_study_or_404(study: Study, export_id: uuid.UUID) -> StudyExport:
     if export is None:
         raise NotFound("export")
     return export
+
+
+def set_privacy_floor(study: Study, min_k: int, max_suppression: float) -> None:
+    """Set the least protection research requests of the study may ask for."""
+    study.min_k, study.max_suppression = min_k, max_suppression
+
+
+def research_protection(study: Study, k: int | None, max_suppression: float | None) -> tuple[int, float]:
+    """The k and suppression share of a research request: the study's floor where not asked.
+
+    Asking for more protection (larger k, less suppression) is allowed; asking for less is refused
+    with :class:`ValidationFailed` (``below-privacy-floor``) stating the floor.
+    """
+    k = study.min_k if k is None else k
+    max_suppression = study.max_suppression if max_suppression is None else max_suppression
+    errors = {}
+    if k < study.min_k:
+        errors["k"] = [f"must be at least {study.min_k}, the study's privacy floor"]
+    if max_suppression > study.max_suppression:
+        errors["max_suppression"] = [f"must be at most {study.max_suppression}, the study's privacy floor"]
+    if errors:
+        raise ValidationFailed(
+            f"This study requires k >= {study.min_k} and max_suppression <= {study.max_suppression}.",
+            slug="below-privacy-floor", title="Below the study's privacy floor", errors=errors,
+            privacy_floor={"min_k": study.min_k, "max_suppression": study.max_suppression})
+    return k, max_suppression
 
 
 def create_study(admin: User, fields: dict[str, Any]) -> Study:
@@ -111,3 +140,21 @@ def revoke_grant(study: Study, researcher_id: uuid.UUID) -> None:
     if grant is None:
         raise NotFound("grant")
     grant.revoked_at = now()
+
+
+def export_status(export: StudyExport) -> str:
+    """The export's status; before it is ready, its job's (queued, running, failed)."""
+    if export.status == "ready" or export.job_id is None:
+        return export.status
+    job = db.session.get(Job, export.job_id)
+    return job.status if job is not None and job.status in ("queued", "running", "failed") else export.status
+
+
+def options_from(study: Study, args: dict[str, Any]) -> ExportOptions:
+    """Export options from validated ``ExportCreateSchema`` (or ``DeidentificationArgsSchema``) data,
+    with the study's privacy floor applied (:func:`research_protection`: never less protection)."""
+    k, max_suppression = research_protection(study, args.get("k"), args.get("max_suppression"))
+    return ExportOptions(
+        k=k, max_suppression=max_suppression, parquet=args.get("parquet", False),
+        view=args["view"], algorithm_version=args.get("algorithm_version") or ALGORITHM_VERSION,
+        region_patches=args.get("region_patches", False))

@@ -104,6 +104,14 @@ def build_study_world(app: Flask, client: FlaskClient) -> SimpleNamespace:
     return w
 
 
+def set_privacy_floor(client: FlaskClient, study_id: str, admin_headers: dict[str, str], min_k: int,
+                      max_suppression: float = 0.1) -> None:
+    """The study's admin sets its privacy floor (tests that compare with k = 1 lower it to 1)."""
+    response = client.put(f"/api/v1/studies/{study_id}/privacy-floor", headers=admin_headers,
+                          json={"min_k": min_k, "max_suppression": max_suppression})
+    assert response.status_code == 200, response.get_json()
+
+
 def export_zip(client: FlaskClient, w: SimpleNamespace, **options: Any) -> zipfile.ZipFile:
     """Request an export (built by the job after commit) and download it."""
     response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=w.headers["researcher"], json=options)

@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from backend.extensions import db
+from backend.models.clinical import TreatmentCourse
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoUpload
 from backend.models.studies import Study, StudyClinic, StudyGrant
@@ -176,9 +177,46 @@ def _add_study(app, world) -> None:
         world.study_id, world.export_id = study.id, export.id
 
 
+#: A public address literal: registering and re-enabling resolve nothing and send nothing.
+PUBLIC_WEBHOOK_URL = "https://93.184.216.34/hooks"
+
+
+def _add_webhook(app, world) -> None:
+    """A webhook endpoint of clinic A for an event no matrix request causes."""
+    from backend.models.webhooks import WebhookEndpoint
+
+    with app.app_context():
+        endpoint = WebhookEndpoint(clinic_id=world.clinic_a.id, url=PUBLIC_WEBHOOK_URL, events=["milestone.due"],
+                                   secret="whsec_" + "A" * 32, created_by_user_id=world.admin_a.id)
+        db.session.add(endpoint)
+        db.session.commit()
+        world.webhook_id = endpoint.id
+
+
+def _add_lot(app, world) -> None:
+    """A session of world.course that applied lot ``LOT-M``."""
+    from backend.services import courses as course_service
+
+    with app.app_context():
+        course = db.session.get(TreatmentCourse, world.course.id)
+        course_service.add_session(course, {"performed_on": dt.date(2026, 3, 1), "product_lot": "LOT-M"},
+                                   world.clinician_a)
+        db.session.commit()
+
+
+def _add_calendar_feed(app, world) -> None:
+    """A live calendar feed of world.patient (its token is the feed URL's key)."""
+    from backend.services import calendar_feed
+
+    with app.app_context():
+        patient = db.session.get(type(world.patient), world.patient.id)
+        _, world.feed_token = calendar_feed.create_feed(patient, dt.datetime(2026, 3, 15, tzinfo=dt.timezone.utc))
+        db.session.commit()
+
+
 WORLD_PARTS: dict[str, Callable[[Any, Any], None]] = {
     "photo": _add_photo, "consent": _add_consent, "upload": _add_upload, "signed_put": _add_signed_put,
-    "study": _add_study,
+    "study": _add_study, "webhook": _add_webhook, "lot": _add_lot, "calendar_feed": _add_calendar_feed,
 }
 
 
@@ -248,6 +286,8 @@ CLINICAL: tuple[Endpoint, ...] = (
         f"/api/v1/adverse-events/{w.adverse_event.id}", {"resolution_date": "2026-03-01"}),
         (PATIENT, CLINICIAN)),
     # Invitations target a patient of clinic A without a login (an enrolled one answers 409).
+    Endpoint("patients.patient_fhir", "GET", lambda w: (f"/api/v1/patients/{w.patient.id}/fhir", None),
+             (CLINICIAN,), needs=("photo",)),
     Endpoint("enrolment.create_invitation", "POST",
              lambda w: (f"/api/v1/patients/{w.new_patient.id}/invitations", {}), (CLINICIAN,), success=201,
              visible_to=CLINIC_A_STAFF),)
@@ -336,6 +376,9 @@ API_ROUTES: tuple[Endpoint, ...] = (
     Endpoint("studies.leave_study", "DELETE",
              lambda w: (f"/api/v1/studies/{w.study_id}/clinics/{w.clinic_a.id}", None), (ADMIN,), success=204,
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
+    Endpoint("studies.set_privacy_floor", "PUT", lambda w: (f"/api/v1/studies/{w.study_id}/privacy-floor", {
+        "min_k": 5, "max_suppression": 0.1}), (ADMIN,), addresses_object=False, overrides=STAFF_OTHER_403,
+        needs=("study",)),
     Endpoint("studies.list_grants", "GET", lambda w: (f"/api/v1/studies/{w.study_id}/grants", None), (ADMIN,),
              addresses_object=False, overrides=STAFF_OTHER_403, needs=("study",)),
     Endpoint("studies.grant_researcher", "POST", lambda w: (f"/api/v1/studies/{w.study_id}/grants", {
@@ -353,16 +396,174 @@ API_ROUTES: tuple[Endpoint, ...] = (
              addresses_object=False, needs=("study",)),
     Endpoint("studies.cohort_statistics", "GET", lambda w: (f"/api/v1/studies/{w.study_id}/statistics", None),
              (RESEARCHER,), addresses_object=False, needs=("study",)),
+    # Webhook endpoints belong to clinic A; only its admins manage them.
+    Endpoint("webhooks.create_endpoint", "POST", lambda w: ("/api/v1/webhooks/endpoints", {
+        "url": PUBLIC_WEBHOOK_URL, "events": ["milestone.due"]}), (ADMIN,), success=201, addresses_object=False),
+    Endpoint("webhooks.list_endpoints", "GET", lambda w: ("/api/v1/webhooks/endpoints", None), (ADMIN,),
+             listed=lambda w: str(w.webhook_id), visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.rotate_secret", "POST",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/rotate-secret", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.enable_endpoint", "POST",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/enable", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    Endpoint("webhooks.list_deliveries", "GET",
+             lambda w: (f"/api/v1/webhooks/endpoints/{w.webhook_id}/deliveries", None), (ADMIN,),
+             visible_to=CLINIC_A_STAFF, needs=("webhook",)),
+    # The patient app's API: a patient's own preview checks and calendar feed; the feed itself
+    # needs no sign-in (its URL is the key) and answers the same to everyone.
+    Endpoint("patient_app_api.preview_check", "POST", lambda w: ("/api/v1/me/preview-check", _jpeg()), (PATIENT,),
+             addresses_object=False, content_type="image/jpeg"),
+    Endpoint("patient_app_api.get_calendar_feed", "GET", lambda w: ("/api/v1/me/calendar-feed", None), (PATIENT,),
+             addresses_object=False),
+    Endpoint("patient_app_api.create_calendar_feed", "POST", lambda w: ("/api/v1/me/calendar-feed", None),
+             (PATIENT,), success=201, addresses_object=False),
+    Endpoint("patient_app_api.revoke_calendar_feed", "DELETE", lambda w: ("/api/v1/me/calendar-feed", None),
+             (PATIENT,), success=204, addresses_object=False),
+    Endpoint("patient_app_api.calendar_feed", "GET", lambda w: (f"/api/v1/calendar/{w.feed_token}.ics", None),
+             NO_SIGN_IN, needs=("calendar_feed",)),
+    # The patient app's shell: static, the same for everyone (its data comes from the API).
+    Endpoint("patient_app.shell", "GET", lambda w: ("/app/", None), NO_SIGN_IN),
+    Endpoint("patient_app.service_worker", "GET", lambda w: ("/app/sw.js", None), NO_SIGN_IN),
+    Endpoint("patient_app.manifest", "GET", lambda w: ("/app/manifest.webmanifest", None), NO_SIGN_IN),
     # The API's own documents.
     Endpoint("api-docs.openapi_json", "GET", lambda w: ("/api/v1/openapi.json", None), NO_SIGN_IN),
-    Endpoint("api-docs.openapi_swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),
+    Endpoint("api-docs-ui.swagger_ui", "GET", lambda w: ("/api/v1/docs", None), NO_SIGN_IN),
+    Endpoint("api-docs-ui.asset", "GET", lambda w: ("/api/v1/docs/assets/swagger-init.js", None), NO_SIGN_IN),
 )
 
 MATRIX: tuple[Endpoint, ...] = CLINICAL + API_ROUTES
 
 #: Roles that can sign in to the dashboard; a page answers every other role with the sign-in form.
 DASHBOARD_ROLES = (CLINICIAN, ADMIN)
-NOT_STAFF_401 = {"patient_own": 401, "patient_other": 401, "researcher": 401}
+NOT_STAFF_401 = {"patient_own": 401, "patient_other": 401}
+#: Roles that sign in to the pages: clinic staff, and researchers (their studies' pages only).
+SIGN_IN_ROLES = DASHBOARD_ROLES + (RESEARCHER,)
+#: Where a signed-in user of another role is sent from a page not for them.
+START_PAGE = {RESEARCHER: "/dashboard/research/", CLINICIAN: "/dashboard/", ADMIN: "/dashboard/"}
+
+#: A one-time form token (the pages' submit-once forms carry one).
+FORM_TOKEN = {"form_token": "matrix-one-time-form-token-0001"}
+#: Clinician-only pages: an admin signs in but may not write clinical records (as in the API).
+ADMIN_403 = {"admin_same": 403, "admin_other": 403}
+
+
+def _page(template: str) -> Callable[[Any], str]:
+    return lambda w: template.format(patient=w.patient.id, course=w.course.id, event=w.adverse_event.id,
+                                     new_patient=w.new_patient.id, photo=getattr(w, "photo_id", None))
+
+
+def _get(endpoint: str, path: str, **options: Any) -> Endpoint:
+    return Endpoint(endpoint, "GET", lambda w: (_page(path)(w), None), options.pop("roles", DASHBOARD_ROLES),
+                    **options)
+
+
+def _post(endpoint: str, path: str, body: Callable[[Any], dict[str, Any]], **options: Any) -> Endpoint:
+    return Endpoint(endpoint, "POST", lambda w: (_page(path)(w), {**FORM_TOKEN, **body(w)}),
+                    options.pop("roles", DASHBOARD_ROLES), success=options.pop("success", 303), **options)
+
+
+#: The clinic workspace pages (backend/dashboard/clinic.py): GET forms and their POSTs.
+CLINIC_WORKSPACE: tuple[Endpoint, ...] = (
+    _get("dashboard.patient_new", "/dashboard/patients/new", addresses_object=False, overrides=ADMIN_403),
+    _post("dashboard.patient_new", "/dashboard/patients/new", lambda w: {
+        "full_name": "Form Person", "date_of_birth": "1990-01-02", "sex": "male", "fitzpatrick_type": "4"},
+        addresses_object=False, overrides=ADMIN_403),
+    _get("dashboard.patient_edit", "/dashboard/patients/{patient}/edit", overrides=ADMIN_403),
+    _post("dashboard.patient_edit", "/dashboard/patients/{patient}/edit", lambda w: {"full_name": "Renamed"},
+          overrides=ADMIN_403),
+    _get("dashboard.consents", "/dashboard/patients/{patient}/consents"),
+    _post("dashboard.consents", "/dashboard/patients/{patient}/consents", lambda w: {
+        "scope": "research", "action": "grant", "version": "2026-01"}, overrides={"admin_same": 403}),
+    _post("dashboard.invitation", "/dashboard/patients/{new_patient}/invitation", lambda w: {}, success=200,
+          visible_to=CLINIC_A_STAFF, overrides=ADMIN_403),
+    _get("dashboard.course_new", "/dashboard/patients/{patient}/courses/new", overrides=ADMIN_403),
+    _post("dashboard.course_new", "/dashboard/patients/{patient}/courses/new", lambda w: {
+        "indication": "photoaging", "product_name": "P", "exosome_source": "adipose", "delivery": "peel",
+        "baseline_date": "2026-03-15", "treated_regions": ["forehead"]}, overrides=ADMIN_403),
+    _get("dashboard.course_edit", "/dashboard/courses/{course}/edit", overrides=ADMIN_403),
+    _post("dashboard.course_edit", "/dashboard/courses/{course}/edit", lambda w: {"notes": "changed"},
+          overrides=ADMIN_403),
+    _get("dashboard.course_schedule", "/dashboard/courses/{course}/schedule", overrides=ADMIN_403),
+    _post("dashboard.course_schedule", "/dashboard/courses/{course}/schedule", lambda w: {
+        "milestones": "baseline, 0, 0, 3\n2_weeks, 14, 3, 3\n1_month, 30, 5, 5\n3_months, 90, 14, 14\n"
+                      "6_months, 180, 14, 14"}, overrides=ADMIN_403),
+    _get("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", overrides=ADMIN_403),
+    _post("dashboard.session_new", "/dashboard/courses/{course}/sessions/new", lambda w: {
+        "performed_on": "2026-03-15", "product_lot": "L1"}, overrides=ADMIN_403),
+    _get("dashboard.assessment_new", "/dashboard/courses/{course}/assessments/new", overrides=ADMIN_403),
+    _post("dashboard.assessment_new", "/dashboard/courses/{course}/assessments/new", lambda w: {
+        "milestone_id": _milestone(w, "2_weeks"), "gais": "2"}, overrides=ADMIN_403),
+    _get("dashboard.adverse_event_new", "/dashboard/courses/{course}/adverse-events/new", overrides=ADMIN_403),
+    _post("dashboard.adverse_event_new", "/dashboard/courses/{course}/adverse-events/new", lambda w: {
+        "event_type": "erythema", "severity": "mild", "onset_date": "2026-03-10"}, overrides=ADMIN_403),
+    _get("dashboard.adverse_event_edit", "/dashboard/adverse-events/{event}/edit", overrides=ADMIN_403),
+    _post("dashboard.adverse_event_edit", "/dashboard/adverse-events/{event}/edit", lambda w: {
+        "severity": "moderate"}, overrides=ADMIN_403),
+    _get("dashboard.photo_upload", "/dashboard/patients/{patient}/photos/new", overrides=ADMIN_403),
+    _post("dashboard.photo_upload", "/dashboard/patients/{patient}/photos/new", lambda w: {
+        "course_id": str(w.course.id), "view": "front", "photo": (io.BytesIO(_jpeg()), "face.jpg")},
+        overrides=ADMIN_403, needs=("consent",)),
+    _get("dashboard.photo_result", "/dashboard/photos/{photo}", needs=("photo",)),
+    _get("dashboard.lots", "/dashboard/lots?lot=LOT-M", listed=lambda w: "Pat Own", needs=("lot",)),
+    _get("dashboard.worklist", "/dashboard/worklist", listed=lambda w: "Pat Own"),
+)
+
+#: Admin pages: a clinician signs in but does not administer (as in the API).
+CLINICIAN_403 = {"clinician_same": 403, "clinician_other": 403}
+ADMINS = (ADMIN,)
+
+
+def _admin_page(endpoint: str, method: str, path: Callable[[Any], str], body: Callable[[Any], dict] | None = None,
+                **options: Any) -> Endpoint:
+    request = (lambda w: (path(w), None)) if method == "GET" else (lambda w: (path(w), {**FORM_TOKEN, **body(w)}))
+    return Endpoint(endpoint, method, request, ADMINS, success=options.pop("success", 200 if method == "GET" else 303),
+                    overrides={**CLINICIAN_403, **options.pop("overrides", {})}, **options)
+
+
+ADMIN_PAGES: tuple[Endpoint, ...] = (
+    _admin_page("dashboard.admin_users", "GET", lambda w: "/dashboard/admin/users", addresses_object=False,
+                listed=lambda w: w.clinician_a.email, visible_to=CLINIC_A_STAFF),
+    _admin_page("dashboard.admin_users", "POST", lambda w: "/dashboard/admin/users", lambda w: {
+        "email": "made@example.org", "role": "researcher", "password": "a long enough passphrase 42"},
+        addresses_object=False),
+    _admin_page("dashboard.admin_user_active", "POST", lambda w: f"/dashboard/admin/users/{w.clinician_a.id}/active",
+                lambda w: {"active": "false"}, visible_to=CLINIC_A_STAFF),
+    _admin_page("dashboard.admin_audit", "GET", lambda w: "/dashboard/admin/audit", addresses_object=False),
+    _admin_page("dashboard.admin_audit_verify", "POST", lambda w: "/dashboard/admin/audit/verify", lambda w: {},
+                success=200, addresses_object=False),
+    _admin_page("dashboard.admin_studies", "GET", lambda w: "/dashboard/admin/studies", addresses_object=False),
+    _admin_page("dashboard.admin_studies", "POST", lambda w: "/dashboard/admin/studies", lambda w: {"title": "S"},
+                addresses_object=False),
+    # Admins read every study definition and may join any study with their own clinic; only the
+    # owning clinic's admins grant researchers.
+    _admin_page("dashboard.admin_study", "GET", lambda w: f"/dashboard/admin/studies/{w.study_id}",
+                visible_to=CLINIC_A_STAFF, needs=("study",), overrides={"admin_other": 200}),
+    _admin_page("dashboard.admin_study_membership", "POST", lambda w: f"/dashboard/admin/studies/{w.study_id}/membership",
+                lambda w: {"join": "true"}, visible_to=CLINIC_A_STAFF, needs=("study",),
+                overrides={"admin_other": 303}),
+    _admin_page("dashboard.admin_study_grant", "POST", lambda w: f"/dashboard/admin/studies/{w.study_id}/grants",
+                lambda w: {"researcher_id": str(w.researcher.id)}, visible_to=CLINIC_A_STAFF, needs=("study",),
+                overrides={"admin_other": 403}),
+)
+
+#: Researcher pages: the studies a researcher is granted (clinic A's study here).
+RESEARCHERS = (RESEARCHER,)
+RESEARCH_PAGES: tuple[Endpoint, ...] = (
+    Endpoint("dashboard.research_home", "GET", lambda w: ("/dashboard/research/", None), RESEARCHERS,
+             addresses_object=False, needs=("study",)),  # what it lists: test_research_pages
+    Endpoint("dashboard.research_study", "GET", lambda w: (f"/dashboard/research/studies/{w.study_id}", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+    Endpoint("dashboard.research_study", "POST", lambda w: (f"/dashboard/research/studies/{w.study_id}",
+                                                            {**FORM_TOKEN, "k": "1"}),
+             RESEARCHERS, success=303, needs=("study",), overrides={"researcher": 303}),
+    Endpoint("dashboard.research_download", "GET", lambda w: (
+        f"/dashboard/research/studies/{w.study_id}/exports/{w.export_id}/download", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+    Endpoint("dashboard.research_statistics", "GET", lambda w: (
+        f"/dashboard/research/studies/{w.study_id}/statistics", None),
+             RESEARCHERS, needs=("study",), overrides={"researcher": 200}),
+)
 
 #: Every dashboard route (session sign-in, forms with a CSRF token).
 DASHBOARD: tuple[Endpoint, ...] = (
@@ -387,10 +588,18 @@ DASHBOARD: tuple[Endpoint, ...] = (
              DASHBOARD_ROLES, needs=("photo",)),
     Endpoint("dashboard.aligned_face", "GET", lambda w: (f"/dashboard/photos/{w.photo_id}/aligned/baseline.png", None),
              DASHBOARD_ROLES, needs=("photo",)),
+    # The caller's own clinic's repeatability (no object addressed: another clinic's is never reachable).
+    Endpoint("dashboard.repeatability", "GET", lambda w: ("/dashboard/repeatability", None), DASHBOARD_ROLES,
+             addresses_object=False),
+    Endpoint("dashboard.bland_altman", "GET", lambda w: ("/dashboard/repeatability/bland-altman/redness.svg", None),
+             DASHBOARD_ROLES, addresses_object=False),
+    *CLINIC_WORKSPACE,
+    *ADMIN_PAGES,
+    *RESEARCH_PAGES,
 )
 
 #: Routes with nothing to authorise: static files.
-STATIC_ENDPOINTS = {"static", "dashboard.static"}
+STATIC_ENDPOINTS = {"static", "dashboard.static", "patient_app.static"}
 
 
 def sees(entry: Endpoint, caller: str) -> bool:
@@ -457,7 +666,12 @@ def test_authorisation_matrix(app, client, entry: Endpoint, caller: str):
         assert (entry.listed(world) in listed_ids) == sees(entry, caller)
 
 
-@pytest.mark.parametrize("caller", list(CALLERS))
+#: Patients cannot sign in to the pages, so another patient is refused exactly like the patient
+#: themselves: one patient caller is enough for the pages (it keeps this matrix's run time down).
+DASHBOARD_CALLERS = [caller for caller in CALLERS if caller != "patient_other"]
+
+
+@pytest.mark.parametrize("caller", DASHBOARD_CALLERS)
 @pytest.mark.parametrize("entry", DASHBOARD, ids=lambda entry: f"{entry.method} {entry.endpoint}")
 def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
     world = make_world(app, entry.needs)
@@ -466,7 +680,7 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
     if entry.endpoint != "dashboard.login":
         # Every role tries to sign in; only clinicians and admins can.
         signed_in = sign_in(client, user.email)
-        assert signed_in.status_code == (302 if user.role in DASHBOARD_ROLES else 401)
+        assert signed_in.status_code == (302 if user.role in SIGN_IN_ROLES else 401)
     path, body = entry.request(world)
     if entry.method == "POST":
         response = client.post(path, data={**body, "csrf_token": form_csrf(client)})
@@ -474,8 +688,9 @@ def test_dashboard_authorisation_matrix(app, entry: Endpoint, caller: str):
         response = client.get(path)
     expected = expected_status(entry, caller, user.role, refused=302)
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
-    if expected == 302 and entry.roles is not NO_SIGN_IN:
-        assert "/dashboard/login" in response.headers["Location"]
+    if expected == 302 and entry.roles is not NO_SIGN_IN:  # the sign-in form, or the role's own start page
+        assert response.headers["Location"].startswith(("/dashboard/login", START_PAGE.get(user.role, "?"))), \
+            response.headers["Location"]
     if expected == 200 and entry.listed is not None:
         assert (entry.listed(world) in response.get_data(as_text=True)) == sees(entry, caller)
 

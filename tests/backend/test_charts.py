@@ -52,7 +52,7 @@ def test_svg_chart_draws_labels_band_and_baseline(client, measured, headers_of):
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     text = response.get_data(as_text=True)
     ET.fromstring(text)  # well-formed
-    for label in ("baseline", "1 month", "3 months", "days since baseline", "MDC95 (3)", "change beyond MDC",
+    for label in ("baseline", "1 month", "3 months", "days since baseline", "MDC95 (3; recapture study)", "change beyond MDC",
                   "Redness - all skin"):
         assert label in text
     # The adverse event of the world's course is marked on the time axis.

@@ -67,11 +67,11 @@ def test_sign_in_refusals(app, world):
                                                     "password": factories.DEFAULT_PASSWORD})
     assert_problem(no_csrf, 400, type_="csrf-failed")
     assert sign_in(client, world.clinician_a.email, "wrong password").status_code == 401
-    # Patients and researchers have no dashboard, even with the right password.
+    # Patients have no dashboard, even with the right password (researchers have their study pages).
     assert sign_in(client, world.patient_user.email).status_code == 401
-    assert sign_in(client, world.researcher.email).status_code == 401
+    assert sign_in(client, world.researcher.email).headers["Location"] == "/dashboard/research/"
     assert client.get("/dashboard/").status_code == 302
-    assert len(audit_actions(app, "auth.login_failed")) == 3
+    assert len(audit_actions(app, "auth.login_failed")) == 2
 
 
 def test_open_redirect_refused(app, world):

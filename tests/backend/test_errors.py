@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -152,11 +153,20 @@ def test_security_headers_on_api_responses(client):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
-def test_docs_page_is_served_and_may_load_its_cdn(client):
+def test_docs_page_is_served_from_the_app_under_a_strict_csp(client):
     response = client.get("/api/v1/docs")
     assert response.status_code == 200
-    assert "openapi.json" in response.get_data(as_text=True)
-    assert "cdn.jsdelivr.net" in response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    assert 'data-spec-url="/api/v1/openapi.json"' in html
+    csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "http" not in csp
+    assert "<script>" not in html and "style=" not in html  # nothing inline
+    for src in re.findall(r'(?:src|href)="(/api/v1/docs/assets/[^"]+)"', html):
+        asset = client.get(src)
+        assert asset.status_code == 200, src
+        assert asset.headers["Content-Security-Policy"] == csp
+    assert client.get("/api/v1/docs/assets/index.html").status_code == 404  # only the listed files
+    assert client.get("/api/v1/docs/assets/../../../config.py").status_code == 404
 
 
 def test_request_rate_limit_is_429_with_retry_after(bare_app):

@@ -27,7 +27,7 @@ from tests.backend.export_helpers import (
 )
 
 EXPORT_FILES = {"participants.csv", "visits.csv", "measurements.csv", "assessments.csv", "adverse_events.csv",
-                "summary.csv", "codebook.csv", "manifest.json"}
+                "repeatability.csv", "summary.csv", "codebook.csv", "manifest.json"}
 
 
 def identifying_strings(app: Flask) -> set[str]:

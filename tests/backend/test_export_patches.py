@@ -23,7 +23,14 @@ from backend.models.photos import Photo
 from backend.storage import current_storage
 from imaging.patches import NEUTRAL_GREY, PATCH_REGIONS, photo_region_patches
 from imaging.regions import REGION_TEMPLATES
-from tests.backend.export_helpers import build_study_world, codes_of, export_zip, read_csv, set_consent
+from tests.backend.export_helpers import (
+    build_study_world,
+    codes_of,
+    export_zip,
+    read_csv,
+    set_consent,
+    set_privacy_floor,
+)
 from tests.backend.photo_helpers import phone_jpeg
 
 #: Canonical eye line (y, px) and the eye zones' vertical semi-axis (imaging.regions): the eyes
@@ -60,6 +67,7 @@ def store_real_photos(app: Flask, patient_id: uuid.UUID) -> int:
 def patch_world(app: Flask, client: FlaskClient) -> SimpleNamespace:
     """The export test's study; three consenting patients have real photos, two of them patch consent."""
     w = build_study_world(app, client)
+    set_privacy_floor(client, w.study_id, w.headers["admin_a"], min_k=1)
     w.with_photos = w.consenting[:3]
     for patient_id in w.with_photos:
         assert store_real_photos(app, patient_id) == 2  # baseline and 1_month

@@ -25,18 +25,18 @@ def instance_dir(app, tmp_path, monkeypatch):
 def test_seed_creates_labelled_demo_clinic_with_patient_and_course(app):
     with app.app_context():
         accounts = seed.seed_demo(TODAY)
-    assert [a.role for a in accounts] == ["admin", "clinician", "patient"]
-    assert len({a.password for a in accounts}) == 3
+    assert [a.role for a in accounts] == ["admin", "clinician", "patient", "researcher"]
+    assert len({a.password for a in accounts}) == 4
     with app.app_context():
         clinic = db.session.scalars(select(Clinic)).one()
         assert clinic.name == "Demo clinic (not real patients)" and clinic.is_demo
         roles = sorted(db.session.scalars(select(User.role).where(User.clinic_id == clinic.id)))
-        assert roles == ["admin", "clinician", "patient"]
-        patient = db.session.scalars(select(Patient)).one()
+        assert roles == ["admin", "clinician", "patient", "researcher"]
+        patient = db.session.scalars(select(Patient).where(Patient.user_id.is_not(None))).one()
         patient_user = db.session.scalars(select(User).where(User.role == "patient")).one()
         assert patient.clinic_id == clinic.id and patient.user_id == patient_user.id
-        course = db.session.scalars(select(TreatmentCourse)).one()
-        assert course.patient_id == patient.id and course.baseline_date == TODAY
+        course = db.session.scalars(select(TreatmentCourse).where(TreatmentCourse.patient_id == patient.id)).one()
+        assert course.baseline_date == TODAY - dt.timedelta(days=seed.DEMO_DAYS_AGO)
         assert len(course.milestones) >= 5  # default schedule: baseline .. 6 months
 
 
@@ -109,3 +109,24 @@ def test_create_admin_command(app, client):
     short = runner.invoke(args=["create-admin", "--email", "x@clinic.example", "--clinic-name", "B",
                                 "--password", "short"])
     assert short.exit_code != 0
+
+
+def test_demo_fills_every_workspace_page(app):
+    from backend.demo.workspace import DEMO_LOT
+    from backend.models.clinical import AdverseEvent, Assessment, TreatmentSession
+    from backend.models.studies import StudyGrant
+    from backend.services.courses import lot_recipients
+
+    with app.app_context():
+        accounts = {a.role: a for a in seed.seed_demo(TODAY)}
+        sessions = db.session.scalars(select(TreatmentSession)).all()
+        assert len(sessions) == 4 and all(s.product_lot == DEMO_LOT for s in sessions)
+        ratings = db.session.scalars(select(Assessment)).all()
+        assert {a.rater_role for a in ratings} == {"clinician", "patient"}
+        assert all(a.satisfaction is not None for a in ratings if a.rater_role == "patient")
+        assert db.session.scalar(select(AdverseEvent.event_type)) == "erythema"
+        split = db.session.scalars(select(TreatmentCourse).where(TreatmentCourse.split_face_treated_side.is_not(None))).one()
+        assert split.split_face_control_side == "right"
+        assert len({r.patient.id for r in lot_recipients(Patient.id.is_not(None), DEMO_LOT)}) == 2
+        researcher = db.session.scalars(select(User).where(User.email == accounts["researcher"].email)).one()
+        assert db.session.scalars(select(StudyGrant.researcher_user_id)).one() == researcher.id

@@ -21,7 +21,7 @@ from backend.models.jobs import Job
 from backend.models.studies import StudyExport
 from tests import factories
 from tests.backend.clinical_helpers import BASELINE, assert_problem
-from tests.backend.export_helpers import set_consent
+from tests.backend.export_helpers import set_consent, set_privacy_floor
 from tests.backend.progress_helpers import add_result
 
 PROBLEM = "application/problem+json"
@@ -75,6 +75,7 @@ def small_world(app: Flask, client: FlaskClient) -> SimpleNamespace:
 
 def test_cohort_statistics_match_scipy(client: FlaskClient, small_world: SimpleNamespace) -> None:
     w = small_world
+    set_privacy_floor(client, w.study_id, w.h["admin"], min_k=1)
     response = client.get(f"/api/v1/studies/{w.study_id}/statistics?k=1", headers=w.h["researcher"])
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -112,11 +113,11 @@ def test_statistics_apply_k_anonymity_and_audit(app: Flask, client: FlaskClient,
 def test_export_job_builds_the_package_and_download_is_audited(app: Flask, client: FlaskClient,
                                                                small_world: SimpleNamespace) -> None:
     w = small_world
-    headers = {**w.h["researcher"], "Idempotency-Key": "export-k3"}
-    response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 3})
+    headers = {**w.h["researcher"], "Idempotency-Key": "export-k6"}
+    response = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 6})
     assert response.status_code == 202
     export_id = response.get_json()["id"]
-    replay = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 3})
+    replay = client.post(f"/api/v1/studies/{w.study_id}/exports", headers=headers, json={"k": 6})
     assert replay.status_code == 202 and replay.get_json()["id"] == export_id
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StudyExport)) == 1
@@ -201,7 +202,8 @@ def test_researcher_reaches_no_identified_endpoint(app: Flask, client: FlaskClie
         from backend.models.photos import Photo
         photo_id = db.session.scalars(select(Photo.id)).first()
     ids = {"patient_id": w.patient.id, "course_id": w.course.id, "photo_id": photo_id, "user_id": w.admin.id,
-           "upload_id": uuid.uuid4(), "measure": "redness", "fmt": "png", "name": "redness"}
+           "upload_id": uuid.uuid4(), "measure": "redness", "fmt": "png", "name": "redness",
+           "endpoint_id": uuid.uuid4()}
     checked = 0
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or not rule.rule.startswith("/api/v1/"):
@@ -239,7 +241,56 @@ def test_grants_and_study_input_are_validated(app: Flask, client: FlaskClient, s
 def test_withdrawn_consent_leaves_later_statistics(app: Flask, client: FlaskClient,
                                                    small_world: SimpleNamespace) -> None:
     w = small_world
+    set_privacy_floor(client, w.study_id, w.h["admin"], min_k=1)
     url = f"/api/v1/studies/{w.study_id}/statistics?k=1"
     assert client.get(url, headers=w.h["researcher"]).get_json()["participants"] == 12
     set_consent(app, w.patient, "withdraw", w.clinician)
     assert client.get(url, headers=w.h["researcher"]).get_json()["participants"] == 11
+
+
+def test_requests_below_the_privacy_floor_are_refused_and_say_the_floor(
+        app: Flask, client: FlaskClient, small_world: SimpleNamespace) -> None:
+    w = small_world
+    url = f"/api/v1/studies/{w.study_id}"
+    study = client.get(url, headers=w.h["researcher"]).get_json()
+    assert study["privacy_floor"] == {"min_k": 5, "max_suppression": 0.1}
+    for response in (client.get(f"{url}/statistics?k=1", headers=w.h["researcher"]),
+                     client.post(f"{url}/exports", headers=w.h["researcher"], json={"k": 4}),
+                     client.get(f"{url}/statistics?max_suppression=0.5", headers=w.h["researcher"])):
+        body = assert_problem(response, 422, type_="below-privacy-floor")
+        assert body["privacy_floor"] == {"min_k": 5, "max_suppression": 0.1}
+        assert "k >= 5" in body["detail"] and "max_suppression <= 0.1" in body["detail"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StudyExport)) == 0
+    # More protection is always allowed; without k the floor applies.
+    assert client.get(f"{url}/statistics?k=6&max_suppression=0.05", headers=w.h["researcher"]).status_code == 200
+    set_privacy_floor(client, w.study_id, w.h["admin"], min_k=7, max_suppression=0.2)
+    body = client.get(f"{url}/statistics", headers=w.h["researcher"]).get_json()
+    assert body["options"]["k"] == 7 and body["options"]["max_suppression"] == 0.2
+    assert body["participants"] == 0  # classes of 6 < 7
+    assert_problem(client.put(f"{url}/privacy-floor", headers=w.h["admin"], json={"min_k": 0, "max_suppression": 0.1}),
+                   422)
+    assert_problem(client.put(f"{url}/privacy-floor", headers=w.h["admin_b"],
+                              json={"min_k": 1, "max_suppression": 0.1}), 403)
+    with app.app_context():
+        actions = list(db.session.scalars(select(AuditEvent.action)))
+    assert actions.count("study.privacy_floor") == 1
+
+
+def test_statistics_cells_below_k_are_suppressed_and_say_so(client: FlaskClient, small_world: SimpleNamespace) -> None:
+    """One participant has a 3-month photo: that cell has n = 1 < k and shows no numbers."""
+    w = small_world
+    add_result(client.application, w.course, "3_months", BASELINE + dt.timedelta(days=90),
+               {("all_skin", "redness"): 10.0})
+    url = f"/api/v1/studies/{w.study_id}/statistics"
+    body = client.get(url, headers=w.h["researcher"]).get_json()
+    cells = {(r["measure"], r["region"], r["milestone"]): r for r in body["changes"]}
+    small = cells[("redness", "all_skin", "3_months")]
+    assert small["suppressed"] is True
+    assert all(small[name] is None for name in ("n", "mean_change", "median_change", "wilcoxon_p"))
+    large = cells[("redness", "all_skin", "1_month")]
+    assert large["suppressed"] is False and large["n"] == 12 and large["mean_change"] is not None
+    set_privacy_floor(client, w.study_id, w.h["admin"], min_k=1)
+    body = client.get(f"{url}?k=1", headers=w.h["researcher"]).get_json()
+    small = next(r for r in body["changes"] if (r["region"], r["milestone"]) == ("all_skin", "3_months"))
+    assert small["suppressed"] is False and small["n"] == 1

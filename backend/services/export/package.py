@@ -2,7 +2,9 @@
 
 The zip holds ``participants.csv``, ``visits.csv``, ``measurements.csv`` (long),
 ``assessments.csv``, ``adverse_events.csv``, ``summary.csv``, ``codebook.csv`` and
-``manifest.json`` (optionally ``parquet/<table>.parquet`` copies and region patches).
+``manifest.json``, the REDCap files ``redcap/data_dictionary.csv``, ``redcap/records.csv`` and
+``redcap/instrument_designation.csv`` (optionally ``parquet/<table>.parquet`` copies and region
+patches).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from backend.extensions import db, now
 from backend.jobs import JobContext, PermanentJobError, job_handler
 from backend.models.studies import Study, StudyExport
-from backend.services import deidentify
+from backend.services import deidentify, webhooks
+from backend.services.export import redcap
 from backend.services.export.codebook import CODEBOOK_COLUMNS, TABLES, codebook_rows
 from backend.services.export.inclusion import included_participants
 from backend.services.export.options import ExportOptions
@@ -74,6 +77,7 @@ def build_package(study: Study, options: ExportOptions) -> tuple[bytes, dict[str
         if options.parquet:
             files[f"parquet/{name.removesuffix('.csv')}.parquet"] = parquet_bytes(variables, rows)
     files["codebook.csv"] = csv_bytes(CODEBOOK_COLUMNS, codebook_rows())
+    files.update(redcap_files(tables.rows))
     patches = region_patch_files(participants, tables, options.view) if options.region_patches else None
     if patches is not None:
         files.update(patches.files)
@@ -101,6 +105,17 @@ def build_package(study: Study, options: ExportOptions) -> tuple[bytes, dict[str
     }
     files["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     return zip_bytes(files), manifest
+
+
+def redcap_files(rows: dict[str, list[dict[str, Any]]]) -> dict[str, bytes]:
+    """The REDCap data dictionary, longitudinal records and instrument-event designation."""
+    milestones = sorted({(r["scheduled_day"], r["milestone"]) for r in rows["visits.csv"]})
+    return {
+        "redcap/data_dictionary.csv": csv_bytes(redcap.DICTIONARY_COLUMNS, redcap.dictionary_rows()),
+        "redcap/records.csv": csv_bytes(redcap.record_columns(), redcap.records(rows)),
+        "redcap/instrument_designation.csv": csv_bytes(redcap.DESIGNATION_COLUMNS,
+                                                       redcap.designations([m for _, m in milestones])),
+    }
 
 
 def export_key(export: StudyExport) -> str:
@@ -138,4 +153,5 @@ def build_study_export(ctx: JobContext) -> str:
     export.summary = {"row_counts": manifest["row_counts"], "k_anonymity": manifest["k_anonymity"],
                       "participants": manifest["participants"]}
     export.status, export.completed_at = "ready", now()
+    webhooks.emit("export.ready", study.owner_clinic_id, {"export_id": export.id, "study_id": study.id})
     return str(export.id)

@@ -40,11 +40,11 @@ class PatchReport:
 
 
 def patch_photos(participant: Participant, visit_rows: Sequence[dict[str, Any]], view: str) -> dict[str, Photo]:
-    """Per visit of ``visits.csv`` with a usable photo: its newest usable stored photo, by milestone name."""
+    """Per visit of ``visits.csv`` with a usable photo: its counting (else newest usable) stored photo, by milestone name."""
     visits = {row["milestone"] for row in visit_rows
               if row["participant_id"] == participant.code and row["usable_photo"]}
     chosen: dict[str, Photo] = {}
-    for photo in export_photos(participant.course, view):  # newest first
+    for photo in export_photos(participant.course, view):  # the counting photo first
         if photo.usable and photo.storage_key and photo.milestone is not None and photo.milestone.name in visits:
             chosen.setdefault(photo.milestone.name, photo)
     return chosen
