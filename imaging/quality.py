@@ -279,9 +279,16 @@ def _linear_luminance(rgb: np.ndarray) -> np.ndarray:
     return srgb_to_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
+def _sample(rgb: np.ndarray) -> np.ndarray:
+    """Every n-th pixel, n such that about 500 px remain along the long side (percentiles of a
+    whole photo need no more)."""
+    step = max(1, max(rgb.shape[:2]) // 500)
+    return rgb[::step, ::step]
+
+
 def highlight_lightness(rgb: np.ndarray) -> float:
     """CIE L* of the :data:`HIGHLIGHT_PERCENTILE` th percentile of the photo's luminance."""
-    luminance = _linear_luminance(rgb[::2, ::2])
+    luminance = _linear_luminance(_sample(rgb))
     y = float(np.percentile(luminance, HIGHLIGHT_PERCENTILE))
     return float(116.0 * np.cbrt(y) - 16.0) if y > 0.008856 else float(903.3 * y)
 
@@ -293,7 +300,7 @@ def highlight_chroma(rgb: np.ndarray) -> float:
     walls) take the colour of the light, whatever the skin's tone: a strongly coloured light
     makes them coloured. Clipped pixels (any channel >= 250) are left out: they lost the colour.
     """
-    small = rgb[::2, ::2]
+    small = _sample(rgb)
     unclipped = small.reshape(-1, 3).max(axis=1) < 250
     if unclipped.sum() < 100:
         return 0.0
