@@ -410,6 +410,11 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
     return _report(checks)
 
 
+#: Nod read from eye-mouth foreshortening below which it is landmark noise (degrees): 20 degrees
+#: is a 6 % change of the eye-mouth distance relative to the IOD.
+FORESHORTENING_NOISE_DEG = 20.0
+
+
 def pitch_change_deg(ratio: float, baseline_ratio: float) -> float:
     """Nod between two photos from eye-mouth/IOD foreshortening, degrees (>= 0)."""
     if not (np.isfinite(ratio) and np.isfinite(baseline_ratio)) or min(ratio, baseline_ratio) <= 0:
@@ -418,11 +423,14 @@ def pitch_change_deg(ratio: float, baseline_ratio: float) -> float:
 
 
 def _baseline_checks(checks: dict, geometry, baseline, width: int, height: int) -> None:
-    change = max(
-        abs(geometry.yaw_deg - baseline.yaw_deg),
-        abs(geometry.roll_deg - baseline.roll_deg),
-        pitch_change_deg(geometry.eye_mouth_ratio, baseline.eye_mouth_ratio),
-    )
+    # Pitch from the face mesh's 3D pose; the foreshortening of the eye-mouth distance
+    # (pitch_change_deg) counts only beyond FORESHORTENING_NOISE_DEG: it reads a 2.5 % landmark
+    # jitter as a 13 degree nod (arccos is steep near 1), which refused identical re-takes.
+    pitch = abs(geometry.pitch_deg - baseline.pitch_deg) if np.isfinite(geometry.pitch_deg - baseline.pitch_deg) else 0.0
+    foreshortening = pitch_change_deg(geometry.eye_mouth_ratio, baseline.eye_mouth_ratio)
+    if foreshortening > FORESHORTENING_NOISE_DEG:
+        pitch = max(pitch, foreshortening)
+    change = max(abs(geometry.yaw_deg - baseline.yaw_deg), abs(geometry.roll_deg - baseline.roll_deg), pitch)
     checks["pose_change_deg"] = _check("pose_change_deg", change)
     base_w, base_h = baseline.image_size if baseline.image_size[0] else (width, height)
     size_now = geometry.iod / min(width, height)
