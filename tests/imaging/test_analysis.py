@@ -65,7 +65,10 @@ def test_result_follows_the_json_contract(baseline_result):
     # Every measure says whether it is comparable, why not, and its expected noise.
     assert set(parsed["comparability"]) == {m.key for m in MEASURES}
     assert parsed["comparability"]["a_star"]["reasons"][-1] == "no_colour_reference"
-    assert parsed["comparability"]["redness"] | {"mdc95": None} == {"comparable": True, "reasons": [], "mdc95": None}
+    # A within-photo contrast of a baseline is comparable exactly when the photo passed the gate.
+    ok = parsed["quality"]["ok"]
+    assert parsed["comparability"]["redness"] | {"mdc95": None} == {
+        "comparable": ok, "reasons": [] if ok else ["quality_gate"], "mdc95": None}
     assert parsed["registration"] is None
     assert {"decode", "face", "quality", "colour", "canonical", "regions", "measures", "overlays",
             "total"} <= set(parsed["timings_ms"])
