@@ -73,13 +73,17 @@ def run_faces(face_ids, jobs: int = 1, cache: str | None = None) -> list:
 
 
 def _reliability_entry(matrix):
-    """ICC(2,1)/SEM/MDC95 of a subjects x captures matrix: captures missing for more than a
-    fifth of the subjects are dropped, then subjects with any capture missing."""
+    """ICC(2,1)/SEM/MDC95 of a subjects x captures matrix: subjects with no comparable capture are
+    dropped, then captures missing for more than a fifth of the others, then subjects with any
+    capture missing."""
     import numpy as np
 
     from imaging.reliability import reliability
 
     matrix = np.asarray(matrix, float)
+    matrix = matrix[np.isfinite(matrix).any(axis=1)]  # faces the gate refused in every capture
+    if matrix.size == 0:
+        return None
     keep_cols = np.isfinite(matrix).mean(axis=0) >= 0.8
     matrix = matrix[:, keep_cols]
     matrix = matrix[np.isfinite(matrix).all(axis=1)]

@@ -460,7 +460,8 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         overlays=overlays,
         camera=camera,
         comparability=comparability(quality, correction.reference, baseline, camera,
-                                    None if baseline is None else registered),
+                                    None if baseline is None else registered,
+                                    cheek_colour_change(canonical.rgb, baseline, masks) if registered else None),
     )
 
 
@@ -526,8 +527,44 @@ def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, corr
     return linear
 
 
+#: Largest change, from the baseline, of the skin-colour difference between the two cheeks
+#: (log-chromaticity units: log R/G and log B/G, Euclidean) that still counts as the same light.
+#: Measured on the real-face study: ordinary recaptures (exposure, white balance, light from one
+#: side, overhead, tungsten) change it by < 0.05, daylight on one side and a lamp on the other by
+#: 0.3-0.45.
+MAX_CHEEK_COLOUR_CHANGE = 0.2
+
+
+def cheek_colour_difference(rgb: np.ndarray, masks: dict) -> np.ndarray | None:
+    """Left minus right cheek skin chromaticity (median log R/G, log B/G) of a canonical sRGB face.
+
+    None when either cheek has no measured pixels. A light whose colour differs across the face
+    moves it; a uniform exposure or white-balance change does not (it cancels in the difference).
+    """
+    left, right = masks.get("left_cheek"), masks.get("right_cheek")
+    if left is None or right is None or not left.any() or not right.any():
+        return None
+    logs = np.log(np.maximum(srgb_to_linear(rgb), np.float32(1e-4)))
+
+    def chromaticity(mask):
+        v = logs[mask]
+        return np.array([np.median(v[:, 0] - v[:, 1]), np.median(v[:, 2] - v[:, 1])])
+
+    return chromaticity(left) - chromaticity(right)
+
+
+def cheek_colour_change(canonical_rgb: np.ndarray, baseline: BaselineReference, masks: dict) -> float | None:
+    """How far the light's colour across the face moved from the baseline's (see
+    :data:`MAX_CHEEK_COLOUR_CHANGE`), on the same skin (the follow-up's masks)."""
+    now = cheek_colour_difference(canonical_rgb, masks)
+    then = cheek_colour_difference(baseline.canonical_rgb, masks)
+    if now is None or then is None:
+        return None
+    return float(np.hypot(*(now - then)))
+
+
 def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,
-                  camera: tuple | None, registered: bool | None) -> dict:
+                  camera: tuple | None, registered: bool | None, cheek_change: float | None = None) -> dict:
     """Per measure: can this photo's value be compared with the baseline's, and if not, why.
 
     Parameters
@@ -537,6 +574,7 @@ def comparability(quality: QualityReport, color_reference: str, baseline: Baseli
     baseline : the baseline reference of a follow-up, None for a baseline
     camera : EXIF (make, model) of this photo
     registered : whether ECC registration onto the baseline converged (None for a baseline)
+    cheek_change : :func:`cheek_colour_change` of a registered follow-up, else None
 
     Returns
     -------
@@ -563,6 +601,8 @@ def comparability(quality: QualityReport, color_reference: str, baseline: Baseli
             reasons.append("other_camera")
         if measure.group == "texture" and not texture_ok:
             reasons.append("texture_not_comparable")
+        if measure.group == "redness" and cheek_change is not None and cheek_change > MAX_CHEEK_COLOUR_CHANGE:
+            reasons.append("light_colour_differs")
         entry = table.entry(measure.key) if table is not None else None
         out[measure.key] = {"comparable": not reasons, "reasons": reasons,
                             "mdc95": None if entry is None else entry.mdc95}

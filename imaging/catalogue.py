@@ -234,6 +234,8 @@ NOT_COMPARABLE: dict[str, str] = {
     "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
                     "was in both photos",
     "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
+    "light_colour_differs": "the light's colour differs between the two sides of the face from the baseline's (e.g. "
+                            "a lamp on one side, daylight on the other): contrasts across the face are not comparable",
 }
 
 #: Measures by key.
