@@ -92,7 +92,7 @@ def _reliability_entry(matrix):
     return reliability(matrix).to_dict()
 
 
-def build_table(runs, rows=None) -> dict:
+def build_table(runs, rows=None, command: str | None = None) -> dict:
     """The reliability table of the study (layout read by imaging.reliability.load_reliability_table)."""
     from imaging.catalogue import FITZPATRICK_GROUPS, REGION_NAMES, STUDIED_MEASURES
     from imaging.testing import recapture_study as study
@@ -113,7 +113,7 @@ def build_table(runs, rows=None) -> dict:
                              **{region: section(selected, region) for region in REGION_NAMES}}
     return {
         "algorithm_version": _version(),
-        "command": COMMAND,
+        "command": command or COMMAND,
         "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "design": {
             "faces": [{"id": r.face_id, "fitzpatrick": r.fitzpatrick} for r in runs],
@@ -207,7 +207,10 @@ def main(argv=None) -> int:
     ids = args.faces.split(",") if args.faces else [e.id for e in faces.portraits()]
     start = time.perf_counter()
     runs = run_faces(ids, args.jobs, args.cache)
-    table = build_table(runs)
+    # The command as run, without the local cache folder (what someone else would type).
+    shown = [f"--faces {','.join(ids)}"] if args.faces else []
+    shown += [f"--jobs {args.jobs}"] + (["--write"] if args.write else [])
+    table = build_table(runs, command=".venv/bin/python bench/reliability.py " + " ".join(shown))
     print_report(runs, table)
     print(f"study time {time.perf_counter() - start:.0f} s on {args.jobs} process(es)")
     if args.write:
