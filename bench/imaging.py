@@ -7,7 +7,8 @@ Usage::
 Prints, for a photo made by :mod:`imaging.testing.synthetic`:
 - full-resolution decode median (ms),
 - full analysis median (ms) and its ratio to the decode time of the same run,
-- quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms),
+- quality gate alone (``imaging.quality.quality_gate``: reduced decode + face + checks) median (ms)
+  and its ratio to the decode time (target <= 1.5 x decode, issue 11),
 - the measurement stages alone on that photo's canonical face (768x1024): texture (ridge, pore
   and roughness maps + GLCM and texture measures of the 5 regions) and all measures
   (``imaging.measures.measure_regions``: every map + every region and all skin),
@@ -16,7 +17,10 @@ Prints, for a photo made by :mod:`imaging.testing.synthetic`:
 - the same as process CPU time (robust to other load on a shared machine),
 - peak resident memory (VmHWM) of a fresh process that imports imaging and analyses the
   photo once (tracemalloc misses numpy/OpenCV buffers),
-and whether each figure meets its target (analysis <= 1000 ms, memory <= 600 MB, gate <= 250 ms).
+and whether each figure meets its target (issue 11: full analysis <= 5 x the full-resolution decode
+of the same run, quality gate alone <= 1.5 x decode, peak memory <= 400 MB). The photo is a
+selfie where the face fills most of the frame (IOD 30 % of the width), the hard case for the
+stages that scale with the face (canonical warp, registration, regions).
 The machine's other load is not controlled: run it on an idle machine for figures to publish.
 """
 
@@ -35,9 +39,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TARGET_ANALYSIS_MS = 1000.0
-TARGET_GATE_MS = 250.0
-TARGET_PEAK_MB = 600.0
+#: Targets as multiples of the full-resolution decode measured in the same run, and memory.
+TARGET_ANALYSIS_X_DECODE = 5.0
+TARGET_GATE_X_DECODE = 1.5
+TARGET_PEAK_MB = 400.0
+#: Inter-ocular distance of the benchmark selfie as a fraction of the photo's width.
+SELFIE_IOD_FRACTION = 0.30
 
 # VmHWM (peak RSS of this process image) rather than ru_maxrss: on Linux ru_maxrss survives
 # fork + exec, so a child would report its parent's size when the parent is larger.
@@ -52,10 +59,11 @@ print(next(line.split()[1] for line in open('/proc/self/status') if line.startsw
 
 
 def make_photo() -> bytes:
-    """A 12 MP portrait JPEG as a phone stores it (4032x3024 pixels + orientation 6, q92)."""
+    """A 12 MP portrait selfie JPEG as a phone stores it (4032x3024 pixels + orientation 6, q92),
+    the face filling most of the frame."""
     from imaging.testing import synthetic
 
-    return synthetic.to_jpeg(synthetic.phone_photo().rgb)
+    return synthetic.to_jpeg(synthetic.phone_photo(iod_fraction=SELFIE_IOD_FRACTION, centre_fraction=(0.5, 0.45)).rgb)
 
 
 def median_ms(fn, runs: int) -> tuple[float, float, list]:
@@ -80,7 +88,7 @@ def texture_of_regions(measure_maps, masks: dict, px_per_mm: float) -> list:
     from imaging import texture
     from imaging.catalogue import REGION_NAMES
 
-    maps = texture.texture_maps(measure_maps.shading, measure_maps.valid, px_per_mm)
+    maps = texture.texture_maps(measure_maps.luminance_od, measure_maps.valid, px_per_mm)
     return [texture.region_texture(maps, measure_maps.lstar_levels, masks[name], px_per_mm) for name in REGION_NAMES]
 
 
@@ -120,6 +128,7 @@ def run(runs: int) -> dict:
         "analysis_ms": round(analysis_ms, 1),
         "analysis_to_decode_ratio": round(analysis_ms / decode_ms, 2),
         "quality_gate_ms": round(gate_ms, 1),
+        "gate_to_decode_ratio": round(gate_ms / decode_ms, 2),
         "texture_5_regions_ms": round(texture_ms, 1),
         "measures_ms": round(measures_ms, 1),
         "cpu_ms": {"decode_full": round(decode_cpu, 1), "analysis": round(analysis_cpu, 1),
@@ -149,9 +158,10 @@ def main(argv=None) -> int:
           f"{figures['photo']['bytes'] / 1e6:.1f} MB; median of {args.runs} runs")
     print(f"full-resolution decode   {figures['decode_full_ms']:8.1f} ms")
     print(f"full analysis            {figures['analysis_ms']:8.1f} ms  = {figures['analysis_to_decode_ratio']:.2f} x decode"
-          f"   target <= {TARGET_ANALYSIS_MS:.0f} ms: {verdict(figures['analysis_ms'], TARGET_ANALYSIS_MS)}")
-    print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms"
-          f"   target <= {TARGET_GATE_MS:.0f} ms: {verdict(figures['quality_gate_ms'], TARGET_GATE_MS)}")
+          f"   target <= {TARGET_ANALYSIS_X_DECODE} x: "
+          f"{verdict(figures['analysis_to_decode_ratio'], TARGET_ANALYSIS_X_DECODE)}")
+    print(f"quality gate alone       {figures['quality_gate_ms']:8.1f} ms  = {figures['gate_to_decode_ratio']:.2f} x decode"
+          f"   target <= {TARGET_GATE_X_DECODE} x: {verdict(figures['gate_to_decode_ratio'], TARGET_GATE_X_DECODE)}")
     print(f"texture, 5 regions       {figures['texture_5_regions_ms']:8.1f} ms   (canonical 768x1024 face)")
     print(f"measures, all regions    {figures['measures_ms']:8.1f} ms   (canonical 768x1024 face)")
     print(f"peak memory (fresh proc) {figures['peak_memory_mb']:8.1f} MB"

@@ -28,6 +28,7 @@ made by :func:`baseline_reference_from` and serialised with :meth:`BaselineRefer
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -40,14 +41,16 @@ import numpy as np
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
 from imaging.catalogue import REGION_NAMES
-from imaging.colour import ColourCorrection, apply_colour_correction, estimate_colour_correction
+from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone_curves, estimate_colour_correction
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
 from imaging.quality import QualityReport, assess_quality
 from imaging.raster import downscale_long_side
-from imaging.regions import region_masks
+from imaging.colour_space import srgb_to_linear
+from imaging.regions import follow_up_masks, region_masks
+from imaging.catalogue import MEASURES, Comparability
 from imaging.version import ALGORITHM_VERSION
 
 import cv2  # noqa: E402
@@ -60,8 +63,12 @@ OVERVIEW_LONG_SIDE = 1024
 #: centred this far below the eye midpoint, with these semi-axes (covers hair, ears, neck).
 HEAD_EXCLUSION_CENTRE_BELOW_EYES_IOD = 0.5
 HEAD_EXCLUSION_SEMI_AXES_IOD = (1.6, 2.6)
-#: Format tag of serialised baseline references (bump when the layout changes).
-BASELINE_FORMAT = "skintrack-baseline/1"
+#: Format tag of serialised baseline references (bump when the layout changes). Version 2 adds
+#: the geometry's mouth measures and fine texture (expression and smoothing checks).
+BASELINE_FORMAT = "skintrack-baseline/2"
+#: Formats still read: a version-1 geometry lacks the new fields (they read as NaN and the
+#: checks that need them are skipped).
+READABLE_BASELINE_FORMATS = frozenset({"skintrack-baseline/1", BASELINE_FORMAT})
 _BASELINE_PNG_KEY = "skintrack-baseline"
 
 
@@ -84,6 +91,10 @@ class BaselineReference:
         quality gate).
     algorithm_version : str
         Version that produced the reference (region placement depends on it).
+    camera : (str or None, str or None) or None
+        EXIF (make, model) of the baseline photo: a follow-up from another camera renders
+        colour differently (tone curve, colour matrix), so its colour measures are comparable
+        only through a colour chart.
     """
 
     canonical_rgb: np.ndarray
@@ -92,6 +103,12 @@ class BaselineReference:
     source_size: tuple[int, int]
     geometry: FaceGeometry
     algorithm_version: str = ALGORITHM_VERSION
+    camera: tuple[str | None, str | None] | None = None
+
+    @functools.cached_property
+    def region_masks(self) -> dict[str, np.ndarray]:
+        """The baseline's region masks (:func:`imaging.regions.region_masks`), computed once."""
+        return region_masks(self.canonical_face())
 
     def canonical_face(self) -> CanonicalFace:
         """The baseline as an :class:`imaging.align.CanonicalFace` (scale 1)."""
@@ -114,6 +131,7 @@ class BaselineReference:
             "to_canonical": np.asarray(self.to_canonical, np.float64).tolist(),
             "source_size": list(self.source_size),
             "geometry": _geometry_fields(self.geometry),
+            "camera": None if self.camera is None else list(self.camera),
         }))
         buffer = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
@@ -137,7 +155,7 @@ class BaselineReference:
                 mode = image.mode
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise ValueError("not a skintrack baseline reference") from exc
-        if not isinstance(meta, dict) or meta.get("format") != BASELINE_FORMAT or mode != "RGBA":
+        if not isinstance(meta, dict) or meta.get("format") not in READABLE_BASELINE_FORMATS or mode != "RGBA":
             raise ValueError("unsupported baseline reference format")
         try:
             return _geometry_from_fields(meta["geometry"])
@@ -159,7 +177,7 @@ class BaselineReference:
             meta = json.loads(image.text[_BASELINE_PNG_KEY])
         except (OSError, KeyError, ValueError, AttributeError) as exc:
             raise ValueError("not a skintrack baseline reference") from exc
-        if meta.get("format") != BASELINE_FORMAT or image.mode != "RGBA":
+        if meta.get("format") not in READABLE_BASELINE_FORMATS or image.mode != "RGBA":
             raise ValueError("unsupported baseline reference format")
         rgba = np.asarray(image)
         return cls(
@@ -169,6 +187,7 @@ class BaselineReference:
             source_size=tuple(int(v) for v in meta["source_size"]),
             geometry=_geometry_from_fields(meta["geometry"]),
             algorithm_version=str(meta["algorithm_version"]),
+            camera=None if meta.get("camera") is None else tuple(meta["camera"]),
         )
 
 
@@ -204,6 +223,11 @@ class AnalysisResult:
         Region masks in the canonical frame (with ``skin``).
     overlays : dict[str, bytes]
         PNG overlays by name (empty unless requested).
+    camera : (str or None, str or None) or None
+        EXIF (make, model) of the photo.
+    comparability : dict
+        Measure key -> whether its values can be compared with the baseline's and other
+        comparable photos' (:func:`comparability`); empty without a face.
     """
 
     quality: QualityReport
@@ -219,6 +243,8 @@ class AnalysisResult:
     masks: dict | None = None
     overlays: dict[str, bytes] = field(default_factory=dict)
     algorithm_version: str = ALGORITHM_VERSION
+    camera: tuple[str | None, str | None] | None = None
+    comparability: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The JSON contract (plain Python values, NaN -> None)."""
@@ -235,6 +261,7 @@ class AnalysisResult:
             "geometry": None if self.geometry is None else geometry_to_dict(self.geometry),
             "image_size": list(self.decoded_size),
             "registration": self.registration,
+            "comparability": self.comparability,
             "overlays": sorted(self.overlays),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         })
@@ -252,7 +279,9 @@ def _geometry_from_fields(fields: dict) -> FaceGeometry:
     for key in ("box", "right_eye", "left_eye", "mouth"):
         values[key] = pair(values[key])
     values["image_size"] = tuple(int(v) for v in values["image_size"])
-    values["eye_mouth_ratio"] = float("nan") if values.get("eye_mouth_ratio") is None else values["eye_mouth_ratio"]
+    # JSON stores NaN as null; fields a version-1 reference lacks read as NaN too.
+    for key in ("eye_mouth_ratio", "face_score", "mouth_width_ratio", "mouth_open_ratio", "fine_texture"):
+        values[key] = float("nan") if values.get(key) is None else float(values[key])
     return FaceGeometry(**values)
 
 
@@ -373,6 +402,7 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     timer = _StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(data)
+    decoded_camera = (decoded.camera_make, decoded.camera_model)
     with timer.stage("face"):
         overview, found, geometry = face_on_overview(decoded.rgb)
     # The quality gate runs on the overview, like quality_gate() at upload (a ~1000 px decode):
@@ -398,17 +428,23 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
             canonical = to_canonical(decoded.rgb, geometry,
                                      baseline=None if baseline is None else baseline.canonical_face())
         del decoded, overview_image  # the full-resolution pixels are not needed past this point (peak memory)
+        registered = canonical.registration is not None and canonical.registration.converged
         with timer.stage("regions"):
-            masks = region_masks(canonical)
+            if registered:
+                masks = follow_up_masks(baseline.region_masks, baseline.canonical_rgb, canonical)
+            else:
+                masks = region_masks(canonical)
         correction = colour_job.result()
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
-        maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM)
+        maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,
+                            contrast_rgb=contrast_image(canonical.rgb, linear, correction))
         measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps)
     overlays: dict[str, bytes] = {}
     if want_overlays:
         with timer.stage("overlays"):
             overlays = render_overlays(canonical, linear, masks, maps, baseline)
+    camera = (decoded_camera[0], decoded_camera[1])
     return AnalysisResult(
         quality=quality,
         color_reference=correction.reference,
@@ -422,6 +458,10 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         canonical=canonical,
         masks=masks,
         overlays=overlays,
+        camera=camera,
+        comparability=comparability(quality, correction.reference, baseline, camera,
+                                    None if baseline is None else registered,
+                                    cheek_colour_change(canonical.rgb, baseline, masks) if registered else None),
     )
 
 
@@ -468,4 +508,102 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
         source_size=canonical.source_size,
         geometry=result.geometry,
         algorithm_version=result.algorithm_version,
+        camera=result.camera,
     )
+
+
+def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, correction: ColourCorrection) -> np.ndarray:
+    """The linear image the within-photo contrast measures read (:func:`imaging.measures.compute_maps`).
+
+    The photo's own linearised sRGB: a global white-balance gain cancels in within-photo
+    optical-density contrasts, while a colour matrix (chart) or the neutral-background estimate
+    would add their own noise and clipping. With a ColorChecker, the per-channel tone curves
+    measured on its neutral patches are undone first: another phone's tone curve scales every
+    contrast, and only a reference in the frame can measure it.
+    """
+    linear = srgb_to_linear(canonical_rgb)
+    if correction.reference == "colorchecker" and correction.tone_curves is not None:
+        return apply_tone_curves(linear, correction.tone_curves)
+    return linear
+
+
+#: Largest change, from the baseline, of the skin-colour difference between the two cheeks
+#: (log-chromaticity units: log R/G and log B/G, Euclidean) that still counts as the same light.
+#: Measured on the real-face study: ordinary recaptures (exposure, white balance, light from one
+#: side, overhead, tungsten) change it by < 0.05, daylight on one side and a lamp on the other by
+#: 0.3-0.45.
+MAX_CHEEK_COLOUR_CHANGE = 0.2
+
+
+def cheek_colour_difference(rgb: np.ndarray, masks: dict) -> np.ndarray | None:
+    """Left minus right cheek skin chromaticity (median log R/G, log B/G) of a canonical sRGB face.
+
+    None when either cheek has no measured pixels. A light whose colour differs across the face
+    moves it; a uniform exposure or white-balance change does not (it cancels in the difference).
+    """
+    left, right = masks.get("left_cheek"), masks.get("right_cheek")
+    if left is None or right is None or not left.any() or not right.any():
+        return None
+    logs = np.log(np.maximum(srgb_to_linear(rgb), np.float32(1e-4)))
+
+    def chromaticity(mask):
+        v = logs[mask]
+        return np.array([np.median(v[:, 0] - v[:, 1]), np.median(v[:, 2] - v[:, 1])])
+
+    return chromaticity(left) - chromaticity(right)
+
+
+def cheek_colour_change(canonical_rgb: np.ndarray, baseline: BaselineReference, masks: dict) -> float | None:
+    """How far the light's colour across the face moved from the baseline's (see
+    :data:`MAX_CHEEK_COLOUR_CHANGE`), on the same skin (the follow-up's masks)."""
+    now = cheek_colour_difference(canonical_rgb, masks)
+    then = cheek_colour_difference(baseline.canonical_rgb, masks)
+    if now is None or then is None:
+        return None
+    return float(np.hypot(*(now - then)))
+
+
+def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,
+                  camera: tuple | None, registered: bool | None, cheek_change: float | None = None) -> dict:
+    """Per measure: can this photo's value be compared with the baseline's, and if not, why.
+
+    Parameters
+    ----------
+    quality : the photo's quality report
+    color_reference : ``colorchecker``, ``neutral-background`` or ``none``
+    baseline : the baseline reference of a follow-up, None for a baseline
+    camera : EXIF (make, model) of this photo
+    registered : whether ECC registration onto the baseline converged (None for a baseline)
+    cheek_change : :func:`cheek_colour_change` of a registered follow-up, else None
+
+    Returns
+    -------
+    dict
+        measure key -> ``{"comparable": bool, "reasons": [code, ...], "mdc95": float or None}``
+        with codes of :data:`imaging.catalogue.NOT_COMPARABLE` and the all-skin MDC95 of the published
+        recapture study (:mod:`imaging.reliability`) when it was measured with this version.
+    """
+    from imaging.reliability import published_table
+
+    table = published_table()
+    texture_ok = bool(getattr(quality, "texture_comparable", True))
+    out = {}
+    for measure in MEASURES:
+        reasons = []
+        if not quality.ok:
+            reasons.append("quality_gate")
+        if measure.comparability is Comparability.NEEDS_COLOUR_REFERENCE and color_reference != "colorchecker":
+            reasons.append("no_colour_reference")
+        if baseline is not None and registered is False:
+            reasons.append("not_registered")
+        if (measure.group != "texture" and baseline is not None and baseline.camera is not None
+                and camera is not None and tuple(baseline.camera) != tuple(camera) and color_reference != "colorchecker"):
+            reasons.append("other_camera")
+        if measure.group == "texture" and not texture_ok:
+            reasons.append("texture_not_comparable")
+        if measure.group == "redness" and cheek_change is not None and cheek_change > MAX_CHEEK_COLOUR_CHANGE:
+            reasons.append("light_colour_differs")
+        entry = table.entry(measure.key) if table is not None else None
+        out[measure.key] = {"comparable": not reasons, "reasons": reasons,
+                            "mdc95": None if entry is None else entry.mdc95}
+    return out

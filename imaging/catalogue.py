@@ -63,14 +63,19 @@ class Comparability(StrEnum):
     """What a measure's value needs to be compared across photos (e.g. visits of a patient).
 
     ``within_photo``
-        Built from the photo's own optical-density maps, log ratios or local contrasts
-        (chromophore densities, erythema index, spots against their surroundings, shading
-        texture): invariant to exposure; white balance is normalised by the pipeline (neutral
-        background or ColorChecker). Comparable across photos of the capture protocol.
+        Built only from differences within the photo (redness of a region against the
+        forehead, spots against their surroundings, the spread of pigment, line and pore
+        structure): a global exposure change or white-balance gain cancels, so values of one
+        camera are comparable across photos without a colour chart (measured by the recapture
+        study on real faces: ``bench/reliability.py``). A photo from another camera renders
+        contrast with another tone curve, so then a ColorChecker in both photos is needed
+        (:func:`imaging.analysis.comparability` says ``other_camera``).
     ``needs_colour_reference``
-        Absolute colour (CIELAB L*, a*, b*, ITA, melanin index, fixed-bin L* texture): follows
-        exposure, which a neutral background cannot normalise. Comparable across photos only
-        when each was normalised on a ColorChecker (``color_reference == "colorchecker"``).
+        Absolute colour (CIELAB L*, a*, b*, ITA, melanin and erythema indices, mean chromophore
+        densities, fixed-bin L* texture): follows exposure and white balance, which nothing in
+        an ordinary photo normalises reliably. Comparable across photos only when each was
+        normalised on a ColorChecker (``color_reference == "colorchecker"``); otherwise
+        reported, never charted or flagged as change.
     """
 
     WITHIN_PHOTO = "within_photo"
@@ -119,13 +124,18 @@ _ABSOLUTE = Comparability.NEEDS_COLOUR_REFERENCE
 MEASURES: tuple[Measure, ...] = (
     # --- redness
     Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
-            "100 x mean haemoglobin density of the region (haemoglobin_density)",
-            ">= 0; typical skin 10-60", "redder (more blood)", "higher", _TSUMURA, _WITHIN, 1,
-            headline=True, studied=True),
+            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the forehead of the "
+            "same photo), densities of the Tsumura separation of the photo's own linear light (chart-corrected "
+            "when a ColorChecker is in the frame); for all skin: every measured pixel outside the forehead; the "
+            "forehead has no value (it is the reference)",
+            "unbounded; typical cheeks -5 to 25", "redder than the forehead (more blood)", "higher",
+            _TSUMURA + "; internal reference site as for delta a* (Takiwaki 1994)", _WITHIN, 1,
+            headline=True, studied=True,
+            notes="A contrast within the photo: exposure and white balance cancel. A change of the forehead itself "
+                  "shows with the opposite sign in every other region."),
     Measure("a_star", "a*", "redness", "CIELAB a*", "1", "mean CIELAB a* of the region's pixels",
             "skin ~5-25", "redder", "higher",
-            "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1,
-            studied=True),
+            "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1),
     Measure("delta_a_star", "a* minus forehead a*", "redness", "CIELAB a*", "1",
             "region a* minus the forehead's a* of the same photo (internal reference site); for all skin: "
             "skin a* minus forehead a*", "unbounded; 0 for the forehead", "redder than the forehead", "higher",
@@ -136,41 +146,44 @@ MEASURES: tuple[Measure, ...] = (
             "colour-normalised R and G (green is absorbed by blood, red is the pigment-insensitive reference)",
             "unbounded", "redder", "higher",
             "Diffey, Oliver & Farr, Br J Dermatol 111:663, 1984; reviewed in Takiwaki, J Med Invest 44:121, "
-            "1998; from camera RGB as in Yamamoto et al., Skin Res Technol 14:26, 2008", _WITHIN, 1,
-            studied=True, notes="Comparable within one capture protocol: use for change over time."),
+            "1998; from camera RGB as in Yamamoto et al., Skin Res Technol 14:26, 2008", _ABSOLUTE, 1,
+            notes="A mean log ratio: a white-balance gain shifts it by a constant."),
     Measure("haemoglobin_density", "Haemoglobin density", "redness", "OD", "{OD}",
             "mean haemoglobin density of the Tsumura separation: optical density along the unit "
-            "haemoglobin vector", "typical 0.1-0.6", "more blood", "higher", _TSUMURA, _WITHIN, 3,
-            notes="Invariant to exposure."),
+            "haemoglobin vector", "typical 0.1-0.6", "more blood", "higher", _TSUMURA, _ABSOLUTE, 3,
+            notes="Invariant to exposure, not to white balance (a gain adds a constant density)."),
     Measure("red_area_fraction", "Red area fraction", "redness", "fraction 0-1", "1",
             "share of the region's pixels whose haemoglobin density exceeds the median haemoglobin density "
             "of ALL measured skin of the photo by 0.10 OD (fixed margin)", "0-1", "more red patches", "higher",
-            "fixed margin over the face's own median", _WITHIN, 3,
+            "fixed margin over the face's own median", _WITHIN, 3, studied=True,
             notes="A region reddening relative to the rest of the face shows here; a uniform reddening of the "
                   "whole face shows in haemoglobin_density instead."),
     # --- pigmentation
     Measure("pigmentation", "Pigmentation", "pigmentation", "centi-OD", "10*-2{OD}",
-            "100 x (mean melanin density + spot load), spot load = sum over the region's spot pixels of "
-            "(melanin - local background) / region pixels, i.e. the mean extra melanin carried by spots",
-            "unbounded (melanin_density x 100 plus the spot load)", "more or darker pigment, more spots", "higher",
-            _TSUMURA, _WITHIN, 1, headline=True, studied=True),
+            "pigment load: 100 x mean over the region's pixels of max(0, e - 0.06), e = melanin density minus "
+            "its local background (masked Gaussian mean, sigma 4 mm), melanin from the Tsumura separation of "
+            "the photo's own linear light (chart-corrected when a ColorChecker is in the frame)",
+            ">= 0; even skin < 0.3, visibly spotted > 1", "more or darker spots and patches", "higher",
+            _TSUMURA + "; local-contrast spot detection", _WITHIN, 2, headline=True, studied=True,
+            notes="Local contrast only: an even darkening or lightening of the whole region (tan) is not counted; "
+                  "melanin_density and ITA report it with a colour chart."),
     Measure("l_star", "L*", "pigmentation", "CIELAB L* 0-100", "1", "mean CIELAB L* of the region's pixels",
-            "0-100", "lighter", "lower", _CIE_LAB, _ABSOLUTE, 1, studied=True),
+            "0-100", "lighter", "lower", _CIE_LAB, _ABSOLUTE, 1),
     Measure("b_star", "b*", "pigmentation", "CIELAB b*", "1", "mean CIELAB b* of the region's pixels",
             "unbounded", "yellower", None, _CIE_LAB, _ABSOLUTE, 1),
     Measure("ita_deg", "ITA", "pigmentation", "degrees", "deg",
             "Individual Typology Angle of the region means, ITA = atan2(L* - 50, b*) x 180 / pi",
             "Del Bino bands: > 55 very light ... < -30 dark", "lighter (LOWER = darker, more pigmented)", "lower",
             "Chardon, Cretois & Hourseau, Int J Cosmet Sci 13:191, 1991; Del Bino et al., Pigment Cell Res "
-            "19:606, 2006 (bands)", _ABSOLUTE, 1, studied=True, notes="Charted raw (not inverted)."),
+            "19:606, 2006 (bands)", _ABSOLUTE, 1, notes="Charted raw (not inverted)."),
     Measure("melanin_index", "Melanin index", "pigmentation", "a.u.", "[arb'U]",
             "mean of MI = 100 x log10(1/R) per pixel on linear, colour-normalised R", ">= 0", "darker",
             "higher", "Diffey, Oliver & Farr 1984; Takiwaki 1998 (narrow-band reflectance meters)", _ABSOLUTE, 1,
-            studied=True,
             notes="Also rises with redness and shading (cross-talk, as with narrow-band meters)."),
     Measure("melanin_density", "Melanin density", "pigmentation", "OD", "{OD}",
             "mean melanin density of the Tsumura separation: optical density along the unit melanin vector",
-            "unbounded", "more melanin", "higher", _TSUMURA, _WITHIN, 3, notes="Invariant to exposure."),
+            "unbounded", "more melanin", "higher", _TSUMURA, _ABSOLUTE, 3,
+            notes="Invariant to exposure, not to white balance (a gain adds a constant density)."),
     Measure("spot_count", "Pigment spots", "pigmentation", "count", "1",
             "connected areas (8-connectivity) where melanin density exceeds its local background (masked "
             "Gaussian mean, sigma 4 mm) by 0.06 OD, with equivalent diameter >= 1 mm (no upper limit, so spots "
@@ -183,26 +196,24 @@ MEASURES: tuple[Measure, ...] = (
             "robust SD (1.4826 x median absolute deviation) of melanin density in the region", ">= 0",
             "less even pigmentation", "higher", "evenness as a robust spread", _WITHIN, 3, studied=True),
     # --- texture
-    Measure("texture", "Texture", "texture", "centi-OD", "10*-2{OD}",
-            "= roughness: 100 x robust SD of the band-passed (difference of Gaussians, 0.3-1.5 mm) shading "
-            "density, which the separation makes independent of pigment and exposure",
-            ">= 0; smooth skin 0.3-1, visibly lined or pitted > 1.5", "rougher", "higher",
-            "ISO 4287 Rq analogue on the shading channel of the separation", _WITHIN, 2,
-            headline=True, studied=True),
+    Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
+            "= wrinkle_density_mm_per_cm2: length of fine-line ridges of luminance optical density per area",
+            ">= 0; smooth skin < 5, lined skin > 20", "more lines", "higher",
+            "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1, headline=True, studied=True,
+            notes="Not measured as comparable when the gate finds a smoothing (beauty) filter."),
     Measure("roughness", "Roughness", "texture", "centi-OD", "10*-2{OD}",
-            "100 x 1.4826 x MAD(DoG(0.3 mm, 1.5 mm) of shading density) over the region; shading is the "
-            "(1, 1, 1) optical-density component of the separation (pigment-free, exposure-free)",
+            "100 x 1.4826 x MAD(DoG(0.3 mm, 1.5 mm) of luminance optical density -log10(Y)) over the region "
+            "(exposure-free: a gain adds a constant density)",
             ">= 0; smooth skin 0.3-1, visibly lined or pitted > 1.5", "rougher", "higher",
-            "ISO 4287 Rq analogue on the shading image, as in photometric skin-texture analysis", _WITHIN, 2,
-            notes="1 unit ~ 2.3 % local brightness modulation."),
+            "ISO 4287 Rq analogue on the luminance density image, as in photometric skin-texture analysis", _WITHIN, 2,
+            studied=True, notes="1 unit ~ 2.3 % local brightness modulation."),
     Measure("wrinkle_density_mm_per_cm2", "Wrinkle density", "texture", "mm/cm^2", "mm/cm2",
-            "skeleton length of Frangi-type Hessian ridge lines of shading density (scales 0.4/0.7/1.0 mm, "
+            "skeleton length of Frangi-type Hessian ridge lines of luminance optical density (scales 0.4/0.7/1.0 mm, "
             "fixed c = 0.05, vesselness > 0.5, lines >= 3 mm) per region area",
             ">= 0", "more lines", "higher", "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1,
-            studied=True,
-            notes="Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
+            notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",
-            "dark scale-normalised Laplacian-of-Gaussian blobs of shading density, 0.7-1.4 mm (visible pores; "
+            "dark scale-normalised Laplacian-of-Gaussian blobs of luminance optical density, 0.7-1.4 mm (visible pores; "
             "true pores are 0.1-0.5 mm), not on wrinkle lines, per region area", ">= 0", "more pores", "higher",
             "Lindeberg, Int J Comput Vis 30:79, 1998 (scale-normalised blob detection)", _WITHIN, 1),
     Measure("glcm", "GLCM features", "texture", "IBSI feature units", None,
@@ -213,6 +224,19 @@ MEASURES: tuple[Measure, ...] = (
             "Zwanenburg et al., Radiology 295:328, 2020 (IBSI; reproduces the IBSI digital phantom)", _ABSOLUTE, 3,
             notes="Fixed L* bins: values follow absolute exposure."),
 )
+
+#: Why a measure of a photo may not be compared with its baseline's
+#: (:func:`imaging.analysis.comparability`): code -> explanation.
+NOT_COMPARABLE: dict[str, str] = {
+    "quality_gate": "the photo failed the quality gate",
+    "no_colour_reference": "absolute colour needs a colour chart in every photo",
+    "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
+    "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
+                    "was in both photos",
+    "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
+    "light_colour_differs": "the light's colour differs between the two sides of the face from the baseline's (e.g. "
+                            "a lamp on one side, daylight on the other): contrasts across the face are not comparable",
+}
 
 #: Measures by key.
 MEASURE_BY_KEY: dict[str, Measure] = {m.key: m for m in MEASURES}
@@ -258,5 +282,21 @@ REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
 FITZPATRICK_GROUPS: dict[int, str] = {1: "I-II", 2: "I-II", 3: "III-IV", 4: "III-IV", 5: "V-VI", 6: "V-VI"}
 #: The group names, lightest first.
 FITZPATRICK_GROUP_NAMES: tuple[str, ...] = ("I-II", "III-IV", "V-VI")
+
+
+def markdown_table() -> str:
+    """The measures as the README's Markdown table (``python -m imaging.catalogue`` prints it)."""
+    rows = ["| key | label | formula | units (UCUM) | more means | compare across photos | reference |",
+            "|---|---|---|---|---|---|---|"]
+    for m in MEASURES:
+        key = f"`{m.key}`" + (" (headline)" if m.headline else "")
+        unit = m.unit + (f" (`{m.ucum}`)" if m.ucum else "")
+        rows.append(f"| {key} | {m.label} | {m.formula} | {unit} | {m.direction} | `{m.comparability}` | "
+                    f"{m.reference} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
 
 __doc__ += "\nMeasure listing\n---------------\n\n" + "\n\n".join(m.describe() for m in MEASURES) + "\n"

@@ -89,6 +89,9 @@ class ColourCorrection:
         ``"root-polynomial-2"`` (matrix 3x6 applied to R, G, B, sqrt(RG), sqrt(GB),
         sqrt(RB)), ``"diagonal"`` (matrix 3x3 diagonal gains) or ``"identity"``.
     matrix : ndarray, float64, (3, 6) or (3, 3)
+    tone_curves : ndarray, float64, (3, 3) or None
+        Per-channel quadratic in log-log from the chart's neutral patches
+        (:func:`fit_tone_curves`): undoes a camera tone curve other than sRGB's.
     details : dict
         JSON-serialisable facts about the estimate (patch residuals, gains, pixel counts).
     """
@@ -97,6 +100,9 @@ class ColourCorrection:
     model: str
     matrix: np.ndarray
     details: dict = field(default_factory=dict)
+    #: Per-channel tone curves measured on the chart's neutral patches (:func:`fit_tone_curves`),
+    #: applied before the matrix; None = the photo's tone curve is taken to be sRGB's.
+    tone_curves: np.ndarray | None = None
 
 
 def identity_correction(reason: str, details: dict | None = None) -> ColourCorrection:
@@ -158,7 +164,56 @@ def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray) -> np.ndarr
     return solution.T
 
 
+#: Indices of the neutral patches (white ... black) in the ColorChecker 24 order.
+NEUTRAL_PATCHES = slice(18, 24)
+
+
+def fit_tone_curves(measured: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
+    """Per-channel tone curves from the chart's neutral patches: quadratic in log-log.
+
+    A phone renders with its own tone curve, not sRGB's; linearising with the sRGB curve then
+    leaves a non-linear map from scene light to values, which a colour matrix cannot undo and
+    which scales every within-photo contrast. The six neutral patches sample that map per
+    channel; ``log ref = c0 + c1 log m + c2 (log m)^2`` is fitted by least squares (a smooth
+    curve: a pure gain gives c1 = 1, c2 = 0 up to the patches' noise, so it adds little noise).
+
+    Parameters
+    ----------
+    measured, reference : ndarray (24, 3), linear RGB of the chart's patches (NaN = unusable)
+
+    Returns
+    -------
+    ndarray float64 (3, 3): per channel (c0, c1, c2); None with fewer than 4 usable neutral
+    patches or a curve that is not increasing over the patches' range.
+    """
+    m = np.asarray(measured, np.float64)[NEUTRAL_PATCHES]
+    r = np.asarray(reference, np.float64)[NEUTRAL_PATCHES]
+    ok = np.isfinite(m).all(axis=1) & (m.min(axis=1) > 1e-3) & (m.max(axis=1) < PATCH_CLIP_LIMIT)
+    if ok.sum() < 4:
+        return None
+    y = np.log(np.maximum(r[ok].mean(axis=1), 1e-4))
+    curves = []
+    for channel in range(3):
+        x = np.log(m[ok, channel])
+        coefficients, *_ = np.linalg.lstsq(np.stack([np.ones_like(x), x, x * x], axis=1), y, rcond=None)
+        slope = coefficients[1] + 2 * coefficients[2] * np.array([x.min(), x.max()])
+        if np.any(slope <= 0.2):
+            return None
+        curves.append(coefficients)
+    return np.array(curves)
+
+
+def apply_tone_curves(linear: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Map linear values through per-channel log-log quadratics (:func:`fit_tone_curves`)."""
+    logs = np.log(np.maximum(np.asarray(linear, np.float32), np.float32(1e-5)))
+    c = curves.astype(np.float32)
+    out = np.exp(c[:, 0] + c[:, 1] * logs + c[:, 2] * logs * logs)
+    return out.astype(np.float32)
+
+
 def _apply_matrix(linear: np.ndarray, correction: ColourCorrection) -> np.ndarray:
+    if correction.tone_curves is not None:
+        linear = apply_tone_curves(linear, correction.tone_curves)
     if correction.model == "root-polynomial-2":
         out = root_polynomial_terms(linear) @ correction.matrix.T.astype(np.float32)
     elif correction.model == "diagonal":
@@ -297,8 +352,10 @@ def colorchecker_correction(
     usable = np.isfinite(measured).all(axis=1) & (measured.max(axis=1) < PATCH_CLIP_LIMIT)
     if usable.sum() < MIN_USABLE_PATCHES:
         return identity_correction("colorchecker_patches_unusable")
-    matrix = fit_root_polynomial(measured[usable], reference[usable])
-    probe = ColourCorrection(REFERENCE_COLORCHECKER, "root-polynomial-2", matrix)
+    curves = fit_tone_curves(np.where(usable[:, None], measured, np.nan), reference)
+    toned = measured if curves is None else apply_tone_curves(np.nan_to_num(measured).astype(np.float32), curves)
+    matrix = fit_root_polynomial(toned[usable], reference[usable])
+    probe = ColourCorrection(REFERENCE_COLORCHECKER, "root-polynomial-2", matrix, tone_curves=curves)
     residual = delta_e00(_apply_matrix(measured[usable].astype(np.float32), probe), reference[usable])
     details = {
         "patches_used": int(usable.sum()),
@@ -308,7 +365,8 @@ def colorchecker_correction(
     }
     if residual.mean() > MAX_MEAN_DELTA_E00 or residual.max() > MAX_PATCH_DELTA_E00:
         return identity_correction("colorchecker_fit_rejected", details)
-    return ColourCorrection(REFERENCE_COLORCHECKER, "root-polynomial-2", matrix, details)
+    details["tone_curves"] = curves is not None
+    return ColourCorrection(REFERENCE_COLORCHECKER, "root-polynomial-2", matrix, details, tone_curves=curves)
 
 
 # --- Neutral background -------------------------------------------------------------------

@@ -2,26 +2,25 @@
 
 Method
 ------
-1. Face boxes: scikit-image's LBP frontal-face cascade (shipped with the package, no
-   download) on a grey copy area-downscaled so its long side is :data:`CASCADE_LONG_SIDE`
-   px; the cascade's own grouping merges overlapping windows. The largest box is the
-   subject. Other boxes count as extra faces only when at least half its width and not
-   overlapping it (small false positives in backgrounds are ignored). When no confident
-   face is found, the search is repeated for smaller faces and then on copies rotated by
-   +-22 degrees (tilted heads), keeping the most plausible result.
-2. Eye centres: gradient-vector voting (Timm & Barth 2011, "Accurate eye centre
-   localisation by means of gradients"), darkness-weighted, in the upper-left and
-   upper-right parts of the face box resampled to :data:`EYE_SEARCH_BOX_PX` px, then refined
-   once at twice that resolution around the first estimate.
-3. Pose, from a small eye-aligned patch of the face (IOD = 64 px):
-   roll = angle of the eye line; yaw from the asymmetry of the skin extent either side of
-   the eye midpoint at cheek level, skin found with a Gaussian L*a*b* model of the face's
-   own central cheeks (cylinder head model whose visible skin ends at
-   :data:`FACE_EDGE_ANGLE_DEG`: (L - R) / (L + R) = tan(yaw) tan(edge / 2)); pitch from
-   foreshortening of the eye-to-mouth distance relative to the IOD
-   (cos(pitch) = ratio / :data:`NOMINAL_EYE_MOUTH_RATIO`; magnitude only, the sign is not
-   observable this way). The mouth is the centroid of the reddest pixels (CIELAB a*) in the
-   band where lips lie below the eyes.
+Two small neural networks of Google's MediaPipe (Apache-2.0), vendored as TensorFlow Lite
+files in ``imaging/models`` (SHA-256 checked when loaded) and run with OpenCV's DNN module
+(``cv2.dnn.readNetFromTFLite``, classic engine; no MediaPipe package is needed):
+
+1. Face boxes: BlazeFace short range (Bazarevsky et al. 2019, "BlazeFace: Sub-millisecond
+   Neural Face Detection on Mobile GPUs"), 128x128 input, 896 SSD anchors, on a letterboxed
+   copy of the whole photo. When no face at least :data:`TILE_SEARCH_BELOW` of the short side
+   wide is found, overlapping square tiles are searched too, so the small faces of a group
+   photo are counted (a selfie's face is found in the whole view).
+2. Landmarks: FaceMesh (Kartynnik et al. 2019, "Real-time Facial Surface Geometry from
+   Monocular Video on Mobile GPUs"), 468 3-D points from a 192x192 crop around each box,
+   rotated upright by the detector's eye keypoints, plus the network's face-presence score
+   (:attr:`FaceGeometry.face_score`): animals, drawings and objects score low.
+3. From the landmarks: eye centres (mean of each eye's two corners: the middle of the eye
+   opening), mouth corners and inner lips (mouth width and opening, for the expression check),
+   roll from the eye line, yaw and pitch from the 3-D face axes (cheek-to-cheek and
+   brow-to-chin vectors of the mesh).
+4. The skin's fine texture (:mod:`imaging.detail`), kept with the geometry so a follow-up's
+   quality gate can compare it with its baseline's (smoothing filters).
 
 Conventions: coordinates (x, y) px in the image passed in; right/left are the SUBJECT's
 (the right eye is the image-left eye: photos are assumed unmirrored); angles in degrees.
@@ -30,37 +29,54 @@ Conventions: coordinates (x, y) px in the image passed in; right/left are the SU
 from __future__ import annotations
 
 import functools
+import hashlib
+import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.geometry import similarity_from_eyes
-from imaging.raster import downscale_long_side
+from imaging.detail import face_detail_crop, fine_texture
 
 import cv2  # noqa: E402
 
-#: Long side (px) of the grey copy the cascade runs on.
-CASCADE_LONG_SIDE = 320
-#: Smallest face box searched, as a fraction of the image's short side.
-MIN_FACE_FRACTION = 0.15
-#: Second, slower search for small faces (only when the first finds no confident face).
-SMALL_FACE_FRACTION = 0.075
-#: Eye-layout confidence above which a detection is accepted without further searches.
-CONFIDENT_FACE = 0.5
-#: Width (px) the face box is resampled to for the first eye search.
-EYE_SEARCH_BOX_PX = 96
-#: Frontal eye-line-to-mouth distance / IOD (anthropometric adult mean, pupils to stomion ~1.0).
-NOMINAL_EYE_MOUTH_RATIO = 1.02
-#: Angle on a cylinder head model where visible cheek skin ends at cheek level (model constant).
-FACE_EDGE_ANGLE_DEG = 60.0
-#: Secondary detections at least this fraction of the subject's box width count as faces.
-SECOND_FACE_MIN_RELATIVE_SIZE = 0.5
+MODELS_DIR = Path(__file__).with_name("models")
+#: Vendored model files and their SHA-256 (checked at load: a changed file is refused).
+MODEL_FILES = {
+    "detector": ("face_detection_short_range.tflite", "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+    "mesh": ("face_landmark.tflite", "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
+}
 
-# Eye-aligned pose patch: IOD in px and where the eyes sit (same proportions as canonical/4).
-_POSE_IOD = 64.0
-_POSE_SIZE = (192, 256)
-_POSE_EYES = ((64.0, 96.0), (128.0, 96.0))
+#: Detector input side (px) and its minimum score for a box.
+DETECTOR_INPUT = 128
+DETECTION_SCORE_MIN = 0.5
+#: Boxes overlapping more than this (intersection over union) are one face.
+NMS_IOU = 0.3
+#: Tiles are searched when the largest face found in the whole view is narrower than this
+#: fraction of the short side (a selfie's face is far wider; a group photo's faces are not).
+TILE_SEARCH_BELOW = 0.1
+#: Tile side as a fraction of the photo's short side; tiles overlap by half.
+TILE_FRACTION = 0.4
+#: FaceMesh input side (px) and the crop side as a multiple of the detector's box.
+MESH_INPUT = 192
+MESH_CROP_SCALE = 1.5
+#: A detection counts as a face only when FaceMesh's face-presence score reaches this.
+FACE_SCORE_MIN = 0.5
+#: Secondary faces at least this fraction of the subject's box width count as faces.
+SECOND_FACE_MIN_RELATIVE_SIZE = 0.5
+#: Pitch of the mesh's brow-to-chin axis on frontal faces (the mesh's forehead point lies
+#: behind its chin point): subtracted so a frontal face reads ~0 (median over the 33 portraits
+#: of the real-face set, whose signed values span -12..+22).
+PITCH_OFFSET_DEG = 4.5
+
+# FaceMesh landmark indices (MediaPipe's canonical face model).
+_RIGHT_EYE_CORNERS = (33, 133)   # subject's right eye (image left): outer, inner
+_LEFT_EYE_CORNERS = (362, 263)   # subject's left eye: inner, outer
+_MOUTH_CORNERS = (61, 291)
+_INNER_LIPS = (13, 14)           # upper and lower inner lip, on the midline
+_FACE_SIDES = (234, 454)         # right and left cheek contour at eye level
+_BROW_CHIN = (10, 152)           # top of forehead, chin
 
 
 @dataclass(frozen=True)
@@ -74,23 +90,33 @@ class FaceGeometry:
     right_eye, left_eye : (x, y), float px
         Subject's right eye (image-left) and left eye (image-right) centres.
     mouth : (x, y), float px
-        Centre of the mouth (lip line).
+        Centre of the mouth (between the inner lips).
     roll_deg : float
         Eye-line angle; positive when the subject's left eye (image-right) is lower.
     yaw_deg : float
         Head turn; positive when the face turns towards the image's right (subject's left).
     pitch_deg : float
-        Magnitude of head nod (>= 0) from eye-mouth foreshortening.
+        Magnitude of head nod (>= 0).
     n_faces : int
         Number of faces in the photo (>= 1).
     confidence : float
-        0..1 plausibility of the eye/mouth layout given the face box.
+        0..1: detector score x face-presence score.
     eye_mouth_ratio : float
         Eye-midpoint-to-mouth distance / IOD (compare with a baseline for pitch change).
     skin_extent_ratio : float
-        (L - R) / (L + R) skin extent asymmetry behind ``yaw_deg``.
+        Kept for stored geometries of earlier versions (no longer measured: 0).
     image_size : (int, int)
         (width, height) of the image these coordinates refer to.
+    face_score : float
+        FaceMesh's face-presence score (0..1) of the subject: low for animals, objects and
+        most drawings.
+    mouth_width_ratio : float
+        Mouth-corner distance / IOD (a smile widens the mouth).
+    mouth_open_ratio : float
+        Inner-lip gap / IOD (a laugh or a teeth-showing smile opens the mouth).
+    fine_texture : float
+        Fine skin texture of this photo, % (:func:`imaging.detail.fine_texture`): a follow-up
+        whose texture fell far below its baseline's was smoothed by a beauty filter.
     """
 
     box: tuple[float, float, float, float]
@@ -105,6 +131,10 @@ class FaceGeometry:
     eye_mouth_ratio: float = float("nan")
     skin_extent_ratio: float = 0.0
     image_size: tuple[int, int] = (0, 0)
+    face_score: float = float("nan")
+    mouth_width_ratio: float = float("nan")
+    mouth_open_ratio: float = float("nan")
+    fine_texture: float = float("nan")
 
     @property
     def iod(self) -> float:
@@ -138,56 +168,222 @@ class FaceGeometry:
         )
 
 
+class ModelError(RuntimeError):
+    """A vendored model file is missing or is not the file this code was validated with."""
+
+
+_NET_LOCK = threading.Lock()  # a cv2.dnn.Net is not safe to run from two threads at once
+
+
+@functools.cache
+def _net(name: str):
+    filename, expected = MODEL_FILES[name]
+    path = MODELS_DIR / filename
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model file {path} is missing") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise ModelError(f"model file {path} has SHA-256 {digest}, expected {expected}")
+    return cv2.dnn.readNetFromTFLite(str(path), cv2.dnn.ENGINE_CLASSIC)
+
+
+def _run(name: str, blob: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    with _NET_LOCK:
+        net = _net(name)
+        net.setInput(blob)
+        return [np.array(o) for o in net.forward(outputs)]
+
+
 @functools.lru_cache(maxsize=1)
-def _cascade():
-    from skimage import data
-    from skimage.feature import Cascade
+def _anchors() -> np.ndarray:
+    """BlazeFace short-range SSD anchor centres (896 x 2, fractions of the input side).
 
-    return Cascade(data.lbp_frontal_face_cascade_filename())
+    MediaPipe's options for this model: 4 layers with strides 8, 16, 16, 16, two anchors per
+    layer, layers of equal stride share one grid, fixed anchor size, offset 0.5.
+    """
+    centres = []
+    for stride, per_cell in ((8, 2), (16, 6)):
+        grid = DETECTOR_INPUT // stride
+        for y in range(grid):
+            for x in range(grid):
+                centres.extend([((x + 0.5) / grid, (y + 0.5) / grid)] * per_cell)
+    return np.array(centres, np.float32)
 
 
-def detect_face_boxes(rgb: np.ndarray, min_face_fraction: float = MIN_FACE_FRACTION) -> list[tuple[float, float, float, float]]:
-    """All face boxes found by the LBP cascade, largest first.
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One BlazeFace box: score, (x, y, w, h) px, and its 6 keypoints (x, y) px
+    (subject's right eye, left eye, nose tip, mouth, right ear, left ear)."""
+
+    score: float
+    box: tuple[float, float, float, float]
+    keypoints: np.ndarray
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1e-9, a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _detect_square(rgb: np.ndarray, x0: int, y0: int, side: int) -> list[Detection]:
+    """BlazeFace on the square ``[x0, x0 + side) x [y0, y0 + side)`` of ``rgb`` (padded black)."""
+    h, w = rgb.shape[:2]
+    scale = DETECTOR_INPUT / side
+    # Area-downscale the square (pixels outside the photo are black, as in MediaPipe's letterbox).
+    matrix = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+    source = rgb
+    if scale < 0.5:
+        # Pre-shrink with area averaging so the warp does not alias.
+        source = cv2.resize(rgb, None, fx=2 * scale, fy=2 * scale, interpolation=cv2.INTER_AREA)
+        fx, fy = source.shape[1] / w, source.shape[0] / h
+        matrix = np.array([[scale / fx, 0.0, -x0 * scale], [0.0, scale / fy, -y0 * scale]])
+    square = cv2.warpAffine(source, matrix, (DETECTOR_INPUT, DETECTOR_INPUT), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    blob = (square.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+    scores, regressors = _run("detector", blob, ["classificators", "regressors"])
+    scores = _sigmoid(scores.reshape(-1))
+    regressors = regressors.reshape(-1, 16) / DETECTOR_INPUT
+    anchors = _anchors()
+    found = []
+    for i in np.flatnonzero(scores >= DETECTION_SCORE_MIN):
+        r = regressors[i]
+        cx, cy = r[0] + anchors[i, 0], r[1] + anchors[i, 1]
+        box = ((cx - r[2] / 2) * side + x0, (cy - r[3] / 2) * side + y0, r[2] * side, r[3] * side)
+        keypoints = (r[4:].reshape(6, 2) + anchors[i]) * side + (x0, y0)
+        found.append(Detection(float(scores[i]), tuple(float(v) for v in box), keypoints.astype(np.float64)))
+    return found
+
+
+def _suppress(detections: list[Detection]) -> list[Detection]:
+    kept: list[Detection] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        if all(_iou(d.box, k.box) <= NMS_IOU for k in kept):
+            kept.append(d)
+    return kept
+
+
+def detect_face_boxes(rgb: np.ndarray) -> list[Detection]:
+    """Every face box BlazeFace finds, largest first (see the module's method, step 1).
 
     Parameters
     ----------
-    rgb : ndarray uint8 HxWx3 (RGB) or HxW grey
-    min_face_fraction : smallest box searched, fraction of the short side (smaller is slower)
+    rgb : ndarray uint8 HxWx3 (RGB)
 
     Returns
     -------
-    list of (x, y, width, height), float px in ``rgb`` coordinates.
+    list of :class:`Detection`, in ``rgb`` px.
     """
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    small, factor = downscale_long_side(grey, CASCADE_LONG_SIDE, resampling="exact")
-    short = min(small.shape)
-    min_side = max(24, int(min_face_fraction * short))
-    found = _cascade().detect_multi_scale(
-        img=small, scale_factor=1.15, step_ratio=1, min_size=(min_side, min_side),
-        max_size=(short, short), min_neighbor_number=3, intersection_score_threshold=0.5,
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    found = _detect_square(rgb, (w - side) // 2, (h - side) // 2, side)
+    short = min(h, w)
+    if not any(d.box[2] >= TILE_SEARCH_BELOW * short for d in found):
+        tile = max(32, int(TILE_FRACTION * short))
+        step = tile // 2
+        for y0 in _starts(h, tile, step):
+            for x0 in _starts(w, tile, step):
+                found.extend(_detect_square(rgb, x0, y0, tile))
+    return sorted(_suppress(found), key=lambda d: -d.box[2])
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """FaceMesh output for one detection: 468 points (x, y px in the photo; z in px, smaller
+    is nearer the camera) and the face-presence score."""
+
+    points: np.ndarray
+    face_score: float
+
+
+def face_mesh(rgb: np.ndarray, detection: Detection) -> Mesh:
+    """Run FaceMesh on the crop around one detection (see the module's method, step 2)."""
+    right_eye, left_eye = detection.keypoints[0], detection.keypoints[1]
+    angle = np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
+    x, y, bw, bh = detection.box
+    centre = np.array([x + bw / 2, y + bh / 2])
+    scale = MESH_INPUT / (MESH_CROP_SCALE * max(bw, bh))
+    c, s = np.cos(angle) * scale, np.sin(angle) * scale
+    linear = np.array([[c, s], [-s, c]])
+    matrix = np.hstack([linear, (np.array([MESH_INPUT / 2, MESH_INPUT / 2]) - linear @ centre)[:, None]])
+    source, on_source = rgb, matrix
+    if scale < 0.5:
+        # Pre-shrink with area averaging so the warp does not alias.
+        pre = 2 * scale
+        source = cv2.resize(rgb, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
+        fx, fy = source.shape[1] / rgb.shape[1], source.shape[0] / rgb.shape[0]
+        on_source = matrix @ np.array([[1 / fx, 0, 0], [0, 1 / fy, 0], [0, 0, 1.0]])
+    crop = cv2.warpAffine(source, on_source, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    blob = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    presence, points = _run("mesh", blob, ["conv2d_31", "conv2d_21"])
+    points = points.reshape(468, 3).astype(np.float64)
+    back = cv2.invertAffineTransform(matrix)
+    xy = points[:, :2] @ back[:, :2].T + back[:, 2]
+    return Mesh(np.column_stack([xy, points[:, 2] / scale]), float(_sigmoid(float(presence.reshape(-1)[0]))))
+
+
+def pose_from_mesh(points: np.ndarray) -> tuple[float, float, float]:
+    """(roll, yaw, pitch) in degrees from the 3-D mesh (see :class:`FaceGeometry` for signs).
+
+    Roll is the eye line's angle; yaw and pitch are the angles out of the image plane of the
+    mesh's cheek-to-cheek and brow-to-chin axes (pitch as a magnitude).
+    """
+    right_eye = points[list(_RIGHT_EYE_CORNERS), :2].mean(axis=0)
+    left_eye = points[list(_LEFT_EYE_CORNERS), :2].mean(axis=0)
+    roll = float(np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])))
+    across = points[_FACE_SIDES[1]] - points[_FACE_SIDES[0]]
+    down = points[_BROW_CHIN[1]] - points[_BROW_CHIN[0]]
+    # Turning towards the image's right brings the subject's right cheek (image left) nearer
+    # the camera (smaller z) than the left: the cheek-to-cheek axis points away (dz > 0).
+    yaw = float(np.degrees(np.arctan2(across[2], np.hypot(across[0], across[1]))))
+    pitch = float(np.degrees(np.arctan2(down[2], np.hypot(down[0], down[1])))) - PITCH_OFFSET_DEG
+    return roll, yaw, abs(pitch)
+
+
+def geometry_from_mesh(mesh: Mesh, detection: Detection, n_faces: int, image_size: tuple[int, int]) -> FaceGeometry:
+    """The subject's :class:`FaceGeometry` from its mesh."""
+    p = mesh.points
+    right_eye = tuple(float(v) for v in p[list(_RIGHT_EYE_CORNERS), :2].mean(axis=0))
+    left_eye = tuple(float(v) for v in p[list(_LEFT_EYE_CORNERS), :2].mean(axis=0))
+    mouth = tuple(float(v) for v in p[list(_INNER_LIPS), :2].mean(axis=0))
+    iod = max(1e-6, float(np.hypot(left_eye[0] - right_eye[0], left_eye[1] - right_eye[1])))
+    mid = np.add(right_eye, left_eye) / 2
+    roll, yaw, pitch = pose_from_mesh(p)
+    return FaceGeometry(
+        box=tuple(float(v) for v in detection.box),
+        right_eye=right_eye,
+        left_eye=left_eye,
+        mouth=mouth,
+        roll_deg=roll,
+        yaw_deg=yaw,
+        pitch_deg=pitch,
+        n_faces=n_faces,
+        confidence=float(detection.score * mesh.face_score),
+        eye_mouth_ratio=float(np.hypot(*(np.subtract(mouth, mid))) / iod),
+        image_size=image_size,
+        face_score=mesh.face_score,
+        mouth_width_ratio=float(np.hypot(*(p[_MOUTH_CORNERS[1], :2] - p[_MOUTH_CORNERS[0], :2])) / iod),
+        mouth_open_ratio=float(np.hypot(*(p[_INNER_LIPS[1], :2] - p[_INNER_LIPS[0], :2])) / iod),
     )
-    boxes = [(d["c"] / factor, d["r"] / factor, d["width"] / factor, d["height"] / factor) for d in found]
-    return sorted(boxes, key=lambda b: -b[2])
-
-
-def _overlap_fraction(a, b) -> float:
-    """Intersection area over the smaller box's area."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / min(a[2] * a[3], b[2] * b[3])
-
-
-#: A detection counts as a face only if its eye layout confidence reaches this.
-FACE_CONFIDENCE_MIN = 0.3
-
-
-#: In-plane rotations (degrees) tried when no upright face is found: the frontal cascade
-#: tolerates about +-15 degrees of roll, so a tilted head would otherwise read as "no face".
-FALLBACK_ROTATIONS_DEG = (22.0, -22.0)
 
 
 def detect_face(rgb: np.ndarray) -> FaceGeometry | None:
-    """Find the subject's face, eyes, mouth and pose.
+    """Find the subject's face, eyes, mouth and pose, and count the faces.
 
     Parameters
     ----------
@@ -197,343 +393,23 @@ def detect_face(rgb: np.ndarray) -> FaceGeometry | None:
     Returns
     -------
     FaceGeometry or None
-        None when no face is found (the quality gate reports ``no_face``).
+        None when the detector finds no face box (the quality gate reports ``no_face``). A box
+        whose mesh says "no face" (an animal, a drawing) is returned with its low
+        :attr:`FaceGeometry.face_score`, for the gate to report with its value.
 
     Notes
     -----
-    When no face (or only an implausible one) is found upright, the image is rotated by each of
-    :data:`FALLBACK_ROTATIONS_DEG` and searched again; the geometry is mapped back, so a
-    strongly tilted head is reported with its roll (``head_turned``) instead of as no face.
+    The subject is the largest box whose mesh scores as a face (else the largest box). Other
+    faces are counted when they score as faces, are at least
+    :data:`SECOND_FACE_MIN_RELATIVE_SIZE` of the subject's width and do not overlap it.
     """
-    best = _detect_upright(rgb)
-    if best is not None and best.confidence >= CONFIDENT_FACE:
-        return best
-    # A face smaller than the first search's minimum is either missed or boxed together with
-    # its hair (wrong eyes, low confidence): search again for smaller faces.
-    small = _detect_upright(rgb, SMALL_FACE_FRACTION)
-    if small is not None and (best is None or small.confidence >= best.confidence + 0.2):
-        best = small
-    if best is not None and best.confidence >= CONFIDENT_FACE:
-        return best
-    h, w = rgb.shape[:2]
-    for angle in FALLBACK_ROTATIONS_DEG:
-        rotation = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-        rotated = cv2.warpAffine(rgb, rotation, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        found = _detect_upright(rotated)
-        # A rotated result must be plausible and clearly better than the upright one.
-        floor = CONFIDENT_FACE if best is None else max(CONFIDENT_FACE, best.confidence + 0.3)
-        if found is not None and found.confidence >= floor:
-            best = _rotate_back(found, rotation)
-    return best
-
-
-def _rotate_back(geometry: FaceGeometry, rotation: np.ndarray) -> FaceGeometry:
-    """Map a geometry found in a rotated copy back to the original image."""
-    back = np.linalg.inv(np.vstack([rotation, [0.0, 0.0, 1.0]]))[:2]
-
-    def move(point):
-        return tuple(float(v) for v in back @ np.array([point[0], point[1], 1.0]))
-
-    x, y, bw, bh = geometry.box
-    cx, cy = move((x + bw / 2, y + bh / 2))
-    right_eye, left_eye = move(geometry.right_eye), move(geometry.left_eye)
-    roll = float(np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])))
-    return replace(geometry, box=(cx - bw / 2, cy - bh / 2, bw, bh), right_eye=right_eye, left_eye=left_eye,
-                   mouth=move(geometry.mouth), roll_deg=roll)
-
-
-def _detect_upright(rgb: np.ndarray, min_face_fraction: float = MIN_FACE_FRACTION) -> FaceGeometry | None:
-    """Find the subject's face, eyes, mouth and pose (faces within ~15 degrees of upright).
-
-    Parameters
-    ----------
-    rgb : ndarray, uint8, HxWx3, sRGB RGB
-        Any size; for speed pass a reduced decode (long side ~1000 px is plenty).
-
-    Returns
-    -------
-    FaceGeometry or None
-        None when no face is found (the quality gate reports ``no_face``).
-
-    Notes
-    -----
-    Each cascade box of at least half the largest box's width is verified by locating eyes
-    in it; the subject is the box with the most plausible eyes (the cascade alone yields
-    occasional large false positives). Faces are counted among verified, non-overlapping
-    boxes at least half the subject's width, so small background faces are not counted.
-    """
-    boxes = detect_face_boxes(rgb, min_face_fraction)
-    if not boxes:
+    detections = detect_face_boxes(rgb)
+    if not detections:
         return None
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    candidates = []
-    for box in boxes[:5]:
-        if box[2] < SECOND_FACE_MIN_RELATIVE_SIZE * boxes[0][2]:
-            continue
-        right_eye, left_eye, eye_strength = locate_eyes(grey, box)
-        iod = float(np.hypot(left_eye[0] - right_eye[0], left_eye[1] - right_eye[1]))
-        # Plausibility: the IOD is ~0.46 of the cascade's box width on frontal faces.
-        layout = float(np.clip(1.0 - abs(iod / box[2] - 0.46) / 0.25, 0.0, 1.0))
-        candidates.append((layout * eye_strength, box, right_eye, left_eye))
-    confidence, box, right_eye, left_eye = max(candidates, key=lambda c: c[0])
-    counted = [box]
-    for other_conf, other, _, _ in candidates:
-        if other is box or other_conf < FACE_CONFIDENCE_MIN or other[2] < SECOND_FACE_MIN_RELATIVE_SIZE * box[2]:
-            continue
-        if all(_overlap_fraction(other, kept) <= 0.3 for kept in counted):
-            counted.append(other)
-    pose = estimate_pose(rgb, right_eye, left_eye)
-    return FaceGeometry(
-        box=tuple(float(v) for v in box),
-        right_eye=right_eye,
-        left_eye=left_eye,
-        mouth=pose["mouth"],
-        roll_deg=pose["roll_deg"],
-        yaw_deg=pose["yaw_deg"],
-        pitch_deg=pose["pitch_deg"],
-        n_faces=len(counted),
-        confidence=float(confidence),
-        eye_mouth_ratio=pose["eye_mouth_ratio"],
-        skin_extent_ratio=pose["skin_extent_ratio"],
-        image_size=(int(rgb.shape[1]), int(rgb.shape[0])),
-    )
-
-
-# ---------------------------------------------------------------- eye centres
-
-def eye_centre_by_gradients(patch: np.ndarray) -> tuple[float, float, float]:
-    """Timm & Barth (2011) eye centre in a grey patch.
-
-    Parameters
-    ----------
-    patch : ndarray, uint8 or float, HxW grey, roughly one eye with some surround
-
-    Returns
-    -------
-    (x, y, strength) : float
-        Centre in patch px (sub-pixel by a 3x3 parabolic fit) and the peak objective
-        relative to the patch's mean objective (>= 1; ~1 means no circular dark structure).
-
-    Notes
-    -----
-    Objective at candidate c: mean_i max(0, d_i . g_i)^2 over strong-gradient pixels i,
-    where d_i is the unit vector from c to pixel i and g_i the unit image gradient, weighted
-    by the darkness of the smoothed patch at c (pupils/irises are dark).
-    """
-    p = patch.astype(np.float32)
-    gx = cv2.Sobel(p, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(p, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy)
-    threshold = float(mag.mean() + 0.5 * mag.std())
-    ys, xs = np.nonzero(mag > threshold)
-    h, w = p.shape
-    if len(xs) < 5:
-        return w / 2.0, h / 2.0, 1.0
-    gxs = gx[ys, xs] / mag[ys, xs]
-    gys = gy[ys, xs] / mag[ys, xs]
-    cy, cx = np.mgrid[0:h, 0:w].astype(np.float32)
-    cx = cx.ravel()[:, None]
-    cy = cy.ravel()[:, None]
-    dx = xs[None, :].astype(np.float32) - cx
-    dy = ys[None, :].astype(np.float32) - cy
-    norm = np.hypot(dx, dy)
-    norm[norm == 0] = np.inf
-    dot = (dx * gxs[None, :] + dy * gys[None, :]) / norm
-    objective = (np.maximum(dot, 0.0) ** 2).mean(axis=1).reshape(h, w)
-    smooth = cv2.GaussianBlur(p, (0, 0), max(1.0, w / 30))
-    darkness = (smooth.max() - smooth) / max(1e-6, float(smooth.max() - smooth.min()))
-    objective *= 0.2 + darkness
-    # Maxima touching the border are eyelid/brow edges, not pupils.
-    margin = max(2, w // 12)
-    inner = objective[margin:-margin, margin:-margin]
-    iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    iy += margin
-    ix += margin
-    fx = _parabolic_offset(objective[iy, ix - 1], objective[iy, ix], objective[iy, ix + 1])
-    fy = _parabolic_offset(objective[iy - 1, ix], objective[iy, ix], objective[iy + 1, ix])
-    strength = float(objective[iy, ix] / max(1e-9, float(objective.mean())))
-    return float(ix + fx), float(iy + fy), strength
-
-
-def _parabolic_offset(left: float, centre: float, right: float) -> float:
-    denom = left - 2 * centre + right
-    if denom >= 0:
-        return 0.0
-    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
-
-
-def _crop_resampled(grey: np.ndarray, x0: float, y0: float, width: float, height: float, scale: float) -> np.ndarray:
-    """Crop a rectangle (image px) and resample it by ``scale`` (area when shrinking)."""
-    out_w, out_h = max(8, int(round(width * scale))), max(8, int(round(height * scale)))
-    matrix = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
-    if scale < 0.5:
-        # Pre-shrink with area averaging so the affine does not alias.
-        xs0, ys0 = int(max(0, np.floor(x0))), int(max(0, np.floor(y0)))
-        xs1 = int(min(grey.shape[1], np.ceil(x0 + width)))
-        ys1 = int(min(grey.shape[0], np.ceil(y0 + height)))
-        region = grey[ys0:ys1, xs0:xs1]
-        if region.size == 0:
-            return np.full((out_h, out_w), 128, np.uint8)
-        region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        matrix = np.array([[1.0, 0.0, (xs0 - x0) * scale], [0.0, 1.0, (ys0 - y0) * scale]])
-        return cv2.warpAffine(region, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpAffine(grey, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-# Eye search windows as fractions of the face box (x0, y0, x1, y1), image-left then image-right.
-_EYE_WINDOWS = ((0.12, 0.22, 0.50, 0.52), (0.50, 0.22, 0.88, 0.52))
-
-
-def locate_eyes(grey: np.ndarray, box) -> tuple[tuple[float, float], tuple[float, float], float]:
-    """Eye centres inside a face box.
-
-    Parameters
-    ----------
-    grey : ndarray uint8 HxW
-    box : (x, y, width, height) px
-
-    Returns
-    -------
-    right_eye, left_eye : (x, y) px in ``grey`` coordinates (subject's right = image-left)
-    strength : float in 0..1, how clearly both eyes stood out.
-    """
-    bx, by, bw, bh = box
-    centres, strengths = [], []
-    for fx0, fy0, fx1, fy1 in _EYE_WINDOWS:
-        x0, y0 = bx + fx0 * bw, by + fy0 * bh
-        ww, wh = (fx1 - fx0) * bw, (fy1 - fy0) * bh
-        coarse_scale = EYE_SEARCH_BOX_PX / bw
-        patch = _crop_resampled(grey, x0, y0, ww, wh, coarse_scale)
-        px, py, strength = eye_centre_by_gradients(patch)
-        cx, cy = x0 + px / coarse_scale, y0 + py / coarse_scale
-        # Refine at twice the resolution in a window ~0.2 box wide around the estimate.
-        fine_scale = 2 * coarse_scale
-        half = 0.1 * bw
-        patch = _crop_resampled(grey, cx - half, cy - 0.75 * half, 2 * half, 1.5 * half, fine_scale)
-        px, py, _ = eye_centre_by_gradients(patch)
-        centres.append((float(cx - half + px / fine_scale), float(cy - 0.75 * half + py / fine_scale)))
-        strengths.append(strength)
-    # Peak/mean objective of ~1.5 is weak, >= 3 is a clear pupil.
-    strength = float(np.clip((min(strengths) - 1.2) / 1.8, 0.0, 1.0))
-    return centres[0], centres[1], strength
-
-
-# ---------------------------------------------------------------- pose
-
-def pose_patch(rgb: np.ndarray, right_eye, left_eye) -> tuple[np.ndarray, np.ndarray]:
-    """Eye-aligned face patch (IOD 64 px, 192x256) and the 2x3 transform image -> patch."""
-    matrix = similarity_from_eyes(right_eye, left_eye, _POSE_EYES[0], _POSE_EYES[1])
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    source = rgb
-    if scale < 0.5:
-        pre = scale * 2.0
-        source = cv2.resize(rgb, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
-        pre_matrix = np.array([[source.shape[1] / rgb.shape[1], 0, 0], [0, source.shape[0] / rgb.shape[0], 0]])
-        matrix_on_source = (np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(np.vstack([pre_matrix, [0, 0, 1]])))[:2]
-    else:
-        matrix_on_source = matrix
-    patch = cv2.warpAffine(source, matrix_on_source, _POSE_SIZE, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    return patch, matrix
-
-
-def skin_colour_model(lab: np.ndarray, sample_mask: np.ndarray, channels: tuple[int, ...] = (0, 1, 2),
-                      floor_std: tuple[float, ...] = (5.0, 2.0, 2.0)) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    """Gaussian colour model (mean, inverse covariance) of sample pixels in OpenCV 8-bit Lab.
-
-    Parameters
-    ----------
-    lab : ndarray uint8 HxWx3, OpenCV Lab (L* x 2.55, a* + 128, b* + 128)
-    sample_mask : bool HxW, pixels known to be skin
-    channels : which Lab channels to model, e.g. (1, 2) for chroma only
-    floor_std : per-channel standard deviation floors (same order as ``channels``), so a very
-        uniform sample does not make the model reject ordinary skin variation
-
-    Returns
-    -------
-    (mean, inverse covariance, channels)
-    """
-    x = lab[..., list(channels)][sample_mask].astype(np.float64)
-    mean = x.mean(axis=0)
-    cov = np.atleast_2d(np.cov(x, rowvar=False)) + np.diag(np.square(floor_std))
-    return mean, np.linalg.inv(cov), tuple(channels)
-
-
-def colour_distance(lab: np.ndarray, model) -> np.ndarray:
-    """Mahalanobis distance (float32 HxW) of each pixel to a :func:`skin_colour_model`."""
-    mean, inv_cov, channels = model
-    d = lab[..., list(channels)].astype(np.float32) - mean.astype(np.float32)
-    return np.sqrt(np.maximum(0.0, np.einsum("hwi,ij,hwj->hw", d, inv_cov.astype(np.float32), d)))
-
-
-def estimate_pose(rgb: np.ndarray, right_eye, left_eye) -> dict:
-    """Roll, yaw, pitch and mouth position from the eye centres and the face's pixels.
-
-    Returns
-    -------
-    dict with ``roll_deg``, ``yaw_deg``, ``pitch_deg`` (float degrees), ``mouth`` ((x, y) px
-    in ``rgb``), ``eye_mouth_ratio`` and ``skin_extent_ratio`` (floats).
-    """
-    roll = float(np.degrees(np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])))
-    patch, matrix = pose_patch(rgb, right_eye, left_eye)
-    lab = cv2.cvtColor(patch, cv2.COLOR_RGB2Lab)
-    valid = patch.any(axis=2)
-    eye_y = _POSE_EYES[0][1]
-    mid_x = (_POSE_EYES[0][0] + _POSE_EYES[1][0]) / 2
-    iod = _POSE_IOD
-
-    # Mouth: centroid of the reddest pixels (lips, CIELAB a*) in the band below the nose;
-    # with an open smile the teeth split the lips, and the centroid falls between them.
-    y0, y1 = int(eye_y + 0.65 * iod), int(eye_y + 1.45 * iod)
-    x0, x1 = int(mid_x - 0.4 * iod), int(mid_x + 0.4 * iod)
-    redness = cv2.GaussianBlur(lab[..., 1].astype(np.float32), (0, 0), 1.5)[y0:y1, x0:x1]
-    weights = np.maximum(redness - np.percentile(redness, 80), 0.0) * valid[y0:y1, x0:x1]
-    if weights.sum() > 0:
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        mouth_x = float((weights * xx).sum() / weights.sum())
-        mouth_y = float((weights * yy).sum() / weights.sum())
-    else:
-        mouth_x, mouth_y = mid_x, eye_y + NOMINAL_EYE_MOUTH_RATIO * iod
-    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
-    mouth = tuple(float(v) for v in inverse @ np.array([mouth_x, mouth_y, 1.0]))
-    eye_mouth_ratio = float(np.hypot(mouth_x - mid_x, mouth_y - eye_y) / iod)
-    pitch = float(np.degrees(np.arccos(np.clip(eye_mouth_ratio / NOMINAL_EYE_MOUTH_RATIO, 0.0, 1.0))))
-
-    # Yaw: skin extent either side of the eye midpoint at cheek level.
-    sample = np.zeros(valid.shape, bool)
-    sy0, sy1 = int(eye_y + 0.3 * iod), int(eye_y + 0.6 * iod)
-    # Sample close to the midline: on a turned head the far cheek is compressed towards it.
-    sample[sy0:sy1, int(mid_x - 0.5 * iod) : int(mid_x - 0.2 * iod)] = True
-    sample[sy0:sy1, int(mid_x + 0.2 * iod) : int(mid_x + 0.5 * iod)] = True
-    sample[int(eye_y + 0.25 * iod) : int(eye_y + 0.55 * iod), int(mid_x - 0.1 * iod) : int(mid_x + 0.1 * iod)] = True
-    sample &= valid
-    ratio = 0.0
-    if sample.sum() > 50:
-        # Lightness is modelled too: hair and backdrops often share skin's hue, not its lightness.
-        skin = (colour_distance(lab, skin_colour_model(lab, sample)) < 3.0) & valid
-        skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
-        # The face is the skin component under the eye midpoint; its outermost pixels per row
-        # are the face edges (nostril shadows or freckles inside do not shorten the extent).
-        _, labels = cv2.connectedComponents(skin.astype(np.uint8), connectivity=8)
-        rows = range(int(eye_y + 0.3 * iod), int(eye_y + 0.6 * iod), 2)
-        label = np.bincount(labels[list(rows), int(mid_x - 0.2 * iod) : int(mid_x + 0.2 * iod)].ravel()).argmax()
-        left_ext, right_ext = [], []
-        for y in rows if label else ():
-            xs = np.flatnonzero(labels[y] == label)
-            if xs.size:
-                left_ext.append(mid_x - xs[0])
-                right_ext.append(xs[-1] - mid_x)
-        if left_ext:
-            lw, rw = float(np.median(left_ext)), float(np.median(right_ext))
-            ratio = (lw - rw) / max(1.0, lw + rw)
-    # Cylinder head whose visible skin ends at +-FACE_EDGE_ANGLE_DEG from the facing direction:
-    # (L - R) / (L + R) = tan(yaw) * tan(edge / 2).
-    yaw = float(np.degrees(np.arctan(ratio / np.tan(np.radians(FACE_EDGE_ANGLE_DEG) / 2))))
-    return {
-        "roll_deg": roll,
-        "yaw_deg": yaw,
-        "pitch_deg": pitch,
-        "mouth": mouth,
-        "eye_mouth_ratio": eye_mouth_ratio,
-        "skin_extent_ratio": float(ratio),
-    }
+    meshes = [face_mesh(rgb, d) for d in detections[:8]]
+    faces = [i for i, m in enumerate(meshes) if m.face_score >= FACE_SCORE_MIN]
+    subject = faces[0] if faces else 0
+    width = detections[subject].box[2]
+    n_faces = 1 + sum(1 for i in faces if i != subject and detections[i].box[2] >= SECOND_FACE_MIN_RELATIVE_SIZE * width)
+    geometry = geometry_from_mesh(meshes[subject], detections[subject], n_faces, (int(rgb.shape[1]), int(rgb.shape[0])))
+    return replace(geometry, fine_texture=fine_texture(*face_detail_crop(rgb, geometry)))

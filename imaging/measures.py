@@ -53,6 +53,11 @@ SATURATION_LIMIT = 0.98
 #: non-linear transforms (which would otherwise bias densities: E[log x] < log E[x]) at
 #: the scale the canonical frame resolves (~4 px/mm); finer than every measure's scale.
 PREFILTER_SIGMA_MM = 0.25
+#: Rec. 709 / sRGB luminance weights of linear R, G, B (texture reads luminance optical density).
+LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
+#: Spot contrast above which melanin counts towards the pigmentation headline (OD): the
+#: recapture noise of the local melanin contrast of ordinary skin stays below it.
+PIGMENT_LOAD_MARGIN = 0.06
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
 
@@ -72,6 +77,9 @@ class MeasureMaps:
     ``texture`` dict of :func:`imaging.texture.texture_maps`; ``red_baseline`` float (face
     median haemoglobin density, NaN without skin); ``valid`` bool, skin pixels that are not
     clipped (any channel >= SATURATION_LIMIT), the only pixels measured.
+    ``contrast_haemoglobin``, ``contrast_melanin`` float32 densities of the contrast image
+    (read only as differences within the photo: redness, spots); ``luminance_od`` float32
+    -log10 of the contrast image's linear luminance (texture).
     """
 
     lab: np.ndarray
@@ -86,6 +94,9 @@ class MeasureMaps:
     texture: dict
     red_baseline: float
     valid: np.ndarray
+    contrast_haemoglobin: np.ndarray | None = None
+    contrast_melanin: np.ndarray | None = None
+    luminance_od: np.ndarray | None = None
 
 
 def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -118,30 +129,43 @@ def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tup
     return excess, new_ids[labels]
 
 
-def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float) -> MeasureMaps:
+def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
+                 contrast_rgb: np.ndarray | None = None) -> MeasureMaps:
     """Compute every per-pixel map needed by the measures (once per photo).
 
     Parameters
     ----------
-    linear_rgb : ndarray, float32 HxWx3, colour-corrected linear sRGB in [0, 1]
+    linear_rgb : ndarray, float32 HxWx3, colour-corrected linear sRGB in [0, 1] (absolute colour)
     skin : ndarray, bool HxW, all measured skin
     px_per_mm : float, image scale (canonical frame: ~4.06)
+    contrast_rgb : ndarray, float32 HxWx3, optional
+        The linear image read only through differences within the photo (redness against the
+        forehead, spots against their surroundings, texture): the chart-corrected image when a
+        ColorChecker was found, else the photo's own linearised sRGB
+        (:func:`imaging.analysis.contrast_image`). Default ``linear_rgb``.
 
     Returns
     -------
     MeasureMaps
     """
     rgb = np.asarray(linear_rgb, dtype=np.float32)
-    skin = skin & (channel_max(rgb) < SATURATION_LIMIT)
+    contrast = rgb if contrast_rgb is None else np.asarray(contrast_rgb, dtype=np.float32)
+    # Clipping is a property of the captured pixels: judged on the contrast image (the photo's
+    # own light), not after white-balance gains that may push unclipped skin above 1.
+    skin = skin & (channel_max(contrast) < SATURATION_LIMIT)
     if PREFILTER_SIGMA_MM > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), PREFILTER_SIGMA_MM * px_per_mm)
+        contrast = rgb if contrast_rgb is None else cv2.GaussianBlur(contrast, (0, 0), PREFILTER_SIGMA_MM * px_per_mm)
     lab = linear_to_lab(rgb)
     chrom = separate_chromophores(rgb)
+    local = chrom if contrast_rgb is None else separate_chromophores(contrast)
     red = np.maximum(rgb[..., 0], _LOG_FLOOR)
     green = np.maximum(rgb[..., 1], _LOG_FLOOR)
     erythema = (100.0 * np.log10(red / green)).astype(np.float32)
     melanin_index = (-100.0 * np.log10(red)).astype(np.float32)
-    excess, spots = detect_spots(chrom.melanin, skin, px_per_mm)
+    luminance = contrast @ np.asarray(LUMINANCE_WEIGHTS, np.float32)
+    luminance_od = (-np.log10(np.maximum(luminance, _LOG_FLOOR))).astype(np.float32)
+    excess, spots = detect_spots(local.melanin, skin, px_per_mm)
     baseline = float(np.median(chrom.haemoglobin[skin])) if skin.any() else float("nan")
     return MeasureMaps(
         lab=lab,
@@ -153,10 +177,24 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float) -> 
         melanin_index=melanin_index,
         spot_excess=excess,
         spots=spots,
-        texture=texture.texture_maps(chrom.shading, skin, px_per_mm),
+        texture=texture.texture_maps(luminance_od, skin, px_per_mm, not_lines=_around(spots > 0, px_per_mm)),
         red_baseline=baseline,
         valid=skin,
+        contrast_haemoglobin=local.haemoglobin,
+        contrast_melanin=local.melanin,
+        luminance_od=luminance_od,
     )
+
+
+#: Margin around pigment spots where no wrinkle line is accepted (mm).
+SPOT_LINE_MARGIN_MM = 1.0
+
+
+def _around(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """``mask`` grown by SPOT_LINE_MARGIN_MM (bool HxW)."""
+    radius = max(1, int(round(SPOT_LINE_MARGIN_MM * px_per_mm)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
 def _ita_degrees(l_star: float, b_star: float) -> float:
@@ -198,7 +236,6 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
     spots = maps.spots[box]
     spot_pixels = (spots > 0) & mask
     spot_ids = np.unique(spots[spot_pixels])
-    spot_load = float(maps.spot_excess[box][spot_pixels].sum() / count)
     tex_maps = {k: v[box] for k, v in maps.texture.items()}
     tex = texture.region_texture(tex_maps, maps.lstar_levels[box], mask, px_per_mm)
     out = {
@@ -220,10 +257,34 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
         "pore_density_per_cm2": tex["pore_density_per_cm2"],
         "glcm": tex["glcm"],
     }
-    out["redness"] = 100.0 * out["haemoglobin_density"]
-    out["pigmentation"] = 100.0 * (out["melanin_density"] + spot_load)
-    out["texture"] = out["roughness"]
+    out["pigmentation"] = pigment_load(maps.spot_excess[box][mask])
+    out["texture"] = out["wrinkle_density_mm_per_cm2"]
     return out
+
+
+def pigment_load(spot_excess: np.ndarray) -> float:
+    """Pigmentation headline: 100 x mean(max(0, spot excess - PIGMENT_LOAD_MARGIN)) (centi-OD).
+
+    ``spot_excess`` is the melanin density of the contrast image minus its local background
+    (:func:`detect_spots`), over the region's measured pixels.
+    """
+    if spot_excess.size == 0:
+        return float("nan")
+    return float(100.0 * np.maximum(spot_excess - PIGMENT_LOAD_MARGIN, 0.0).mean())
+
+
+def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray) -> float:
+    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - of ``reference``).
+
+    Both means over measured pixels (``maps.valid``); NaN when either has fewer than
+    MIN_REGION_PIXELS. Units centi-OD.
+    """
+    haem = maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
+    mask = mask & maps.valid
+    reference = reference & maps.valid
+    if mask.sum() < MIN_REGION_PIXELS or reference.sum() < MIN_REGION_PIXELS:
+        return float("nan")
+    return float(100.0 * (haem[mask].mean() - haem[reference].mean()))
 
 
 
@@ -296,4 +357,11 @@ def measure_regions(
     reference_a = per_region.get(REFERENCE_REGION, {}).get("a_star", float("nan"))
     for entry in (*per_region.values(), overall):
         entry["delta_a_star"] = entry["a_star"] - reference_a
+    # Redness against the forehead of the same photo: a global exposure or white-balance change
+    # moves both alike and cancels; the forehead itself is the reference (no value).
+    reference = regions.get(REFERENCE_REGION, np.zeros_like(skin))
+    for name, mask in regions.items():
+        per_region[name]["redness"] = (float("nan") if name == REFERENCE_REGION
+                                       else redness_contrast(maps, mask, reference))
+    overall["redness"] = redness_contrast(maps, skin & ~reference, reference)
     return to_json_safe({"metrics": overall, "regions": per_region})

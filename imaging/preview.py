@@ -113,53 +113,12 @@ def _light_statistics(rgb: np.ndarray, box) -> tuple[float, float]:
     return lightness, min(left, right) / max(left, right, 1e-6)
 
 
-def _count_faces(boxes) -> int:
-    """Faces at least half the largest one's width that do not overlap it (as the gate counts)."""
-    from imaging.face import SECOND_FACE_MIN_RELATIVE_SIZE
-
-    largest = boxes[0]
-    counted = [largest]
-    for box in boxes[1:]:
-        if box[2] < SECOND_FACE_MIN_RELATIVE_SIZE * largest[2]:
-            continue
-        if all(_overlap(box, kept) <= 0.3 for kept in counted):
-            counted.append(box)
-    return len(counted)
-
-
-def _overlap(a, b) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / min(a[2] * a[3], b[2] * b[3])
-
-
-#: Cascade boxes whose eyes are located (largest first): the rest are smaller faces or noise.
-CANDIDATES = 3
-
-
-def _most_plausible(grey: np.ndarray, boxes):
-    """(confidence, box, right eye, left eye) of the most face-like of the largest boxes, scored
-    as the gate scores candidates (eye strength x how well the eye distance fits the box)."""
-    from imaging.face import locate_eyes
-
-    best = None
-    for box in boxes[:CANDIDATES]:
-        right_eye, left_eye, strength = locate_eyes(grey, box)
-        iod = float(np.hypot(left_eye[0] - right_eye[0], left_eye[1] - right_eye[1]))
-        layout = float(np.clip(1.0 - abs(iod / box[2] - 0.46) / 0.25, 0.0, 1.0))
-        if best is None or layout * strength > best[0]:
-            best = (layout * strength, box, right_eye, left_eye)
-    return best
-
-
 def preview_check(rgb: np.ndarray) -> PreviewCheck:
     """Framing, pose, exposure and light hints for one preview frame.
 
-    Speed over completeness: the cascade searches only faces big enough to fill the oval
-    (then, if none is face-like, smaller ones, to say "move closer"); the largest boxes get
-    their eyes located (:func:`imaging.face.locate_eyes`) and the most face-like one its pose
-    (:func:`imaging.face.estimate_pose`). The gate's rotated retries are left to the gate,
-    which judges the photo itself.
+    The gate's face detector (:func:`imaging.face.detect_face`: BlazeFace + FaceMesh, the same
+    face count, pose and face-presence score the gate uses) on the frame reduced to
+    :data:`PREVIEW_LONG_SIDE`, and cheap light statistics on the face box.
 
     Parameters
     ----------
@@ -170,40 +129,35 @@ def preview_check(rgb: np.ndarray) -> PreviewCheck:
     -------
     PreviewCheck
     """
-    from imaging.face import FACE_CONFIDENCE_MIN, MIN_FACE_FRACTION, detect_face_boxes, estimate_pose
+    from imaging.detail import FACE_WIDTH_IOD
+    from imaging.face import FACE_SCORE_MIN, detect_face
+    from imaging.quality import highlight_lightness
     from imaging.raster import downscale_long_side
 
     if max(rgb.shape[:2]) > PREVIEW_LONG_SIDE:
         rgb, _ = downscale_long_side(rgb, PREVIEW_LONG_SIDE)
     height, width = rgb.shape[:2]
     t = THRESHOLDS
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    boxes = detect_face_boxes(rgb, OVAL_FACE_FRACTION)
-    found = _most_plausible(grey, boxes)
-    if found is None or found[0] < FACE_CONFIDENCE_MIN:
-        # Nothing face-like big enough for the oval: look for a smaller face (to say "closer").
-        smaller = detect_face_boxes(rgb, MIN_FACE_FRACTION)
-        found_small = _most_plausible(grey, smaller)
-        if found_small is not None and (found is None or found_small[0] > found[0]):
-            boxes, found = smaller, found_small
-    if found is None:
+    geometry = detect_face(rgb)
+    if geometry is None or not geometry.face_score >= FACE_SCORE_MIN:
         return PreviewCheck(None, 0, None, None, None, None, None, [_hint("no_face")])
-    _, box, right_eye, left_eye = found
+    box = geometry.box
     x, y, w, h = box
-    pose = estimate_pose(rgb, right_eye, left_eye)
-    n_faces = _count_faces(boxes)
+    n_faces = geometry.n_faces
     short = float(min(width, height))
     hints: list[Hint] = []
     if n_faces > 1:
         hints.append(_hint("multiple_faces"))
-    if w / short < OVAL_FACE_FRACTION:
+    # Face width from the eyes (the gate's convention), not the detector's tighter box.
+    face_width = FACE_WIDTH_IOD * geometry.iod
+    if face_width / short < OVAL_FACE_FRACTION:
         hints.append(_hint("move_closer"))
-    elif w / short > FACE_WIDTH_MAX:
+    elif face_width / short > FACE_WIDTH_MAX:
         hints.append(_hint("move_back"))
     centre_offset = np.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2) / short
     if centre_offset > CENTRE_TOLERANCE:
         hints.append(_hint("centre_face"))
-    yaw, pitch, roll = pose["yaw_deg"], pose["pitch_deg"], pose["roll_deg"]
+    yaw, pitch, roll = geometry.yaw_deg, geometry.pitch_deg, geometry.roll_deg
     if abs(yaw) > t["yaw_deg"] / 2:
         # Positive yaw: the face turns towards the image's right, the subject's left.
         hints.append(_hint("turn_right" if yaw > 0 else "turn_left"))
@@ -212,7 +166,10 @@ def preview_check(rgb: np.ndarray) -> PreviewCheck:
     if pitch > t["pitch_deg"]:
         hints.append(_hint("chin_level"))
     lightness, left_right = _light_statistics(rgb, box)
-    if np.isfinite(lightness):
+    # Dark as the gate judges it: the frame's highlights (the light), or skin far below any tone.
+    if highlight_lightness(rgb) < t["highlight_lightness_min"]:
+        hints.append(_hint("too_dark"))
+    elif np.isfinite(lightness):
         if lightness < t["skin_lightness_min"]:
             hints.append(_hint("too_dark"))
         elif lightness > t["skin_lightness_max"]:

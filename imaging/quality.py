@@ -1,24 +1,15 @@
 """Photo quality gate: is this photo usable for measurement, and if not, what should the
 patient do? Every check reports its value and threshold, pass or fail.
 
-All face measurements are taken in the canonical frame at half scale (384x512, IOD 128 px),
-so values do not depend on the photo's pixel size. Problem codes (stable, machine-readable):
+Lighting, exposure and glare are measured in the canonical frame at half scale (384x512,
+IOD 128 px); blur and fine texture at the photo's own resolution (capped at IOD 128 px) in
+units of the face's width, so values do not depend on the photo's pixel size. Problem codes
+(stable, machine-readable) and their checks: ``python -m imaging.quality --table`` prints the
+table the README carries (generated from :data:`THRESHOLDS` and :data:`CHECKS`).
 
-=================================  ======================================================
-``no_face``                        no face found
-``multiple_faces``                 more than one face of comparable size
-``face_too_small``                 face box width < 25 % of the photo's short side
-``face_cut_off``                   > 3 % of the measured face area lies outside the photo
-``blurred``                        normalised Laplacian energy of the face < 0.13 (see sharpness)
-``underexposed`` / ``overexposed`` median skin L* outside 35..90, or > 10 % of skin clipped white
-``uneven_lighting``                left/right cheek ratio < 0.6 or forehead/cheeks < 0.35 (linear
-                                   light, 75th percentile over skin-chroma pixels)
-``coloured_lighting``              skin hue angle or chroma outside the range of human skin
-``glare``                          > 3 % of skin is specular (near-white, unsaturated)
-``head_turned``                    |yaw| > 22, pitch > 25 or |roll| > 10 degrees
-``pose_differs_from_baseline``     yaw/roll/pitch change vs the baseline > 10 degrees
-``framing_differs_from_baseline``  face size changes > 30 % or moves > 12 % of the frame
-=================================  ======================================================
+Warnings (:attr:`QualityReport.warnings`) do not make a photo unusable: ``smoothing_filter``
+(a beauty filter erased the skin's fine texture) leaves colour and lighting measurable but
+texture not comparable (:attr:`QualityReport.texture_comparable` is False).
 """
 
 from __future__ import annotations
@@ -30,6 +21,7 @@ import numpy as np
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import srgb_to_linear
+from imaging.detail import FACE_WIDTH_IOD, PIXEL_BLUR_PX, blur_percent_of_face_width, face_detail_crop
 from imaging.geometry import CANONICAL_IOD_PX
 
 import cv2  # noqa: E402
@@ -42,24 +34,35 @@ LIGHT_PERCENTILE = 75
 #: Long side the gate decodes at (JPEG DCT scaling gives 1/4 of a 4032 px photo).
 GATE_DECODE_LONG_SIDE = 1000
 
+
+#: Percentile of the photo's L* that judges exposure: the brightest things in a photo (eye
+#: whites, teeth, highlights, white clothes or walls) show the light, whatever the skin's tone.
+HIGHLIGHT_PERCENTILE = 99
+
 THRESHOLDS = {
-    "face_width_fraction": 0.25,
+    "face_score": 0.5,
+    "face_width_fraction": 0.16,
     "face_outside_fraction": 0.03,
-    "sharpness": 0.13,
-    "skin_lightness_min": 35.0,
+    "blur_percent_of_face_width": 0.44,
+    "highlight_lightness_min": 64.0,
+    "skin_lightness_min": 20.0,
     "skin_lightness_max": 90.0,
     "skin_clipped_fraction": 0.10,
-    "left_right_light_ratio": 0.6,
+    "left_right_light_ratio": 0.28,
     "top_bottom_light_ratio": 0.35,
-    "skin_hue_deg": (18.0, 80.0),
-    "skin_chroma": (6.0, 36.0),
+    "skin_hue_deg": (-20.0, 75.0),
+    "skin_chroma_min": 4.0,
+    "highlight_chroma_max": 35.0,
     "glare_fraction": 0.03,
-    "yaw_deg": 22.0,
+    "yaw_deg": 18.0,
     "pitch_deg": 25.0,
-    "roll_deg": 10.0,
+    "roll_deg": 15.0,
     "pose_change_deg": 10.0,
     "framing_scale_change": 0.30,
     "framing_offset": 0.12,
+    "mouth_width_change": 0.12,
+    "mouth_open_change": 0.10,
+    "fine_texture_ratio": 0.75,
 }
 
 MESSAGES = {
@@ -76,29 +79,81 @@ MESSAGES = {
     "head_turned": "Look straight into the camera and keep your head level.",
     "pose_differs_from_baseline": "Hold your head as in your first photo: look straight into the camera, head level.",
     "framing_differs_from_baseline": "Hold the phone at the same distance and height as in your first photo, face inside the oval.",
+    "expression_differs_from_baseline": "Keep a relaxed, neutral face as in your first photo: mouth closed, no smile.",
+    "smoothing_filter": "Your camera smoothed your skin (beauty or portrait mode). Turn it off for skin-texture results.",
 }
 
-# Which checks raise which problem code (several checks may map to one code).
-_CHECK_CODES = {
-    "face_count": "multiple_faces",
-    "face_width_fraction": "face_too_small",
-    "face_outside_fraction": "face_cut_off",
-    "sharpness": "blurred",
-    "skin_lightness_low": "underexposed",
-    "skin_lightness_high": "overexposed",
-    "skin_clipped_fraction": "overexposed",
-    "left_right_light_ratio": "uneven_lighting",
-    "top_bottom_light_ratio": "uneven_lighting",
-    "skin_hue_deg": "coloured_lighting",
-    "skin_chroma": "coloured_lighting",
-    "glare_fraction": "glare",
-    "yaw_deg": "head_turned",
-    "pitch_deg": "head_turned",
-    "roll_deg": "head_turned",
-    "pose_change_deg": "pose_differs_from_baseline",
-    "framing_scale_change": "framing_differs_from_baseline",
-    "framing_offset": "framing_differs_from_baseline",
+#: Codes that do not make a photo unusable (reported in :attr:`QualityReport.warnings`).
+WARNING_CODES = frozenset({"smoothing_filter"})
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What one check measures: the problem code it raises, its threshold's key in
+    :data:`THRESHOLDS`, how the value is compared and a one-line description (README table)."""
+
+    code: str
+    threshold: str
+    compare: str  # "at_least", "at_most" or "within"
+    what: str
+
+
+#: Every check, in report order (several checks may raise one code).
+CHECKS = {
+    "face_count": CheckSpec("multiple_faces", "", "at_most",
+                            "faces at least half the subject's width (0 = none found: `no_face`)"),
+    "face_score": CheckSpec("no_face", "face_score", "at_least",
+                            "FaceMesh face-presence score (animals, drawings, objects score low)"),
+    "face_width_fraction": CheckSpec("face_too_small", "face_width_fraction", "at_least",
+                                     f"face width ({FACE_WIDTH_IOD} IOD) / photo's short side"),
+    "face_outside_fraction": CheckSpec("face_cut_off", "face_outside_fraction", "at_most",
+                                       "fraction of the cheek, nose and chin templates outside the photo (a "
+                                       "tight crop may cut the top of the forehead)"),
+    "blur_percent_of_face_width": CheckSpec(
+        "blurred", "blur_percent_of_face_width", "at_most",
+        f"Gaussian blur at the face's edges beyond the pixel grid ({PIXEL_BLUR_PX} px), % of the face width "
+        f"({FACE_WIDTH_IOD} IOD; 0.5 % ~ 0.7 mm of skin)"),
+    "highlight_lightness": CheckSpec("underexposed", "highlight_lightness_min", "at_least",
+                                     f"L* of the photo's {HIGHLIGHT_PERCENTILE}th percentile (white at two stops "
+                                     "under reads 57): judges the light, not the skin's tone"),
+    "skin_lightness_low": CheckSpec("underexposed", "skin_lightness_min", "at_least",
+                                    "median skin L* (only far below any skin type in usable light)"),
+    "skin_lightness_high": CheckSpec("overexposed", "skin_lightness_max", "at_most", "median skin L*"),
+    "skin_clipped_fraction": CheckSpec("overexposed", "skin_clipped_fraction", "at_most",
+                                       "fraction of skin with R, G and B >= 250"),
+    "left_right_light_ratio": CheckSpec("uneven_lighting", "left_right_light_ratio", "at_least",
+                                        "darker / brighter cheek, linear light (75th percentile of skin pixels)"),
+    "top_bottom_light_ratio": CheckSpec("uneven_lighting", "top_bottom_light_ratio", "at_least",
+                                        "forehead vs cheeks, darker / brighter, linear light"),
+    "skin_hue_deg": CheckSpec("coloured_lighting", "skin_hue_deg", "within",
+                              "hue angle of cheek and nose skin, degrees (skin of every type lies within "
+                              "~20-65 under white light; its chroma varies with skin type and is not judged)"),
+    "skin_chroma": CheckSpec("coloured_lighting", "skin_chroma_min", "at_least",
+                             "chroma of cheek and nose skin (below: no colour, e.g. a black-and-white photo)"),
+    "highlight_chroma": CheckSpec("coloured_lighting", "highlight_chroma_max", "at_most",
+                                  "CIELAB chroma of the photo's brightest unclipped 3 % (eye whites, teeth, "
+                                  "highlights, white things take the light's colour)"),
+    "glare_fraction": CheckSpec("glare", "glare_fraction", "at_most", "fraction of skin specular"),
+    "yaw_deg": CheckSpec("head_turned", "yaw_deg", "at_most",
+                         "abs(yaw) from the 3-D face mesh, degrees (the mesh reads ~26 for a ~35 degree turn)"),
+    "pitch_deg": CheckSpec("head_turned", "pitch_deg", "at_most", "abs(pitch) from the 3-D face mesh, degrees"),
+    "roll_deg": CheckSpec("head_turned", "roll_deg", "at_most", "abs(roll) of the eye line, degrees"),
+    "pose_change_deg": CheckSpec("pose_differs_from_baseline", "pose_change_deg", "at_most",
+                                 "largest yaw/roll/pitch change vs the baseline, degrees"),
+    "framing_scale_change": CheckSpec("framing_differs_from_baseline", "framing_scale_change", "at_most",
+                                      "relative change of IOD / short side vs the baseline"),
+    "framing_offset": CheckSpec("framing_differs_from_baseline", "framing_offset", "at_most",
+                                "eye-midpoint move vs the baseline, fraction of the frame"),
+    "mouth_width_change": CheckSpec("expression_differs_from_baseline", "mouth_width_change", "at_most",
+                                    "abs. change of mouth-corner distance / IOD vs the baseline (a smile widens it)"),
+    "mouth_open_change": CheckSpec("expression_differs_from_baseline", "mouth_open_change", "at_most",
+                                   "abs. change of inner-lip gap / IOD vs the baseline (a laugh opens it)"),
+    "fine_texture_ratio": CheckSpec("smoothing_filter", "fine_texture_ratio", "at_least",
+                                    "fine skin texture / the baseline's (robust SD of the finest band of log "
+                                    "luminance on cheeks and forehead; warning only: texture is then not measured)"),
 }
+
+_CHECK_CODES = {name: spec.code for name, spec in CHECKS.items()}
 
 
 @dataclass(frozen=True)
@@ -144,11 +199,25 @@ class QualityReport:
         At most one per code, in a fixed order (most fundamental first).
     checks : dict[str, Check]
         Every check that could be evaluated, passed or not.
+    warnings : list[Problem]
+        Failed checks that leave the photo usable (:data:`WARNING_CODES`), e.g.
+        ``smoothing_filter``.
     """
 
     ok: bool
     problems: list[Problem] = field(default_factory=list)
     checks: dict[str, Check] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def texture_comparable(self) -> bool:
+        """False when a smoothing filter erased the fine texture (texture is then not measured)."""
+        return "smoothing_filter" not in self.warning_codes
+
+    @property
+    def warning_codes(self) -> list[str]:
+        """Warning codes, in report order."""
+        return [p.code for p in self.warnings]
 
     @property
     def codes(self) -> list[str]:
@@ -156,27 +225,32 @@ class QualityReport:
         return [p.code for p in self.problems]
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: ``{"ok", "problems": [{code, message, value, threshold}], "checks"}``."""
+        """JSON-ready dict: ``{"ok", "problems": [{code, message, value, threshold}], "warnings": [...],
+        "texture_comparable", "checks"}``."""
         def plain(threshold):
             return list(threshold) if isinstance(threshold, tuple) else threshold
 
         return {
             "ok": self.ok,
             "problems": [{**asdict(p), "threshold": plain(p.threshold)} for p in self.problems],
+            "warnings": [{**asdict(p), "threshold": plain(p.threshold)} for p in self.warnings],
+            "texture_comparable": self.texture_comparable,
             "checks": {k: {**asdict(c), "threshold": plain(c.threshold)} for k, c in self.checks.items()},
         }
 
 
-def _at_least(value: float, limit: float, code_key: str) -> Check:
-    return Check(float(value), limit, bool(value >= limit), _CHECK_CODES[code_key])
+def _check(name: str, value: float) -> Check:
+    spec = CHECKS[name]
+    limit = THRESHOLDS[spec.threshold]
+    value = float(value)
+    if spec.compare == "at_least":
+        passed = value >= limit
+    elif spec.compare == "at_most":
+        passed = value <= limit
+    else:
+        passed = limit[0] <= value <= limit[1]
+    return Check(value, limit, bool(passed), spec.code)
 
-
-def _at_most(value: float, limit: float, code_key: str) -> Check:
-    return Check(float(value), limit, bool(value <= limit), _CHECK_CODES[code_key])
-
-
-def _within(value: float, bounds: tuple[float, float], code_key: str) -> Check:
-    return Check(float(value), bounds, bool(bounds[0] <= value <= bounds[1]), _CHECK_CODES[code_key])
 
 
 def sharpness(grey: np.ndarray, mask: np.ndarray) -> float:
@@ -205,6 +279,36 @@ def _linear_luminance(rgb: np.ndarray) -> np.ndarray:
     return srgb_to_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
+def _sample(rgb: np.ndarray) -> np.ndarray:
+    """Every n-th pixel, n such that about 500 px remain along the long side (percentiles of a
+    whole photo need no more)."""
+    step = max(1, max(rgb.shape[:2]) // 500)
+    return rgb[::step, ::step]
+
+
+def highlight_lightness(rgb: np.ndarray) -> float:
+    """CIE L* of the :data:`HIGHLIGHT_PERCENTILE` th percentile of the photo's luminance."""
+    luminance = _linear_luminance(_sample(rgb))
+    y = float(np.percentile(luminance, HIGHLIGHT_PERCENTILE))
+    return float(116.0 * np.cbrt(y) - 16.0) if y > 0.008856 else float(903.3 * y)
+
+
+def highlight_chroma(rgb: np.ndarray) -> float:
+    """CIELAB chroma (median a*, b*) of the brightest 3 % of the photo's unclipped pixels.
+
+    The brightest things in a photo (eye whites, teeth, specular highlights, white clothes or
+    walls) take the colour of the light, whatever the skin's tone: a strongly coloured light
+    makes them coloured. Clipped pixels (any channel >= 250) are left out: they lost the colour.
+    """
+    small = _sample(rgb)
+    unclipped = small.reshape(-1, 3).max(axis=1) < 250
+    if unclipped.sum() < 100:
+        return 0.0
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)[unclipped]
+    bright = lab[lab[:, 0] >= np.percentile(lab[:, 0], 97)]
+    return float(np.hypot(np.median(bright[:, 1]), np.median(bright[:, 2])))
+
+
 def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
     """Run every quality check on a decoded photo.
 
@@ -229,34 +333,45 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
     if geometry is None:
         checks["face_count"] = Check(0.0, 1.0, False, "no_face")
         return _report(checks)
-    t = THRESHOLDS
     checks["face_count"] = Check(float(geometry.n_faces), 1.0, geometry.n_faces <= 1, "multiple_faces")
+    if np.isfinite(geometry.face_score):
+        checks["face_score"] = _check("face_score", geometry.face_score)
+        if not checks["face_score"].passed:
+            # Not a face: nothing else about it means anything.
+            return _report(checks)
     short_side = float(min(rgb.shape[:2]))
-    checks["face_width_fraction"] = _at_least(geometry.box[2] / short_side, t["face_width_fraction"], "face_width_fraction")
+    # Face width from the IOD (the same for any detector's box convention).
+    checks["face_width_fraction"] = _check("face_width_fraction", FACE_WIDTH_IOD * geometry.iod / short_side)
 
     canonical = to_canonical(rgb, geometry, scale=GATE_CANONICAL_SCALE)
     scale = canonical.scale
     shape = canonical.valid.shape
     face_area = np.zeros(shape, bool)
+    core = np.zeros(shape, bool)
     for name in REGION_NAMES:
-        face_area |= template_mask(name, shape, scale)
-    outside = 1.0 - float(canonical.valid[face_area].mean())
-    checks["face_outside_fraction"] = _at_most(outside, t["face_outside_fraction"], "face_outside_fraction")
+        template = template_mask(name, shape, scale)
+        face_area |= template
+        if name != "forehead":
+            core |= template
+    outside = 1.0 - float(canonical.valid[core].mean())
+    checks["face_outside_fraction"] = _check("face_outside_fraction", outside)
+
+    detail, detail_iod, _ = face_detail_crop(rgb, geometry)
+    checks["blur_percent_of_face_width"] = _check("blur_percent_of_face_width",
+                                                  blur_percent_of_face_width(detail, detail_iod))
 
     skin = face_area & canonical.valid
     if skin.sum() >= 100:
-        grey = cv2.cvtColor(canonical.rgb, cv2.COLOR_RGB2GRAY)
-        checks["sharpness"] = _at_least(sharpness(grey, skin), t["sharpness"], "sharpness")
         lab = canonical_lab(canonical.rgb)
         lightness = float(np.median(lab[..., 0][skin]))
-        checks["skin_lightness_low"] = _at_least(lightness, t["skin_lightness_min"], "skin_lightness_low")
-        checks["skin_lightness_high"] = _at_most(lightness, t["skin_lightness_max"], "skin_lightness_high")
+        checks["highlight_lightness"] = _check("highlight_lightness", highlight_lightness(rgb))
+        checks["skin_lightness_low"] = _check("skin_lightness_low", lightness)
+        checks["skin_lightness_high"] = _check("skin_lightness_high", lightness)
         glare = specular_mask(canonical.rgb)
         # Clipped = all three channels near 255 (white): a saturated red channel alone is
         # normal for light skin in a bright, correctly exposed photo.
         clipped = float((canonical.rgb[skin].min(axis=1) >= 250).mean())
-        checks["skin_clipped_fraction"] = _at_most(clipped, t["skin_clipped_fraction"], "skin_clipped_fraction")
-        checks["glare_fraction"] = _at_most(float(glare[skin].mean()), t["glare_fraction"], "glare_fraction")
+        checks["skin_clipped_fraction"] = _check("skin_clipped_fraction", clipped)
         luminance = _linear_luminance(canonical.rgb)
 
         # Only skin-coloured pixels (by chroma, so shadowed skin still counts): a fringe over
@@ -271,26 +386,33 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
         right, left, forehead = region_light("right_cheek"), region_light("left_cheek"), region_light("forehead")
         if np.isfinite(right) and np.isfinite(left):
             lr = min(right, left) / max(right, left, 1e-6)
-            checks["left_right_light_ratio"] = _at_least(lr, t["left_right_light_ratio"], "left_right_light_ratio")
+            checks["left_right_light_ratio"] = _check("left_right_light_ratio", lr)
             if np.isfinite(forehead):
                 cheeks = (right + left) / 2
                 tb = min(forehead, cheeks) / max(forehead, cheeks, 1e-6)
-                checks["top_bottom_light_ratio"] = _at_least(tb, t["top_bottom_light_ratio"], "top_bottom_light_ratio")
+                checks["top_bottom_light_ratio"] = _check("top_bottom_light_ratio", tb)
         cheek_skin = (template_mask("right_cheek", shape, scale) | template_mask("left_cheek", shape, scale)
                       | template_mask("nose", shape, scale)) & canonical.valid & ~glare
         if cheek_skin.sum() >= 20:
             a = float(np.median(lab[..., 1][cheek_skin]))
             b = float(np.median(lab[..., 2][cheek_skin]))
-            checks["skin_hue_deg"] = _within(float(np.degrees(np.arctan2(b, a))), t["skin_hue_deg"], "skin_hue_deg")
-            checks["skin_chroma"] = _within(float(np.hypot(a, b)), t["skin_chroma"], "skin_chroma")
+            checks["skin_hue_deg"] = _check("skin_hue_deg", float(np.degrees(np.arctan2(b, a))))
+            checks["skin_chroma"] = _check("skin_chroma", float(np.hypot(a, b)))
+        checks["highlight_chroma"] = _check("highlight_chroma", highlight_chroma(rgb))
+        checks["glare_fraction"] = _check("glare_fraction", float(glare[skin].mean()))
 
-    checks["yaw_deg"] = _at_most(abs(geometry.yaw_deg), t["yaw_deg"], "yaw_deg")
-    checks["pitch_deg"] = _at_most(abs(geometry.pitch_deg), t["pitch_deg"], "pitch_deg")
-    checks["roll_deg"] = _at_most(abs(geometry.roll_deg), t["roll_deg"], "roll_deg")
+    checks["yaw_deg"] = _check("yaw_deg", abs(geometry.yaw_deg))
+    checks["pitch_deg"] = _check("pitch_deg", abs(geometry.pitch_deg))
+    checks["roll_deg"] = _check("roll_deg", abs(geometry.roll_deg))
 
     if baseline_geometry is not None:
         _baseline_checks(checks, geometry, baseline_geometry, rgb.shape[1], rgb.shape[0])
     return _report(checks)
+
+
+#: Nod read from eye-mouth foreshortening below which it is landmark noise (degrees): 20 degrees
+#: is a 6 % change of the eye-mouth distance relative to the IOD.
+FORESHORTENING_NOISE_DEG = 20.0
 
 
 def pitch_change_deg(ratio: float, baseline_ratio: float) -> float:
@@ -301,36 +423,47 @@ def pitch_change_deg(ratio: float, baseline_ratio: float) -> float:
 
 
 def _baseline_checks(checks: dict, geometry, baseline, width: int, height: int) -> None:
-    t = THRESHOLDS
-    change = max(
-        abs(geometry.yaw_deg - baseline.yaw_deg),
-        abs(geometry.roll_deg - baseline.roll_deg),
-        pitch_change_deg(geometry.eye_mouth_ratio, baseline.eye_mouth_ratio),
-    )
-    checks["pose_change_deg"] = _at_most(change, t["pose_change_deg"], "pose_change_deg")
+    # Pitch from the face mesh's 3D pose; the foreshortening of the eye-mouth distance
+    # (pitch_change_deg) counts only beyond FORESHORTENING_NOISE_DEG: it reads a 2.5 % landmark
+    # jitter as a 13 degree nod (arccos is steep near 1), which refused identical re-takes.
+    pitch = abs(geometry.pitch_deg - baseline.pitch_deg) if np.isfinite(geometry.pitch_deg - baseline.pitch_deg) else 0.0
+    foreshortening = pitch_change_deg(geometry.eye_mouth_ratio, baseline.eye_mouth_ratio)
+    if foreshortening > FORESHORTENING_NOISE_DEG:
+        pitch = max(pitch, foreshortening)
+    change = max(abs(geometry.yaw_deg - baseline.yaw_deg), abs(geometry.roll_deg - baseline.roll_deg), pitch)
+    checks["pose_change_deg"] = _check("pose_change_deg", change)
     base_w, base_h = baseline.image_size if baseline.image_size[0] else (width, height)
     size_now = geometry.iod / min(width, height)
     size_then = baseline.iod / min(base_w, base_h)
-    scale_change = abs(size_now / max(size_then, 1e-9) - 1.0)
-    checks["framing_scale_change"] = _at_most(scale_change, t["framing_scale_change"], "framing_scale_change")
+    checks["framing_scale_change"] = _check("framing_scale_change", abs(size_now / max(size_then, 1e-9) - 1.0))
     mx, my = geometry.eye_midpoint
     bx, by = baseline.eye_midpoint
     offset = float(np.hypot(mx / width - bx / base_w, my / height - by / base_h))
-    checks["framing_offset"] = _at_most(offset, t["framing_offset"], "framing_offset")
+    checks["framing_offset"] = _check("framing_offset", offset)
+    # Expression: only when both geometries carry the mouth measures (older baselines do not).
+    for name, now, then in (("mouth_width_change", geometry.mouth_width_ratio, baseline.mouth_width_ratio),
+                            ("mouth_open_change", geometry.mouth_open_ratio, baseline.mouth_open_ratio)):
+        if np.isfinite(now) and np.isfinite(then):
+            checks[name] = _check(name, abs(now - then))
+    # Smoothing: a beauty filter erases the fine texture the baseline had (a warning).
+    if np.isfinite(geometry.fine_texture) and np.isfinite(baseline.fine_texture) and baseline.fine_texture > 0:
+        checks["fine_texture_ratio"] = _check("fine_texture_ratio", geometry.fine_texture / baseline.fine_texture)
 
 
 _PROBLEM_ORDER = ["no_face", "multiple_faces", "face_too_small", "face_cut_off", "blurred", "underexposed",
                   "overexposed", "uneven_lighting", "coloured_lighting", "glare", "head_turned",
-                  "pose_differs_from_baseline", "framing_differs_from_baseline"]
+                  "pose_differs_from_baseline", "framing_differs_from_baseline", "expression_differs_from_baseline",
+                  "smoothing_filter"]
 
 
 def _report(checks: dict[str, Check]) -> QualityReport:
-    problems: dict[str, Problem] = {}
+    found: dict[str, Problem] = {}
     for check in checks.values():
-        if not check.passed and check.code not in problems:
-            problems[check.code] = Problem(check.code, MESSAGES[check.code], check.value, check.threshold)
-    ordered = [problems[c] for c in _PROBLEM_ORDER if c in problems]
-    return QualityReport(ok=not ordered, problems=ordered, checks=checks)
+        if not check.passed and check.code not in found:
+            found[check.code] = Problem(check.code, MESSAGES[check.code], check.value, check.threshold)
+    problems = [found[c] for c in _PROBLEM_ORDER if c in found and c not in WARNING_CODES]
+    warnings = [found[c] for c in _PROBLEM_ORDER if c in found and c in WARNING_CODES]
+    return QualityReport(ok=not problems, problems=problems, checks=checks, warnings=warnings)
 
 
 def quality_gate(data: bytes, baseline_geometry=None) -> QualityReport:
@@ -365,3 +498,37 @@ def quality_gate(data: bytes, baseline_geometry=None) -> QualityReport:
         geometry = geometry.scaled(finer.scale / decoded.scale)
         decoded = finer
     return assess_quality(decoded, geometry, baseline_geometry)
+
+
+def thresholds_table() -> str:
+    """The README's table of checks, codes and thresholds (Markdown), generated from
+    :data:`CHECKS` and :data:`THRESHOLDS`."""
+    def limit(spec: CheckSpec) -> str:
+        if not spec.threshold:
+            return "<= 1"
+        value = THRESHOLDS[spec.threshold]
+        if spec.compare == "within":
+            return f"{value[0]:g} .. {value[1]:g}"
+        return ("<= " if spec.compare == "at_most" else ">= ") + f"{value:g}"
+
+    lines = ["| check | code | passes when | what is measured |", "|---|---|---|---|"]
+    for name, spec in CHECKS.items():
+        kind = " (warning)" if spec.code in WARNING_CODES else ""
+        lines.append(f"| `{name}` | `{spec.code}`{kind} | {limit(spec)} | {spec.what} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    """``python -m imaging.quality --table``: print the README's thresholds table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m imaging.quality", description=main.__doc__)
+    parser.add_argument("--table", action="store_true", help="print the checks/thresholds table (Markdown)")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(thresholds_table(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -286,3 +286,50 @@ def template_coverage(canonical, name: str | None = None) -> float:
 
 
 assert CANONICAL_SIZE == (768, 1024)  # templates above are drawn for this frame
+
+
+#: A follow-up pixel darker than the baseline's same pixel by this much (L*, after matching the
+#: two photos' median skin lightness) is something new in front of the skin: hair, a hand, a shadow.
+OCCLUSION_L_DECREASE = 25.0
+
+
+def follow_up_masks(baseline_masks: dict[str, np.ndarray], baseline_rgb: np.ndarray, canonical) -> dict[str, np.ndarray]:
+    """Region masks of a follow-up registered to its baseline: the baseline's skin, where still seen.
+
+    A registered follow-up shows the same skin at the same canonical pixels, so its regions are
+    the baseline's regions; re-deciding skin from the follow-up's own colours would make the
+    measured area move with the light (a warm lamp makes the classifier eat into the cheeks).
+    Pixels are dropped only for what is new in this photo: outside the photo, glare, or much
+    darker than the baseline's pixel (hair fallen over the forehead, a hand, a cast shadow).
+
+    Parameters
+    ----------
+    baseline_masks : dict from :func:`region_masks` of the baseline's canonical face
+    baseline_rgb : ndarray uint8 HxWx3, the baseline's canonical sRGB image
+    canonical : imaging.align.CanonicalFace of the follow-up, registered to the baseline
+
+    Returns
+    -------
+    dict[str, ndarray bool HxW], the same keys as ``baseline_masks``.
+    """
+    rgb = canonical.rgb
+    scale = float(getattr(canonical, "scale", 1.0))
+    rim = max(1, round(2 * scale))
+    valid = cv2.erode(canonical.valid.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)).astype(bool)
+    kernel = np.ones((3, 3), np.uint8)
+    glare = cv2.dilate(specular_mask(rgb).astype(np.uint8), kernel, iterations=max(1, round(2 * scale))).astype(bool)
+    skin = baseline_masks[SKIN_MASK_NAME]
+    lightness = canonical_lab(rgb)[..., 0]
+    base_lightness = canonical_lab(baseline_rgb)[..., 0]
+    both = skin & valid
+    offset = float(np.median(lightness[both] - base_lightness[both])) if both.any() else 0.0
+    occluded = lightness - offset < base_lightness - OCCLUSION_L_DECREASE
+    occluded = cv2.morphologyEx(occluded.astype(np.uint8), cv2.MORPH_OPEN, kernel,
+                                iterations=max(1, round(2 * scale))).astype(bool)
+    keep = valid & ~glare & ~occluded
+    masks = {name: baseline_masks[name] & keep for name in REGION_NAMES if name in baseline_masks}
+    union = np.zeros(rgb.shape[:2], bool)
+    for mask in masks.values():
+        union |= mask
+    masks[SKIN_MASK_NAME] = union
+    return masks

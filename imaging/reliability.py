@@ -29,6 +29,7 @@ Koo & Li (2016, J Chiropr Med 15:155-163) bands: < 0.5 poor, 0.5-0.75 moderate, 
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
@@ -438,3 +439,61 @@ def load_reliability_table(path: Path | str = RELIABILITY_TABLE_PATH) -> Reliabi
                         for region, measures in sections.items()}
                 for group, sections in data.get("fitzpatrick_groups", {}).items()},
     )
+
+
+@functools.cache
+def published_table() -> ReliabilityTable | None:
+    """The packaged table (:data:`RELIABILITY_TABLE_PATH`) when it was measured with this
+    :data:`imaging.version.ALGORITHM_VERSION`, else None (its MDCs would not apply)."""
+    from imaging.version import ALGORITHM_VERSION
+
+    try:
+        table = load_reliability_table()
+    except (OSError, ValueError, KeyError):
+        return None
+    return table if table.algorithm_version == ALGORITHM_VERSION else None
+
+
+def markdown_tables(path: Path | str = RELIABILITY_TABLE_PATH) -> str:
+    """The README's figures of a study table: per-face headline figures and MDC95 by region and
+    Fitzpatrick group (``python -m imaging.reliability`` prints them for the published table).
+
+    Parameters
+    ----------
+    path : a table written by ``bench/reliability.py --write`` (with ``per_face`` rows)
+    """
+    import json
+
+    data = json.loads(Path(path).read_text())
+    headlines = [m for m in ("redness", "pigmentation", "texture") if m in data["measures"]]
+    lines = [f"Algorithm {data['algorithm_version']}, {data['generated_at']}; "
+             f"{len(data['design']['faces'])} faces x {len(data['design']['captures'])} captures "
+             f"(`{data['command']}`).", "",
+             "| face | Fitzpatrick | " + " | ".join(f"{m}: rho / SNR / cross-talk" for m in headlines) + " |",
+             "|---|---|" + "---|" * len(headlines)]
+    rows: dict[str, dict] = {}
+    for row in data.get("per_face", []):
+        rows.setdefault(row["face"], {"fitzpatrick": row["fitzpatrick"]})[row["measure"]] = row
+
+    def number(value, digits):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    def cell(row):
+        if row is None:
+            return "-"
+        return f"{number(row['rho'], 2)} / {number(row['snr'], 1)} / {number(row['cross_talk'], 2)}"
+
+    for face, entries in rows.items():
+        lines.append(f"| `{face}` | {entries['fitzpatrick']} | " + " | ".join(cell(entries.get(m)) for m in headlines)
+                     + " |")
+    lines += ["", "| MDC95 (ICC) | " + " | ".join(headlines) + " |", "|---|" + "---|" * len(headlines)]
+    sections = [("all skin", data["measures"]), *((r, v) for r, v in data["regions"].items())]
+    sections += [(f"all skin, Fitzpatrick {g}", v["all_skin"]) for g, v in data.get("fitzpatrick_groups", {}).items()]
+    for name, entries in sections:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{entries[m]['mdc95']:.3g} ({entries[m]['icc']:.2f})" if m in entries else "-" for m in headlines) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_tables(), end="")

@@ -455,7 +455,8 @@ def count_density_per_cm2(count: int, mask: np.ndarray, px_per_mm: float) -> flo
     return float(count / area_cm2) if area_cm2 > 0 else float("nan")
 
 
-def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float) -> dict[str, np.ndarray]:
+def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
+                 not_lines: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Whole-face texture maps, computed once and shared by all regions.
 
     Parameters
@@ -463,6 +464,8 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float) -> dic
     shading : ndarray, float32 HxW, shading density
     skin : ndarray, bool HxW, union of measured regions
     px_per_mm : float
+    not_lines : ndarray, bool HxW, optional; where no line is accepted (pigment spots: the rim
+        of a dark spot is a curved ridge of density, not a crease)
 
     Returns
     -------
@@ -485,7 +488,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float) -> dic
     filled = fill_outside(values, mask, px_per_mm)
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
     vessel = wrinkle_vesselness(filled, mask, px_per_mm)
-    lines = wrinkle_lines(vessel, mask, px_per_mm)
+    lines = wrinkle_lines(vessel, mask if not_lines is None else mask & ~not_lines[box], px_per_mm)
     out["vesselness"][box] = vessel
     out["wrinkles"][box] = lines
     # A crease is not a pore: drop blob centres on or next to an accepted (long) line.

@@ -149,7 +149,7 @@ class UploadSchema(ma.Schema):
 
 
 class QualityProblemSchema(ma.Schema):
-    """One reason the photo cannot be used."""
+    """One reason the photo cannot be used (or, as a warning, a measure it cannot give)."""
 
     code = fields.String(required=True)
     message = fields.String(required=True)
@@ -162,6 +162,11 @@ class QualitySchema(ma.Schema):
 
     ok = fields.Boolean(required=True)
     problems = fields.List(fields.Nested(QualityProblemSchema), required=True)
+    warnings = fields.List(fields.Nested(QualityProblemSchema), dump_default=list, metadata={
+        "description": "Failed checks that leave the photo usable, e.g. `smoothing_filter` (a beauty filter "
+                       "erased the skin's fine texture: texture is not measured)."})
+    texture_comparable = fields.Boolean(dump_default=True, metadata={
+        "description": "False when a smoothing filter erased the texture the baseline shows."})
 
 
 class JobStatusSchema(ma.Schema):

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from imaging import catalogue
+from imaging.catalogue import NOT_COMPARABLE
 from schemas.photos import PHOTO_VIEWS
 
 #: Regions of a series, all skin first (``all_skin`` = every measured skin pixel).
@@ -110,6 +111,14 @@ class ExcludedPhotoSchema(ma.Schema):
     reason = fields.String(required=True, metadata={"enum": list(EXCLUSION_REASONS)})
 
 
+class LeftOutValueSchema(ma.Schema):
+    photo_id = fields.UUID(required=True)
+    milestone_name = fields.String(required=True)
+    measure = fields.String(required=True)
+    reasons = fields.List(fields.String(metadata={"enum": sorted(NOT_COMPARABLE)}), required=True,
+                          metadata={"description": "Why the value may not be compared with the baseline's."})
+
+
 class CourseProgressSchema(ma.Schema):
     course_id = fields.UUID(required=True)
     patient_id = fields.UUID(required=True)
@@ -121,6 +130,9 @@ class CourseProgressSchema(ma.Schema):
     split_face = fields.List(fields.Nested(SplitFaceDifferenceSchema), required=True)
     excluded = fields.List(fields.Nested(ExcludedPhotoSchema), required=True,
                            metadata={"description": "Photos left out of the series, with the reason."})
+    left_out = fields.List(fields.Nested(LeftOutValueSchema), required=True,
+                           metadata={"description": "Measures of charted photos left out as not comparable with "
+                                                    "the baseline (e.g. absolute colour without a colour chart)."})
 
 
 class NextMilestoneSchema(ma.Schema):

@@ -19,7 +19,7 @@ from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
 from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
 from backend.services import webhooks
-from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo
+from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo, stored_quality
 from backend.services.repeatability import enqueue_recompute_when_paired
 from backend.storage import ObjectNotFound, current_storage
 from imaging.catalogue import ALL_SKIN
@@ -180,7 +180,7 @@ def analyse_photo(ctx: JobContext) -> str | None:
     summary = result.to_dict()
     analysis = PhotoAnalysis(
         id=uuid.uuid4(), photo_id=photo_id, algorithm_version=version, baseline_photo_id=baseline_photo_id,
-        quality={"ok": summary["quality"]["ok"], "problems": summary["quality"]["problems"]},
+        quality=stored_quality(summary["quality"]),
         summary={k: v for k, v in summary.items() if k not in ("metrics", "regions", "quality")},
         face_found=result.metrics is not None, baseline_reference_key=reference_key,
         measurements=measurement_rows(result.metrics, result.regions), overlays=overlay_rows,

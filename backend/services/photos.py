@@ -419,6 +419,14 @@ def latest_analysis(photo: Photo) -> PhotoAnalysis | None:
     return current[-1] if current else photo.analyses[-1]
 
 
+def stored_quality(quality: dict) -> dict:
+    """The part of a quality report kept with a photo or an analysis: ``ok``, ``problems``,
+    ``warnings`` (codes that leave the photo usable, e.g. ``smoothing_filter``) and
+    ``texture_comparable`` (False when a smoothing filter erased the texture)."""
+    return {"ok": quality["ok"], "problems": quality["problems"], "warnings": quality.get("warnings", []),
+            "texture_comparable": quality.get("texture_comparable", True)}
+
+
 def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploader: User) -> Photo:
     """Sanitise, gate, store and register one uploaded photo (in the caller's transaction).
 
@@ -467,7 +475,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
         capture_conditions=metadata.capture_conditions, uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
-        quality={"ok": quality["ok"], "problems": quality["problems"]}, usable=bool(report.ok),
+        quality=stored_quality(quality), usable=bool(report.ok),
         repeat_of_id=metadata.repeat_of_id,
     )
     key = photo.prefix + "original." + EXTENSIONS[sanitised.format]

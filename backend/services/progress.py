@@ -7,7 +7,11 @@ found. Every other photo of the course that is neither deleted nor superseded by
 is listed in ``excluded`` with the reason (``unusable``, ``out_of_window``, ``repeat``,
 ``not_analysed``, ``no_face``) so a reader sees what was left out: an unusable retake is kept
 and listed, and the usable photo before it keeps counting.
-Only results of ONE algorithm version are ever compared (see ``imaging.version``).
+Only results of ONE algorithm version are ever compared (see ``imaging.version``), and of a
+charted photo only the measures the imaging reports as comparable with the baseline
+(``comparability`` of :func:`imaging.analysis.analyze`: absolute colour needs a colour chart,
+another camera's colour rendering, a failed registration, a smoothing filter on texture); the
+others are listed in ``left_out`` with the reasons.
 
 Change from baseline: value minus the baseline milestone's value (absolute, the measure's
 units) and ``100 * change / |baseline value|`` (percent, None when the baseline is 0).
@@ -195,6 +199,18 @@ class ExcludedPhoto:
 
 
 @dataclass(frozen=True)
+class LeftOutValue:
+    """A measure of a charted photo left out of its series because it is not comparable with the
+    baseline (:func:`imaging.analysis.comparability`: e.g. absolute colour without a colour chart,
+    another camera, registration failed), with the imaging's reasons."""
+
+    photo_id: uuid.UUID
+    milestone_name: str
+    measure: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CourseProgress:
     """Everything the series API, charts, dashboard and summary show of one course."""
 
@@ -210,6 +226,8 @@ class CourseProgress:
     split_face: tuple[SplitFaceDifference, ...]
     excluded: tuple[ExcludedPhoto, ...]
     milestones: tuple[Milestone, ...] = field(repr=False, default=())
+    #: Values of charted photos left out as not comparable (one entry per photo and measure).
+    left_out: tuple[LeftOutValue, ...] = ()
 
     @property
     def last_milestone_day(self) -> int:
@@ -281,6 +299,23 @@ def _measurement_values(analysis_ids: Iterable[uuid.UUID], measures: Sequence[st
     return {(a, r, m): (v if v is None or math.isfinite(v) else None) for a, r, m, v in rows}
 
 
+def _comparability(analysis_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Analysis id -> the imaging's per-measure comparability (stored in the analysis summary)."""
+    ids = list(analysis_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(select(PhotoAnalysis.id, PhotoAnalysis.summary).where(PhotoAnalysis.id.in_(ids))).all()
+    return {analysis_id: (summary or {}).get("comparability") or {} for analysis_id, summary in rows}
+
+
+def not_comparable_reasons(comparability: dict, measure: str) -> tuple[str, ...]:
+    """Why a measure of an analysis may not be compared with the baseline (empty when it may)."""
+    entry = comparability.get(measure)
+    if entry is None or entry.get("comparable", True):
+        return ()
+    return tuple(entry.get("reasons") or ("not_comparable",))
+
+
 def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_version: str = ALGORITHM_VERSION,
                     measures: Sequence[str] = SERIES_MEASURES, regions: Sequence[str] = SERIES_REGIONS,
                     mdc_path: str | None = None) -> CourseProgress:
@@ -307,6 +342,13 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     milestones = tuple(sorted(course.milestones, key=lambda m: m.day_offset))
     chosen, excluded = _choose_photos(course, view, algorithm_version)
     values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
+    comparability = _comparability(c.analysis_id for c in chosen.values())
+    left_out = [LeftOutValue(c.photo.id, c.milestone.name, measure, reasons)
+                for c in sorted(chosen.values(), key=lambda c: c.milestone.day_offset) for measure in measures
+                if (reasons := not_comparable_reasons(comparability.get(c.analysis_id, {}), measure))]
+    # A value the imaging says is not comparable is never charted, flagged or exported as change.
+    values = {key: value for key, value in values.items()
+              if not not_comparable_reasons(comparability.get(key[0], {}), key[2])}
     mdcs = study_mdc_table(algorithm_version, mdc_path)
     mdc_for = mdc_provider(course.patient.clinic_id, algorithm_version, mdcs)
     baseline_milestone = milestones[0] if milestones else None
@@ -343,6 +385,7 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
         course_id=course.id, patient_id=course.patient_id, view=view, algorithm_version=algorithm_version,
         baseline_date=course.baseline_date, day_zero=day_zero, split_face_treated_side=course.split_face_treated_side,
         series=tuple(series), split_face=split, excluded=tuple(excluded), milestones=milestones,
+        left_out=tuple(left_out),
     )
 
 

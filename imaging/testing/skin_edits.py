@@ -33,12 +33,12 @@ def _add_od(img: np.ndarray, od_rgb: np.ndarray) -> np.ndarray:
     return np.where(touched, edited, img).astype(np.float32)
 
 
-def _feathered(mask: np.ndarray) -> np.ndarray:
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), _FEATHER_PX)
+def _feathered(mask: np.ndarray, feather_px: float = _FEATHER_PX) -> np.ndarray:
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), feather_px)
     return np.where(mask, soft, 0.0).astype(np.float32)
 
 
-def add_haemoglobin(img: np.ndarray, mask: np.ndarray, density: float) -> np.ndarray:
+def add_haemoglobin(img: np.ndarray, mask: np.ndarray, density: float, feather_px: float = _FEATHER_PX) -> np.ndarray:
     """Add diffuse haemoglobin (erythema) inside a mask.
 
     Parameters
@@ -47,22 +47,30 @@ def add_haemoglobin(img: np.ndarray, mask: np.ndarray, density: float) -> np.nda
     mask : ndarray, bool HxW
     density : float, haemoglobin density to add (log10 OD along the unit vector);
         0.02-0.05 is a mild flush, 0.1-0.2 a clear erythema
+    feather_px : float, Gaussian sigma (px) of the soft edge inside the mask (a diffuse flush
+        fades over millimetres)
 
     Returns
     -------
     ndarray, float32 HxWx3, linear sRGB in [0, 1]
     """
-    weight = _feathered(mask)
+    weight = _feathered(mask, feather_px)
     return _add_od(img, weight[..., None] * (density * HAEMOGLOBIN_OD_VECTOR).astype(np.float32))
 
 
-def _random_points_in(mask: np.ndarray, n: int, margin_px: int, rng: np.random.Generator) -> np.ndarray:
-    """n random (row, col) points inside ``mask`` eroded by ``margin_px``."""
+def _random_points_in(mask: np.ndarray, n: int, margin_px: int, rng: np.random.Generator,
+                      of_total: int | None = None) -> np.ndarray:
+    """n random (row, col) points inside ``mask`` eroded by ``margin_px``.
+
+    With ``of_total`` (>= n), the first n of ``of_total`` points drawn with the same generator:
+    nested sets, so a larger n adds points and keeps the smaller n's (graded changes).
+    """
     inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)) > 0
     candidates = np.argwhere(inner if inner.any() else mask)
     if candidates.size == 0 or n <= 0:
         return np.zeros((0, 2), dtype=np.int64)
-    return candidates[rng.choice(len(candidates), size=n, replace=len(candidates) < n)]
+    draw = max(n, of_total or 0)
+    return candidates[rng.choice(len(candidates), size=draw, replace=len(candidates) < draw)][:n]
 
 
 def add_melanin_spots(
@@ -73,6 +81,7 @@ def add_melanin_spots(
     density: float,
     px_per_mm: float,
     seed: int = 0,
+    of_total: int | None = None,
 ) -> np.ndarray:
     """Add ``n`` round pigment spots (lentigo-like) inside a mask.
 
@@ -86,6 +95,8 @@ def add_melanin_spots(
         visible brown spot
     px_per_mm : float
     seed : int, random seed for spot positions
+    of_total : int, optional; spots are the first ``n`` of ``of_total`` drawn positions, so
+        graded edits (n = 15, 30, 45 of 60) are nested
 
     Returns
     -------
@@ -94,7 +105,7 @@ def add_melanin_spots(
     rng = np.random.default_rng(seed)
     radius_px = max(1, int(round(diameter_mm * px_per_mm / 2)))
     layer = np.zeros(mask.shape, dtype=np.float32)
-    for r, c in _random_points_in(mask, n, 2 * radius_px, rng):
+    for r, c in _random_points_in(mask, n, 2 * radius_px, rng, of_total):
         cv2.circle(layer, (int(c), int(r)), radius_px, 1.0, -1, cv2.LINE_AA)
     layer = cv2.GaussianBlur(np.minimum(layer, 1.0), (0, 0), 0.25 * px_per_mm) * mask
     return _add_od(img, layer[..., None] * (density * MELANIN_OD_VECTOR).astype(np.float32))
@@ -107,6 +118,7 @@ def add_fine_lines(
     depth: float,
     px_per_mm: float,
     seed: int = 0,
+    of_total: int | None = None,
 ) -> np.ndarray:
     """Add ``n`` fine lines (shadowed creases) inside a mask.
 
@@ -119,6 +131,7 @@ def add_fine_lines(
         0.05 is faint, 0.15 a clearly visible line
     px_per_mm : float
     seed : int, random seed
+    of_total : int, optional; lines are the first ``n`` of ``of_total`` drawn (nested grades)
 
     Returns
     -------
@@ -132,10 +145,13 @@ def add_fine_lines(
     rng = np.random.default_rng(seed)
     layer = np.zeros(mask.shape, dtype=np.float32)
     width_px = max(1, int(round(0.5 * px_per_mm)))
-    for r, c in _random_points_in(mask, n, int(4 * px_per_mm), rng):
-        length = rng.uniform(8.0, 20.0) * px_per_mm
-        angle = np.radians(rng.uniform(-25.0, 25.0))
-        bend = rng.uniform(-1.5, 1.5) * px_per_mm
+    points = _random_points_in(mask, n, int(4 * px_per_mm), rng, of_total)
+    # Shapes are drawn for every point of the nested set, so line k has the same shape at any n.
+    shapes = rng.uniform((8.0, -25.0, -1.5), (20.0, 25.0, 1.5), size=(max(n, of_total or 0), 3))
+    for (r, c), (length_mm, angle_deg, bend_mm) in zip(points, shapes):
+        length = length_mm * px_per_mm
+        angle = np.radians(angle_deg)
+        bend = bend_mm * px_per_mm
         t = np.linspace(-0.5, 0.5, 24)
         xs = c + t * length * np.cos(angle) - 4 * bend * (t**2 - 0.25) * np.sin(angle)
         ys = r + t * length * np.sin(angle) + 4 * bend * (t**2 - 0.25) * np.cos(angle)

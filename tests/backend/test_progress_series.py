@@ -67,6 +67,9 @@ def test_published_table_has_an_mdc_for_every_series_region_and_measure():
     assert mdcs, "imaging/reliability_table.json is not of the current algorithm version"
     for region in SERIES_REGIONS:
         for measure in SERIES_MEASURES:
+            if (region, measure) == ("forehead", "redness"):
+                assert (region, measure) not in mdcs  # the forehead is redness's reference: no value
+                continue
             assert mdcs[(region, measure)].mdc95 > 0, (region, measure)
 
 
@@ -134,6 +137,23 @@ def test_older_algorithm_version_is_compared_only_with_itself(app, client, world
         (20.0, 0.0, 0.0), (18.0, -2.0, -10.0)]
     # The test table is of the running version: no MDC for 2025.1.1 results.
     assert redness["mdc95"] is None and redness["points"][1]["exceeds_mdc"] is None
+
+
+def test_values_the_imaging_says_are_not_comparable_are_left_out_with_the_reasons(app, client, world, headers_of):
+    course = world.course
+    add_result(app, course, "baseline", day(0), {("all_skin", "redness"): 20.0, ("all_skin", "pigmentation"): 1.0})
+    follow = add_result(app, course, "2_weeks", day(14), {("all_skin", "redness"): 35.0, ("all_skin", "pigmentation"): 1.2},
+                        not_comparable={"redness": ["other_camera"]})
+    body = client.get(f"/api/v1/courses/{course.id}/progress?region=all_skin",
+                      headers=headers_of("clinician_a")).get_json()
+    redness = series_of(body, "redness", "all_skin")
+    # Never charted or flagged as change: the point has no value, change or flag.
+    assert [(p["value"], p["change"], p["exceeds_mdc"]) for p in redness["points"]] == [
+        (20.0, 0.0, False), (None, None, None)]
+    pigmentation = series_of(body, "pigmentation", "all_skin")
+    assert [p["value"] for p in pigmentation["points"]] == [1.0, 1.2]
+    assert body["left_out"] == [{"photo_id": str(follow), "milestone_name": "2_weeks", "measure": "redness",
+                                 "reasons": ["other_camera"]}]
 
 
 def test_split_face_differences(app, client, world, headers_of):

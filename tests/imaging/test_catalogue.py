@@ -23,21 +23,10 @@ from measures_fixtures import canonical_face_linear, region_masks
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def readme_measures_table() -> str:
-    """The README's measures table, rendered from :data:`imaging.catalogue.MEASURES`."""
-    rows = ["| key | label | formula | units (UCUM) | more means | compare across photos | reference |",
-            "|---|---|---|---|---|---|---|"]
-    for m in MEASURES:
-        key = f"`{m.key}`" + (" (headline)" if m.headline else "")
-        unit = m.unit + (f" (`{m.ucum}`)" if m.ucum else "")
-        rows.append(f"| {key} | {m.label} | {m.formula} | {unit} | {m.direction} | `{m.comparability}` | "
-                    f"{m.reference} |")
-    return "\n".join(rows) + "\n"
-
-
 def test_readme_measures_table_is_the_catalogue():
-    expected = readme_measures_table()
-    assert expected in README.read_text(), "README measures table differs from imaging.catalogue; write:\n" + expected
+    expected = catalogue.markdown_table()
+    assert expected in README.read_text(), ("README measures table differs from imaging.catalogue; paste the "
+                                            "output of `python -m imaging.catalogue`:\n" + expected)
 
 
 def test_every_measured_key_is_defined_and_every_definition_is_measured():
@@ -59,17 +48,19 @@ def test_definitions_are_complete_and_consistent():
         assert m.decimals >= 0
     # Absolute colour needs a ColorChecker; densities, ratios and local contrasts do not.
     absolute = {m.key for m in MEASURES if m.comparability is Comparability.NEEDS_COLOUR_REFERENCE}
-    assert absolute == {"a_star", "delta_a_star", "l_star", "b_star", "ita_deg", "melanin_index", "glcm"}
+    assert absolute == {"a_star", "delta_a_star", "erythema_index", "haemoglobin_density", "l_star", "b_star",
+                        "ita_deg", "melanin_index", "melanin_density", "glcm"}
+    # Nothing that needs a colour chart is studied (charted and flagged as change without one).
+    assert not absolute & set(STUDIED_MEASURES)
     assert "Measure listing" in catalogue.__doc__ and "``melanin_index`` - Melanin index" in catalogue.__doc__
 
 
 def test_studied_measures_are_the_series_measures_in_their_order():
     assert STUDIED_MEASURES == (
-        "redness", "pigmentation", "texture", "a_star", "erythema_index", "l_star", "ita_deg", "melanin_index",
-        "spot_area_fraction", "melanin_spread", "wrinkle_density_mm_per_cm2")
-    # Worse-direction flags as the progress series has always used them: higher is worse except L* and ITA.
-    lower = {m.key for m in MEASURES if m.key in STUDIED_MEASURES and m.worse_when == "lower"}
-    assert lower == {"l_star", "ita_deg"}
+        "redness", "pigmentation", "texture", "red_area_fraction", "spot_area_fraction", "melanin_spread",
+        "roughness")
+    # Every studied measure is worse when higher (more redness, pigment, lines, roughness).
+    assert {m.worse_when for m in MEASURES if m.key in STUDIED_MEASURES} == {"higher"}
 
 
 def test_regions():

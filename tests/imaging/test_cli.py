@@ -28,7 +28,7 @@ def json_lines(stdout: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("photos")
-    photo = synthetic.phone_photo(SIZE)
+    photo = synthetic.sharp_phone_photo(SIZE)
     files = {
         "baseline": synthetic.to_jpeg(photo.rgb),
         "follow": synthetic.to_png(synthetic.shift(photo, 25, -15).rgb),

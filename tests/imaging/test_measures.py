@@ -24,7 +24,9 @@ def test_output_contract_is_json_and_complete():
     json.dumps(result, allow_nan=False)
     assert set(result) == {"metrics", "regions"}
     assert set(result["regions"]) == set(REGION_NAMES)
-    for entry in (result["metrics"], *result["regions"].values()):
+    # Redness is a contrast against the forehead: the forehead itself has no value.
+    assert result["regions"]["forehead"]["redness"] is None
+    for entry in (result["metrics"], *(v for k, v in result["regions"].items() if k != "forehead")):
         for key in ("redness", "pigmentation", "texture", "a_star", "delta_a_star", "erythema_index",
                     "haemoglobin_density", "red_area_fraction", "l_star", "ita_deg", "melanin_index",
                     "melanin_density", "spot_count", "spot_area_fraction", "melanin_spread", "roughness",
@@ -62,7 +64,8 @@ def test_small_or_missing_regions_report_none():
     result = measures.measure_regions(canonical_face_linear(), without_forehead, PX_PER_MM)
     assert "forehead" not in result["regions"]
     assert result["metrics"]["delta_a_star"] is None  # no reference region
-    assert result["metrics"]["redness"] is not None
+    assert result["metrics"]["redness"] is None  # a contrast against the forehead
+    assert result["metrics"]["pigmentation"] is not None
 
 
 def test_clipped_pixels_are_not_measured():

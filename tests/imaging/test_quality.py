@@ -10,7 +10,19 @@ import pytest
 from capture_helpers import detect, truth_geometry
 from imaging.testing import synthetic
 from imaging.decode import decode_image
-from imaging.quality import MESSAGES, THRESHOLDS, assess_quality, quality_gate
+from imaging.quality import CHECKS, MESSAGES, THRESHOLDS, assess_quality, quality_gate
+
+
+@pytest.fixture(scope="module")
+def phone_photo() -> synthetic.SyntheticPhoto:
+    """The 12 MP test portrait with a phone camera's edge sharpness (the plain upscaled
+    astronaut is, rightly, blurred for a gate that judges blur relative to the face)."""
+    return synthetic.sharp_phone_photo()
+
+
+@pytest.fixture(scope="module")
+def phone_jpeg(phone_photo) -> bytes:
+    return synthetic.to_jpeg(phone_photo.rgb)
 
 
 def gate(photo: synthetic.SyntheticPhoto, baseline_geometry=None, quality: int = 92):
@@ -25,9 +37,10 @@ def good_report(phone_jpeg):
 def test_good_photo_passes_with_every_check_reported(good_report):
     assert good_report.ok, good_report.codes
     assert good_report.problems == []
-    expected = {"face_count", "face_width_fraction", "face_outside_fraction", "sharpness", "skin_lightness_low",
-                "skin_lightness_high", "skin_clipped_fraction", "glare_fraction", "left_right_light_ratio",
-                "top_bottom_light_ratio", "skin_hue_deg", "skin_chroma", "yaw_deg", "pitch_deg", "roll_deg"}
+    expected = {"face_count", "face_score", "face_width_fraction", "face_outside_fraction",
+                "blur_percent_of_face_width", "highlight_lightness", "skin_lightness_low", "skin_lightness_high",
+                "skin_clipped_fraction", "glare_fraction", "left_right_light_ratio", "top_bottom_light_ratio",
+                "skin_hue_deg", "skin_chroma", "highlight_chroma", "yaw_deg", "pitch_deg", "roll_deg"}
     assert set(good_report.checks) == expected
     for name, check in good_report.checks.items():
         assert check.passed, name
@@ -51,7 +64,7 @@ def test_ordinary_recapture_variation_passes(phone_photo, variant):
             "rotated_6": lambda p: synthetic.rotate(p, 6),
             "rescaled_0.7": lambda p: synthetic.rescale(p, 0.7),
             "noise": lambda p: synthetic.gaussian_noise(p, 4),
-            "landscape": lambda p: synthetic.phone_photo(synthetic.PHONE_LANDSCAPE, iod_fraction=0.12),
+            "landscape": lambda p: synthetic.sharp_phone_photo(synthetic.PHONE_LANDSCAPE, iod_fraction=0.12),
         }[variant](phone_photo)
         report = gate(photo, quality=70 if variant == "jpeg_q70" else 92)
     assert report.ok, (variant, report.codes)
@@ -61,15 +74,16 @@ def test_ordinary_recapture_variation_passes(phone_photo, variant):
 BAD_PHOTOS = {
     "no_face": lambda p: p.with_rgb(np.broadcast_to(np.array([150, 140, 130], np.uint8), p.rgb.shape).copy()),
     "multiple_faces": synthetic.add_second_face,
-    "face_too_small": lambda p: synthetic.phone_photo(iod_fraction=0.07),
+    "face_too_small": lambda p: synthetic.sharp_phone_photo(iod_fraction=0.05),
     "face_cut_off": lambda p: synthetic.cut_off(p, 0.0, "bottom"),
-    "blurred": lambda p: synthetic.blur(p, 0.03),
+    "blurred": lambda p: synthetic.blur(p, 0.015),
     "underexposed": lambda p: synthetic.exposure(p, 0.1),
     "overexposed": lambda p: synthetic.exposure(p, 3.0),
-    "uneven_lighting": lambda p: synthetic.one_sided_light(p, 0.3),
+    # A ramp to 0.3 is a nuisance the measures must survive (issue 11); half that is refused.
+    "uneven_lighting": lambda p: synthetic.one_sided_light(p, 0.15),
     "coloured_lighting": lambda p: synthetic.white_balance(p, (0.7, 1.0, 1.5)),
     "glare": lambda p: synthetic.glare_spots(p, 8),
-    "head_turned": lambda p: synthetic.turn_head(p, 35),
+    "head_turned": lambda p: synthetic.turn_head(p, 45),
 }
 
 
@@ -89,8 +103,9 @@ def test_green_and_orange_light_are_coloured_lighting(phone_photo, cast):
 
 
 def test_roll_and_pitch_trigger_head_turned(phone_photo):
-    assert "head_turned" in gate(synthetic.rotate(phone_photo, 15)).codes
-    assert "head_turned" in gate(synthetic.turn_head(phone_photo, pitch_degrees=-30)).codes
+    assert "head_turned" in gate(synthetic.rotate(phone_photo, 20)).codes
+    # The mesh's pitch does not follow a 2-D cylinder warp (not a real nod); a nod is caught
+    # against the baseline by the eye-mouth foreshortening (test_baseline_comparison).
 
 
 def test_shadowed_upper_face_is_uneven_lighting(phone_photo):
@@ -102,15 +117,18 @@ def test_shadowed_upper_face_is_uneven_lighting(phone_photo):
     assert "uneven_lighting" in report.codes
 
 
-def test_sharpness_falls_monotonically_with_blur(phone_photo):
-    values = [gate(synthetic.blur(phone_photo, s)).checks["sharpness"].value for s in (0.0, 0.01, 0.02, 0.04)]
-    assert values == sorted(values, reverse=True)
+def test_blur_measure_rises_monotonically_with_blur(phone_photo):
+    values = [gate(synthetic.blur(phone_photo, s)).checks["blur_percent_of_face_width"].value
+              for s in (0.0, 0.005, 0.011, 0.02)]
+    assert values == sorted(values)
+    # sigma = 0.5 % of the face width (0.011 IOD) fails; the sharp photo passes.
+    assert values[0] <= THRESHOLDS["blur_percent_of_face_width"] < values[2]
 
 
-def test_sharpness_does_not_depend_on_photo_size(phone_photo):
-    full = gate(phone_photo).checks["sharpness"].value
-    smaller = gate(synthetic.rescale(phone_photo, 0.6)).checks["sharpness"].value
-    assert abs(full - smaller) < 0.25 * full
+def test_blur_measure_does_not_depend_on_photo_size(phone_photo):
+    full = gate(phone_photo).checks["blur_percent_of_face_width"].value
+    smaller = gate(synthetic.rescale(phone_photo, 0.6)).checks["blur_percent_of_face_width"].value
+    assert abs(full - smaller) < 0.25 * THRESHOLDS["blur_percent_of_face_width"]
 
 
 def test_baseline_comparison(phone_photo):
@@ -129,11 +147,25 @@ def test_baseline_comparison(phone_photo):
     assert "framing_differs_from_baseline" in gate(moved, baseline_geometry=baseline).codes
     turned = synthetic.turn_head(phone_photo, 25)
     assert "pose_differs_from_baseline" in gate(turned, baseline_geometry=baseline).codes
+    nodded = synthetic.turn_head(phone_photo, pitch_degrees=-30)
+    assert "pose_differs_from_baseline" in gate(nodded, baseline_geometry=baseline).codes
 
 
 def test_thresholds_and_messages_cover_every_code():
     codes = {"no_face", "multiple_faces", "face_too_small", "face_cut_off", "blurred", "underexposed",
              "overexposed", "uneven_lighting", "coloured_lighting", "glare", "head_turned",
-             "pose_differs_from_baseline", "framing_differs_from_baseline"}
+             "pose_differs_from_baseline", "framing_differs_from_baseline", "expression_differs_from_baseline",
+             "smoothing_filter"}
     assert set(MESSAGES) == codes
+    assert {spec.code for spec in CHECKS.values()} | {"no_face"} == codes
+    assert all(spec.threshold in THRESHOLDS for spec in CHECKS.values() if spec.threshold)
     assert all(isinstance(v, (float, tuple)) for v in THRESHOLDS.values())
+
+
+def test_readme_thresholds_table_is_generated_from_code():
+    from pathlib import Path
+
+    from imaging.quality import thresholds_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert thresholds_table() in readme

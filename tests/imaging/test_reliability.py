@@ -145,7 +145,15 @@ def test_published_table_has_every_face_region_and_its_date():
 
     table = load_reliability_table()
     assert list(table.regions) == list(REGION_NAMES)
-    assert all(set(entries) == set(STUDIED_MEASURES) for entries in table.regions.values())
+    for region, entries in table.regions.items():
+        # The forehead is redness's reference: it has no redness of its own.
+        expected = set(STUDIED_MEASURES) - ({"redness"} if region == "forehead" else set())
+        assert set(entries) == expected, region
+    # Noise by skin type: every Fitzpatrick group of the real-face set has its own entries.
+    assert set(table.groups) == {"I-II", "III-IV", "V-VI"}
+    for group, sections in table.groups.items():
+        assert set(sections["all_skin"]) == set(STUDIED_MEASURES), group
+        assert table.entry("redness", "all_skin", group) == sections["all_skin"]["redness"]
     assert table.generated_at and table.generated_at.startswith("20")
     entries = table.by_region()
     assert entries[("all_skin", "redness")] == table.all_skin["redness"]
@@ -162,3 +170,13 @@ def test_a_hand_written_table_needs_only_mdc_icc_and_band(tmp_path):
     assert table.algorithm_version == "1999.1.1" and table.generated_at is None and table.regions == {}
     entry = table.all_skin["redness"]
     assert (entry.mdc95, entry.icc, entry.band) == (1.5, 0.9, "excellent") and math.isnan(entry.sem)
+
+
+def test_readme_reliability_tables_are_the_published_study():
+    from pathlib import Path
+
+    from imaging.reliability import markdown_tables
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    expected = markdown_tables()
+    assert expected in readme, "README reliability tables differ: paste `python -m imaging.reliability`:\n" + expected

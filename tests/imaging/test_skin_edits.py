@@ -27,9 +27,14 @@ HEADLINES = ("redness", "pigmentation", "texture")
 MASKS = region_masks()
 SKIN = MASKS["skin"]
 
+#: Where the redness edit goes: a flush of the central face. The redness headline is a contrast
+#: against the forehead (imaging.catalogue), so a flush of the whole face, forehead included,
+#: would not show in it by design.
+FLUSH = MASKS["left_cheek"] | MASKS["right_cheek"] | MASKS["nose"]
+
 # Grades of each kind of change (0 = untouched).
 GRADES = {
-    "redness": [lambda img, g=g: skin_edits.add_haemoglobin(img, SKIN, 0.02 * g) for g in range(5)],
+    "redness": [lambda img, g=g: skin_edits.add_haemoglobin(img, FLUSH, 0.02 * g) for g in range(5)],
     "pigmentation": [
         lambda img, g=g: skin_edits.add_melanin_spots(img, SKIN, 10 * g, 2.5, 0.2, PX_PER_MM, seed=7) for g in range(5)
     ],
@@ -78,6 +83,7 @@ def test_edits_stay_inside_the_mask_and_in_range():
         assert edited.dtype == np.float32 and edited.min() >= 0 and edited.max() <= 1
         assert np.array_equal(edited[~SKIN], face[~SKIN])
         assert not np.array_equal(edited[SKIN], face[SKIN])
+    assert np.array_equal(GRADES["redness"][-1](face)[~FLUSH], face[~FLUSH])
 
 
 def test_spot_and_line_counts_follow_the_edits():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.services import progress
-from imaging.catalogue import FITZPATRICK_GROUP_NAMES, REGION_NAMES
+from imaging.catalogue import FITZPATRICK_GROUP_NAMES, NOT_COMPARABLE, REGION_NAMES
 from imaging.patches import PATCH_REGIONS
 from schemas.clinical import (
     ADVERSE_EVENT_TYPES,
@@ -120,6 +120,10 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  "photos.capture_time_source", choices=("app", "exif", "upload")),
         Variable("quality_problems", "string", "Quality-gate problem codes of the newest photo", "photos.quality",
                  allowed="semicolon-separated codes"),
+        Variable("not_comparable", "string", "Measures of the visit's photo left out of measurements.csv because "
+                 "the imaging reports them not comparable with the baseline, each with its reasons",
+                 "photo_analyses.summary.comparability",
+                 allowed="measure:reason[,reason] joined by ; (reasons: " + "|".join(NOT_COMPARABLE) + ")"),
     ),
     "measurements.csv": (
         PARTICIPANT_ID, MILESTONE, DAYS_SINCE_BASELINE,

@@ -52,6 +52,9 @@ def export_photos(course: TreatmentCourse, view: str) -> list[Photo]:
 def _visit_rows(participant: Participant, course_progress: progress.CourseProgress, view: str) -> list[dict[str, Any]]:
     photos = export_photos(participant.course, view)
     measured_days = {p.milestone_name: p.days_since_baseline for s in course_progress.series for p in s.points}
+    not_comparable: dict[str, list[str]] = {}
+    for left in course_progress.left_out:
+        not_comparable.setdefault(left.milestone_name, []).append(f"{left.measure}:{','.join(left.reasons)}")
     rows = []
     for milestone in course_progress.milestones:
         own = [p for p in photos if p.milestone_id == milestone.id]
@@ -65,6 +68,7 @@ def _visit_rows(participant: Participant, course_progress: progress.CourseProgre
             "make_up": newest.make_up if newest is not None else None,
             "capture_time_source": newest.capture_time_source if newest is not None else None,
             "quality_problems": ";".join(sorted(str(p.get("code", "")) for p in problems)) or None,
+            "not_comparable": ";".join(not_comparable.get(milestone.name, [])) or None,
         })
     return rows
 
