@@ -92,9 +92,13 @@ class BaselineReference:
     algorithm_version : str
         Version that produced the reference (region placement depends on it).
     camera : (str or None, str or None) or None
-        EXIF (make, model) of the baseline photo: a follow-up from another camera renders
-        colour differently (tone curve, colour matrix), so its colour measures are comparable
-        only through a colour chart.
+        The baseline photo's camera (EXIF make and model, or what the caller said): a follow-up
+        from another camera renders colour differently (tone curve, colour matrix), so its colour
+        contrasts are comparable only when both photos had a colour chart.
+    color_reference : str or None
+        The baseline's colour reference (``colorchecker`` ...): contrasts are computed with the
+        chart's tone curves undone only when there is a chart, so a follow-up is comparable only
+        when it had a chart exactly when the baseline did.
     """
 
     canonical_rgb: np.ndarray
@@ -104,6 +108,7 @@ class BaselineReference:
     geometry: FaceGeometry
     algorithm_version: str = ALGORITHM_VERSION
     camera: tuple[str | None, str | None] | None = None
+    color_reference: str | None = None
 
     @functools.cached_property
     def region_masks(self) -> dict[str, np.ndarray]:
@@ -132,6 +137,7 @@ class BaselineReference:
             "source_size": list(self.source_size),
             "geometry": _geometry_fields(self.geometry),
             "camera": None if self.camera is None else list(self.camera),
+            "color_reference": self.color_reference,
         }))
         buffer = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
@@ -188,6 +194,7 @@ class BaselineReference:
             geometry=_geometry_from_fields(meta["geometry"]),
             algorithm_version=str(meta["algorithm_version"]),
             camera=None if meta.get("camera") is None else tuple(meta["camera"]),
+            color_reference=meta.get("color_reference"),
         )
 
 
@@ -376,7 +383,8 @@ def registration_to_dict(canonical: CanonicalFace) -> dict | None:
     return to_json_safe(asdict(canonical.registration))
 
 
-def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_overlays: bool = False) -> AnalysisResult:
+def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_overlays: bool = False,
+            camera: tuple[str | None, str | None] | None = None) -> AnalysisResult:
     """Analyse one face photo.
 
     Parameters
@@ -386,6 +394,9 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     baseline : BaselineReference or None
         The patient's baseline for a follow-up: the face is registered onto it so the same
         skin is measured, and the quality gate compares pose and framing with it.
+    camera : (str or None, str or None), optional
+        Which camera took the photo when the bytes no longer say (a stored photo whose EXIF was
+        removed); default the EXIF make and model of ``data``.
     want_overlays : bool
         Render the PNG overlays (``redness``, ``pigment_spots``, ``wrinkles``, ``regions``
         and, with a baseline, ``before_after``).
@@ -402,7 +413,7 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     timer = _StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(data)
-    decoded_camera = (decoded.camera_make, decoded.camera_model)
+    decoded_camera = tuple(camera) if camera is not None else (decoded.camera_make, decoded.camera_model)
     with timer.stage("face"):
         overview, found, geometry = face_on_overview(decoded.rgb)
     # The quality gate runs on the overview, like quality_gate() at upload (a ~1000 px decode):
@@ -509,6 +520,7 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
         geometry=result.geometry,
         algorithm_version=result.algorithm_version,
         camera=result.camera,
+        color_reference=result.color_reference,
     )
 
 
@@ -563,6 +575,11 @@ def cheek_colour_change(canonical_rgb: np.ndarray, baseline: BaselineReference, 
     return float(np.hypot(*(now - then)))
 
 
+def _known(camera) -> bool:
+    """A camera identity to compare: something said who made it or which model it is."""
+    return camera is not None and any(part for part in camera)
+
+
 def comparability(quality: QualityReport, color_reference: str, baseline: BaselineReference | None,
                   camera: tuple | None, registered: bool | None, cheek_change: float | None = None) -> dict:
     """Per measure: can this photo's value be compared with the baseline's, and if not, why.
@@ -596,9 +613,12 @@ def comparability(quality: QualityReport, color_reference: str, baseline: Baseli
             reasons.append("no_colour_reference")
         if baseline is not None and registered is False:
             reasons.append("not_registered")
-        if (measure.group != "texture" and baseline is not None and baseline.camera is not None
-                and camera is not None and tuple(baseline.camera) != tuple(camera) and color_reference != "colorchecker"):
-            reasons.append("other_camera")
+        if measure.comparability is Comparability.WITHIN_PHOTO and measure.group != "texture" and baseline is not None:
+            with_chart = color_reference == "colorchecker"
+            if with_chart != (baseline.color_reference == "colorchecker"):
+                reasons.append("colour_reference_differs")
+            elif not with_chart and _known(baseline.camera) and _known(camera) and tuple(baseline.camera) != tuple(camera):
+                reasons.append("other_camera")
         if measure.group == "texture" and not texture_ok:
             reasons.append("texture_not_comparable")
         if measure.group == "redness" and cheek_change is not None and cheek_change > MAX_CHEEK_COLOUR_CHANGE:

@@ -68,8 +68,9 @@ class Comparability(StrEnum):
         structure): a global exposure change or white-balance gain cancels, so values of one
         camera are comparable across photos without a colour chart (measured by the recapture
         study on real faces: ``bench/reliability.py``). A photo from another camera renders
-        contrast with another tone curve, so then a ColorChecker in both photos is needed
-        (:func:`imaging.analysis.comparability` says ``other_camera``).
+        colour contrast with another tone curve, so then a ColorChecker in both photos is needed
+        (:func:`imaging.analysis.comparability` says ``other_camera``); the texture measures
+        (luminance structure, not colour) are not held to that.
     ``needs_colour_reference``
         Absolute colour (CIELAB L*, a*, b*, ITA, melanin and erythema indices, mean chromophore
         densities, fixed-bin L* texture): follows exposure and white balance, which nothing in
@@ -125,7 +126,7 @@ MEASURES: tuple[Measure, ...] = (
     # --- redness
     Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
             "100 x (mean haemoglobin density of the region - mean haemoglobin density of the forehead of the "
-            "same photo), densities of the Tsumura separation of the photo's own linear light (chart-corrected "
+            "same photo), densities of the Tsumura separation of the photo's own linear light (the chart's tone curves undone "
             "when a ColorChecker is in the frame); for all skin: every measured pixel outside the forehead; the "
             "forehead has no value (it is the reference)",
             "unbounded; typical cheeks -5 to 25", "redder than the forehead (more blood)", "higher",
@@ -162,7 +163,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pigmentation", "Pigmentation", "pigmentation", "centi-OD", "10*-2{OD}",
             "pigment load: 100 x mean over the region's pixels of max(0, e - 0.06), e = melanin density minus "
             "its local background (masked Gaussian mean, sigma 4 mm), melanin from the Tsumura separation of "
-            "the photo's own linear light (chart-corrected when a ColorChecker is in the frame)",
+            "the photo's own linear light (the chart's tone curves undone when a ColorChecker is in the frame)",
             ">= 0; even skin < 0.3, visibly spotted > 1", "more or darker spots and patches", "higher",
             _TSUMURA + "; local-contrast spot detection", _WITHIN, 2, headline=True, studied=True,
             notes="Local contrast only: an even darkening or lightening of the whole region (tan) is not counted; "
@@ -231,8 +232,10 @@ NOT_COMPARABLE: dict[str, str] = {
     "quality_gate": "the photo failed the quality gate",
     "no_colour_reference": "absolute colour needs a colour chart in every photo",
     "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
-    "other_camera": "taken with another camera than the baseline: its colour rendering differs and no colour chart "
-                    "was in both photos",
+    "other_camera": "taken with another camera than the baseline, without a colour chart: another phone's tone "
+                    "curve scales every colour contrast",
+    "colour_reference_differs": "a colour chart was in only one of the two photos: their colour contrasts were "
+                                "computed differently (the chart's tone curves undone in one only)",
     "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
     "light_colour_differs": "the light's colour differs between the two sides of the face from the baseline's (e.g. "
                             "a lamp on one side, daylight on the other): contrasts across the face are not comparable",

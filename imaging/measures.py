@@ -140,8 +140,8 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
     px_per_mm : float, image scale (canonical frame: ~4.06)
     contrast_rgb : ndarray, float32 HxWx3, optional
         The linear image read only through differences within the photo (redness against the
-        forehead, spots against their surroundings, texture): the chart-corrected image when a
-        ColorChecker was found, else the photo's own linearised sRGB
+        forehead, spots against their surroundings, texture): the photo's own linearised sRGB,
+        with the chart's tone curves undone when a ColorChecker was found
         (:func:`imaging.analysis.contrast_image`). Default ``linear_rgb``.
 
     Returns

@@ -156,7 +156,9 @@ def analyse_photo(ctx: JobContext) -> str | None:
     db.session.commit()  # end the read transaction before minutes of computing
 
     try:
-        result = analyze(data, baseline=reference, want_overlays=True)
+        # The stored bytes carry no EXIF camera (sanitised): the photo's device says which camera.
+        result = analyze(data, baseline=reference, want_overlays=True,
+                         camera=(photo.device, None) if photo.device else None)
     except ImageError as error:
         raise PermanentJobError(f"photo cannot be analysed: {error.code}") from None
     storage = current_storage()

@@ -419,6 +419,14 @@ def latest_analysis(photo: Photo) -> PhotoAnalysis | None:
     return current[-1] if current else photo.analyses[-1]
 
 
+def exif_camera(decoded) -> str | None:
+    """The camera named by the upload's EXIF (make and model; sanitising removes them from the
+    stored file): recorded as the photo's ``device`` when the app sent none, because colour
+    contrasts of photos from different cameras are not comparable without a chart."""
+    name = " ".join(part.strip() for part in (decoded.camera_make, decoded.camera_model) if part and part.strip())
+    return name[:64] or None
+
+
 def stored_quality(quality: dict) -> dict:
     """The part of a quality report kept with a photo or an analysis: ``ok``, ``problems``,
     ``warnings`` (codes that leave the photo usable, e.g. ``smoothing_filter``) and
@@ -472,7 +480,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
         id=uuid.uuid4(), patient_id=patient.id, course_id=course.id,
         milestone_id=milestone.id if milestone is not None else None, out_of_window=out_of_window,
         view=metadata.view, captured_at=capture.at, capture_date=capture.local_date,
-        capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device,
+        capture_time_source=capture.source, make_up=metadata.make_up, device=metadata.device or exif_camera(decoded),
         capture_conditions=metadata.capture_conditions, uploaded_by_user_id=uploader.id, content_type=sanitised.content_type,
         image_format=sanitised.format, width=sanitised.width, height=sanitised.height,
         quality=stored_quality(quality), usable=bool(report.ok),

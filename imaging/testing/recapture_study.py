@@ -259,6 +259,50 @@ def recapture(photo: synthetic.SyntheticPhoto, capture: Capture, seed: int = 0) 
                              camera=("OtherPhone", "X2") if capture.other_device else None)
 
 
+@dataclass(frozen=True)
+class SkinChange:
+    """Amounts of synthetic change of a subject (the demo series and the measure fingerprint).
+
+    Attributes
+    ----------
+    haemoglobin : float, added haemoglobin density on cheeks and nose (log10 OD), >= 0
+    spots : int, melanin spots (SPOT_DIAMETER_MM, SPOT_DENSITY) anywhere in the regions, >= 0
+    lines : int, fine lines of depth LINE_DEPTH anywhere in the regions, >= 0
+    """
+
+    haemoglobin: float = 0.0
+    spots: int = 0
+    lines: int = 0
+
+
+#: Size (width, height) and linear exposure of the synthetic subject of :func:`edited_photo`.
+SUBJECT_PHOTO_SIZE = (1512, 2016)
+SUBJECT_EXPOSURE = 0.7
+
+
+def edited_photo(change: SkinChange, base: synthetic.SyntheticPhoto | None = None) -> synthetic.SyntheticPhoto:
+    """A synthetic subject (the astronaut as a sharp phone photo, or ``base``) with skin changes.
+
+    The same edits as the study's :func:`changed`, in amounts instead of grades: haemoglobin on
+    :data:`HAEMOGLOBIN_REGIONS` (redness is a contrast against the forehead), spots and lines in
+    every region. Used where a photo must pass the gate and needs no download (the demo clinic).
+    """
+    photo = base if base is not None else synthetic.exposure(synthetic.sharp_phone_photo(SUBJECT_PHOTO_SIZE),
+                                                            SUBJECT_EXPOSURE)
+    px_per_mm = photo.iod / NOMINAL_IOD_MM
+    linear = srgb_to_linear(photo.rgb)
+    if change.haemoglobin:
+        linear = skin_edits.add_haemoglobin(linear, region_mask(photo, HAEMOGLOBIN_REGIONS), change.haemoglobin,
+                                            feather_px=HAEMOGLOBIN_FEATHER_MM * px_per_mm)
+    everywhere = region_mask(photo, EDIT_REGIONS)
+    if change.spots:
+        linear = skin_edits.add_melanin_spots(linear, everywhere, change.spots, SPOT_DIAMETER_MM, SPOT_DENSITY,
+                                              px_per_mm, seed=EDIT_SEED)
+    if change.lines:
+        linear = skin_edits.add_fine_lines(linear, everywhere, change.lines, LINE_DEPTH, px_per_mm, seed=EDIT_SEED)
+    return photo.with_rgb(linear_to_srgb(linear))
+
+
 @dataclass
 class FaceRun:
     """Every analysed photo of one face.

@@ -208,3 +208,30 @@ def test_head_exclusion_covers_the_head_not_the_background(photo, baseline_resul
         assert mask[int(y), int(x)]
     assert not mask[0, 0] and not mask[-1, -1] and not mask[-1, 0]
     assert 0.1 < mask.mean() < 0.6
+
+
+def test_comparability_rules_for_cameras_and_charts():
+    from types import SimpleNamespace
+
+    from imaging.analysis import comparability
+
+    ok = SimpleNamespace(ok=True, texture_comparable=True)
+
+    def reasons(measure, reference, camera, base_camera, base_reference="neutral-background"):
+        baseline = SimpleNamespace(camera=base_camera, color_reference=base_reference)
+        return comparability(ok, reference, baseline, camera, True)[measure]["reasons"]
+
+    phone, other = ("Apple", "iPhone 15"), ("Google", "Pixel 8")
+    assert reasons("redness", "none", phone, phone) == []
+    assert reasons("redness", "none", other, phone) == ["other_camera"]
+    assert reasons("texture", "none", other, phone) == []  # luminance structure, not colour
+    # Nobody said which camera: nothing to compare (not claimed to be another camera).
+    assert reasons("redness", "none", (None, None), phone) == []
+    # A chart in both photos makes another camera comparable; in only one, the contrasts differ.
+    assert reasons("redness", "colorchecker", other, phone, "colorchecker") == []
+    assert reasons("pigmentation", "colorchecker", phone, phone) == ["colour_reference_differs"]
+    assert reasons("redness", "none", phone, phone, "colorchecker") == ["colour_reference_differs"]
+    # Absolute colour needs the chart in this photo.
+    assert reasons("a_star", "none", phone, phone) == ["no_colour_reference"]
+    # A baseline is compared with nothing.
+    assert comparability(ok, "none", None, phone, None)["redness"]["reasons"] == []

@@ -13,7 +13,8 @@ import pytest
 
 from imaging.colour import apply_colour_correction, estimate_colour_correction
 from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
-from imaging.measures import measure_regions
+from imaging.analysis import contrast_image
+from imaging.measures import compute_maps, measure_regions
 from imaging.testing import skin_edits
 from imaging.testing.synthetic import colorchecker_card
 from measures_fixtures import (
@@ -141,13 +142,18 @@ def test_white_balance_shift_after_correction_moves_headlines_less_than_one_step
         if not use_chart:
             photo[300:700, w + 50 :] = photo[100:101, w + 50 :]  # paint the chart out with wall
         correction = estimate_colour_correction(photo, face_area)
-        return correction.reference, apply_colour_correction(photo[:, :w], correction)
+        linear = apply_colour_correction(photo[:, :w], correction)
+        # As the pipeline measures: absolute colour on the corrected image, contrasts on the
+        # photo's own light (the chart's tone curves undone).
+        maps = compute_maps(linear, SKIN, PX_PER_MM, contrast_rgb=contrast_image(photo[:, :w], linear, correction))
+        return correction.reference, measure_regions(linear, MASKS, PX_PER_MM, maps=maps)["metrics"]
 
     use_chart = expected_reference == "colorchecker"
     ref_kind, reference = corrected((1.0, 1.0, 1.0), use_chart)
     kind, shifted = corrected(gains, use_chart)
     assert kind == ref_kind == expected_reference
-    base, moved = _headlines(reference), _headlines(shifted)
+    base = {k: reference[k] for k in HEADLINES}
+    moved = {k: shifted[k] for k in HEADLINES}
     for name in HEADLINES:
         assert abs(moved[name] - base[name]) < _min_step(name), (name, base[name], moved[name])
 
