@@ -10,10 +10,12 @@ which :func:`axe_violations` evaluates in the page (the strict CSP blocks script
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,26 @@ def assert_accessible(page, where: str = "") -> None:
     """Fail with a readable list when axe finds serious or critical violations."""
     violations = axe_violations(page)
     assert not violations, f"axe violations on {where or page.url}:\n" + json.dumps(violations, indent=1)
+
+
+@contextlib.contextmanager
+def serve(app, name: str = "browser-test-server"):
+    """Serve ``app`` (werkzeug, threaded) on a free loopback port; yields its base URL.
+
+    On exit the server stops and the app's database connections are closed (SQLite files of
+    the test's temporary folder can then go).
+    """
+    from werkzeug.serving import make_server
+
+    from backend.extensions import db
+
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from schemas.studies import DEFAULT_MIN_K
-from tests.e2e.browser import assert_accessible, launch, requires_chromium
+from tests.e2e.browser import assert_accessible, launch, requires_chromium, serve
 
 pytestmark = requires_chromium
 
@@ -28,10 +27,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / ".cache" / "screenshots" / "
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from werkzeug.serving import make_server
 
     from backend import create_app
-    from backend.extensions import db
     from backend.migrations import upgrade
     from tests import factories
     from tests.backend.clock import FakeClock
@@ -45,17 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
                       "PUBLIC_BASE_URL": "https://skintrack.clinic.example"})
     clinic = factories.make_clinic(app, "Empty clinic")
     admin = factories.make_user(app, "admin", clinic)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, name="workspace-test-server", daemon=True)
-    thread.start()
-    try:
-        yield SimpleNamespace(base=f"http://127.0.0.1:{http.server_port}", admin_email=admin.email,
-                              password=factories.DEFAULT_PASSWORD, clock=clock, root=root)
-    finally:
-        http.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serve(app, "workspace-test-server") as base:
+        yield SimpleNamespace(base=base, admin_email=admin.email, password=factories.DEFAULT_PASSWORD, clock=clock,
+                              root=root)
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 
-from tests.e2e.browser import launch, requires_chromium
+from tests.e2e.browser import launch, requires_chromium, serve
 
 pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from werkzeug.serving import make_server
 
     from backend import create_app
     from backend.demo import seed
@@ -46,18 +44,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleName
         patient_id = db.session.query(Patient.id).filter(Patient.user_id.is_not(None)).one()[0]  # the demo patient
     other_clinic = factories.make_clinic(app, "Another clinic")
     other_clinician = factories.make_user(app, "clinician", other_clinic)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
-    thread.start()
-    try:
-        yield SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}", clinician=accounts["clinician"],
-                              other_email=other_clinician.email, other_password=factories.DEFAULT_PASSWORD,
-                              patient_id=patient_id)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serve(app) as base:
+        yield SimpleNamespace(base=base, clinician=accounts["clinician"], other_email=other_clinician.email,
+                              other_password=factories.DEFAULT_PASSWORD, patient_id=patient_id)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import datetime as dt
 import io
 import json
 import os
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.browser import assert_accessible, launch, requires_chromium
+from tests.e2e.browser import assert_accessible, launch, requires_chromium, serve
 
 pytestmark = requires_chromium
 
@@ -91,10 +90,8 @@ def videos(tmp_path_factory) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[SimpleNamespace]:
-    from werkzeug.serving import make_server
 
     from backend import create_app
-    from backend.extensions import db
     from backend.migrations import upgrade
     from tests import factories
     from tests.backend.clock import FakeClock
@@ -108,19 +105,10 @@ def server(tmp_path_factory) -> Iterator[SimpleNamespace]:
                       "RATELIMIT_DEFAULT": "100000 per minute"})
     clinic = factories.make_clinic(app, "App Clinic")
     clinician = factories.make_user(app, "clinician", clinic)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{http.server_port}"
-    app.config["PUBLIC_BASE_URL"] = base
-    thread = threading.Thread(target=http.serve_forever, name="patient-app-server", daemon=True)
-    thread.start()
-    try:
+    with serve(app, "patient-app-server") as base:
+        app.config["PUBLIC_BASE_URL"] = base
         yield SimpleNamespace(app=app, base=base, clock=clock, client=app.test_client(),
                               staff=lambda: factories.auth_headers(app, clinician))  # on the current clock
-    finally:
-        http.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 
-from tests.e2e.browser import assert_accessible, launch, requires_chromium
+from tests.e2e.browser import assert_accessible, launch, requires_chromium, serve
 
 pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from werkzeug.serving import make_server
 
     from backend import create_app
     from backend.demo import seed
@@ -45,16 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     with app.app_context():
         repeatability.recompute()
         db.session.commit()
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, name="repeatability-browser-server", daemon=True)
-    thread.start()
-    try:
-        yield SimpleNamespace(base=f"http://127.0.0.1:{http.server_port}", clinician=accounts["clinician"])
-    finally:
-        http.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serve(app, "repeatability-browser-server") as base:
+        yield SimpleNamespace(base=base, clinician=accounts["clinician"])
 
 
 def test_repeatability_page_is_reachable_accessible_and_plots_decode(server, tmp_path):
