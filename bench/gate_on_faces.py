@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     if args.verbose:
         for o in outcomes:
             checks = o.report.checks
-            keys = ("face_score", "blur_percent_of_face_width", "fine_texture", "skin_hue_deg", "skin_chroma",
+            keys = ("face_score", "blur_percent_of_face_width", "fine_texture", "skin_hue_deg", "skin_chroma", "highlight_chroma",
                     "skin_lightness_low", "yaw_deg", "pitch_deg", "roll_deg", "mouth_width_change", "mouth_open_change")
             values = " ".join(f"{k}={checks[k].value:.2f}" for k in keys if k in checks)
             print(f"{'  ' if o.right else 'XX'} {o.case.kind:15s} {o.case.image_id:26s} {'/'.join(o.codes):40s} {values}")

@@ -7,7 +7,8 @@
                    :data:`OVERVIEW_LONG_SIDE`), coordinates scaled back to the full photo.
 3. ``quality``     :func:`imaging.quality.assess_quality` on the same overview (as
                    :func:`imaging.quality.quality_gate` does at upload), with the baseline's face
-                   geometry for a follow-up. A photo that fails the gate is still measured
+                   geometry for a follow-up; with a ColorChecker found in step 4, the light's
+                   colour is judged again on the chart-corrected overview. A photo that fails the gate is still measured
                    when a face was found; ``quality.ok`` is false so consumers can flag it.
 4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo (the
                    detection copy) with the head (face plus a margin for hair, ears and neck)
@@ -438,7 +439,7 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         with timer.stage("canonical"):
             canonical = to_canonical(decoded.rgb, geometry,
                                      baseline=None if baseline is None else baseline.canonical_face())
-        del decoded, overview_image  # the full-resolution pixels are not needed past this point (peak memory)
+        del decoded  # the full-resolution pixels are not needed past this point (peak memory)
         registered = canonical.registration is not None and canonical.registration.converged
         with timer.stage("regions"):
             if registered:
@@ -446,6 +447,10 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
             else:
                 masks = region_masks(canonical)
         correction = colour_job.result()
+    if correction.reference == "colorchecker":
+        # With a chart, the light's colour is judged on the corrected photo (imaging.quality).
+        with timer.stage("quality"):
+            quality = assess_quality(overview_image, found, baseline_geometry, correction)
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
         maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,
@@ -613,7 +618,7 @@ def comparability(quality: QualityReport, color_reference: str, baseline: Baseli
             reasons.append("no_colour_reference")
         if baseline is not None and registered is False:
             reasons.append("not_registered")
-        if measure.comparability is Comparability.WITHIN_PHOTO and measure.group != "texture" and baseline is not None:
+        if measure.comparability is Comparability.WITHIN_PHOTO and baseline is not None:
             with_chart = color_reference == "colorchecker"
             if with_chart != (baseline.color_reference == "colorchecker"):
                 reasons.append("colour_reference_differs")

@@ -68,9 +68,11 @@ class Comparability(StrEnum):
         structure): a global exposure change or white-balance gain cancels, so values of one
         camera are comparable across photos without a colour chart (measured by the recapture
         study on real faces: ``bench/reliability.py``). A photo from another camera renders
-        colour contrast with another tone curve, so then a ColorChecker in both photos is needed
-        (:func:`imaging.analysis.comparability` says ``other_camera``); the texture measures
-        (luminance structure, not colour) are not held to that.
+        contrast with another tone curve, so then a ColorChecker in both photos is needed
+        (:func:`imaging.analysis.comparability` says ``other_camera``). That holds for the
+        texture measures too: they read luminance contrast, which another tone curve scales
+        (on the real-face study another phone's curve moved texture by 0.3-2 times a 4-grade
+        change).
     ``needs_colour_reference``
         Absolute colour (CIELAB L*, a*, b*, ITA, melanin and erythema indices, mean chromophore
         densities, fixed-bin L* texture): follows exposure and white balance, which nothing in
@@ -233,8 +235,8 @@ NOT_COMPARABLE: dict[str, str] = {
     "no_colour_reference": "absolute colour needs a colour chart in every photo",
     "not_registered": "the photo could not be registered onto the baseline, so regions may not cover the same skin",
     "other_camera": "taken with another camera than the baseline, without a colour chart: another phone's tone "
-                    "curve scales every colour contrast",
-    "colour_reference_differs": "a colour chart was in only one of the two photos: their colour contrasts were "
+                    "curve scales every contrast (colour and luminance)",
+    "colour_reference_differs": "a colour chart was in only one of the two photos: their contrasts were "
                                 "computed differently (the chart's tone curves undone in one only)",
     "texture_not_comparable": "a smoothing (beauty) filter or noise reduction erased fine texture",
     "light_colour_differs": "the light's colour differs between the two sides of the face from the baseline's (e.g. "

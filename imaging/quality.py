@@ -7,6 +7,11 @@ units of the face's width, so values do not depend on the photo's pixel size. Pr
 (stable, machine-readable) and their checks: ``python -m imaging.quality --table`` prints the
 table the README carries (generated from :data:`THRESHOLDS` and :data:`CHECKS`).
 
+With a ColorChecker in the frame (``correction``), the checks of the light's colour
+(:data:`LIGHT_COLOUR_CHECKS`) judge the chart-corrected photo: a cast the chart corrects is no
+reason to refuse. Exposure, clipping and evenness are still judged as captured: a chart
+restores colour, not the signal lost to under-exposure or clipping, nor a shadow's noise.
+
 Warnings (:attr:`QualityReport.warnings`) do not make a photo unusable: ``smoothing_filter``
 (a beauty filter erased the skin's fine texture) leaves colour and lighting measurable but
 texture not comparable (:attr:`QualityReport.texture_comparable` is False).
@@ -14,7 +19,7 @@ texture not comparable (:attr:`QualityReport.texture_comparable` is False).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +43,15 @@ GATE_DECODE_LONG_SIDE = 1000
 #: Percentile of the photo's L* that judges exposure: the brightest things in a photo (eye
 #: whites, teeth, highlights, white clothes or walls) show the light, whatever the skin's tone.
 HIGHLIGHT_PERCENTILE = 99
+
+#: Highlight chroma (CIELAB) up to which the light counts as white: then a face whose skin colour
+#: is outside every skin type's (hue or chroma checks) is no skin (paint, a mask, a drawing), and
+#: the gate answers ``no_face``, not ``coloured_lighting``. Real portraits of the set under white
+#: light reach 7.8 (up to ~30 under tinted light, always with skin-coloured skin).
+NEUTRAL_LIGHT_CHROMA = 12.0
+#: 95th percentile of a photo's CIELAB chroma from which it is a colour photo: black-and-white
+#: photos (even with unequal channels) stay below ~4, colour photos of the set are >= 9.8.
+COLOUR_PHOTO_CHROMA = 6.0
 
 THRESHOLDS = {
     "face_score": 0.5,
@@ -127,9 +141,13 @@ CHECKS = {
                                         "forehead vs cheeks, darker / brighter, linear light"),
     "skin_hue_deg": CheckSpec("coloured_lighting", "skin_hue_deg", "within",
                               "hue angle of cheek and nose skin, degrees (skin of every type lies within "
-                              "~20-65 under white light; its chroma varies with skin type and is not judged)"),
+                              "~20-65 under white light; its chroma varies with skin type and is not judged); "
+                              f"outside it under white light (`highlight_chroma` <= {NEUTRAL_LIGHT_CHROMA:g}) in a "
+                              "colour photo of a well-exposed face facing the camera, the face is no skin (paint, "
+                              "mask, drawing): `no_face`"),
     "skin_chroma": CheckSpec("coloured_lighting", "skin_chroma_min", "at_least",
-                             "chroma of cheek and nose skin (below: no colour, e.g. a black-and-white photo)"),
+                             "chroma of cheek and nose skin (below: no colour, e.g. a black-and-white photo; "
+                             "in a colour photo under white light: `no_face`, as for the hue)"),
     "highlight_chroma": CheckSpec("coloured_lighting", "highlight_chroma_max", "at_most",
                                   "CIELAB chroma of the photo's brightest unclipped 3 % (eye whites, teeth, "
                                   "highlights, white things take the light's colour)"),
@@ -293,6 +311,27 @@ def highlight_lightness(rgb: np.ndarray) -> float:
     return float(116.0 * np.cbrt(y) - 16.0) if y > 0.008856 else float(903.3 * y)
 
 
+#: Checks of exposure: colour is judged as "no skin" only on a face that is neither dark nor clipped
+#: (white paper is brighter than skin, yet keeps its colour).
+_EXPOSURE_CHECKS = ("highlight_lightness", "skin_lightness_low", "skin_clipped_fraction")
+
+
+def photo_chroma(rgb: np.ndarray) -> float:
+    """95th percentile of CIELAB chroma over the photo (sampled like :func:`highlight_chroma`)."""
+    small = _sample(rgb)
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    return float(np.percentile(np.hypot(lab[:, 1], lab[:, 2]), 95))
+
+
+def _no_skin(checks: dict[str, Check], rgb: np.ndarray) -> bool:
+    """Whether the "face" has no skin colour under white light in a colour photo (see
+    :data:`NEUTRAL_LIGHT_CHROMA`)."""
+    colour_failed = any(name in checks and not checks[name].passed for name in ("skin_hue_deg", "skin_chroma"))
+    light = checks.get("highlight_chroma")
+    return (colour_failed and light is not None and light.value <= NEUTRAL_LIGHT_CHROMA
+            and photo_chroma(rgb) >= COLOUR_PHOTO_CHROMA)
+
+
 def highlight_chroma(rgb: np.ndarray) -> float:
     """CIELAB chroma (median a*, b*) of the brightest 3 % of the photo's unclipped pixels.
 
@@ -309,7 +348,19 @@ def highlight_chroma(rgb: np.ndarray) -> float:
     return float(np.hypot(np.median(bright[:, 1]), np.median(bright[:, 2])))
 
 
-def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
+#: Checks of the light's colour, judged on the chart-corrected photo when a ColorChecker was found.
+LIGHT_COLOUR_CHECKS = ("skin_hue_deg", "skin_chroma", "highlight_chroma")
+
+
+def chart_corrected(rgb: np.ndarray, correction) -> np.ndarray:
+    """uint8 sRGB of ``rgb`` through a ColorChecker correction (:mod:`imaging.colour`)."""
+    from imaging.colour import apply_colour_correction
+    from imaging.colour_space import linear_to_srgb_uint8
+
+    return linear_to_srgb_uint8(apply_colour_correction(rgb, correction))
+
+
+def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -> QualityReport:
     """Run every quality check on a decoded photo.
 
     Parameters
@@ -320,6 +371,9 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
         From :func:`imaging.face.detect_face` on ``decoded.rgb``; None means no face.
     baseline_geometry : imaging.face.FaceGeometry or None
         The patient's baseline photo geometry (any image size: compared in relative units).
+    correction : imaging.colour.ColourCorrection or None
+        The photo's colour correction; when its reference is a ColorChecker, the checks of the
+        light's colour (:data:`LIGHT_COLOUR_CHECKS`) judge the corrected photo.
 
     Returns
     -------
@@ -361,6 +415,7 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
                                                   blur_percent_of_face_width(detail, detail_iod))
 
     skin = face_area & canonical.valid
+    no_skin = False
     if skin.sum() >= 100:
         lab = canonical_lab(canonical.rgb)
         lightness = float(np.median(lab[..., 0][skin]))
@@ -393,17 +448,30 @@ def assess_quality(decoded, geometry, baseline_geometry=None) -> QualityReport:
                 checks["top_bottom_light_ratio"] = _check("top_bottom_light_ratio", tb)
         cheek_skin = (template_mask("right_cheek", shape, scale) | template_mask("left_cheek", shape, scale)
                       | template_mask("nose", shape, scale)) & canonical.valid & ~glare
+        # The light's colour: on the chart-corrected photo when there is a chart (see module doc).
+        charted = correction is not None and correction.reference == "colorchecker"
+        light_lab = canonical_lab(chart_corrected(canonical.rgb, correction)) if charted else lab
         if cheek_skin.sum() >= 20:
-            a = float(np.median(lab[..., 1][cheek_skin]))
-            b = float(np.median(lab[..., 2][cheek_skin]))
+            a = float(np.median(light_lab[..., 1][cheek_skin]))
+            b = float(np.median(light_lab[..., 2][cheek_skin]))
             checks["skin_hue_deg"] = _check("skin_hue_deg", float(np.degrees(np.arctan2(b, a))))
             checks["skin_chroma"] = _check("skin_chroma", float(np.hypot(a, b)))
-        checks["highlight_chroma"] = _check("highlight_chroma", highlight_chroma(rgb))
+        checks["highlight_chroma"] = _check("highlight_chroma",
+                                            highlight_chroma(chart_corrected(_sample(rgb), correction) if charted else rgb))
         checks["glare_fraction"] = _check("glare_fraction", float(glare[skin].mean()))
+        no_skin = _no_skin(checks, chart_corrected(_sample(rgb), correction) if charted else rgb)
 
     checks["yaw_deg"] = _check("yaw_deg", abs(geometry.yaw_deg))
     checks["pitch_deg"] = _check("pitch_deg", abs(geometry.pitch_deg))
     checks["roll_deg"] = _check("roll_deg", abs(geometry.roll_deg))
+    if no_skin and all(checks[k].passed for k in (*_EXPOSURE_CHECKS, "yaw_deg", "pitch_deg", "roll_deg")
+                       if k in checks):
+        # Well exposed (clipping and darkness bend colour) and facing the camera (so the cheek
+        # templates lie on the face), with no skin colour under white light: not a face, and
+        # nothing else about it means anything.
+        face_checks = {k: checks[k] for k in ("face_count", "face_score") if k in checks}
+        return _report({**face_checks, **{k: replace(checks[k], code="no_face")
+                                          for k in ("skin_hue_deg", "skin_chroma") if k in checks}})
 
     if baseline_geometry is not None:
         _baseline_checks(checks, geometry, baseline_geometry, rgb.shape[1], rgb.shape[0])
@@ -497,7 +565,16 @@ def quality_gate(data: bytes, baseline_geometry=None) -> QualityReport:
         finer = decode_image(data, min_long_side=int(np.ceil(max(decoded.rgb.shape[:2]) * factor)))
         geometry = geometry.scaled(finer.scale / decoded.scale)
         decoded = finer
-    return assess_quality(decoded, geometry, baseline_geometry)
+    report = assess_quality(decoded, geometry, baseline_geometry)
+    if any(not report.checks[name].passed for name in LIGHT_COLOUR_CHECKS if name in report.checks):
+        # Only then look for a ColorChecker (a quarter of an analysis): a cast it corrects is
+        # judged on the corrected photo, as the analysis does.
+        from imaging.colour import colorchecker_correction
+
+        chart = colorchecker_correction(decoded.rgb)
+        if chart is not None and chart.reference == "colorchecker":
+            report = assess_quality(decoded, geometry, baseline_geometry, chart)
+    return report
 
 
 def thresholds_table() -> str:

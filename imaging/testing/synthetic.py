@@ -428,7 +428,7 @@ def other_tone_curve(rgb: np.ndarray, strength: float) -> np.ndarray:
 
 
 def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), exposure_factor: float = 1.0,
-                       tone_curve: float = 0.0) -> bytes:
+                       tone_curve: float = 0.0, photo: "SyntheticPhoto | None" = None) -> bytes:
     """Landscape portrait with a ColorChecker on the wall beside the head, then a colour cast.
 
     Parameters
@@ -439,18 +439,24 @@ def colorchecker_photo(gains: tuple[float, float, float] = (1.0, 1.0, 1.0), expo
         Linear exposure factor of the cast.
     tone_curve : float
         Strength of another phone's tone curve (:func:`other_tone_curve`), 0 = sRGB's.
+    photo : SyntheticPhoto, optional
+        The portrait (e.g. a real face of the set as a phone-like scene); the card is then held
+        in its bottom-left corner. Default: the astronaut on a grey wall, card beside the head.
 
     Returns
     -------
     bytes
-        A 2016x1512 JPEG (quality 95, no orientation tag, no private metadata).
+        A JPEG (quality 95, no orientation tag, no private metadata), 2016x1512 by default.
     """
-    photo = exposure(phone_photo((2016, 1512), iod_fraction=0.12, centre_fraction=(0.36, 0.42)), 0.7)
+    card = colorchecker_card(patch_px=56, gap_px=11)
+    if photo is None:
+        photo = exposure(phone_photo((2016, 1512), iod_fraction=0.12, centre_fraction=(0.36, 0.42)), 0.7)
+        y, x = 520, 1430
+    else:
+        y, x = photo.rgb.shape[0] - card.shape[0] - 20, 20
     linear = srgb_to_linear(photo.rgb)
     # A wall has sensor noise; a perfectly flat one makes 8-bit rounding a systematic cast.
     linear = np.clip(linear + np.random.default_rng(3).normal(0, 0.004, linear.shape).astype(np.float32), 0, 1)
-    card = colorchecker_card(patch_px=56, gap_px=11)
-    y, x = 520, 1430
     linear[y: y + card.shape[0], x: x + card.shape[1]] = card
     linear = linear * np.asarray(gains, np.float32) * np.float32(exposure_factor)
     rendered = linear_to_srgb(linear)

@@ -102,6 +102,32 @@ def test_green_and_orange_light_are_coloured_lighting(phone_photo, cast):
     assert "coloured_lighting" in gate(synthetic.white_balance(phone_photo, cast)).codes
 
 
+def _painted_face(photo: synthetic.SyntheticPhoto, rgb=(70, 120, 200)) -> synthetic.SyntheticPhoto:
+    """The photo with its face (ellipse inside the face box) painted one flat-ish colour, keeping
+    the shading: a mask or body paint."""
+    import cv2
+
+    x, y, w, h = (int(v) for v in photo.face_box)
+    mask = np.zeros(photo.rgb.shape[:2], np.uint8)
+    cv2.ellipse(mask, (x + w // 2, y + h // 2), (int(0.45 * w), int(0.55 * h)), 0, 0, 360, 1, -1)
+    shade = photo.rgb.astype(np.float32).mean(axis=2, keepdims=True) / 160.0
+    painted = np.clip(shade * np.float32(rgb), 0, 255).astype(np.uint8)
+    return photo.with_rgb(np.where(mask[..., None] > 0, painted, photo.rgb))
+
+
+def test_a_face_without_skin_colour_under_white_light_is_no_face(phone_photo):
+    painted = _painted_face(phone_photo)
+    report = gate(painted)
+    assert report.codes == ["no_face"], report.codes
+    assert report.problems[0].message == MESSAGES["no_face"]
+    assert not report.checks["skin_hue_deg"].passed and report.checks["skin_hue_deg"].code == "no_face"
+    # The same paint under a coloured light: the light may explain the colour, so coloured_lighting.
+    tinted = gate(synthetic.white_balance(painted, (1.6, 1.0, 0.5)))
+    assert "coloured_lighting" in tinted.codes and "no_face" not in tinted.codes, tinted.codes
+    # And skin under white light is skin.
+    assert "no_face" not in gate(phone_photo).codes
+
+
 def test_roll_and_pitch_trigger_head_turned(phone_photo):
     assert "head_turned" in gate(synthetic.rotate(phone_photo, 20)).codes
     # The mesh's pitch does not follow a 2-D cylinder warp (not a real nod); a nod is caught

@@ -74,15 +74,16 @@ def test_absolute_colour_without_a_chart_is_never_comparable(face_run):
     assert comparable["redness"] == comparable["pigmentation"] == (face_run.gate_codes[key] == ())
 
 
-def test_another_camera_or_mixed_light_makes_colour_contrasts_not_comparable():
+def test_another_camera_or_mixed_light_makes_contrasts_not_comparable():
     entry = faces.get(FACES[0])
     faces.fetch(image_ids=[entry.id])
     scene = recapture_study.scene(entry)
     baseline = baseline_reference_from(analyze(recapture_study.recapture(scene, recapture_study.REFERENCE)))
     other = analyze(recapture_study.recapture(scene, recapture_study.CAPTURES[-1]), baseline=baseline)
     assert recapture_study.CAPTURES[-1].other_device
-    assert "other_camera" in other.comparability["redness"]["reasons"]
-    assert other.comparability["redness"]["comparable"] is False
+    for measure in ("redness", "pigmentation", "texture"):
+        assert "other_camera" in other.comparability[measure]["reasons"]
+        assert other.comparability[measure]["comparable"] is False
     same = analyze(recapture_study.recapture(scene, recapture_study.CAPTURES[2]), baseline=baseline)
     assert same.comparability["redness"]["comparable"] is same.quality.ok
     # A lamp on one side and daylight on the other: contrasts across the face are not comparable.
@@ -154,6 +155,29 @@ def test_with_a_chart_headlines_hold_under_casts_and_another_tone_curve(chart_tr
     tolerance = {"redness": 0.5, "pigmentation": 0.15, "texture": 0.5}
     for kind in HEADLINE_MEASURES:
         assert follow.metrics[kind] == pytest.approx(chart_truth.metrics[kind], abs=tolerance[kind]), kind
+
+
+#: Casts strong enough that the gate refuses some real faces for coloured light without a chart.
+STRONG_CASTS = ((1.0, 1.25, 0.7), (0.55, 1.0, 1.7), (1.0, 0.7, 0.35))
+
+
+def test_with_a_chart_the_gate_judges_the_light_on_the_corrected_photo():
+    from imaging.quality import LIGHT_COLOUR_CHECKS, quality_gate
+
+    refused_without_chart = 0
+    for face_id in FACES:
+        faces.fetch(image_ids=[face_id])
+        scene = recapture_study.scene(faces.get(face_id))
+        for gains in STRONG_CASTS:
+            cast = synthetic.linear_to_srgb(np.clip(srgb_to_linear(scene.rgb) * np.float32(gains), 0.0, 1.0))
+            without = quality_gate(synthetic.to_jpeg(cast, quality=95, orientation=None, with_private_metadata=False))
+            refused_without_chart += "coloured_lighting" in without.codes
+            with_chart = synthetic.colorchecker_photo(gains, photo=scene)
+            for report in (quality_gate(with_chart), analyze(with_chart).quality):
+                assert "coloured_lighting" not in report.codes, (face_id, gains, report.checks)
+                assert all(report.checks[name].passed for name in LIGHT_COLOUR_CHECKS), (face_id, gains)
+    # The casts are strong enough for the test to fail: the same photos without the chart are refused.
+    assert refused_without_chart >= 3
 
 
 # --- Registration of a follow-up ----------------------------------------------------------
