@@ -127,10 +127,11 @@ _ABSOLUTE = Comparability.NEEDS_COLOUR_REFERENCE
 MEASURES: tuple[Measure, ...] = (
     # --- redness
     Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
-            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the forehead of the "
-            "same photo), densities of the Tsumura separation of the photo's own linear light (the chart's tone curves undone "
-            "when a ColorChecker is in the frame); for all skin: every measured pixel outside the forehead; the "
-            "forehead has no value (it is the reference)",
+            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the forehead's diffuse "
+            "skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the chart's "
+            "tone curves undone when a ColorChecker is in the frame); the forehead's diffuse skin leaves out its 20 % "
+            "lowest densities (specular sheen, with clipped highlights ranked there); for all skin: every measured "
+            "pixel outside the forehead; the forehead has no value (it is the reference)",
             "unbounded; typical cheeks -5 to 25", "redder than the forehead (more blood)", "higher",
             _TSUMURA + "; internal reference site as for delta a* (Takiwaki 1994)", _WITHIN, 1,
             headline=True, studied=True,

@@ -58,6 +58,13 @@ LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
 #: Spot contrast above which melanin counts towards the pigmentation headline (OD): the
 #: recapture noise of the local melanin contrast of ordinary skin stays below it.
 PIGMENT_LOAD_MARGIN = 0.06
+#: Share of the reference region's pixels, those of lowest haemoglobin density, left out of the
+#: redness reference: specular sheen (strongest on the forehead, the T-zone) adds white light that
+#: dilutes every density, and a highlight clipped in one photo but not in another would otherwise
+#: move the reference (on shiny type VI skin, +30 % exposure moved redness by 3 centi-OD).
+#: Clipped pixels are ranked lowest (they are the brightest sheen), so the same diffuse skin is
+#: averaged whether or not the highlights clipped.
+REFERENCE_SHEEN_FRACTION = 0.2
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
 
@@ -76,7 +83,8 @@ class MeasureMaps:
     melanin above local background; ``spots`` int32 labels of accepted spots (0 = none);
     ``texture`` dict of :func:`imaging.texture.texture_maps`; ``red_baseline`` float (face
     median haemoglobin density, NaN without skin); ``valid`` bool, skin pixels that are not
-    clipped (any channel >= SATURATION_LIMIT), the only pixels measured.
+    clipped (any channel >= SATURATION_LIMIT), the only pixels measured; ``clipped`` bool, skin
+    pixels that are clipped.
     ``contrast_haemoglobin``, ``contrast_melanin`` float32 densities of the contrast image
     (read only as differences within the photo: redness, spots); ``luminance_od`` float32
     -log10 of the contrast image's linear luminance (texture).
@@ -97,6 +105,7 @@ class MeasureMaps:
     contrast_haemoglobin: np.ndarray | None = None
     contrast_melanin: np.ndarray | None = None
     luminance_od: np.ndarray | None = None
+    clipped: np.ndarray | None = None
 
 
 def detect_spots(melanin: np.ndarray, skin: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +161,8 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
     contrast = rgb if contrast_rgb is None else np.asarray(contrast_rgb, dtype=np.float32)
     # Clipping is a property of the captured pixels: judged on the contrast image (the photo's
     # own light), not after white-balance gains that may push unclipped skin above 1.
-    skin = skin & (channel_max(contrast) < SATURATION_LIMIT)
+    clipped = skin & (channel_max(contrast) >= SATURATION_LIMIT)
+    skin = skin & ~clipped
     if PREFILTER_SIGMA_MM > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), PREFILTER_SIGMA_MM * px_per_mm)
         contrast = rgb if contrast_rgb is None else cv2.GaussianBlur(contrast, (0, 0), PREFILTER_SIGMA_MM * px_per_mm)
@@ -183,6 +193,7 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
         contrast_haemoglobin=local.haemoglobin,
         contrast_melanin=local.melanin,
         luminance_od=luminance_od,
+        clipped=clipped,
     )
 
 
@@ -274,17 +285,38 @@ def pigment_load(spot_excess: np.ndarray) -> float:
 
 
 def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray) -> float:
-    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - of ``reference``).
+    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - of the diffuse
+    skin of ``reference``).
 
-    Both means over measured pixels (``maps.valid``); NaN when either has fewer than
-    MIN_REGION_PIXELS. Units centi-OD.
+    The region's mean is over its measured pixels (``maps.valid``); the reference's is
+    :func:`diffuse_mean`. NaN when either has fewer than MIN_REGION_PIXELS. Units centi-OD.
     """
     haem = maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
     mask = mask & maps.valid
-    reference = reference & maps.valid
-    if mask.sum() < MIN_REGION_PIXELS or reference.sum() < MIN_REGION_PIXELS:
+    if mask.sum() < MIN_REGION_PIXELS:
         return float("nan")
-    return float(100.0 * (haem[mask].mean() - haem[reference].mean()))
+    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
+    reference_mean = diffuse_mean(haem[reference & maps.valid], int((reference & clipped).sum()))
+    return float(100.0 * (haem[mask].mean() - reference_mean))
+
+
+def diffuse_mean(density: np.ndarray, n_clipped: int) -> float:
+    """Mean density of a region's diffuse skin: its pixels ranked by density with the
+    ``n_clipped`` clipped pixels counted lowest, the lowest REFERENCE_SHEEN_FRACTION of all left
+    out (specular sheen; see the constant).
+
+    Parameters
+    ----------
+    density : ndarray, float, the region's measured (unclipped) pixels
+    n_clipped : int, >= 0, the region's clipped skin pixels
+
+    Returns
+    -------
+    float, NaN when fewer than MIN_REGION_PIXELS pixels remain.
+    """
+    drop = max(0, int(REFERENCE_SHEEN_FRACTION * (density.size + n_clipped)) - n_clipped)
+    kept = np.partition(density, drop)[drop:] if 0 < drop < density.size else density[drop:]
+    return float(kept.mean()) if kept.size >= MIN_REGION_PIXELS else float("nan")
 
 
 

@@ -116,3 +116,25 @@ def test_bad_inputs_are_refused_with_a_reason():
         measures.measure_regions(face, {"forehead": np.ones((10, 10), bool)}, PX_PER_MM)
     with pytest.raises(ValueError, match="px_per_mm"):
         measures.measure_regions(face, MASKS, 0.0)
+
+
+def test_redness_reference_is_the_same_diffuse_skin_whether_or_not_highlights_clip():
+    from imaging.measures import REFERENCE_SHEEN_FRACTION, diffuse_mean
+
+    rng = np.random.default_rng(5)
+    diffuse = rng.normal(0.9, 0.05, 4000)
+    sheen = rng.normal(0.3, 0.1, 600)  # specular sheen: white light dilutes the density
+    forehead = np.concatenate([diffuse, sheen])
+    unclipped = diffuse_mean(forehead, 0)
+    # The brightest sheen clips in a brighter photo: those pixels are gone, counted as clipped.
+    order = np.argsort(forehead)
+    clipped = diffuse_mean(forehead[order[400:]], 400)
+    assert clipped == pytest.approx(unclipped, abs=1e-12)
+    # ... while a plain mean of what is left would move by far more than the redness MDC.
+    assert abs(forehead[order[400:]].mean() - forehead.mean()) > 0.02
+    # The reference is the diffuse skin, not diluted by sheen.
+    assert unclipped == pytest.approx(np.sort(forehead)[int(REFERENCE_SHEEN_FRACTION * forehead.size):].mean())
+    assert abs(unclipped - 0.9) < 0.02
+    # More clipped than the sheen share: every unclipped pixel is kept; too few pixels: NaN.
+    assert diffuse_mean(forehead[order[1500:]], 1500) == pytest.approx(forehead[order[1500:]].mean())
+    assert np.isnan(diffuse_mean(forehead[:100], 0))
