@@ -276,13 +276,14 @@ def registration_target(course: TreatmentCourse, view: str) -> Photo | None:
 
     The course baseline (:func:`course_baseline_photo`), unless its analysis by the current
     algorithm found no face: then there is nothing to register to and follow-ups are measured
-    unregistered. A baseline not analysed yet is a target (its reference is computed from its bytes).
+    unregistered. A baseline not analysed yet, or analysed as a follow-up before a new schedule
+    made it the baseline (no stored reference), is a target: its reference is computed from its bytes.
     """
     baseline = course_baseline_photo(course, view)
     if baseline is None or baseline.storage_key is None:
         return None
     analysis = find_analysis(baseline.id, ALGORITHM_VERSION)
-    if analysis is not None and analysis.baseline_reference_key is None:
+    if analysis is not None and not analysis.face_found:
         return None
     return baseline
 
