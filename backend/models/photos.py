@@ -184,7 +184,8 @@ class PhotoAnalysis(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         ``imaging.version.ALGORITHM_VERSION`` of the run; unique per photo.
     baseline_photo_id : UUID or None
         The baseline photo this follow-up was registered to (None for a baseline itself,
-        or when the course has no usable baseline yet).
+        or when the course has no usable baseline yet). When another baseline comes to count,
+        the analysis is replaced by one registered to it (same photo and version, new id).
     quality : dict
         Full-resolution quality report of the analysis.
     summary : dict

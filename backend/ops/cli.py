@@ -2,7 +2,8 @@
 
 Schema: ``db-upgrade``, ``db-downgrade``, ``db-revision`` (:mod:`backend.migrations`); demo:
 ``init-db``, ``seed-demo`` (:mod:`backend.demo`); accounts: ``create-admin``; operations:
-``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse`` (:mod:`backend.ops`);
+``prune``, ``check-integrity``, ``backup``, ``restore``, ``reanalyse``, ``reanalyse-follow-ups``
+(:mod:`backend.ops`);
 webhooks: ``webhook-milestones`` (:mod:`backend.services.webhooks`).
 """
 
@@ -250,10 +251,27 @@ def reanalyse_command(run_here: bool) -> None:
     click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
 
 
+@click.command("reanalyse-follow-ups")
+@with_appcontext
+@click.option("--run-here/--enqueue-only", default=False, show_default=True,
+              help="Run the analyses in this process instead of leaving them to the workers.")
+def reanalyse_follow_ups_command(run_here: bool) -> None:
+    """Recompute every follow-up whose results are registered to another baseline than the one that counts now."""
+    from backend.ops import reanalyse
+
+    job_ids, retried = reanalyse.enqueue_stale_follow_ups()
+    click.echo(f"{len(job_ids)} follow-up(s) queued for analysis against their current baseline"
+               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
+    if not run_here:
+        return
+    counts = reanalyse.run_here(current_app._get_current_object(), job_ids)
+    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
+
+
 #: Every command of ``flask --app backend``.
 COMMANDS = (db_upgrade_command, db_downgrade_command, db_revision_command, seed_demo_command, init_db_command,
             create_admin_command, prune_command, check_integrity_command, backup_command, restore_command,
-            reanalyse_command, webhook_milestones_command)
+            reanalyse_command, reanalyse_follow_ups_command, webhook_milestones_command)
 
 
 def register_cli(app: Flask) -> None:

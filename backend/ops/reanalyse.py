@@ -2,7 +2,9 @@
 algorithm version (analysed by an older one, or whose analysis failed for good).
 
 Older results are kept (one :class:`PhotoAnalysis` per photo and version); the dashboard and
-exports compare results within one version only.
+exports compare results within one version only. ``flask --app backend reanalyse-follow-ups``
+replaces current results of follow-ups registered to another baseline than the one that counts
+now (:func:`backend.services.photos.stale_follow_ups`), e.g. stored before the baseline arrived.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.jobs import requeue_failed
 from backend.jobs.runner import make_worker_id, runner_for_app
+from backend.models.clinical import TreatmentCourse
 from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoAnalysis
-from backend.services.photos import enqueue_analysis
+from backend.services.photos import enqueue_analysis, enqueue_stale_reanalysis
 from imaging.version import ALGORITHM_VERSION
 
 
@@ -50,6 +53,30 @@ def enqueue_reanalysis(version: str = ALGORITHM_VERSION) -> tuple[list[uuid.UUID
         retried += requeue_failed(job)
         photo.analysis_job_id = job.id
         job_ids.append(job.id)
+    db.session.commit()
+    return job_ids, retried
+
+
+def enqueue_stale_follow_ups() -> tuple[list[uuid.UUID], int]:
+    """Enqueue re-analysis of every stale follow-up of every clinic's courses; commit.
+
+    For rows stored before follow-ups were re-analysed when their baseline changed; afterwards
+    this finds nothing. A re-analysis job that had failed for good gets fresh attempts.
+
+    Returns
+    -------
+    (list of UUID, int)
+        The job ids and how many of them were failed jobs queued again.
+    """
+    slots = db.session.execute(
+        select(Photo.course_id, Photo.view).where(Photo.deleted_at.is_(None), Photo.milestone_id.is_not(None))
+        .distinct().order_by(Photo.course_id, Photo.view)
+    ).all()
+    job_ids, retried = [], 0
+    for course_id, view in slots:
+        for job in enqueue_stale_reanalysis(db.session.get(TreatmentCourse, course_id), view):
+            retried += requeue_failed(job)
+            job_ids.append(job.id)
     db.session.commit()
     return job_ids, retried
 

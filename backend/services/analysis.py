@@ -3,7 +3,9 @@
 Idempotent per (photo, algorithm version): a run that finds that analysis stored returns
 it; storage keys of overlays and references are derived from the photo and version, so a
 re-run after a crash overwrites its own partial files. A follow-up photo is registered to
-the course baseline (the photo counting for the baseline milestone in the same view).
+the course baseline (the photo counting for the baseline milestone in the same view). When
+that baseline changes, the follow-up's stored analysis is stale
+(:func:`backend.services.photos.stale_follow_ups`) and the job replaces it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from backend.extensions import db
 from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
 from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
 from backend.services import webhooks
-from backend.services.photos import ANALYSE_JOB, baseline_milestone, course_baseline_photo, stored_quality
+from backend.services.photos import (
+    ANALYSE_JOB,
+    enqueue_stale_reanalysis,
+    find_analysis,
+    in_baseline_milestone,
+    registration_baseline,
+    stored_quality,
+)
 from backend.services.repeatability import enqueue_recompute_when_paired
 from backend.storage import ObjectNotFound, current_storage
 from imaging.catalogue import ALL_SKIN
@@ -72,36 +79,30 @@ def measurement_rows(metrics: dict | None, regions: dict | None) -> list[PhotoMe
     return rows
 
 
-def find_analysis(photo_id: uuid.UUID, version: str) -> PhotoAnalysis | None:
-    """The stored analysis of a photo by one algorithm version, if any."""
-    return db.session.scalar(
-        select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo_id, PhotoAnalysis.algorithm_version == version)
-    )
-
-
 def read_object(key: str) -> bytes:
     """All bytes of a stored object."""
     with current_storage().open(key) as stream:
         return stream.read()
 
 
-def baseline_reference_for(photo: Photo):
+def baseline_reference_for(baseline: Photo | None):
     """The reference a follow-up is registered to, with the baseline photo's id.
+
+    Parameters
+    ----------
+    baseline : Photo or None
+        The follow-up's :func:`~backend.services.photos.registration_baseline`.
 
     Returns
     -------
     (BaselineReference or None, UUID or None)
-        ``(None, None)`` for a baseline photo itself, out-of-window or unassigned photos,
-        and while the course has no usable baseline. The stored reference of the baseline's
-        analysis is used when present; otherwise it is computed from the baseline bytes.
+        ``(None, None)`` without a baseline (a baseline photo itself, unassigned photos, while
+        the course has no usable baseline). The stored reference of the baseline's analysis is
+        used when present; otherwise it is computed from the baseline bytes.
     """
     from imaging.analysis import BaselineReference, baseline_reference_from
 
-    course = photo.milestone.course if photo.milestone is not None else None
-    if course is None or photo.milestone_id == baseline_milestone(course).id:
-        return None, None
-    baseline = course_baseline_photo(course, photo.view)
-    if baseline is None or baseline.storage_key is None:
+    if baseline is None:
         return None, None
     stored = find_analysis(baseline.id, ALGORITHM_VERSION)
     if stored is not None and stored.baseline_reference_key:
@@ -120,6 +121,9 @@ def analyse_photo(ctx: JobContext) -> str | None:
     """Job: analyse one photo with the current algorithm and store results and overlays.
 
     Payload: ``photo_id`` (str), ``algorithm_version`` (str, must be the running version).
+    A stored analysis of that version is kept unless it is registered to another baseline than
+    the one that counts now (:func:`backend.services.photos.registration_baseline`): then it is
+    replaced. A baseline's analysis enqueues this job for the follow-ups that became stale.
 
     Returns
     -------
@@ -132,7 +136,8 @@ def analyse_photo(ctx: JobContext) -> str | None:
         The photo is gone or deleted, its bytes cannot be decoded, or the job was made for
         another algorithm version.
     JobError
-        The stored bytes are missing (retried: storage may be briefly unavailable).
+        The stored bytes are missing (retried: storage may be briefly unavailable), or the
+        course baseline changed while the photo was analysed (retried against the new one).
     """
     from imaging.analysis import analyze, baseline_reference_from
 
@@ -143,15 +148,17 @@ def analyse_photo(ctx: JobContext) -> str | None:
     photo = db.session.get(Photo, photo_id)
     if photo is None or photo.deleted_at is not None or photo.storage_key is None:
         raise PermanentJobError("photo was deleted")
+    target = registration_baseline(photo)
+    target_id = target.id if target is not None else None
     existing = find_analysis(photo_id, version)
-    if existing is not None:
-        return str(existing.id)
+    if existing is not None and existing.baseline_photo_id == target_id:
+        return str(existing.id)  # done, against the baseline that counts now
     try:
         data = read_object(photo.storage_key)
     except ObjectNotFound:
         raise JobError("stored photo bytes not found") from None
-    reference, baseline_photo_id = baseline_reference_for(photo)
-    is_baseline = photo.milestone is not None and photo.milestone_id == baseline_milestone(photo.milestone.course).id
+    reference, baseline_photo_id = baseline_reference_for(target)
+    is_baseline = in_baseline_milestone(photo)
     prefix = analysis_prefix(photo, version)
     db.session.commit()  # end the read transaction before minutes of computing
 
@@ -179,6 +186,22 @@ def analyse_photo(ctx: JobContext) -> str | None:
         for key in written:  # deleted while we computed: leave nothing behind
             storage.delete(key)
         raise PermanentJobError("photo was deleted")
+    current = registration_baseline(photo)
+    if (current.id if current is not None else None) != target_id:
+        # The baseline changed while we computed, and its trigger may have seen no analysis of
+        # this photo to replace: measure again against the new one (the retry overwrites our files).
+        raise JobError("the course baseline changed during the analysis")
+    replaced = find_analysis(photo_id, version)
+    if replaced is not None:
+        # One analysis per (photo, version): the stale row goes in this transaction, before the
+        # new one is inserted, so readers see the old analysis until the commit and the new one
+        # after it. Its files this run did not overwrite (a before/after with a baseline that no
+        # longer counts) go too.
+        for key in [o.storage_key for o in replaced.overlays] + [replaced.baseline_reference_key]:
+            if key is not None and key not in written:
+                storage.delete(key)
+        db.session.delete(replaced)
+        db.session.flush()
     summary = result.to_dict()
     analysis = PhotoAnalysis(
         id=uuid.uuid4(), photo_id=photo_id, algorithm_version=version, baseline_photo_id=baseline_photo_id,
@@ -188,8 +211,12 @@ def analyse_photo(ctx: JobContext) -> str | None:
         measurements=measurement_rows(result.metrics, result.regions), overlays=overlay_rows,
     )
     db.session.add(analysis)
-    enqueue_recompute_when_paired(photo, version)
+    enqueue_recompute_when_paired(photo, version, replaced=replaced.id if replaced is not None else None)
+    if is_baseline:
+        # Follow-ups analysed before this baseline (or registered to another) are now stale.
+        enqueue_stale_reanalysis(photo.milestone.course, photo.view)
     webhooks.emit("photo.analysed", db.session.get(Patient, photo.patient_id).clinic_id,
                   {"photo_id": photo.id, "patient_id": photo.patient_id, "course_id": photo.course_id})
-    log.info("analysed photo %s with %s in %.0f ms", photo_id, version, summary["timings_ms"].get("total", 0.0))
+    log.info("analysed photo %s with %s in %.0f ms%s", photo_id, version, summary["timings_ms"].get("total", 0.0),
+             f", replacing analysis {replaced.id}" if replaced is not None else "")
     return str(analysis.id)

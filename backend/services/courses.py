@@ -15,6 +15,7 @@ from backend.models.clinical import AdverseEvent, Patient, TreatmentCourse, Trea
 from backend.services import apply_changes
 from backend.services.milestones import MilestoneSpec, default_specs, replace_schedule
 from schemas.clinical import FACE_REGIONS
+from schemas.photos import PHOTO_VIEWS
 
 
 def course_design_errors(
@@ -113,9 +114,16 @@ def update_course(course: TreatmentCourse, changes: dict[str, Any]) -> list[str]
 
 
 def set_schedule(course: TreatmentCourse, milestones: list[dict[str, Any]]) -> None:
-    """Replace a course's schedule from validated ``MilestoneSpecSchema`` dicts."""
+    """Replace a course's schedule from validated ``MilestoneSpecSchema`` dicts.
+
+    Another first milestone makes another baseline: follow-ups registered to the old one are re-analysed.
+    """
+    from backend.services.photos import enqueue_stale_reanalysis  # photos build on courses, not back
+
     replace_schedule(course, [MilestoneSpec(**item) for item in milestones])
     db.session.flush()
+    for view in PHOTO_VIEWS:
+        enqueue_stale_reanalysis(course, view)
 
 
 def add_session(course: TreatmentCourse, fields: dict[str, Any], performed_by: User) -> TreatmentSession:

@@ -32,7 +32,7 @@ from backend import audit
 from backend.database import DATABASE_UNAVAILABLE_ERRORS
 from backend.errors import ConsentRequired, ImageRefused, NotFound, UnsupportedImage, ValidationFailed
 from backend.extensions import db, now
-from backend.jobs import JobContext, PermanentJobError, enqueue, job_handler
+from backend.jobs import Job, JobContext, PermanentJobError, enqueue, job_handler
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
@@ -254,6 +254,104 @@ def course_baseline_photo(course: TreatmentCourse, view: str) -> Photo | None:
     """The course's baseline photo for ``view``: the photo counting for the baseline milestone."""
     milestone = baseline_milestone(course)
     return counting_photo(course.id, milestone.id, view) if milestone is not None else None
+
+
+# ------------------------------------------------------------------ the baseline a follow-up registers to
+
+def find_analysis(photo_id: uuid.UUID, version: str) -> PhotoAnalysis | None:
+    """The stored analysis of a photo by one algorithm version, if any."""
+    return db.session.scalar(
+        select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo_id, PhotoAnalysis.algorithm_version == version)
+    )
+
+
+def in_baseline_milestone(photo: Photo) -> bool:
+    """The photo belongs to its course's baseline milestone (it is registered to nothing)."""
+    milestone = photo.milestone
+    return milestone is not None and milestone.id == baseline_milestone(milestone.course).id
+
+
+def registration_target(course: TreatmentCourse, view: str) -> Photo | None:
+    """The photo that follow-ups of a course and view are registered to now, or None.
+
+    The course baseline (:func:`course_baseline_photo`), unless its analysis by the current
+    algorithm found no face: then there is nothing to register to and follow-ups are measured
+    unregistered. A baseline not analysed yet, or analysed as a follow-up before a new schedule
+    made it the baseline (no stored reference), is a target: its reference is computed from its bytes.
+    """
+    baseline = course_baseline_photo(course, view)
+    if baseline is None or baseline.storage_key is None:
+        return None
+    analysis = find_analysis(baseline.id, ALGORITHM_VERSION)
+    if analysis is not None and not analysis.face_found:
+        return None
+    return baseline
+
+
+def registration_baseline(photo: Photo) -> Photo | None:
+    """The baseline photo this photo's analysis is registered to now (:func:`registration_target`);
+    None for a photo of the baseline milestone and for one without a milestone."""
+    if photo.milestone is None or in_baseline_milestone(photo):
+        return None
+    return registration_target(photo.milestone.course, photo.view)
+
+
+def stale_follow_ups(course: TreatmentCourse, view: str) -> list[tuple[Photo, PhotoAnalysis]]:
+    """Analysed follow-ups of a course and view registered to another baseline than the one now: THE rule.
+
+    A follow-up's analysis by the current algorithm records the baseline photo it was registered
+    to (``baseline_photo_id``, None when there was none). It is stale when that differs from
+    :func:`registration_target`: analysed before the baseline was uploaded, or registered to a
+    baseline since superseded by a retake, deleted, or found to have no face. Follow-ups without
+    a current analysis are left to their pending job (it registers to the baseline of its time);
+    deleted ones have nothing to analyse.
+
+    Returns
+    -------
+    list of (Photo, PhotoAnalysis)
+        Each stale follow-up with its stale analysis, oldest upload first.
+    """
+    milestone = baseline_milestone(course)
+    if milestone is None:
+        return []
+    target = registration_target(course, view)
+    rows = db.session.execute(
+        select(Photo, PhotoAnalysis).join(PhotoAnalysis, PhotoAnalysis.photo_id == Photo.id)
+        .where(Photo.course_id == course.id, Photo.view == view, Photo.milestone_id.is_not(None),
+               Photo.milestone_id != milestone.id, Photo.deleted_at.is_(None), Photo.storage_key.is_not(None),
+               PhotoAnalysis.algorithm_version == ALGORITHM_VERSION)
+        .order_by(Photo.created_at, Photo.id)
+    ).all()
+    target_id = target.id if target is not None else None
+    return [(photo, analysis) for photo, analysis in rows if analysis.baseline_photo_id != target_id]
+
+
+def enqueue_stale_reanalysis(course: TreatmentCourse, view: str) -> list[Job]:
+    """Enqueue ``analyse_photo`` for every stale follow-up of a course and view (:func:`stale_follow_ups`).
+
+    Call in the transaction of anything that changes the baseline follow-ups register to (a
+    baseline's analysis stored, a baseline deleted, a new schedule); the job replaces the stale
+    analysis. Only baselines call this, never a follow-up's analysis: no rounds follow.
+
+    Returns
+    -------
+    list of Job
+        One per stale follow-up; the same job again while it has not replaced its analysis. Empty
+        while the baseline to register to is not analysed: its analysis calls this once stored, and
+        each follow-up then reads its stored reference instead of analysing the baseline again.
+    """
+    target = registration_target(course, view)
+    if target is not None and find_analysis(target.id, ALGORITHM_VERSION) is None:
+        return []
+    jobs = []
+    for photo, analysis in stale_follow_ups(course, view):
+        job = enqueue_analysis(photo, replacing=analysis, target=target)
+        photo.analysis_job_id = job.id
+        jobs.append(job)
+    if jobs:
+        log.info("re-analysis of %d follow-up(s) of course %s (%s view) queued: their baseline changed",
+                 len(jobs), course.id, view)
+    return jobs
 
 
 # ------------------------------------------------------------------ intake
@@ -501,6 +599,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     if milestone is not None and photo_standings([photo])[photo.id].counts:
         mark_milestone_completed(milestone, via="photo", at=capture.at, source_id=photo.id)
     db.session.flush()
+    # A new baseline re-analyses the follow-ups once its own analysis is stored (enqueued here).
     photo.analysis_job_id = enqueue_analysis(photo).id
     audit.record("photo.create", "photo", photo.id, patient_id=str(patient.id), usable=photo.usable)
     if not photo.usable:
@@ -519,10 +618,19 @@ def _current_slot_photos(photo: Photo) -> list[Photo]:
     ))
 
 
-def enqueue_analysis(photo: Photo):
-    """Enqueue ``analyse_photo`` for the current algorithm version (deduplicated)."""
+def enqueue_analysis(photo: Photo, *, replacing: PhotoAnalysis | None = None, target: Photo | None = None) -> Job:
+    """Enqueue ``analyse_photo`` for the current algorithm version (deduplicated).
+
+    With ``replacing`` (a stale analysis of this version, :func:`stale_follow_ups`), deduplicated
+    per stale analysis and the ``target`` it is to be registered to instead
+    (:func:`registration_target`): the photo's first job is done, and a job that found its
+    analysis up to date must not stand in for a later change of baseline.
+    """
+    dedupe_key = f"{photo.id}:{ALGORITHM_VERSION}"
+    if replacing is not None:
+        dedupe_key += f":{replacing.id}:{target.id if target is not None else 'none'}"
     return enqueue(ANALYSE_JOB, {"photo_id": str(photo.id), "algorithm_version": ALGORITHM_VERSION},
-                   dedupe_key=f"{photo.id}:{ALGORITHM_VERSION}")
+                   dedupe_key=dedupe_key)
 
 
 #: Lifetime of a two-phase upload's signed URL, seconds.
@@ -585,13 +693,23 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
     """Mark a photo deleted and enqueue removal of its bytes and overlays.
 
     The row stays (with ``deleted_at`` and ``deletion_reason``); a milestone this photo
-    completed is re-completed by another counting photo of the milestone or cleared.
+    completed is re-completed by another counting photo of the milestone or cleared. Follow-ups
+    registered to it (a baseline) are re-analysed (:func:`enqueue_stale_reanalysis`).
 
     Returns
     -------
     bool
         False when the photo was already deleted.
     """
+    if not _mark_deleted(photo, reason):
+        return False
+    if in_baseline_milestone(photo):
+        enqueue_stale_reanalysis(photo.milestone.course, photo.view)
+    return True
+
+
+def _mark_deleted(photo: Photo, reason: str) -> bool:
+    """:func:`delete_photo` without re-analysing follow-ups."""
     if photo.deleted_at is not None:
         return False
     photo.deleted_at = now()
@@ -643,7 +761,8 @@ def purge_patient_photos(patient_id: uuid.UUID) -> int:
     photos = db.session.scalars(
         select(Photo).where(Photo.patient_id == patient_id, Photo.deleted_at.is_(None))
     ).all()
-    purged = sum(delete_photo(photo, reason="consent_withdrawn") for photo in photos)
+    # Every photo of the patient goes: no follow-up is left to re-analyse against another baseline.
+    purged = sum(_mark_deleted(photo, "consent_withdrawn") for photo in photos)
     uploads = db.session.scalars(
         select(PhotoUpload).where(PhotoUpload.patient_id == patient_id, PhotoUpload.status == "pending")
     ).all()

@@ -189,10 +189,13 @@ def recompute_repeatability(ctx: JobContext) -> str | None:
     return f"{written} rows"
 
 
-def enqueue_recompute_when_paired(photo: Photo, algorithm_version: str) -> None:
+def enqueue_recompute_when_paired(photo: Photo, algorithm_version: str, *,
+                                  replaced: uuid.UUID | None = None) -> None:
     """After ``photo``'s analysis: enqueue the recomputation if it completes a repeat pair.
 
-    Call in the analysis job's transaction, after its analysis row was added.
+    Call in the analysis job's transaction, after its analysis row was added. ``replaced``: the
+    id of the analysis it replaced (a follow-up registered again), whose values the stored
+    repeatability was computed from: a recomputation of its own.
     """
     if photo.repeat_of_id is not None:
         repeat_id, other_id = photo.id, photo.repeat_of_id
@@ -207,7 +210,7 @@ def enqueue_recompute_when_paired(photo: Photo, algorithm_version: str) -> None:
                                        PhotoAnalysis.algorithm_version == algorithm_version).limit(1))
     if analysed is not None:
         enqueue(RECOMPUTE_JOB, {"algorithm_version": algorithm_version, "photo_id": str(repeat_id)},
-                dedupe_key=f"{repeat_id}:{algorithm_version}")
+                dedupe_key=f"{repeat_id}:{algorithm_version}" + (f":{replaced}" if replaced is not None else ""))
 
 
 # ------------------------------------------------------------------ which MDC95
