@@ -14,8 +14,8 @@ with the reference capture's (CIEDE2000), three ways:
 - ``raw``: the photo's own linear sRGB;
 - ``pipeline``: after :func:`imaging.colour.estimate_colour_correction` (no chart here, so the
   neutral-background estimate, or none);
-- ``sclera``: the photo's linear sRGB divided per channel by its sclera colour (a von Kries white
-  and exposure normalisation): the sclera is sampled in the canonical frame in a box of
+- ``sclera``: the photo's linear sRGB divided per channel by its sclera colour and set to a fixed
+  level (a von Kries white and exposure normalisation): the sclera is sampled in the canonical frame in a box of
   0.44 x 0.11 IOD around each eye centre, as the brightest quarter of unclipped pixels and, of
   those, the least saturated half (iris, lids and lashes are darker or more coloured, catchlights
   are clipped).
@@ -40,6 +40,8 @@ sys.path.insert(0, str(REPO))
 #: Sclera sampling box around each canonical eye centre, in IODs (half width, half height).
 SCLERA_BOX_IOD = (0.22, 0.055)
 WAYS = ("raw", "pipeline", "sclera")
+#: Linear level the sclera is normalised to (any fixed value: only differences between captures count).
+SCLERA_LEVEL = 0.6
 
 
 def sclera_rgb(linear: np.ndarray) -> np.ndarray | None:
@@ -79,8 +81,8 @@ def _colours(result) -> dict:
     return {
         "raw": _cheek_lab(linear, result.masks),
         "pipeline": _cheek_lab(apply_colour_correction(result.canonical.rgb, result.colour_correction), result.masks),
-        # Divided by the sclera, scaled back to its grey level so values stay in range.
-        "sclera": None if white is None else _cheek_lab(linear / white * white.mean(), result.masks),
+        # Divided by the sclera and set to a fixed level: white balance and exposure both normalised.
+        "sclera": None if white is None else _cheek_lab(linear / white * SCLERA_LEVEL, result.masks),
     }
 
 
@@ -119,7 +121,7 @@ def main(argv=None) -> int:
     faces.fetch()
     ids = args.faces.split(",") if args.faces else [f.id for f in faces.portraits()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        per_face = dict(zip(ids, pool.map(face_differences, ids)))
+        per_face = dict(zip(ids, pool.map(face_differences, ids), strict=True))
     print(f"CIEDE2000 of the cheeks' mean colour against the reference capture, {len(ids)} faces")
     print("| capture | " + " | ".join(f"{w}: median / worst" for w in WAYS) + " |")
     print("|---|" + "---|" * len(WAYS))
