@@ -62,7 +62,10 @@ def sclera_rgb(linear: np.ndarray) -> np.ndarray | None:
         bright = unclipped & (luminance >= np.percentile(luminance[unclipped], 75))
         samples.append(box[bright & (saturation <= np.percentile(saturation[bright], 50))])
     pixels = np.concatenate(samples) if samples else np.zeros((0, 3), np.float32)
-    return np.median(pixels, axis=0) if len(pixels) >= 10 else None
+    if len(pixels) < 10:
+        return None
+    white = np.median(pixels, axis=0)
+    return white if white.min() > 1e-3 else None  # a black channel is no white reference
 
 
 def _cheek_lab(linear: np.ndarray, masks: dict) -> np.ndarray:
@@ -136,6 +139,9 @@ def main(argv=None) -> int:
         print(f"| {capture.name} | " + " | ".join(cells) + " |")
     for way in WAYS:
         values = np.array(everything[way])
+        if not values.size:
+            print(f"{way}: no capture measured")
+            continue
         print(f"{way}: median {np.median(values):.2f}, 90th percentile {np.percentile(values, 90):.2f}, "
               f"within 2: {100 * np.mean(values <= 2):.0f} % of {values.size} captures")
     return 0

@@ -7,8 +7,9 @@
                    :data:`OVERVIEW_LONG_SIDE`), coordinates scaled back to the full photo.
 3. ``quality``     :func:`imaging.quality.assess_quality` on the same overview (as
                    :func:`imaging.quality.quality_gate` does at upload), with the baseline's face
-                   geometry for a follow-up; with a ColorChecker found in step 4, the light's
-                   colour is judged again on the chart-corrected overview. A photo that fails the gate is still measured
+                   geometry for a follow-up; when a light-colour check failed and step 4 found
+                   a ColorChecker, judged again on the chart-corrected overview
+                   (:func:`imaging.quality.with_chart_light`, as the upload gate does). A photo that fails the gate is still measured
                    when a face was found; ``quality.ok`` is false so consumers can flag it.
 4. ``colour``      :func:`imaging.colour.estimate_colour_correction` on the whole photo (the
                    detection copy) with the head (face plus a margin for hair, ears and neck)
@@ -47,7 +48,7 @@ from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
 from imaging.measures import compute_maps, measure_regions, to_json_safe
-from imaging.quality import QualityReport, assess_quality
+from imaging.quality import QualityReport, assess_quality, with_chart_light
 from imaging.raster import downscale_long_side
 from imaging.colour_space import srgb_to_linear
 from imaging.regions import follow_up_masks, region_masks
@@ -447,10 +448,9 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
             else:
                 masks = region_masks(canonical)
         correction = colour_job.result()
-    if correction.reference == "colorchecker":
-        # With a chart, the light's colour is judged on the corrected photo (imaging.quality).
-        with timer.stage("quality"):
-            quality = assess_quality(overview_image, found, baseline_geometry, correction)
+    with timer.stage("quality"):
+        # A cast the chart corrects is no reason to refuse: the upload gate's rule.
+        quality = with_chart_light(quality, overview_image, found, baseline_geometry, correction)
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
         maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,

@@ -289,7 +289,8 @@ def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray)
     skin of ``reference``).
 
     The region's mean is over its measured pixels (``maps.valid``); the reference's is
-    :func:`diffuse_mean`. NaN when either has fewer than MIN_REGION_PIXELS. Units centi-OD.
+    :func:`diffuse_mean`. NaN when the region has fewer than MIN_REGION_PIXELS measured pixels or
+    the reference's diffuse skin (after its sheen is left out) has fewer. Units centi-OD.
     """
     haem = maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
     mask = mask & maps.valid

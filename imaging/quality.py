@@ -565,16 +565,38 @@ def quality_gate(data: bytes, baseline_geometry=None) -> QualityReport:
         finer = decode_image(data, min_long_side=int(np.ceil(max(decoded.rgb.shape[:2]) * factor)))
         geometry = geometry.scaled(finer.scale / decoded.scale)
         decoded = finer
-    report = assess_quality(decoded, geometry, baseline_geometry)
-    if any(not report.checks[name].passed for name in LIGHT_COLOUR_CHECKS if name in report.checks):
-        # Only then look for a ColorChecker (a quarter of an analysis): a cast it corrects is
-        # judged on the corrected photo, as the analysis does.
-        from imaging.colour import colorchecker_correction
+    return judge_photo(decoded, geometry, baseline_geometry)
 
-        chart = colorchecker_correction(decoded.rgb)
-        if chart is not None and chart.reference == "colorchecker":
-            report = assess_quality(decoded, geometry, baseline_geometry, chart)
-    return report
+
+def judge_photo(decoded, geometry, baseline_geometry=None) -> QualityReport:
+    """The upload gate's verdict on a decoded photo (:func:`quality_gate`, and the backend's
+    upload, which decodes once for sanitising too): :func:`assess_quality`, then
+    :func:`with_chart_light` looking for a ColorChecker only when a light-colour check failed."""
+    from imaging.colour import colorchecker_correction
+
+    report = assess_quality(decoded, geometry, baseline_geometry)
+    return with_chart_light(report, decoded, geometry, baseline_geometry, lambda: colorchecker_correction(decoded.rgb))
+
+
+def with_chart_light(report: QualityReport, decoded, geometry, baseline_geometry, chart) -> QualityReport:
+    """``report``, judged again on the chart-corrected photo when one of its light-colour checks
+    (:data:`LIGHT_COLOUR_CHECKS`) failed and the photo has a ColorChecker: a cast the chart
+    corrects is no reason to refuse. The one rule for the upload gate and the analysis.
+
+    Parameters
+    ----------
+    report : the photo's :func:`assess_quality` report without a correction
+    decoded, geometry, baseline_geometry : as for :func:`assess_quality`
+    chart : imaging.colour.ColourCorrection, None, or a callable returning one
+        The photo's colour correction, or how to find it (called only when needed: finding a chart
+        costs about a quarter of an analysis).
+    """
+    if not any(not report.checks[name].passed for name in LIGHT_COLOUR_CHECKS if name in report.checks):
+        return report
+    correction = chart() if callable(chart) else chart
+    if correction is None or correction.reference != "colorchecker":
+        return report
+    return assess_quality(decoded, geometry, baseline_geometry, correction)
 
 
 def thresholds_table() -> str:

@@ -297,59 +297,67 @@ def registration_baseline(photo: Photo) -> Photo | None:
 
 
 def stale_follow_ups(course: TreatmentCourse, view: str) -> list[tuple[Photo, PhotoAnalysis]]:
-    """Analysed follow-ups of a course and view registered to another baseline than the one now: THE rule.
+    """Analysed photos of a course and view registered to another baseline than the one now: THE rule.
 
-    A follow-up's analysis by the current algorithm records the baseline photo it was registered
-    to (``baseline_photo_id``, None when there was none). It is stale when that differs from
-    :func:`registration_target`: analysed before the baseline was uploaded, or registered to a
-    baseline since superseded by a retake, deleted, or found to have no face. Follow-ups without
-    a current analysis are left to their pending job (it registers to the baseline of its time);
-    deleted ones have nothing to analyse.
+    A photo's analysis by the current algorithm records the baseline photo it was registered to
+    (``baseline_photo_id``, None when there was none). It is stale when that differs from
+    :func:`registration_baseline`: a follow-up analysed before the baseline was uploaded, or
+    registered to a baseline since superseded by a retake, deleted, or found to have no face; and a
+    photo a new schedule moved into the baseline milestone (registered to nothing now, and its
+    analysis holds no baseline reference). Photos without a current analysis are left to their
+    pending job (it registers to the baseline of its time); deleted ones have nothing to analyse.
 
     Returns
     -------
     list of (Photo, PhotoAnalysis)
-        Each stale follow-up with its stale analysis, oldest upload first.
+        Each stale photo with its stale analysis, oldest upload first.
     """
-    milestone = baseline_milestone(course)
-    if milestone is None:
+    if baseline_milestone(course) is None:
         return []
     target = registration_target(course, view)
     rows = db.session.execute(
         select(Photo, PhotoAnalysis).join(PhotoAnalysis, PhotoAnalysis.photo_id == Photo.id)
         .where(Photo.course_id == course.id, Photo.view == view, Photo.milestone_id.is_not(None),
-               Photo.milestone_id != milestone.id, Photo.deleted_at.is_(None), Photo.storage_key.is_not(None),
+               Photo.deleted_at.is_(None), Photo.storage_key.is_not(None),
                PhotoAnalysis.algorithm_version == ALGORITHM_VERSION)
         .order_by(Photo.created_at, Photo.id)
     ).all()
     target_id = target.id if target is not None else None
-    return [(photo, analysis) for photo, analysis in rows if analysis.baseline_photo_id != target_id]
+    return [(photo, analysis) for photo, analysis in rows
+            if analysis.baseline_photo_id != (None if in_baseline_milestone(photo) else target_id)]
 
 
 def enqueue_stale_reanalysis(course: TreatmentCourse, view: str) -> list[Job]:
-    """Enqueue ``analyse_photo`` for every stale follow-up of a course and view (:func:`stale_follow_ups`).
+    """Enqueue ``analyse_photo`` for every stale photo of a course and view (:func:`stale_follow_ups`).
 
     Call in the transaction of anything that changes the baseline follow-ups register to (a
     baseline's analysis stored, a baseline deleted, a new schedule); the job replaces the stale
-    analysis. Only baselines call this, never a follow-up's analysis: no rounds follow.
+    analysis. Only baselines call this, never a follow-up's analysis: no rounds follow. The
+    baseline goes first: while the photo follow-ups are to register to is unanalysed or itself
+    stale (analysed as a follow-up before a new schedule), only it is queued; its analysis, once
+    stored, calls this again and each follow-up then reads its stored reference.
 
     Returns
     -------
     list of Job
-        One per stale follow-up; the same job again while it has not replaced its analysis. Empty
-        while the baseline to register to is not analysed: its analysis calls this once stored, and
-        each follow-up then reads its stored reference instead of analysing the baseline again.
+        One per photo queued; the same job again while it has not replaced its analysis.
     """
     target = registration_target(course, view)
-    if target is not None and find_analysis(target.id, ALGORITHM_VERSION) is None:
-        return []
+    stale = stale_follow_ups(course, view)
+    if target is not None:
+        target_analysis = find_analysis(target.id, ALGORITHM_VERSION)
+        if target_analysis is None:
+            return []
+        stale_target = [(photo, analysis) for photo, analysis in stale if photo.id == target.id]
+        if stale_target:
+            stale = stale_target
     jobs = []
-    for photo, analysis in stale_follow_ups(course, view):
-        job = enqueue_analysis(photo, replacing=analysis, target=target)
+    for photo, analysis in stale:
+        job = enqueue_analysis(photo, replacing=analysis, target=None if in_baseline_milestone(photo) else target)
         photo.analysis_job_id = job.id
         jobs.append(job)
     if jobs:
-        log.info("re-analysis of %d follow-up(s) of course %s (%s view) queued: their baseline changed",
+        log.info("re-analysis of %d photo(s) of course %s (%s view) queued: their baseline changed",
                  len(jobs), course.id, view)
     return jobs
 
@@ -557,7 +565,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     """
     from imaging.decode import decode_image
     from imaging.face import detect_face
-    from imaging.quality import GATE_DECODE_LONG_SIDE, assess_quality
+    from imaging.quality import GATE_DECODE_LONG_SIDE, judge_photo
     from imaging.sanitise import sanitise_photo
 
     course, requested = check_capture(patient, metadata)
@@ -571,7 +579,7 @@ def ingest_photo(patient: Patient, metadata: CaptureMetadata, data: bytes, uploa
     if metadata.repeat_of_id is not None:
         check_repeat_timing(db.session.get(Photo, metadata.repeat_of_id), milestone, capture.at)
     baseline_geometry = baseline_geometry_for(course, milestone, metadata.view)
-    report = assess_quality(decoded, detect_face(decoded.rgb), baseline_geometry)
+    report = judge_photo(decoded, detect_face(decoded.rgb), baseline_geometry)
     quality = report.to_dict()
 
     photo = Photo(

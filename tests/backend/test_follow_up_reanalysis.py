@@ -207,3 +207,28 @@ def test_maintenance_command_reanalyses_follow_ups_left_stale(app, client, conse
     result = runner.invoke(args=["reanalyse-follow-ups"])
     assert "0 follow-up(s) queued" in result.output
     assert analyse_jobs(app) == jobs
+
+
+def test_a_new_schedule_that_makes_a_follow_up_the_baseline_reanalyses_it_first(app, client, consented, headers_of):
+    headers = headers_of("patient_user")
+    baseline = send_baseline(client, consented, headers)
+    follow_up = send_follow_up(client, consented, headers)
+    assert_registered_to(current_analysis(app, follow_up), baseline)
+    # The clinic swaps the first two visits: the 2-week photo is now the reference visit.
+    course = client.get(f"/api/v1/courses/{consented.course.id}", headers=headers_of("clinician_a")).get_json()
+    specs = [{key: m[key] for key in ("name", "day_offset", "window_before_days", "window_after_days")}
+             for m in course["milestones"]]
+    first, second = specs[0], specs[1]
+    specs[0], specs[1] = {**first, "name": second["name"]}, {**second, "name": first["name"]}
+    response = client.put(f"/api/v1/courses/{consented.course.id}/milestones", json={"milestones": specs},
+                          headers=headers_of("clinician_a"))
+    assert response.status_code == 200, response.get_json()
+    # The new baseline is re-analysed as a baseline (registered to nothing, its reference stored) ...
+    new_baseline = current_analysis(app, follow_up)
+    assert new_baseline.baseline_photo_id is None and new_baseline.baseline_reference_key is not None
+    assert "before_after" not in {o.name for o in new_baseline.overlays}
+    # ... and then the former baseline, now a follow-up, against it.
+    former = current_analysis(app, baseline)
+    assert str(former.baseline_photo_id) == follow_up
+    assert former.summary["registration"] is not None and former.summary["registration"]["converged"]
+    assert stale_count(app, consented) == 0

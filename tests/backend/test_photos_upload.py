@@ -118,6 +118,21 @@ def test_unusable_photo_is_kept_with_problems(client, consented, headers_of):
     assert problem["message"] and "threshold" in problem and "value" in problem
 
 
+def test_a_colour_chart_in_the_frame_makes_a_cast_it_corrects_usable_at_upload(client, consented, headers_of):
+    """The upload gate judges the light's colour on the chart-corrected photo (imaging.quality.judge_photo)."""
+    headers = headers_of("patient_user")
+    photo = synthetic.sharp_phone_photo((1512, 2016))
+    cast = (0.8, 1.3, 0.8)  # a green light
+    plain = upload(client, headers, consented.patient.id,
+                   synthetic.to_jpeg(synthetic.white_balance(photo, cast).rgb, captured_at=BASELINE_CAPTURE),
+                   course_id=consented.course.id).get_json()
+    assert plain["usable"] is False
+    assert "coloured_lighting" in [p["code"] for p in plain["quality"]["problems"]]
+    charted = upload(client, headers, consented.patient.id, synthetic.colorchecker_photo(cast, photo=photo),
+                     course_id=consented.course.id).get_json()
+    assert charted["usable"] is True, charted["quality"]["problems"]
+
+
 def test_retake_supersedes_but_keeps_the_earlier_photo(app, client, consented, headers_of):
     headers = headers_of("patient_user")
     first = upload(client, headers, consented.patient.id, blurred_jpeg(), course_id=consented.course.id).get_json()
