@@ -47,8 +47,9 @@ def after_transaction(callback: Callable[[bool], None]) -> None:
     db.session.info.setdefault(_AFTER_TRANSACTION, []).append(callback)
 
 
-def _end(commit: bool) -> None:
-    """Commit or roll back the session, then run the waiting callbacks with the outcome."""
+def end_unit_of_work(commit: bool) -> None:
+    """Commit or roll back the session, then run the waiting callbacks with the outcome (requests
+    end here through :func:`run_unit_of_work`, jobs through the job runner)."""
     committed = False
     try:
         if commit:
@@ -90,21 +91,21 @@ def run_unit_of_work(work: Callable[[], T], *, succeeded: Callable[[T], bool],
     try:
         result = work()
     except DomainError as error:
-        _end(commit=error.keeps_changes)
+        end_unit_of_work(commit=error.keeps_changes)
         raise
     except BaseException:
-        _end(commit=False)
+        end_unit_of_work(commit=False)
         raise
     if not succeeded(result):
-        _end(commit=False)
+        end_unit_of_work(commit=False)
         return result
     if before_commit is not None:
         try:
             before_commit(result)
         except BaseException:
-            _end(commit=False)
+            end_unit_of_work(commit=False)
             raise
-    _end(commit=True)
+    end_unit_of_work(commit=True)
     return result
 
 

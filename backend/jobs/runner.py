@@ -28,6 +28,7 @@ from backend.extensions import db, now
 from backend.jobs.registry import JobContext, JobError, PermanentJobError, handler_for
 from backend.models.base import utcnow
 from backend.models.jobs import LAST_ERROR_MAX_CHARS, Job, JobStatus
+from backend.unit_of_work import end_unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -298,12 +299,12 @@ class JobRunner:
                 .execution_options(synchronize_session=False)
             ).rowcount
             if marked != 1:
-                session.rollback()
+                end_unit_of_work(commit=False)
                 log.warning("job %s (%s): lease lost before completion; result discarded", job.id, job.kind)
                 return Outcome("lost")
-            session.commit()
+            end_unit_of_work(commit=True)  # and what the handler left for after its commit
         except Exception as exc:
-            session.rollback()
+            end_unit_of_work(commit=False)
             reason = summarise_error(exc)
             log.warning("job %s (%s) attempt %d/%d failed: %s", job.id, job.kind, job.attempt, job.max_attempts, reason)
             log.debug("job %s traceback", job.id, exc_info=True)

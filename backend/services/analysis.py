@@ -10,6 +10,7 @@ that baseline changes, the follow-up's stored analysis is stale
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -29,6 +30,7 @@ from backend.services.photos import (
 )
 from backend.services.repeatability import enqueue_recompute_when_paired
 from backend.storage import ObjectNotFound, current_storage
+from backend.unit_of_work import after_transaction
 from imaging.catalogue import ALL_SKIN
 from imaging.errors import ImageError
 from imaging.version import ALGORITHM_VERSION
@@ -77,6 +79,14 @@ def measurement_rows(metrics: dict | None, regions: dict | None) -> list[PhotoMe
         for measure, value in sorted(flatten_measures(measures).items()):
             rows.append(PhotoMeasurement(region=region, measure=measure, value=value))
     return rows
+
+
+def _delete_when_committed(keys: list[str], committed: bool) -> None:
+    """Delete a replaced analysis's stored files once the replacing transaction committed."""
+    if committed:
+        storage = current_storage()
+        for key in keys:
+            storage.delete(key)
 
 
 def read_object(key: str) -> bytes:
@@ -196,10 +206,10 @@ def analyse_photo(ctx: JobContext) -> str | None:
         # One analysis per (photo, version): the stale row goes in this transaction, before the
         # new one is inserted, so readers see the old analysis until the commit and the new one
         # after it. Its files this run did not overwrite (a before/after with a baseline that no
-        # longer counts) go too.
-        for key in [o.storage_key for o in replaced.overlays] + [replaced.baseline_reference_key]:
-            if key is not None and key not in written:
-                storage.delete(key)
+        # longer counts) go once the commit succeeded: a failed one leaves the old row its files.
+        after_transaction(functools.partial(
+            _delete_when_committed, [key for key in [o.storage_key for o in replaced.overlays]
+                                     + [replaced.baseline_reference_key] if key is not None and key not in written]))
         db.session.delete(replaced)
         db.session.flush()
     summary = result.to_dict()
