@@ -125,7 +125,24 @@ def requeue_failed(job: Job) -> bool:
     bool
         True when ``job`` was failed and is queued again; False (unchanged) otherwise.
     """
-    if job.status != JobStatus.FAILED.value:
+    return _requeue(job, JobStatus.FAILED)
+
+
+def requeue_done(job: Job) -> bool:
+    """Queue a finished job again, in the current transaction: for a deduplicated job whose work is
+    needed once more (a re-analysis that found its analysis up to date because the change it was
+    made for had been undone, then the same change came back).
+
+    Returns
+    -------
+    bool
+        True when ``job`` was done and is queued again; False (unchanged) otherwise.
+    """
+    return _requeue(job, JobStatus.DONE)
+
+
+def _requeue(job: Job, status: JobStatus) -> bool:
+    if job.status != status.value:
         return False
     job.status = JobStatus.QUEUED.value
     job.attempts = 0

@@ -32,7 +32,7 @@ from backend import audit
 from backend.database import DATABASE_UNAVAILABLE_ERRORS
 from backend.errors import ConsentRequired, ImageRefused, NotFound, UnsupportedImage, ValidationFailed
 from backend.extensions import db, now
-from backend.jobs import Job, JobContext, PermanentJobError, enqueue, job_handler
+from backend.jobs import Job, JobContext, PermanentJobError, enqueue, job_handler, requeue_done
 from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
@@ -637,8 +637,13 @@ def enqueue_analysis(photo: Photo, *, replacing: PhotoAnalysis | None = None, ta
     dedupe_key = f"{photo.id}:{ALGORITHM_VERSION}"
     if replacing is not None:
         dedupe_key += f":{replacing.id}:{target.id if target is not None else 'none'}"
-    return enqueue(ANALYSE_JOB, {"photo_id": str(photo.id), "algorithm_version": ALGORITHM_VERSION},
-                   dedupe_key=dedupe_key)
+    job = enqueue(ANALYSE_JOB, {"photo_id": str(photo.id), "algorithm_version": ALGORITHM_VERSION},
+                  dedupe_key=dedupe_key)
+    if replacing is not None:
+        # A done job of this key found the analysis up to date (the baseline had changed back
+        # before it ran); the analysis is stale again now, so it must run again.
+        requeue_done(job)
+    return job
 
 
 #: Lifetime of a two-phase upload's signed URL, seconds.

@@ -232,3 +232,28 @@ def test_a_new_schedule_that_makes_a_follow_up_the_baseline_reanalyses_it_first(
     assert str(former.baseline_photo_id) == follow_up
     assert former.summary["registration"] is not None and former.summary["registration"]["converged"]
     assert stale_count(app, consented) == 0
+
+
+def test_a_reanalysis_that_found_nothing_to_do_runs_again_when_its_change_comes_back(app, client, consented,
+                                                                                     headers_of):
+    from backend.services.photos import enqueue_analysis
+
+    headers = headers_of("patient_user")
+    baseline = send_baseline(client, consented, headers)
+    follow_up = send_follow_up(client, consented, headers)
+    first = current_analysis(app, follow_up)
+    with app.app_context():
+        # A re-analysis towards "no baseline" queued while the baseline was briefly gone, which ran
+        # after it had come back: it found the analysis up to date and is done.
+        photo = db.session.get(Photo, uuid.UUID(follow_up))
+        job = enqueue_analysis(photo, replacing=db.session.get(PhotoAnalysis, first.id), target=None)
+        job_id = job.id
+        db.session.commit()
+        assert db.session.get(Job, job_id).status == "done"
+    assert current_analysis(app, follow_up).id == first.id
+    # Now the baseline really goes: the same change again must not be swallowed by that done job.
+    assert client.delete(f"/api/v1/photos/{baseline}", headers=headers).status_code == 204
+    again = current_analysis(app, follow_up)
+    assert again.id != first.id
+    assert_unregistered(again)
+    assert stale_count(app, consented) == 0
