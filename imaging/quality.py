@@ -451,15 +451,15 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
         # The light's colour: on the chart-corrected photo when there is a chart (see module doc).
         charted = correction is not None and correction.reference == "colorchecker"
         light_lab = canonical_lab(chart_corrected(canonical.rgb, correction)) if charted else lab
+        light_photo = chart_corrected(_sample(rgb), correction) if charted else rgb
         if cheek_skin.sum() >= 20:
             a = float(np.median(light_lab[..., 1][cheek_skin]))
             b = float(np.median(light_lab[..., 2][cheek_skin]))
             checks["skin_hue_deg"] = _check("skin_hue_deg", float(np.degrees(np.arctan2(b, a))))
             checks["skin_chroma"] = _check("skin_chroma", float(np.hypot(a, b)))
-        checks["highlight_chroma"] = _check("highlight_chroma",
-                                            highlight_chroma(chart_corrected(_sample(rgb), correction) if charted else rgb))
+        checks["highlight_chroma"] = _check("highlight_chroma", highlight_chroma(light_photo))
         checks["glare_fraction"] = _check("glare_fraction", float(glare[skin].mean()))
-        no_skin = _no_skin(checks, chart_corrected(_sample(rgb), correction) if charted else rgb)
+        no_skin = _no_skin(checks, light_photo)
 
     checks["yaw_deg"] = _check("yaw_deg", abs(geometry.yaw_deg))
     checks["pitch_deg"] = _check("pitch_deg", abs(geometry.pitch_deg))
