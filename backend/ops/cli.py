@@ -243,12 +243,7 @@ def reanalyse_command(run_here: bool) -> None:
     from imaging.version import ALGORITHM_VERSION
 
     job_ids, retried = reanalyse.enqueue_reanalysis()
-    click.echo(f"{len(job_ids)} photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}"
-               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
-    if not run_here:
-        return
-    counts = reanalyse.run_here(current_app._get_current_object(), job_ids)
-    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
+    _report_queued(job_ids, retried, f"photo(s) queued for analysis with algorithm {ALGORITHM_VERSION}", run_here)
 
 
 @click.command("reanalyse-follow-ups")
@@ -260,12 +255,17 @@ def reanalyse_follow_ups_command(run_here: bool) -> None:
     from backend.ops import reanalyse
 
     job_ids, retried = reanalyse.enqueue_stale_follow_ups()
-    click.echo(f"{len(job_ids)} follow-up(s) queued for analysis against their current baseline"
-               + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
-    if not run_here:
-        return
-    counts = reanalyse.run_here(current_app._get_current_object(), job_ids)
-    click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
+    _report_queued(job_ids, retried, "follow-up(s) queued for analysis against their current baseline", run_here)
+
+
+def _report_queued(job_ids: list, retried: int, queued: str, run_here: bool) -> None:
+    """Say what the analysis commands queued; with ``run_here``, run the jobs here and say how they ended."""
+    from backend.ops import reanalyse
+
+    click.echo(f"{len(job_ids)} {queued}" + (f" ({retried} failed analysis job(s) given fresh attempts)" if retried else ""))
+    if run_here:
+        counts = reanalyse.run_here(current_app._get_current_object(), job_ids)
+        click.echo(", ".join(f"{count} {status}" for status, count in counts.items()) or "nothing to do")
 
 
 #: Every command of ``flask --app backend``.
