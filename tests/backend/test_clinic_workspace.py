@@ -259,6 +259,29 @@ def test_photo_upload_shows_the_gate_answer(app, world, clinician):
     assert count(app, Photo) == 1
 
 
+def test_photo_upload_shows_the_gate_warnings_of_a_usable_photo(app, world, clinician, clock):
+    from imaging.testing import made_bad, synthetic
+    from tests.backend.photo_helpers import TWO_WEEKS_CAPTURE, face_photo, phone_jpeg
+
+    grant_photo_consent(app, world.patient, world.clinician_a)
+
+    def send(data: bytes) -> str:
+        tokens = open_form(clinician, f"/dashboard/patients/{world.patient.id}/photos/new")
+        uploaded = clinician.post(f"/dashboard/patients/{world.patient.id}/photos/new",
+                                  content_type="multipart/form-data",
+                                  data={**tokens, "course_id": str(world.course.id), "view": "front",
+                                        "photo": (io.BytesIO(data), "face.jpg")})
+        assert uploaded.status_code == 303, uploaded.get_data(as_text=True)[:500]
+        return clinician.get(uploaded.headers["Location"]).get_data(as_text=True)
+
+    baseline = send(phone_jpeg())
+    assert "Usable." in baseline and 'id="gate-warnings"' not in baseline
+    # A follow-up through a beauty filter: usable, and the page says texture will not be measured.
+    smoothed = send(synthetic.to_jpeg(made_bad.smoothed(face_photo()).rgb, captured_at=TWO_WEEKS_CAPTURE))
+    assert "Usable." in smoothed and 'id="gate-warnings"' in smoothed
+    assert 'data-code="smoothing_filter"' in smoothed and "beauty or portrait mode" in smoothed
+
+
 def test_patient_list_searches_filters_and_pages(app, world, clinician):
     page = clinician.get("/dashboard/?q=pat+ne").get_data(as_text=True)
     assert "Pat New" in page and "Pat Own" not in page

@@ -342,8 +342,14 @@ async function uploadStep(patient, item, views, index, blob, conditions, options
         next = h('button', {type: 'button', id: 'repeat', onclick: () => captureStep(patient, item, views, index,
           {...options, repeatOf: outcome.photo.id})}, 'Take it once more');
       }
+      // Warnings leave the photo usable but say what was not measured (a beauty filter, say).
+      const warnings = quality.warnings || [];
+      const notes = warnings.length
+        ? [h('p', {id: 'quality-warnings-lead'}, 'Good to know:'),
+          h('ul', {id: 'warnings'}, warnings.map((w) => h('li', {dataset: {code: w.code}}, w.message)))]
+        : [];
       render(h('h1', {}, 'Photo accepted'), h('p', {class: 'ok', id: 'quality-ok'}, 'Thank you: this photo can be measured.'),
-        preview, h('div', {class: 'actions'}, next, h('a', {class: 'button secondary', href: '#/'}, 'Back to check-ins')));
+        ...notes, preview, h('div', {class: 'actions'}, next, h('a', {class: 'button secondary', href: '#/'}, 'Back to check-ins')));
     } else {
       announce('This photo cannot be used. Please retake it.');
       render(h('h1', {}, 'Please retake this photo'),
