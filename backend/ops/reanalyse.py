@@ -4,7 +4,7 @@ algorithm version (analysed by an older one, or whose analysis failed for good).
 Older results are kept (one :class:`PhotoAnalysis` per photo and version); the dashboard and
 exports compare results within one version only. ``flask --app backend reanalyse-follow-ups``
 replaces current results of follow-ups registered to another baseline than the one that counts
-now (:func:`backend.services.photos.stale_follow_ups`), e.g. stored before the baseline arrived.
+now (:func:`backend.services.photos.stale_analyses`), e.g. stored before the baseline arrived.
 """
 
 from __future__ import annotations

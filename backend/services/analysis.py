@@ -5,7 +5,7 @@ it; storage keys of overlays and references are derived from the photo and versi
 re-run after a crash overwrites its own partial files. A follow-up photo is registered to
 the course baseline (the photo counting for the baseline milestone in the same view). When
 that baseline changes, the follow-up's stored analysis is stale
-(:func:`backend.services.photos.stale_follow_ups`) and the job replaces it.
+(:func:`backend.services.photos.stale_analyses`) and the job replaces it.
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ def registration_baseline(photo: Photo) -> Photo | None:
     return registration_target(photo.milestone.course, photo.view)
 
 
-def stale_follow_ups(course: TreatmentCourse, view: str) -> list[tuple[Photo, PhotoAnalysis]]:
+def stale_analyses(course: TreatmentCourse, view: str) -> list[tuple[Photo, PhotoAnalysis]]:
     """Analysed photos of a course and view registered to another baseline than the one now: THE rule.
 
     A photo's analysis by the current algorithm records the baseline photo it was registered to
@@ -328,7 +328,7 @@ def stale_follow_ups(course: TreatmentCourse, view: str) -> list[tuple[Photo, Ph
 
 
 def enqueue_stale_reanalysis(course: TreatmentCourse, view: str) -> list[Job]:
-    """Enqueue ``analyse_photo`` for every stale photo of a course and view (:func:`stale_follow_ups`).
+    """Enqueue ``analyse_photo`` for every stale photo of a course and view (:func:`stale_analyses`).
 
     Call in the transaction of anything that changes the baseline follow-ups register to (a
     baseline's analysis stored, a baseline deleted, a new schedule); the job replaces the stale
@@ -343,7 +343,7 @@ def enqueue_stale_reanalysis(course: TreatmentCourse, view: str) -> list[Job]:
         One per photo queued; the same job again while it has not replaced its analysis.
     """
     target = registration_target(course, view)
-    stale = stale_follow_ups(course, view)
+    stale = stale_analyses(course, view)
     if target is not None:
         target_analysis = find_analysis(target.id, ALGORITHM_VERSION)
         if target_analysis is None:
@@ -629,7 +629,7 @@ def _current_slot_photos(photo: Photo) -> list[Photo]:
 def enqueue_analysis(photo: Photo, *, replacing: PhotoAnalysis | None = None, target: Photo | None = None) -> Job:
     """Enqueue ``analyse_photo`` for the current algorithm version (deduplicated).
 
-    With ``replacing`` (a stale analysis of this version, :func:`stale_follow_ups`), deduplicated
+    With ``replacing`` (a stale analysis of this version, :func:`stale_analyses`), deduplicated
     per stale analysis and the ``target`` it is to be registered to instead
     (:func:`registration_target`): the photo's first job is done, and a job that found its
     analysis up to date must not stand in for a later change of baseline.

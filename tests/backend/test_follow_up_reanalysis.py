@@ -2,7 +2,7 @@
 
 Patients' apps upload queued photos in any order: a follow-up analysed before its baseline, or
 registered to a baseline that a retake supersedes or that is deleted, gets a new analysis against
-the baseline that counts now (``backend.services.photos.stale_follow_ups``), replacing the stale
+the baseline that counts now (``backend.services.photos.stale_analyses``), replacing the stale
 one. Every upload runs the real gate and analysis (the inline job backend runs each job right
 after its transaction commits).
 """
@@ -23,7 +23,7 @@ from backend.models.jobs import Job
 from backend.models.photos import Photo, PhotoAnalysis
 from backend.ops.integrity import check_integrity
 from backend.services.analysis import analyse_photo
-from backend.services.photos import ANALYSE_JOB, enqueue_stale_reanalysis, stale_follow_ups
+from backend.services.photos import ANALYSE_JOB, enqueue_stale_reanalysis, stale_analyses
 from backend.services.repeatability import RECOMPUTE_JOB
 from backend.storage import current_storage
 from imaging.version import ALGORITHM_VERSION
@@ -109,7 +109,7 @@ def integrity_findings(app, *photo_ids: str) -> list:
 
 def stale_count(app, world) -> int:
     with app.app_context():
-        return len(stale_follow_ups(db.session.get(TreatmentCourse, world.course.id), "front"))
+        return len(stale_analyses(db.session.get(TreatmentCourse, world.course.id), "front"))
 
 
 def test_follow_up_analysed_before_its_baseline_is_reanalysed_against_it_once(app, client, consented, headers_of):
