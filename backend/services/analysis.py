@@ -20,6 +20,7 @@ from backend.jobs import JobContext, JobError, PermanentJobError, job_handler
 from backend.models.clinical import Patient
 from backend.models.photos import Photo, PhotoAnalysis, PhotoMeasurement, PhotoOverlay
 from backend.services import webhooks
+from backend.services.courses import lock_course
 from backend.services.photos import (
     ANALYSE_JOB,
     enqueue_stale_reanalysis,
@@ -196,6 +197,9 @@ def analyse_photo(ctx: JobContext) -> str | None:
         for key in written:  # deleted while we computed: leave nothing behind
             storage.delete(key)
         raise PermanentJobError("photo was deleted")
+    if photo.course_id is not None:
+        # Until this commits, a baseline change waits to look for stale analyses, and then sees this one.
+        lock_course(photo.course_id)
     current = registration_baseline(photo)
     if (current.id if current is not None else None) != target_id:
         # The baseline changed while we computed, and its trigger may have seen no analysis of

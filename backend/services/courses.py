@@ -113,6 +113,20 @@ def update_course(course: TreatmentCourse, changes: dict[str, Any]) -> list[str]
     return changed
 
 
+def lock_course(course_id) -> None:
+    """Hold a course's row until the transaction ends (PostgreSQL ``SELECT ... FOR UPDATE``).
+
+    Serialises the two sides of "which baseline do this course's follow-ups register to": what
+    changes it and then looks for analyses to redo (a baseline's analysis stored, a baseline
+    deleted, a new schedule), and an analysis job that checks its baseline still counts before
+    storing. Without it, a trigger could look for stale analyses just before a job that checked
+    the old baseline commits, and that analysis would stay stale. Taken first in each such
+    transaction, so they always lock in the same order. SQLite has no row locks and needs none:
+    it runs one writing transaction at a time.
+    """
+    db.session.execute(select(TreatmentCourse.id).where(TreatmentCourse.id == course_id).with_for_update())
+
+
 def set_schedule(course: TreatmentCourse, milestones: list[dict[str, Any]]) -> None:
     """Replace a course's schedule from validated ``MilestoneSpecSchema`` dicts.
 
@@ -120,6 +134,7 @@ def set_schedule(course: TreatmentCourse, milestones: list[dict[str, Any]]) -> N
     """
     from backend.services.photos import enqueue_stale_reanalysis  # photos build on courses, not back
 
+    lock_course(course.id)
     replace_schedule(course, [MilestoneSpec(**item) for item in milestones])
     db.session.flush()
     for view in PHOTO_VIEWS:

@@ -37,6 +37,7 @@ from backend.models.accounts import User
 from backend.models.clinical import Milestone, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis, PhotoOverlay, PhotoUpload
 from backend.services import webhooks
+from backend.services.courses import lock_course
 from backend.services.milestones import clear_milestone_completion, mark_milestone_completed
 from backend.storage import ObjectNotFound, PresignedUpload, current_storage
 from backend.unit_of_work import after_transaction
@@ -342,6 +343,7 @@ def enqueue_stale_reanalysis(course: TreatmentCourse, view: str) -> list[Job]:
     list of Job
         One per photo queued; the same job again while it has not replaced its analysis.
     """
+    lock_course(course.id)  # an analysis job checking the old baseline commits first, and is seen
     target = registration_target(course, view)
     stale = stale_analyses(course, view)
     if target is not None:
@@ -714,9 +716,13 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
     bool
         False when the photo was already deleted.
     """
-    if not _mark_deleted(photo, reason):
+    if photo.deleted_at is not None:
         return False
-    if in_baseline_milestone(photo):
+    baseline = in_baseline_milestone(photo)
+    if baseline:
+        lock_course(photo.course_id)  # before the photo's row: every trigger locks in that order
+    _mark_deleted(photo, reason)
+    if baseline:
         enqueue_stale_reanalysis(photo.milestone.course, photo.view)
     return True
 

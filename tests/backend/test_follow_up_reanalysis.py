@@ -257,3 +257,80 @@ def test_a_reanalysis_that_found_nothing_to_do_runs_again_when_its_change_comes_
     assert again.id != first.id
     assert_unregistered(again)
     assert stale_count(app, consented) == 0
+
+
+def test_a_baseline_deleted_while_a_follow_up_is_stored_still_gets_it_reanalysed(app, client, consented, headers_of,
+                                                                                database_backend, monkeypatch):
+    """The race of two workers: a follow-up's analysis checks that its baseline still counts and
+    stores; meanwhile the baseline is deleted, whose trigger looks for analyses to redo. Whatever
+    the order, no analysis may stay registered to the deleted baseline (the course row lock)."""
+    if database_backend != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time: the two cannot interleave")
+    import threading
+
+    from sqlalchemy import text
+
+    from backend.services import analysis as analysis_service
+    from tests.waiting import wait_until
+
+    wait_s = 60.0
+    headers = headers_of("patient_user")
+    baseline = send_baseline(client, consented, headers)
+    follow_up = send_follow_up(client, consented, headers)
+    with app.app_context():
+        # Stale (as if analysed before its baseline arrived): its job will analyse it again.
+        db.session.execute(update(PhotoAnalysis).where(PhotoAnalysis.photo_id == uuid.UUID(follow_up))
+                           .values(baseline_photo_id=None))
+        payload = db.session.get(Job, db.session.get(Photo, uuid.UUID(follow_up)).analysis_job_id).payload
+        db.session.commit()
+
+    checked, go = threading.Event(), threading.Event()
+    real_check = analysis_service.registration_baseline
+    calls = []
+
+    def check_then_pause(photo):
+        current = real_check(photo)
+        calls.append(current)
+        if len(calls) == 2:  # the check after computing, just before storing
+            checked.set()
+            assert go.wait(wait_s)
+        return current
+
+    monkeypatch.setattr(analysis_service, "registration_baseline", check_then_pause)
+    outcome: dict[str, Any] = {}
+
+    def worker() -> None:
+        with app.app_context():
+            outcome["analysis"] = analysis_service.analyse_photo(JobContext(uuid.uuid4(), ANALYSE_JOB, payload))
+            db.session.commit()
+
+    def deletion() -> None:
+        outcome["status"] = app.test_client().delete(f"/api/v1/photos/{baseline}", headers=headers).status_code
+
+    stores, deletes = threading.Thread(target=worker), threading.Thread(target=deletion)
+    stores.start()
+    try:
+        assert checked.wait(wait_s), "the follow-up's analysis never reached its store"
+        assert str(calls[-1].id) == baseline  # it checked: the baseline still counts
+        deletes.start()
+        with app.app_context(), db.engine.connect() as observer:
+
+            def deletion_waits_or_is_done() -> bool:
+                waiting = observer.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%FOR UPDATE%'")).scalar()
+                observer.rollback()
+                return bool(waiting) or not deletes.is_alive()
+
+            assert wait_until(deletion_waits_or_is_done, timeout_s=wait_s)
+    finally:
+        go.set()  # the follow-up's analysis stores now, between the deletion's change and its trigger
+        stores.join(wait_s)
+        deletes.join(wait_s)
+    assert outcome["status"] == 204 and outcome["analysis"]
+    monkeypatch.undo()
+    # The analysis stored against the deleted baseline was found stale and replaced.
+    again = current_analysis(app, follow_up)
+    assert str(again.id) != outcome["analysis"]
+    assert_unregistered(again)
+    assert stale_count(app, consented) == 0
