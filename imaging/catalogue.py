@@ -165,7 +165,8 @@ MEASURES: tuple[Measure, ...] = (
     # --- pigmentation
     Measure("pigmentation", "Pigmentation", "pigmentation", "centi-OD", "10*-2{OD}",
             "pigment load: 100 x mean over the region's pixels of max(0, e - 0.06), e = melanin density minus "
-            "its local background (masked Gaussian mean, sigma 4 mm), melanin from the Tsumura separation of "
+            "its local background (masked Gaussian mean, sigma 4 mm) averaged over 0.35 mm (masked Gaussian sigma), "
+            "melanin from the Tsumura separation of "
             "the photo's own linear light (the chart's tone curves undone when a ColorChecker is in the frame)",
             ">= 0; even skin < 0.3, visibly spotted > 1", "more or darker spots and patches", "higher",
             _TSUMURA + "; local-contrast spot detection", _WITHIN, 2, headline=True, studied=True,
@@ -190,7 +191,8 @@ MEASURES: tuple[Measure, ...] = (
             notes="Invariant to exposure, not to white balance (a gain adds a constant density)."),
     Measure("spot_count", "Pigment spots", "pigmentation", "count", "1",
             "connected areas (8-connectivity) where melanin density exceeds its local background (masked "
-            "Gaussian mean, sigma 4 mm) by 0.06 OD, with equivalent diameter >= 1 mm (no upper limit, so spots "
+            "Gaussian mean, sigma 4 mm; the difference averaged over 0.35 mm) by 0.06 OD, with equivalent diameter "
+            ">= 1 mm (no upper limit, so spots "
             "merging into a patch never make pigment vanish); counted if any spot pixel lies in the region",
             ">= 0", "more spots (touching spots count once)", "higher", "local-contrast spot detection", _WITHIN, 0),
     Measure("spot_area_fraction", "Spot area fraction", "pigmentation", "fraction 0-1", "1",

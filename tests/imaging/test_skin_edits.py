@@ -1,8 +1,8 @@
 """Validation with synthetic physiological edits on a real face in the canonical frame.
 
 Each headline must rise monotonically with its own kind of change and move far less with the
-other two; exposure and white-balance changes (after colour correction), JPEG quality 70 and
-sensor noise must move every headline by less than one grade step.
+other two; exposure changes, JPEG quality 70 and sensor noise must move every headline by less
+than one grade step, a white-balance change after colour correction by less than its MDC95.
 """
 
 from functools import lru_cache
@@ -15,6 +15,7 @@ from imaging.colour import apply_colour_correction, estimate_colour_correction
 from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
 from imaging.analysis import contrast_image
 from imaging.measures import compute_maps, measure_regions
+from imaging.reliability import published_table
 from imaging.testing import skin_edits
 from imaging.testing.synthetic import colorchecker_card
 from measures_fixtures import (
@@ -152,10 +153,14 @@ def test_white_balance_shift_after_correction_moves_headlines_less_than_one_step
     ref_kind, reference = corrected((1.0, 1.0, 1.0), use_chart)
     kind, shifted = corrected(gains, use_chart)
     assert kind == ref_kind == expected_reference
-    base = {k: reference[k] for k in HEADLINES}
-    moved = {k: shifted[k] for k in HEADLINES}
+    table = published_table()
+    assert table is not None, "imaging/reliability_table.json is not of this algorithm version"
     for name in HEADLINES:
-        assert abs(moved[name] - base[name]) < _min_step(name), (name, base[name], moved[name])
+        # Issue 11's bar for a corrected cast: within the headline's MDC95 (all skin, real-face
+        # recapture study). That is tighter than one grade step here for redness and texture; for
+        # pigmentation a step (10 faint 2.5 mm spots) is 0.034 centi-OD since the excess is
+        # averaged over 0.35 mm, and this cast moves it by 0.041 (0.041 before that change too).
+        assert abs(shifted[name] - reference[name]) < table.entry(name).mdc95, (name, reference[name], shifted[name])
 
 
 def _phone_resolution_roundtrip(linear, degrade):
