@@ -107,6 +107,15 @@ def integrity_findings(app, *photo_ids: str) -> list:
                 if f.kind != "orphan_file" or any(p in f.subject for p in photo_ids)]
 
 
+def unregister(app, photo_id: str) -> None:
+    """Make a follow-up's analysis stale as an earlier release left it: analysed before the
+    baseline arrived, never redone."""
+    with app.app_context():
+        db.session.execute(update(PhotoAnalysis).where(PhotoAnalysis.photo_id == uuid.UUID(photo_id))
+                           .values(baseline_photo_id=None))
+        db.session.commit()
+
+
 def stale_count(app, world) -> int:
     with app.app_context():
         return len(stale_analyses(db.session.get(TreatmentCourse, world.course.id), "front"))
@@ -187,11 +196,7 @@ def test_maintenance_command_reanalyses_follow_ups_left_stale(app, client, conse
     headers = headers_of("patient_user")
     baseline = send_baseline(client, consented, headers)
     follow_up = send_follow_up(client, consented, headers)
-    with app.app_context():
-        # As an earlier release left it: analysed before the baseline arrived, never redone.
-        db.session.execute(update(PhotoAnalysis).where(PhotoAnalysis.photo_id == uuid.UUID(follow_up))
-                           .values(baseline_photo_id=None))
-        db.session.commit()
+    unregister(app, follow_up)
     stale = current_analysis(app, follow_up)
     assert stale_count(app, consented) == 1
 
@@ -277,12 +282,9 @@ def test_a_baseline_deleted_while_a_follow_up_is_stored_still_gets_it_reanalysed
     headers = headers_of("patient_user")
     baseline = send_baseline(client, consented, headers)
     follow_up = send_follow_up(client, consented, headers)
+    unregister(app, follow_up)  # stale: its job will analyse it again
     with app.app_context():
-        # Stale (as if analysed before its baseline arrived): its job will analyse it again.
-        db.session.execute(update(PhotoAnalysis).where(PhotoAnalysis.photo_id == uuid.UUID(follow_up))
-                           .values(baseline_photo_id=None))
         payload = db.session.get(Job, db.session.get(Photo, uuid.UUID(follow_up)).analysis_job_id).payload
-        db.session.commit()
 
     checked, go = threading.Event(), threading.Event()
     real_check = analysis_service.registration_baseline
