@@ -40,7 +40,8 @@ MIN_REGION_PIXELS = 400
 REFERENCE_REGION = "forehead"
 #: Haemoglobin density above the face median that counts as a red area (OD).
 RED_AREA_MARGIN = 0.10
-#: Melanin density above the local background that counts as a spot (OD).
+#: Melanin density above the local background (averaged, :data:`SPOT_EXCESS_SIGMA_MM`) that
+#: counts as a spot (OD).
 SPOT_MARGIN = 0.06
 #: Local background scale for spots (Gaussian sigma, mm).
 SPOT_BACKGROUND_SIGMA_MM = 4.0
@@ -49,7 +50,9 @@ SPOT_MIN_DIAMETER_MM = 1.0
 #: Averaging of the melanin excess before its margins (Gaussian sigma, mm). A fixed margin on
 #: pixel-scale excess lets noise decide what crosses it: sensor noise pushes pixels over, the
 #: phone's noise reduction pulls them back, most on dark skin in dim light. A third of the
-#: smallest spot's diameter: a 2 mm spot keeps 98 % of its contrast, a 1 mm one 64 %.
+#: smallest spot's diameter: a 2 mm spot keeps 98 % of its peak contrast, a 1 mm one 64 %; a spot
+#: is counted (1 mm of averaged excess above SPOT_MARGIN) from 0.17 OD of contrast at 1 mm,
+#: 0.09 at 1.5 mm, 0.07 at 2 mm, 0.06 from 3 mm (0.06 at any size before 2026.12.3).
 SPOT_EXCESS_SIGMA_MM = 0.35
 #: Linear values at or above this in any channel are treated as clipped (no colour
 #: information) and left out of every measure.
@@ -85,7 +88,7 @@ class MeasureMaps:
 
     All HxW. ``lab`` float32 HxWx3; ``melanin``, ``haemoglobin``, ``shading`` float32 densities;
     ``erythema_index``, ``melanin_index`` float32 per-pixel indices; ``spot_excess`` float32
-    melanin above local background; ``spots`` int32 labels of accepted spots (0 = none);
+    melanin above local background, averaged over SPOT_EXCESS_SIGMA_MM (:func:`detect_spots`); ``spots`` int32 labels of accepted spots (0 = none);
     ``texture`` dict of :func:`imaging.texture.texture_maps`; ``red_baseline`` float (face
     median haemoglobin density, NaN without skin); ``valid`` bool, skin pixels that are not
     clipped (any channel >= SATURATION_LIMIT), the only pixels measured; ``clipped`` bool, skin
@@ -282,8 +285,8 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
 def pigment_load(spot_excess: np.ndarray) -> float:
     """Pigmentation headline: 100 x mean(max(0, spot excess - PIGMENT_LOAD_MARGIN)) (centi-OD).
 
-    ``spot_excess`` is the melanin density of the contrast image minus its local background
-    (:func:`detect_spots`), over the region's measured pixels.
+    ``spot_excess`` is the melanin density of the contrast image minus its local background,
+    averaged over SPOT_EXCESS_SIGMA_MM (:func:`detect_spots`), over the region's measured pixels.
     """
     if spot_excess.size == 0:
         return float("nan")

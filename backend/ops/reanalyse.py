@@ -77,7 +77,7 @@ def enqueue_stale_follow_ups() -> tuple[list[uuid.UUID], int]:
         for job in enqueue_stale_reanalysis(db.session.get(TreatmentCourse, course_id), view):
             retried += requeue_failed(job)
             job_ids.append(job.id)
-    db.session.commit()
+        db.session.commit()  # one course's lock at a time (backend.services.courses.lock_course)
     return job_ids, retried
 
 

@@ -171,6 +171,7 @@ def analyse_photo(ctx: JobContext) -> str | None:
     reference, baseline_photo_id = baseline_reference_for(target)
     is_baseline = in_baseline_milestone(photo)
     prefix = analysis_prefix(photo, version)
+    course_id = photo.course_id
     db.session.commit()  # end the read transaction before minutes of computing
 
     try:
@@ -192,14 +193,15 @@ def analyse_photo(ctx: JobContext) -> str | None:
                                     baseline_reference_from(result).to_bytes(), "image/png").key
         written.append(reference_key)
 
+    if course_id is not None:
+        # Until this commits, a baseline change waits to look for stale analyses, and then sees
+        # this one; what the check below reads is read after the lock.
+        lock_course(course_id)
     photo = db.session.get(Photo, photo_id)
     if photo is None or photo.deleted_at is not None:
         for key in written:  # deleted while we computed: leave nothing behind
             storage.delete(key)
         raise PermanentJobError("photo was deleted")
-    if photo.course_id is not None:
-        # Until this commits, a baseline change waits to look for stale analyses, and then sees this one.
-        lock_course(photo.course_id)
     current = registration_baseline(photo)
     if (current.id if current is not None else None) != target_id:
         # The baseline changed while we computed, and its trigger may have seen no analysis of

@@ -114,17 +114,24 @@ def update_course(course: TreatmentCourse, changes: dict[str, Any]) -> list[str]
 
 
 def lock_course(course_id) -> None:
-    """Hold a course's row until the transaction ends (PostgreSQL ``SELECT ... FOR UPDATE``).
+    """Hold a course's row until the transaction ends, then read everything afresh.
 
     Serialises the two sides of "which baseline do this course's follow-ups register to": what
-    changes it and then looks for analyses to redo (a baseline's analysis stored, a baseline
-    deleted, a new schedule), and an analysis job that checks its baseline still counts before
-    storing. Without it, a trigger could look for stale analyses just before a job that checked
-    the old baseline commits, and that analysis would stay stale. Taken first in each such
-    transaction, so they always lock in the same order. SQLite has no row locks and needs none:
-    it runs one writing transaction at a time.
+    changes it and then looks for analyses to redo (a baseline's analysis stored, a photo deleted,
+    a new schedule), and an analysis job that checks its baseline still counts before storing.
+    Without it, a trigger could look for stale analyses just before a job that checked the old
+    baseline commits, and that analysis would stay stale. Each such transaction takes it before it
+    reads what it decides on; the session's objects are expired after it, so nothing read before
+    the lock (a milestone's day, whether a photo is deleted) is decided on.
+
+    PostgreSQL ``SELECT ... FOR NO KEY UPDATE``: callers exclude each other, while inserts of rows
+    that reference the course (uploads, sessions, assessments) do not wait. SQLite has no row locks
+    and needs none: it runs one writing transaction at a time.
     """
-    db.session.execute(select(TreatmentCourse.id).where(TreatmentCourse.id == course_id).with_for_update())
+    db.session.flush()
+    db.session.execute(select(TreatmentCourse.id).where(TreatmentCourse.id == course_id)
+                       .with_for_update(key_share=True))
+    db.session.expire_all()
 
 
 def set_schedule(course: TreatmentCourse, milestones: list[dict[str, Any]]) -> None:

@@ -716,12 +716,13 @@ def delete_photo(photo: Photo, *, reason: str = "deleted") -> bool:
     bool
         False when the photo was already deleted.
     """
-    if photo.deleted_at is not None:
-        return False
+    if photo.course_id is not None:
+        # Before deciding anything: a new schedule may be making this photo the baseline, or
+        # another request deleting it. Before its row too: every trigger locks in that order.
+        lock_course(photo.course_id)
     baseline = in_baseline_milestone(photo)
-    if baseline:
-        lock_course(photo.course_id)  # before the photo's row: every trigger locks in that order
-    _mark_deleted(photo, reason)
+    if not _mark_deleted(photo, reason):
+        return False
     if baseline:
         enqueue_stale_reanalysis(photo.milestone.course, photo.view)
     return True

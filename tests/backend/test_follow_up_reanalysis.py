@@ -289,46 +289,56 @@ def test_a_baseline_deleted_while_a_follow_up_is_stored_still_gets_it_reanalysed
     checked, go = threading.Event(), threading.Event()
     real_check = analysis_service.registration_baseline
     calls = []
+    outcome: dict[str, Any] = {}
 
     def check_then_pause(photo):
         current = real_check(photo)
         calls.append(current)
         if len(calls) == 2:  # the check after computing, just before storing
+            outcome["worker_pid"] = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
             checked.set()
             assert go.wait(wait_s)
         return current
 
     monkeypatch.setattr(analysis_service, "registration_baseline", check_then_pause)
-    outcome: dict[str, Any] = {}
 
     def worker() -> None:
-        with app.app_context():
-            outcome["analysis"] = analysis_service.analyse_photo(JobContext(uuid.uuid4(), ANALYSE_JOB, payload))
-            db.session.commit()
+        try:
+            with app.app_context():
+                outcome["analysis"] = analysis_service.analyse_photo(JobContext(uuid.uuid4(), ANALYSE_JOB, payload))
+                db.session.commit()
+        except BaseException as error:  # reported by the main thread
+            outcome["worker_error"] = error
 
     def deletion() -> None:
-        outcome["status"] = app.test_client().delete(f"/api/v1/photos/{baseline}", headers=headers).status_code
+        try:
+            outcome["status"] = app.test_client().delete(f"/api/v1/photos/{baseline}", headers=headers).status_code
+        except BaseException as error:
+            outcome["deletion_error"] = error
 
     stores, deletes = threading.Thread(target=worker), threading.Thread(target=deletion)
     stores.start()
     try:
-        assert checked.wait(wait_s), "the follow-up's analysis never reached its store"
+        assert checked.wait(wait_s), f"the follow-up's analysis never reached its store: {outcome}"
         assert str(calls[-1].id) == baseline  # it checked: the baseline still counts
         deletes.start()
         with app.app_context(), db.engine.connect() as observer:
 
-            def deletion_waits_or_is_done() -> bool:
-                waiting = observer.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%FOR UPDATE%'")).scalar()
+            def deletion_waits_on_the_worker_or_is_done() -> bool:
+                blocked = observer.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                    {"pid": outcome["worker_pid"]}).scalar()
                 observer.rollback()
-                return bool(waiting) or not deletes.is_alive()
+                return bool(blocked) or not deletes.is_alive()
 
-            assert wait_until(deletion_waits_or_is_done, timeout_s=wait_s)
+            assert wait_until(deletion_waits_on_the_worker_or_is_done, timeout_s=wait_s)
     finally:
         go.set()  # the follow-up's analysis stores now, between the deletion's change and its trigger
-        stores.join(wait_s)
-        deletes.join(wait_s)
+        for thread in (stores, deletes):
+            if thread.is_alive():
+                thread.join(wait_s)
+    assert not stores.is_alive() and not deletes.is_alive()
+    assert "worker_error" not in outcome and "deletion_error" not in outcome, outcome
     assert outcome["status"] == 204 and outcome["analysis"]
     monkeypatch.undo()
     # The analysis stored against the deleted baseline was found stale and replaced.

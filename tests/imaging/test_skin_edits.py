@@ -1,8 +1,9 @@
 """Validation with synthetic physiological edits on a real face in the canonical frame.
 
 Each headline must rise monotonically with its own kind of change and move far less with the
-other two; exposure changes, JPEG quality 70 and sensor noise must move every headline by less
-than one grade step, a white-balance change after colour correction by less than its MDC95.
+other two; exposure and white-balance changes (after colour correction), JPEG quality 70 and
+sensor noise must move every headline by less than one grade step (pigmentation under a corrected
+cast: 1.5), a corrected cast also by less than its MDC95.
 """
 
 from functools import lru_cache
@@ -126,6 +127,10 @@ def _photo_with_chart(face_linear, gains, crosstalk):
     return photo, face_area
 
 
+#: Grade steps a corrected cast may move pigmentation by (see the test below).
+PIGMENTATION_CAST_STEPS = 1.5
+
+
 @pytest.mark.parametrize(
     "gains,crosstalk,expected_reference",
     [
@@ -134,7 +139,7 @@ def _photo_with_chart(face_linear, gains, crosstalk):
         ((1.2, 1.0, 0.8), False, "neutral-background"),
     ],
 )
-def test_white_balance_shift_after_correction_moves_headlines_less_than_one_step(gains, crosstalk, expected_reference):
+def test_white_balance_shift_after_correction_moves_headlines_less_than_a_step_and_their_mdc(gains, crosstalk, expected_reference):
     face = canonical_face_linear()
     w = face.shape[1]
 
@@ -156,11 +161,13 @@ def test_white_balance_shift_after_correction_moves_headlines_less_than_one_step
     table = published_table()
     assert table is not None, "imaging/reliability_table.json is not of this algorithm version"
     for name in HEADLINES:
-        # Issue 11's bar for a corrected cast: within the headline's MDC95 (all skin, real-face
-        # recapture study). That is tighter than one grade step here for redness and texture; for
-        # pigmentation a step (10 faint 2.5 mm spots) is 0.034 centi-OD since the excess is
-        # averaged over 0.35 mm, and this cast moves it by 0.041 (0.041 before that change too).
-        assert abs(shifted[name] - reference[name]) < table.entry(name).mdc95, (name, reference[name], shifted[name])
+        # A corrected cast (on the chart, or on the neutral background) stays within one grade
+        # step and within the headline's MDC95 (issue 11's bar). Pigmentation: 1.5 steps. Its step
+        # here (10 faint 2.5 mm, 0.2 OD spots) fell from 0.047 to 0.034 centi-OD when 2026.12.3
+        # began averaging the excess over 0.35 mm; this cast moves it by 0.041 before and after.
+        step = _min_step(name) * (PIGMENTATION_CAST_STEPS if name == "pigmentation" else 1.0)
+        bound = min(step, table.entry(name).mdc95)
+        assert abs(shifted[name] - reference[name]) < bound, (name, reference[name], shifted[name])
 
 
 def _phone_resolution_roundtrip(linear, degrade):
