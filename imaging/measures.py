@@ -88,7 +88,8 @@ class MeasureMaps:
 
     All HxW. ``lab`` float32 HxWx3; ``melanin``, ``haemoglobin``, ``shading`` float32 densities;
     ``erythema_index``, ``melanin_index`` float32 per-pixel indices; ``spot_excess`` float32
-    melanin above local background, averaged over SPOT_EXCESS_SIGMA_MM (:func:`detect_spots`); ``spots`` int32 labels of accepted spots (0 = none);
+    melanin above local background, averaged over SPOT_EXCESS_SIGMA_MM (:func:`detect_spots`);
+    ``spots`` int32 labels of accepted spots (0 = none);
     ``texture`` dict of :func:`imaging.texture.texture_maps`; ``red_baseline`` float (face
     median haemoglobin density, NaN without skin); ``valid`` bool, skin pixels that are not
     clipped (any channel >= SATURATION_LIMIT), the only pixels measured; ``clipped`` bool, skin
