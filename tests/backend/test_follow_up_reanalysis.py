@@ -50,6 +50,15 @@ def send_follow_up(client, world, headers) -> str:
     return send(client, world, headers, captured_at=TWO_WEEKS_CAPTURE, device=FOLLOW_UP_DEVICE)
 
 
+def registered_follow_up(app, client, world, headers) -> tuple[str, str, PhotoAnalysis]:
+    """A baseline, then a follow-up analysed against it: (baseline id, follow-up id, its analysis)."""
+    baseline = send_baseline(client, world, headers)
+    follow_up = send_follow_up(client, world, headers)
+    first = current_analysis(app, follow_up)
+    assert_registered_to(first, baseline)
+    return baseline, follow_up, first
+
+
 def send(client, world, headers, **query) -> str:
     response = upload(client, headers, world.patient.id, phone_jpeg(), course_id=world.course.id, **query)
     assert response.status_code == 201, response.get_json()
@@ -161,10 +170,7 @@ def test_follow_up_analysed_before_its_baseline_is_reanalysed_against_it_once(ap
 
 def test_retake_of_the_baseline_reanalyses_follow_ups_against_it(app, client, consented, headers_of):
     headers = headers_of("patient_user")
-    baseline = send_baseline(client, consented, headers)
-    follow_up = send_follow_up(client, consented, headers)
-    first = current_analysis(app, follow_up)
-    assert_registered_to(first, baseline)
+    baseline, follow_up, first = registered_follow_up(app, client, consented, headers)
 
     retake = send_baseline(client, consented, headers)
     assert client.get(f"/api/v1/photos/{baseline}", headers=headers).get_json()["superseded_by_id"] == retake
@@ -176,10 +182,7 @@ def test_retake_of_the_baseline_reanalyses_follow_ups_against_it(app, client, co
 
 def test_deleted_baseline_leaves_follow_ups_analysed_without_it(app, client, consented, headers_of):
     headers = headers_of("patient_user")
-    baseline = send_baseline(client, consented, headers)
-    follow_up = send_follow_up(client, consented, headers)
-    first = current_analysis(app, follow_up)
-    assert_registered_to(first, baseline)
+    baseline, follow_up, first = registered_follow_up(app, client, consented, headers)
     before_after = next(o.storage_key for o in first.overlays if o.name == "before_after")
 
     assert client.delete(f"/api/v1/photos/{baseline}", headers=headers).status_code == 204
