@@ -123,6 +123,10 @@ _CIE_LAB = "CIE 1976 (L*, a*, b*), CIE 15:2004, D65 white"
 _WITHIN = Comparability.WITHIN_PHOTO
 _ABSOLUTE = Comparability.NEEDS_COLOUR_REFERENCE
 
+#: Wrinkle lines by a bank of oriented second-derivative (Gabor-like) filters.
+_LINE_FILTER_REFERENCE = ("oriented line-filter bank as in Cula et al., Skin Res Technol 19:e243, 2013 and Batool & "
+                          "Chellappa, Pattern Recognit 48:642, 2015 (fixed depth threshold, not per image)")
+
 #: Every measure, grouped (redness, pigmentation, texture), each group's headline first.
 MEASURES: tuple[Measure, ...] = (
     # --- redness
@@ -203,9 +207,10 @@ MEASURES: tuple[Measure, ...] = (
             "less even pigmentation", "higher", "evenness as a robust spread", _WITHIN, 3, studied=True),
     # --- texture
     Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
-            "= wrinkle_density_mm_per_cm2: length of fine-line ridges of luminance optical density per area",
+            "= wrinkle_density_mm_per_cm2: length of lines (ridges of luminance optical density, long and thin) "
+            "per area",
             ">= 0; smooth skin < 5, lined skin > 20", "more lines", "higher",
-            "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1, headline=True, studied=True,
+            _LINE_FILTER_REFERENCE, _WITHIN, 1, headline=True, studied=True,
             notes="Not measured as comparable when the gate finds a smoothing (beauty) filter."),
     Measure("roughness", "Roughness", "texture", "centi-OD", "10*-2{OD}",
             "100 x 1.4826 x MAD(DoG(0.3 mm, 1.5 mm) of luminance optical density -log10(Y)) over the region "
@@ -214,9 +219,12 @@ MEASURES: tuple[Measure, ...] = (
             "ISO 4287 Rq analogue on the luminance density image, as in photometric skin-texture analysis", _WITHIN, 2,
             studied=True, notes="1 unit ~ 2.3 % local brightness modulation."),
     Measure("wrinkle_density_mm_per_cm2", "Wrinkle density", "texture", "mm/cm^2", "mm/cm2",
-            "skeleton length of Frangi-type Hessian ridge lines of luminance optical density (scales 0.4/0.7/1.0 mm, "
-            "fixed c = 0.05, vesselness > 0.5, lines >= 3 mm) per region area",
-            ">= 0", "more lines", "higher", "Frangi et al., MICCAI 1998 (fixed c, not per image)", _WITHIN, 1,
+            "skeleton length of the lines of luminance optical density -log10(Y) where an oriented line filter "
+            "reads a depth above 0.03 OD, lines >= 3 mm, per region area; the filter: the largest over 24 "
+            "directions (7.5 degrees apart) of -s^2 d2/dv2 of the image smoothed by a Gaussian of sigma 3 mm along "
+            "the direction and s = 0.3 mm across it (v), scaled to read a line's centre depth; not within 1 mm of "
+            "a pigment spot",
+            ">= 0", "more lines", "higher", _LINE_FILTER_REFERENCE, _WITHIN, 1,
             notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",
             "dark scale-normalised Laplacian-of-Gaussian blobs of luminance optical density, 0.7-1.4 mm (visible pores; "

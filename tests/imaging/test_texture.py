@@ -135,6 +135,73 @@ def test_wrinkle_density_rises_with_lines():
     assert all(b > a for a, b in zip(densities, densities[1:])), densities
 
 
+def _gaussian_line(shape, angle_deg, depth, sigma_px, centre=None):
+    """A long straight line with a Gaussian cross-profile (sigma in px) through ``centre``."""
+    h, w = shape
+    cy, cx = centre if centre is not None else (h / 2, w / 2)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    t = np.radians(angle_deg)
+    across = -(x - cx) * np.sin(t) + (y - cy) * np.cos(t)
+    return (depth * np.exp(-across**2 / (2 * sigma_px**2))).astype(np.float32)
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 3.75, 20.0, 45.0, 86.0, 135.0])
+def test_line_depth_reads_a_matched_line_at_any_angle(angle_deg):
+    ppm = CANONICAL_PX_PER_MM
+    sigma = texture.LINE_SIGMA_ACROSS_MM * ppm
+    line = 0.5 + _gaussian_line((300, 300), angle_deg, 0.08, sigma)
+    depth = texture.line_depth(line, ppm)
+    centre = depth[140:160, 140:160].max()
+    # 0.08 on a filter direction; at least 70 % halfway between two directions (3.75 degrees off).
+    assert 0.7 * 0.08 <= centre <= 0.08 * 1.02
+    # Beside the line (4 sigma across it) there is no line.
+    t = np.radians(angle_deg)
+    beside = depth[int(round(150 + 4 * sigma * np.cos(t))), int(round(150 - 4 * sigma * np.sin(t)))]
+    assert beside < 0.1 * centre
+
+
+def test_line_depth_ignores_offsets_and_gradients_and_matches_spatial_filtering():
+    import cv2
+
+    ppm = CANONICAL_PX_PER_MM
+    y, x = np.mgrid[0:240, 0:260].astype(np.float32)
+    ramp = 0.4 + 0.002 * x - 0.001 * y
+    assert np.abs(texture.line_depth(ramp, ppm)[60:-60, 60:-60]).max() < 1e-4
+    rng = np.random.default_rng(5)
+    image = cv2.GaussianBlur(rng.normal(0, 0.02, (240, 260)).astype(np.float32), (0, 0), 1.0)
+    fourier = texture.line_depth(image, ppm)
+    # The same filters built in space (-s_a^2 d2/dv2 of the anisotropic Gaussian) and applied by
+    # direct convolution: the Fourier implementation must agree away from the borders.
+    s_a = texture.LINE_SIGMA_ACROSS_MM * ppm
+    s_l = texture.LINE_SIGMA_ALONG_MM * ppm
+    half = int(np.ceil(4 * s_l))
+    ky, kx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
+    best = None
+    for i in range(texture.LINE_ORIENTATIONS):
+        t = np.pi * i / texture.LINE_ORIENTATIONS
+        u = kx * np.cos(t) + ky * np.sin(t)
+        v = -kx * np.sin(t) + ky * np.cos(t)
+        g = np.exp(-u**2 / (2 * s_l**2) - v**2 / (2 * s_a**2)) / (2 * np.pi * s_l * s_a)
+        kernel = ((1 - v**2 / s_a**2) * g).astype(np.float32)
+        r = cv2.filter2D(image, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
+        best = r if best is None else np.maximum(best, r)
+    spatial = best * 2 * np.sqrt(2)
+    inner = (slice(half, -half), slice(half, -half))
+    assert np.abs(fourier[inner] - spatial[inner]).max() < 0.02 * np.abs(spatial[inner]).max()
+
+
+def test_line_depth_prefers_a_line_to_a_spot_of_the_same_depth():
+    import cv2
+
+    ppm = CANONICAL_PX_PER_MM
+    sigma = texture.LINE_SIGMA_ACROSS_MM * ppm
+    line = texture.line_depth(0.5 + _gaussian_line((240, 240), 10.0, 0.1, sigma), ppm)
+    spot = np.zeros((240, 240), np.float32)
+    cv2.circle(spot, (120, 120), int(round(1.5 * ppm)), 1.0, -1)  # a 3 mm pigment spot
+    spot = texture.line_depth(0.5 + 0.1 * cv2.GaussianBlur(spot, (0, 0), 0.2 * ppm), ppm)
+    assert spot.max() < 0.5 * line[100:140, 100:140].max()
+
+
 def test_pores_counted_in_size_band():
     import cv2
 

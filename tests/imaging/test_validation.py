@@ -42,12 +42,14 @@ MIN_RHO = 0.95
 #: The bar of issue 11 is SNR >= 8 and cross-talk <= 0.2. Redness and pigmentation meet it on these
 #: faces (pigmentation's lowest here: 8.1 on `javon_freeman_liberty`, since 2026.12.3 averages the
 #: melanin excess over 0.35 mm; held to 7.5 so another CPU's rounding in face detection cannot
-#: fail CI on a 0.1 margin, where 6.6 before that change fails). Texture does not reach it on every face (bench/reliability.py,
-#: README: median SNR 10, 1.2 here on a bearded face where JPEG moves the line count as much as 40
-#: added lines, and spots the spot detector misses raise it by 0.4 of the lines' response there):
-#: it is held to what it measurably does, so a regression fails.
-MIN_SNR = {"redness": 8.0, "pigmentation": 7.5, "texture": 1.0}
-MAX_CROSS_TALK = {"redness": 0.2, "pigmentation": 0.2, "texture": 0.45}
+#: fail CI on a 0.1 margin, where 6.6 before that change fails). Texture does not reach it on every
+#: face (bench/reliability.py, README: median SNR 14): here 1.45 on `javon_freeman_liberty` and 1.8 on
+#: bearded `javier_francis`, where JPEG q70 moves the line count about as much as 40 added lines, and
+#: spots the spot detector misses raise it by 0.32 of the lines' response on `javier_francis` (0.42
+#: before the oriented line filter of 2026.12.4): it is held to what it measurably does, so a
+#: regression fails.
+MIN_SNR = {"redness": 8.0, "pigmentation": 7.5, "texture": 1.2}
+MAX_CROSS_TALK = {"redness": 0.2, "pigmentation": 0.2, "texture": 0.35}
 
 
 @pytest.fixture(scope="module", params=FACES)
