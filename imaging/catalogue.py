@@ -209,7 +209,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
             "= wrinkle_density_mm_per_cm2: length of lines (ridges of luminance optical density, long and thin) "
             "per area",
-            ">= 0; smooth skin < 5, lined skin > 20", "more lines", "higher",
+            ">= 0; all skin of the real-face set's reference photos 0.1-19 (median 2.6; highest with "
+            "beards and age spots)", "more lines", "higher",
             _LINE_FILTER_REFERENCE, _WITHIN, 1, headline=True, studied=True,
             notes="Not measured as comparable when the gate finds a smoothing (beauty) filter."),
     Measure("roughness", "Roughness", "texture", "centi-OD", "10*-2{OD}",
@@ -222,8 +223,8 @@ MEASURES: tuple[Measure, ...] = (
             "skeleton length of the lines of luminance optical density -log10(Y) where an oriented line filter "
             "reads a depth above 0.03 OD, lines >= 3 mm, per region area; the filter: the largest over 24 "
             "directions (7.5 degrees apart) of -s^2 d2/dv2 of the image smoothed by a Gaussian of sigma 3 mm along "
-            "the direction and s = 0.3 mm across it (v), scaled to read a line's centre depth; not within 1 mm of "
-            "a pigment spot",
+            "the direction and s = 0.3 mm across it (v), scaled to read the centre depth of a line as wide as the "
+            "filter (Gaussian profile, sigma 0.3 mm); not within 1 mm of a pigment spot",
             ">= 0", "more lines", "higher", _LINE_FILTER_REFERENCE, _WITHIN, 1,
             notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",

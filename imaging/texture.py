@@ -41,8 +41,8 @@ ROUGHNESS_SIGMA_COARSE_MM = 1.5
 #: i.e. a darker line). Across a line the Gaussian has sigma LINE_SIGMA_ACROSS_MM (lines 0.3-1 mm
 #: wide at the canonical ~4 px/mm); along it LINE_SIGMA_ALONG_MM. Wrinkles are long (forehead and
 #: periorbital lines run 5-30 mm) where skin microrelief, pores, sensor noise and JPEG blocks are
-#: short: averaging along the line keeps a line's depth and averages those down, and a round spot
-#: (the same density in every direction) gives no more than its own width's worth of line.
+#: short: averaging along the line keeps a line's depth and averages those down (see
+#: :func:`line_depth` for what a long filter does to small dark dots and to line ends).
 LINE_SIGMA_ACROSS_MM = 0.3
 LINE_SIGMA_ALONG_MM = 3.0
 #: Filter directions over 180 degrees, 7.5 degrees apart: a line halfway between two keeps ~75 %
@@ -52,8 +52,8 @@ LINE_ORIENTATIONS = 24
 #: a line. On the real-face set's reference photos skin reads 0.009 OD (median of the faces'
 #: medians; 90th percentiles 0.008-0.044) and 5 % of it (0.7-28 %) is above 0.03; a faint 0.5 mm line
 #: of 0.12 OD drawn into the scene reads ~0.04 after the camera chain. On the study's recorded maps
-#: 0.035 and 0.04 met the bar on 19 and 14 of 29 faces (0.03: 19) with median SNR 10.3 and lower
-#: (0.03: 14.5).
+#: (a replay of the study on them) 0.035 and 0.04 met the bar on 19 and 14 of 29 faces (0.03: 19)
+#: with median SNR 10.3 and lower (0.03: 14.5).
 LINE_DEPTH_MIN = 0.03
 #: Minimum skeleton length (mm) of a connected line; shorter responses are texture noise.
 WRINKLE_MIN_LENGTH_MM = 3.0
@@ -366,7 +366,22 @@ def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     on the image reflected at its borders by 3 s_u.
     Oriented second-derivative (Gabor-like) filter banks for wrinkles: Cula et al., Skin Res
     Technol 19:e243, 2013; Batool & Chellappa, Pattern Recognit 48:642, 2015.
+
+    Known limits of the long filter: a small very dark dot (under 1 mm, darker than ~0.25 OD:
+    stubble, a comedo) reads as a star of short lines (a 1 mm dot of 0.4 OD as ~17 mm of line), and
+    a line's measured length grows with its depth (a 20 mm line reads 16 / 24 / 32 mm at 0.04 /
+    0.12 / 0.3 OD), as it reaches past the line's ends by up to ~1 sigma_along.
+
+    Raises
+    ------
+    ValueError
+        If ``filled`` has a non-finite value.
     """
+    if filled.size == 0:
+        return np.zeros(filled.shape, np.float32)
+    if not np.isfinite(filled).all():
+        # One NaN would spread over the whole map through the Fourier transform.
+        raise ValueError("line_depth needs finite values (fill masked pixels first)")
     s_across = LINE_SIGMA_ACROSS_MM * px_per_mm
     s_along = LINE_SIGMA_ALONG_MM * px_per_mm
     border = int(np.ceil(3.0 * s_along))
@@ -501,7 +516,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
     depth = line_depth(filled, px_per_mm)
     lines = wrinkle_lines(depth, mask if not_lines is None else mask & ~not_lines[box], px_per_mm)
-    out["line_depth"][box] = depth
+    out["line_depth"][box] = np.where(mask, depth, np.float32(0.0))
     out["wrinkles"][box] = lines
     # A crease is not a pore: drop blob centres on or next to an accepted (long) line.
     on_line = cv2.dilate(lines.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
