@@ -209,7 +209,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
             "= wrinkle_density_mm_per_cm2: length of lines (ridges of luminance optical density, long and thin) "
             "per area",
-            ">= 0; all skin of the real-face set's reference photos 0.1-19 (median 2.6; highest with "
+            ">= 0; all skin of the real-face set's reference photos 0.1-17 (median 2.2; highest with "
             "beards and age spots)", "more lines", "higher",
             _LINE_FILTER_REFERENCE, _WITHIN, 1, headline=True, studied=True,
             notes="Not measured as comparable when the gate finds a smoothing (beauty) filter."),
@@ -221,10 +221,12 @@ MEASURES: tuple[Measure, ...] = (
             studied=True, notes="1 unit ~ 2.3 % local brightness modulation."),
     Measure("wrinkle_density_mm_per_cm2", "Wrinkle density", "texture", "mm/cm^2", "mm/cm2",
             "skeleton length of the lines of luminance optical density -log10(Y) where an oriented line filter "
-            "reads a depth above 0.03 OD, lines >= 3 mm, per region area; the filter: the largest over 24 "
-            "directions (7.5 degrees apart) of -s^2 d2/dv2 of the image smoothed by a Gaussian of sigma 3 mm along "
-            "the direction and s = 0.3 mm across it (v), scaled to read the centre depth of a line as wide as the "
-            "filter (Gaussian profile, sigma 0.3 mm); not within 1 mm of a pigment spot",
+            "reads a depth above 0.03 OD both with sigma 3 mm and with 1 mm along the line, lines >= 3 mm, per "
+            "region area; the filter: the largest over 24 directions (7.5 degrees apart) of -s^2 d2/dv2 of the "
+            "image smoothed by a Gaussian of that sigma along the direction and s = 0.3 mm across it (v), scaled to "
+            "read the centre depth of a line as wide as the filter (Gaussian profile, sigma 0.3 mm); the 3 mm "
+            "filter averages microrelief and noise down along a line, the 1 mm one keeps a small dark dot or a "
+            "line's end from reading as line; not within 1 mm of a pigment spot",
             ">= 0", "more lines", "higher", _LINE_FILTER_REFERENCE, _WITHIN, 1,
             notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",

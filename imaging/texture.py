@@ -45,15 +45,24 @@ ROUGHNESS_SIGMA_COARSE_MM = 1.5
 #: :func:`line_depth` for what a long filter does to small dark dots and to line ends).
 LINE_SIGMA_ACROSS_MM = 0.3
 LINE_SIGMA_ALONG_MM = 3.0
+#: A line pixel must also be a line over a short stretch: the same filter with this sigma along.
+#: The long filter smears a small dot well darker than LINE_DEPTH_MIN (stubble, a comedo) into a
+#: star of arms about sigma_along long and reaches past a deep line's ends; the short one reads
+#: those only within ~1 mm of the dot or end, so the arms fall under WRINKLE_MIN_LENGTH_MM and a line
+#: keeps its length. (A dot whose depth is just above the threshold still leaves a ragged blob
+#: whose skeleton can be ~3-8 mm long, with or without the check.) 1 mm was chosen over 0.6 and
+#: 1.5 mm on the study's recorded maps (20 / 21 / 20 of 29 faces met the bar with 0.6 / 1 / 1.5).
+LINE_CHECK_SIGMA_ALONG_MM = 1.0
 #: Filter directions over 180 degrees, 7.5 degrees apart: a line halfway between two keeps ~75 %
 #: of its response (its profile is widened by sigma_along x sin 3.75 degrees).
 LINE_ORIENTATIONS = 24
 #: Depth (OD at the centre of a Gaussian line as wide as the filter) above which a pixel belongs to
 #: a line. On the real-face set's reference photos skin reads 0.009 OD (median of the faces'
 #: medians; 90th percentiles 0.008-0.044) and 5 % of it (0.7-28 %) is above 0.03; a faint 0.5 mm line
-#: of 0.12 OD drawn into the scene reads ~0.04 after the camera chain. On the study's recorded maps
-#: (a replay of the study on them) 0.035 and 0.04 met the bar on 19 and 14 of 29 faces (0.03: 19)
-#: with median SNR 10.3 and lower (0.03: 14.5).
+#: of 0.12 OD drawn into the scene reads ~0.04 after the camera chain (these figures and the
+#: following are of the long filter alone, 2026.12.4). On the study's recorded maps (a replay of
+#: the study on them) 0.025, 0.035 and 0.04 met the bar on 17, 19 and 14 of 29 faces (0.03: 19)
+#: with median SNR 13.0, 10.3 and lower (0.03: 14.3); with the short check, 0.03 meets it on 21.
 LINE_DEPTH_MIN = 0.03
 #: Minimum skeleton length (mm) of a connected line; shorter responses are texture noise.
 WRINKLE_MIN_LENGTH_MM = 3.0
@@ -345,7 +354,7 @@ def roughness_index(detail: np.ndarray, mask: np.ndarray) -> float:
     return 100.0 * robust_sd(detail[mask])
 
 
-def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
+def line_depth(filled: np.ndarray, px_per_mm: float, sigma_along_mm: float = LINE_SIGMA_ALONG_MM) -> np.ndarray:
     """Depth of the line through each pixel: the strongest response of an oriented filter bank.
 
     Parameters
@@ -353,11 +362,12 @@ def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     filled : ndarray, float32 HxW, luminance optical density (higher = darker), outside-mask
         pixels filled by :func:`imaging.masks.fill_outside`
     px_per_mm : float
+    sigma_along_mm : float, the filters' sigma along a line
 
     Returns
     -------
     ndarray, float32 HxW, OD: max over LINE_ORIENTATIONS directions theta of
-    ``2 sqrt(2) * (-s_a^2 d^2/dv^2) (G * D)``, G the Gaussian with sigma LINE_SIGMA_ALONG_MM along
+    ``2 sqrt(2) * (-s_a^2 d^2/dv^2) (G * D)``, G the Gaussian with sigma ``sigma_along_mm`` along
     theta (u) and s_a = LINE_SIGMA_ACROSS_MM across it (v). Scaled so that a long straight line
     with a Gaussian cross-profile of sigma s_a and centre depth d reads d (a line of width s reads
     ``d * 2 sqrt(2) * s * s_a^2 / (s^2 + s_a^2)^1.5``). Positive on lines denser (darker) than their
@@ -367,10 +377,10 @@ def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     Oriented second-derivative (Gabor-like) filter banks for wrinkles: Cula et al., Skin Res
     Technol 19:e243, 2013; Batool & Chellappa, Pattern Recognit 48:642, 2015.
 
-    Known limits of the long filter: a small very dark dot (under 1 mm, darker than ~0.25 OD:
-    stubble, a comedo) reads as a star of short lines (a 1 mm dot of 0.4 OD as ~17 mm of line), and
-    a line's measured length grows with its depth (a 20 mm line reads 16 / 24 / 32 mm at 0.04 /
-    0.12 / 0.3 OD), as it reaches past the line's ends by up to ~1 sigma_along.
+    Known limits of a long filter alone: a small very dark dot (under 1 mm, darker than ~0.25 OD:
+    stubble, a comedo) reads as a star of short lines (a 1 mm dot of 0.4 OD as ~16 mm of line), and
+    a deep line reaches past its ends, by ~2 sigma_along at 0.3 OD and more the deeper it is (a
+    20 mm line reads 31.5 mm); :func:`checked_line_depth` checks every pixel with a short filter.
 
     Raises
     ------
@@ -383,7 +393,7 @@ def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
         # One NaN would spread over the whole map through the Fourier transform.
         raise ValueError("line_depth needs finite values (fill masked pixels first)")
     s_across = LINE_SIGMA_ACROSS_MM * px_per_mm
-    s_along = LINE_SIGMA_ALONG_MM * px_per_mm
+    s_along = sigma_along_mm * px_per_mm
     border = int(np.ceil(3.0 * s_along))
     h, w = filled.shape
     size_y = scipy_fft.next_fast_len(h + 2 * border, real=True)
@@ -407,12 +417,29 @@ def line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     return (best * np.float32(2.0 * np.sqrt(2.0))).astype(np.float32)
 
 
+def checked_line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Line depth read both over a long and over a short stretch of the line.
+
+    ``min(line_depth(filled, px_per_mm), line_depth(filled, px_per_mm, LINE_CHECK_SIGMA_ALONG_MM))``
+    (OD, float32 HxW): the long filter (LINE_SIGMA_ALONG_MM) averages skin microrelief, noise and
+    JPEG blocks down along a line; the short one (LINE_CHECK_SIGMA_ALONG_MM) keeps it from reading a
+    line where there is only a small dark dot nearby or past a line's end. A long straight line
+    reads its depth in both, so the minimum keeps it.
+
+    Raises
+    ------
+    ValueError
+        If ``filled`` has a non-finite value (:func:`line_depth`).
+    """
+    return np.minimum(line_depth(filled, px_per_mm), line_depth(filled, px_per_mm, LINE_CHECK_SIGMA_ALONG_MM))
+
+
 def wrinkle_lines(depth: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     """Skeleton of line pixels: depth above LINE_DEPTH_MIN, lines >= WRINKLE_MIN_LENGTH_MM.
 
     Parameters
     ----------
-    depth : ndarray, float32 HxW from :func:`line_depth`
+    depth : ndarray, float32 HxW from :func:`checked_line_depth`
     mask : ndarray, bool HxW
     px_per_mm : float
 
@@ -496,7 +523,8 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
 
     Returns
     -------
-    dict with ``detail`` (band-passed shading, float32), ``line_depth`` (float32, OD),
+    dict with ``detail`` (band-passed shading, float32), ``line_depth`` (float32, OD, from
+    :func:`checked_line_depth`),
     ``wrinkles`` (bool skeleton) and ``pores`` (bool, True at pore centres), all HxW.
     Computed on the skin's bounding box plus a 3 mm margin only (about half the frame).
     """
@@ -514,7 +542,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     mask = skin[box]
     filled = fill_outside(values, mask, px_per_mm)
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
-    depth = line_depth(filled, px_per_mm)
+    depth = checked_line_depth(filled, px_per_mm)
     lines = wrinkle_lines(depth, mask if not_lines is None else mask & ~not_lines[box], px_per_mm)
     out["line_depth"][box] = np.where(mask, depth, np.float32(0.0))
     out["wrinkles"][box] = lines

@@ -67,3 +67,15 @@ def test_regions():
     assert REGION_NAMES == ("forehead", "left_cheek", "right_cheek", "nose", "chin")
     assert ALL_SKIN.key == "all_skin" and ALL_SKIN.key not in REGION_NAMES
     assert catalogue.REGION_BY_KEY["left_cheek"].label == "Left cheek"
+
+
+def test_wrinkle_density_formula_states_the_line_filters_constants():
+    from imaging import texture
+
+    formula = catalogue.MEASURE_BY_KEY["wrinkle_density_mm_per_cm2"].formula
+    for stated in (f"above {texture.LINE_DEPTH_MIN:g} OD",
+                   f"sigma {texture.LINE_SIGMA_ALONG_MM:g} mm and with {texture.LINE_CHECK_SIGMA_ALONG_MM:g} mm along",
+                   f"lines >= {texture.WRINKLE_MIN_LENGTH_MM:g} mm",
+                   f"over {texture.LINE_ORIENTATIONS} directions",
+                   f"s = {texture.LINE_SIGMA_ACROSS_MM:g} mm across"):
+        assert stated in formula, stated

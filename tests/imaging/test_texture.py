@@ -211,6 +211,35 @@ def test_line_depth_prefers_a_line_to_a_spot_of_the_same_depth():
     assert spot.max() < 0.5 * line[100:140, 100:140].max()
 
 
+def _line_length_mm(image, depth_fn, ppm):
+    return texture.wrinkle_lines(depth_fn(image, ppm), np.ones(image.shape, bool), ppm).sum() / ppm
+
+
+def test_the_short_check_removes_a_dark_dots_star_and_keeps_a_lines_length():
+    import cv2
+
+    ppm = CANONICAL_PX_PER_MM
+    dot = np.zeros((200, 200), np.float32)
+    cv2.circle(dot, (100, 100), int(round(0.5 * ppm)), 1.0, -1)  # a 1 mm dot of 0.4 OD (stubble)
+    dot = 0.5 + 0.4 * cv2.GaussianBlur(dot, (0, 0), 0.15 * ppm)
+    # The long filter alone smears the dot into a star of lines; the short check leaves none.
+    assert _line_length_mm(dot, texture.line_depth, ppm) > 8.0
+    assert _line_length_mm(dot, texture.checked_line_depth, ppm) == 0.0
+    # ... and the texture maps use the checked depth.
+    maps = texture.texture_maps(dot, np.ones(dot.shape, bool), ppm)
+    assert not maps["wrinkles"].any()
+    np.testing.assert_array_equal(maps["line_depth"], texture.checked_line_depth(dot, ppm))
+    line = np.zeros((200, 300), np.float32)
+    cv2.line(line, (150 - int(10 * ppm), 100), (150 + int(10 * ppm), 100), 1.0, 1)
+    line = cv2.GaussianBlur(line, (0, 0), texture.LINE_SIGMA_ACROSS_MM * ppm)
+    for depth in (0.06, 0.12, 0.3):  # 20 mm lines, faint to deep
+        image = 0.5 + depth * line / line.max()
+        assert 18.0 <= _line_length_mm(image, texture.checked_line_depth, ppm) <= 22.5, depth
+    # Alone, the long filter reads the deep line past its ends.
+    deep = 0.5 + 0.3 * line / line.max()
+    assert _line_length_mm(deep, texture.line_depth, ppm) > 28.0
+
+
 def test_pores_counted_in_size_band():
     import cv2
 
