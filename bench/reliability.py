@@ -35,8 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 COMMAND = ".venv/bin/python bench/reliability.py --jobs 2 --write"
-#: The bar of issue 11 for every headline, on every face.
-MIN_RHO, MIN_SNR, MAX_CROSS_TALK = 0.95, 8.0, 0.2
 
 
 def _run(face_id: str, cache: str | None):
@@ -147,16 +145,21 @@ def per_face_rows(runs, measures=None) -> list[dict]:
 
 def passes(row: dict) -> bool:
     """Whether a face x measure row meets the bar (rho, SNR, cross-talk)."""
-    return (row["rho"] >= MIN_RHO and row["snr"] >= MIN_SNR and row["cross_talk"] <= MAX_CROSS_TALK)
+    from imaging.testing import recapture_study as study
+
+    return (row["rho"] >= study.BAR_MIN_RHO and row["snr"] >= study.BAR_MIN_SNR
+            and row["cross_talk"] <= study.BAR_MAX_CROSS_TALK)
 
 
 def print_report(runs, table: dict) -> None:
     from imaging.catalogue import HEADLINE_MEASURES
+    from imaging.testing import recapture_study as study
 
     rows = per_face_rows(runs)
     print(f"Recapture study, algorithm {table['algorithm_version']}: {len(runs)} faces x "
           f"{len(table['design']['captures'])} captures x grades {table['design']['grades']}")
-    print(f"bar: rho >= {MIN_RHO}, SNR >= {MIN_SNR}, cross-talk <= {MAX_CROSS_TALK} (every face)")
+    print(f"bar: rho >= {study.BAR_MIN_RHO}, SNR >= {study.BAR_MIN_SNR}, "
+          f"cross-talk <= {study.BAR_MAX_CROSS_TALK} (every face)")
     header = f"{'face':<26} {'F':>2} " + " ".join(f"| {m:<12} {'rho':>5} {'SNR':>6} {'xtalk':>5} {'ICC':>5} {'MDC95':>6}"
                                                   for m in HEADLINE_MEASURES)
     print(header)

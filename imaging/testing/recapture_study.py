@@ -76,6 +76,11 @@ SPOTS_PER_GRADE = 15
 LINES_PER_GRADE = 10
 GRADES = (0, 2, 4)
 MAX_GRADE = 4
+#: The bar of issue 11 for every headline on every face (:func:`face_statistics`): lowest rho with
+#: the own grade, SNR of the 4-grade change, largest cross-talk.
+BAR_MIN_RHO = 0.95
+BAR_MIN_SNR = 8.0
+BAR_MAX_CROSS_TALK = 0.2
 SPOT_DIAMETER_MM = 3.0
 SPOT_DENSITY = 0.3
 LINE_DEPTH = 0.12
