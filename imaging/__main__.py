@@ -46,6 +46,8 @@ _ANALYZE_HELP = """\
 Full analysis of each PHOTO. Output per photo (JSON keys):
   quality          {"ok", "problems": [{"code","message","value","threshold"}], "checks"}
   color_reference  "colorchecker" | "neutral-background" | "none": what colour was normalised to
+  redness_reference  "forehead" | "chin" | null: the region redness is a contrast against
+                   (the chin when the forehead is hidden; with --baseline, the baseline's)
   algorithm_version
   metrics          all measured skin: headline "redness", "pigmentation", "texture" (each rises
                    with more of its kind of change) and details (a_star, erythema_index,

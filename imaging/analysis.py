@@ -42,12 +42,12 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.align import CanonicalFace, to_canonical
-from imaging.catalogue import REGION_NAMES
+from imaging.catalogue import REFERENCE_REGIONS, REGION_NAMES
 from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone_curves, estimate_colour_correction
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
-from imaging.measures import compute_maps, measure_regions, to_json_safe
+from imaging.measures import compute_maps, measure_regions, reference_fill_in, to_json_safe
 from imaging.quality import QualityReport, assess_quality, with_chart_light
 from imaging.raster import downscale_long_side
 from imaging.colour_space import srgb_to_linear
@@ -101,6 +101,10 @@ class BaselineReference:
         The baseline's colour reference (``colorchecker`` ...): contrasts are computed with the
         chart's tone curves undone only when there is a chart, so a follow-up is comparable only
         when it had a chart exactly when the baseline did.
+    redness_reference : str or None
+        The baseline's internal reference region of redness (:data:`imaging.measures.REFERENCE_REGIONS`):
+        a follow-up measures its redness against the same region, so both are contrasts against the
+        same skin. None: the baseline had none (or predates the choice); the follow-up chooses its own.
     """
 
     canonical_rgb: np.ndarray
@@ -111,6 +115,7 @@ class BaselineReference:
     algorithm_version: str = ALGORITHM_VERSION
     camera: tuple[str | None, str | None] | None = None
     color_reference: str | None = None
+    redness_reference: str | None = None
 
     @functools.cached_property
     def region_masks(self) -> dict[str, np.ndarray]:
@@ -140,6 +145,7 @@ class BaselineReference:
             "geometry": _geometry_fields(self.geometry),
             "camera": None if self.camera is None else list(self.camera),
             "color_reference": self.color_reference,
+            "redness_reference": self.redness_reference,
         }))
         buffer = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
@@ -197,6 +203,7 @@ class BaselineReference:
             algorithm_version=str(meta["algorithm_version"]),
             camera=None if meta.get("camera") is None else tuple(meta["camera"]),
             color_reference=meta.get("color_reference"),
+            redness_reference=_reference_region_or_none(meta.get("redness_reference")),
         )
 
 
@@ -237,6 +244,10 @@ class AnalysisResult:
     comparability : dict
         Measure key -> whether its values can be compared with the baseline's and other
         comparable photos' (:func:`comparability`); empty without a face.
+    redness_reference : str or None
+        The region redness and delta a* are contrasts against (``forehead``, or ``chin`` when the
+        baseline's forehead was hidden; :data:`imaging.measures.REFERENCE_REGIONS`); None without a
+        face or when no reference region was measurable.
     """
 
     quality: QualityReport
@@ -254,12 +265,14 @@ class AnalysisResult:
     algorithm_version: str = ALGORITHM_VERSION
     camera: tuple[str | None, str | None] | None = None
     comparability: dict = field(default_factory=dict)
+    redness_reference: str | None = None
 
     def to_dict(self) -> dict:
         """The JSON contract (plain Python values, NaN -> None)."""
         return to_json_safe({
             "quality": quality_to_dict(self.quality),
             "color_reference": self.color_reference,
+            "redness_reference": self.redness_reference,
             "color_correction": None if self.colour_correction is None else {
                 "model": self.colour_correction.model,
                 "details": self.colour_correction.details,
@@ -274,6 +287,15 @@ class AnalysisResult:
             "overlays": sorted(self.overlays),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         })
+
+
+def _reference_region_or_none(value) -> str | None:
+    """A stored redness reference region, None when absent (baselines stored before 2026.12.6)."""
+    if value is None:
+        return None
+    if value not in REFERENCE_REGIONS:
+        raise ValueError(f"damaged baseline reference: redness reference {value!r}")
+    return str(value)
 
 
 def _geometry_fields(geometry: FaceGeometry) -> dict:
@@ -455,7 +477,16 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         linear = apply_colour_correction(canonical.rgb, correction)
         maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,
                             contrast_rgb=contrast_image(canonical.rgb, linear, correction))
-        measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps)
+        # A follow-up measures redness against its baseline's reference region, filled in from the
+        # baseline where it is hidden now (same pixels only when registered; a chart's tone curves
+        # are this photo's, the same phone's as the baseline's when both photos are comparable).
+        reference = None if baseline is None else baseline.redness_reference
+        fill_in = 0.0
+        if registered and reference is not None:
+            fill_in = reference_fill_in(contrast_image(baseline.canonical_rgb, linear, correction),
+                                        baseline.region_masks[reference], masks[reference], CANONICAL_PX_PER_MM)
+        measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps, reference=reference,
+                                   fill_in=fill_in)
     overlays: dict[str, bytes] = {}
     if want_overlays:
         with timer.stage("overlays"):
@@ -467,6 +498,7 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         colour_correction=correction,
         metrics=measured["metrics"],
         regions={name: measured["regions"][name] for name in REGION_NAMES if name in measured["regions"]},
+        redness_reference=measured["reference"],
         geometry=geometry,
         decoded_size=(int(canonical.source_size[0]), int(canonical.source_size[1])),
         registration=registration_to_dict(canonical),
@@ -526,6 +558,7 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
         algorithm_version=result.algorithm_version,
         camera=result.camera,
         color_reference=result.color_reference,
+        redness_reference=result.redness_reference,
     )
 
 

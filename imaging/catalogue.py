@@ -131,22 +131,26 @@ _LINE_FILTER_REFERENCE = ("oriented line-filter bank as in Cula et al., Skin Res
 MEASURES: tuple[Measure, ...] = (
     # --- redness
     Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
-            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the forehead's diffuse "
-            "skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the chart's "
-            "tone curves undone when a ColorChecker is in the frame); the forehead's diffuse skin leaves out its 20 % "
-            "lowest densities (specular sheen, with clipped highlights ranked there); for all skin: every measured "
-            "pixel outside the forehead; the forehead has no value (it is the reference)",
-            "unbounded; typical cheeks -5 to 25", "redder than the forehead (more blood)", "higher",
+            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the reference region's "
+            "diffuse skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the "
+            "chart's tone curves undone when a ColorChecker is in the frame); the reference region is the forehead, or "
+            "the chin when the forehead is hidden (fewer than 400 diffuse pixels: a fringe, a hat, a headscarf), and a "
+            "follow-up keeps its baseline's (the photo's redness_reference says which); its diffuse skin leaves out its "
+            "20 % lowest densities (specular sheen, with clipped highlights ranked there); for all skin: every measured "
+            "pixel outside the reference region; the reference region has no value",
+            "unbounded; typical cheeks -5 to 25", "redder than the reference region (more blood)", "higher",
             _TSUMURA + "; internal reference site as for delta a* (Takiwaki 1994)", _WITHIN, 1,
             headline=True, studied=True,
-            notes="A contrast within the photo: exposure and white balance cancel. A change of the forehead itself "
-                  "shows with the opposite sign in every other region."),
+            notes="A contrast within the photo: exposure and white balance cancel. A change of the reference region "
+                  "itself shows with the opposite sign in every other region; a beard on the chin is part of the chin "
+                  "reference, so a chin-referenced series needs the same beard at every visit."),
     Measure("a_star", "a*", "redness", "CIELAB a*", "1", "mean CIELAB a* of the region's pixels",
             "skin ~5-25", "redder", "higher",
             "Takiwaki 1994 (agrees best with instrument erythema readings); " + _CIE_LAB, _ABSOLUTE, 1),
-    Measure("delta_a_star", "a* minus forehead a*", "redness", "CIELAB a*", "1",
-            "region a* minus the forehead's a* of the same photo (internal reference site); for all skin: "
-            "skin a* minus forehead a*", "unbounded; 0 for the forehead", "redder than the forehead", "higher",
+    Measure("delta_a_star", "a* minus reference a*", "redness", "CIELAB a*", "1",
+            "region a* minus the reference region's a* of the same photo (internal reference site: the forehead, "
+            "or the chin when the forehead is hidden, as for redness); for all skin: skin a* minus reference a*",
+            "unbounded; 0 for the reference region", "redder than the reference region", "higher",
             "internal reference site", _ABSOLUTE, 1,
             notes="Cancels part of a residual colour cast, not the exposure dependence of a*."),
     Measure("erythema_index", "Erythema index", "redness", "EI a.u.", "[arb'U]",
@@ -293,6 +297,13 @@ FACE_REGIONS: tuple[Region, ...] = (
 ALL_SKIN = Region("all_skin", "All skin", "your face overall", "89545001", "Face structure")
 #: Keys of the face regions, in reporting order.
 REGION_NAMES: tuple[str, ...] = tuple(r.key for r in FACE_REGIONS)
+#: Internal reference regions of redness and delta a*, in order of preference: the first whose
+#: diffuse skin is measurable (:func:`imaging.measures.reference_region`). The forehead is the
+#: classic internal reference site (Takiwaki 1994); the chin stands in when the forehead is hidden
+#: (a fringe, a hat, a headscarf), which would otherwise leave the photo without any redness.
+#: Neither is where redness treatments aim first (cheeks and nose). A follow-up keeps its
+#: baseline's reference region.
+REFERENCE_REGIONS: tuple[str, ...] = ("forehead", "chin")
 #: All skin and the face regions by key.
 REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
 

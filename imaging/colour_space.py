@@ -12,6 +12,8 @@ import numpy as np
 
 #: Smallest linear reflectance used before taking a logarithm (1e-4 -> OD 4.0).
 OD_EPS = 1e-4
+#: Rec. 709 / sRGB luminance weights of linear R, G, B.
+LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 
 def _srgb_decode(v: np.ndarray) -> np.ndarray:
@@ -96,6 +98,11 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     flat = arr.reshape(-1, 1, 3) if arr.ndim == 2 else arr
     lab = cv2.cvtColor(np.ascontiguousarray(flat), cv2.COLOR_LRGB2Lab)
     return lab.reshape(arr.shape)
+
+
+def srgb_luminance(rgb: np.ndarray) -> np.ndarray:
+    """Relative luminance Y (float32 HxW, 0..1) of uint8 sRGB (:data:`LUMINANCE_WEIGHTS` of its linear values)."""
+    return srgb_to_linear(rgb) @ np.asarray(LUMINANCE_WEIGHTS, np.float32)
 
 
 def channel_max(rgb: np.ndarray) -> np.ndarray:

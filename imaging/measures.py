@@ -28,16 +28,19 @@ import cv2
 import numpy as np
 
 from imaging import texture
-from imaging.catalogue import MEASURES, REGION_NAMES
+from imaging.catalogue import MEASURES, REFERENCE_REGIONS, REGION_NAMES
 from imaging.chromophores import separate_chromophores
-from imaging.colour_space import channel_max, linear_to_lab
+from imaging.colour_space import LUMINANCE_WEIGHTS, channel_max, linear_to_lab
 from imaging.geometry import SKIN_MASK_NAME
 from imaging.masks import mask_bbox, masked_gaussian, robust_sd
 
 #: Regions with fewer pixels report None values (~24 mm^2 at the canonical scale).
 MIN_REGION_PIXELS = 400
-#: Internal reference region for delta a*.
-REFERENCE_REGION = "forehead"
+#: Smallest measured skin area of a redness reference region (mm^2): a fifth of the chin template,
+#: a 14 x 14 mm patch. The reference's mean is subtracted from every region, so a sliver (the strip
+#: a fringe leaves above the brows: ~50 mm^2, all of it within 2-3 mm of hair and brows) must not
+#: be it; every forehead of the face set measures >= 600 mm^2 when not hidden.
+MIN_REFERENCE_AREA_MM2 = 200.0
 #: Haemoglobin density above the face median that counts as a red area (OD).
 RED_AREA_MARGIN = 0.10
 #: Melanin density above the local background (averaged, :data:`SPOT_EXCESS_SIGMA_MM`) that
@@ -61,8 +64,6 @@ SATURATION_LIMIT = 0.98
 #: non-linear transforms (which would otherwise bias densities: E[log x] < log E[x]) at
 #: the scale the canonical frame resolves (~4 px/mm); finer than every measure's scale.
 PREFILTER_SIGMA_MM = 0.25
-#: Rec. 709 / sRGB luminance weights of linear R, G, B (texture reads luminance optical density).
-LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
 #: Spot contrast above which melanin counts towards the pigmentation headline (OD): the
 #: recapture noise of the local melanin contrast of ordinary skin stays below it.
 PIGMENT_LOAD_MARGIN = 0.06
@@ -294,21 +295,95 @@ def pigment_load(spot_excess: np.ndarray) -> float:
     return float(100.0 * np.maximum(spot_excess - PIGMENT_LOAD_MARGIN, 0.0).mean())
 
 
-def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray) -> float:
+def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray, fill_in: float = 0.0) -> float:
     """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - of the diffuse
     skin of ``reference``).
 
     The region's mean is over its measured pixels (``maps.valid``); the reference's is
-    :func:`diffuse_mean`. NaN when the region has fewer than MIN_REGION_PIXELS measured pixels or
-    the reference's diffuse skin (after its sheen is left out) has fewer. Units centi-OD.
+    :func:`reference_mean` plus ``fill_in`` (OD, :func:`reference_fill_in`: what the part of a
+    baseline's reference region a follow-up shows misses). NaN when the region has fewer than
+    MIN_REGION_PIXELS measured pixels or the reference's diffuse skin (after its sheen is left out)
+    has fewer. Units centi-OD.
     """
-    haem = maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
     mask = mask & maps.valid
     if mask.sum() < MIN_REGION_PIXELS:
         return float("nan")
+    return float(100.0 * (_redness_density(maps)[mask].mean() - reference_mean(maps, reference) - fill_in))
+
+
+def _redness_density(maps: MeasureMaps) -> np.ndarray:
+    """The haemoglobin density redness reads: of the contrast image when there is one."""
+    return maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
+
+
+def reference_measurable(maps: MeasureMaps, reference: np.ndarray, px_per_mm: float) -> bool:
+    """Whether a reference region can serve: at least MIN_REFERENCE_AREA_MM2 of measured skin, and
+    its diffuse skin (:func:`reference_mean`) has at least MIN_REGION_PIXELS pixels."""
+    area_mm2 = float((reference & maps.valid).sum()) / px_per_mm**2
+    return area_mm2 >= MIN_REFERENCE_AREA_MM2 and bool(np.isfinite(reference_mean(maps, reference)))
+
+
+def reference_mean(maps: MeasureMaps, reference: np.ndarray) -> float:
+    """Mean haemoglobin density (OD) of the diffuse skin of the ``reference`` mask
+    (:func:`diffuse_mean` of its measured pixels, its clipped ones ranked as sheen); NaN when too
+    few pixels remain."""
     clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
-    reference_mean = diffuse_mean(haem[reference & maps.valid], int((reference & clipped).sum()))
-    return float(100.0 * (haem[mask].mean() - reference_mean))
+    return diffuse_mean(_redness_density(maps)[reference & maps.valid], int((reference & clipped).sum()))
+
+
+def reference_fill_in(contrast_rgb: np.ndarray, whole: np.ndarray, seen: np.ndarray, px_per_mm: float) -> float:
+    """What the seen part of a reference region misses, from the photo that showed all of it (OD).
+
+    A follow-up measures its redness against the part of its baseline's reference region it still
+    shows (hair, a hand or new glare hides the rest), and that part's mean differs from the whole
+    region's by the region's own variation (on the set, a fringe over the upper forehead moved the
+    cheeks' redness by more than 2 centi-OD on 26 of 31 faces, by up to 41). The baseline shows the
+    whole region: its diffuse mean
+    over ``whole`` minus over ``seen``, both read as :func:`compute_maps` reads the contrast
+    haemoglobin, is added to the follow-up's reference mean. A within-photo difference of the
+    baseline: exposure and white balance cancel, as in redness itself.
+
+    Parameters
+    ----------
+    contrast_rgb : ndarray, float32 HxWx3, the baseline's contrast image (linear, canonical frame)
+    whole : ndarray, bool HxW, the baseline's reference region
+    seen : ndarray, bool HxW, the part of it the follow-up measures (a subset of ``whole``)
+    px_per_mm : float
+
+    Returns
+    -------
+    float, OD; 0.0 when ``seen`` is ``whole``, NaN when either has too few pixels (as :func:`diffuse_mean`).
+    """
+    if not whole.any():
+        return float("nan")
+    sigma = PREFILTER_SIGMA_MM * px_per_mm
+    # The prefilter's support around the region, so its values inside equal the whole frame's.
+    box = mask_bbox(whole, margin=int(np.ceil(4 * sigma)) + 1)
+    crop = np.asarray(contrast_rgb[box], dtype=np.float32)
+    clipped = channel_max(crop) >= SATURATION_LIMIT
+    if PREFILTER_SIGMA_MM > 0:
+        crop = cv2.GaussianBlur(crop, (0, 0), sigma)
+    haem = separate_chromophores(crop).haemoglobin
+
+    def mean_of(mask: np.ndarray) -> float:
+        mask = mask[box]
+        return diffuse_mean(haem[mask & ~clipped], int((mask & clipped).sum()))
+
+    return mean_of(whole) - mean_of(seen & whole)
+
+
+def reference_region(maps: MeasureMaps, regions: Mapping[str, np.ndarray], px_per_mm: float) -> str | None:
+    """The first of :data:`imaging.catalogue.REFERENCE_REGIONS` measurable in this photo
+    (:func:`reference_measurable`).
+
+    Returns
+    -------
+    str or None, None when no reference region is measurable.
+    """
+    for name in REFERENCE_REGIONS:
+        if name in regions and reference_measurable(maps, regions[name], px_per_mm):
+            return name
+    return None
 
 
 def diffuse_mean(density: np.ndarray, n_clipped: int) -> float:
@@ -359,7 +434,8 @@ def _check_inputs(linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_pe
 
 
 def measure_regions(
-    linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float, maps: MeasureMaps | None = None
+    linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float, maps: MeasureMaps | None = None,
+    reference: str | None = None, fill_in: float = 0.0,
 ) -> dict:
     """Measure every region and all skin together.
 
@@ -371,21 +447,29 @@ def measure_regions(
     px_per_mm : float, pixels per millimetre (``imaging.geometry.CANONICAL_PX_PER_MM``)
     maps : MeasureMaps, optional, precomputed by :func:`compute_maps` (e.g. shared with
         the overlays); computed here when omitted
+    reference : str or None, one of :data:`REFERENCE_REGIONS`, the internal reference region of
+        redness and delta a* (a follow-up passes its baseline's, so both are contrasts against the
+        same skin); None chooses it with :func:`reference_region`
+    fill_in : float, OD added to the reference's mean for redness (a follow-up's
+        :func:`reference_fill_in`; NaN gives no redness)
 
     Returns
     -------
     dict
-        ``{"metrics": {...all skin...}, "regions": {name: {...}}}``; plain Python floats and
-        ints, NaN -> None, JSON-serialisable. Headline keys ``redness``, ``pigmentation``,
-        ``texture`` in every entry.
+        ``{"metrics": {...all skin...}, "regions": {name: {...}}, "reference": name or None}``;
+        plain Python floats and ints, NaN -> None, JSON-serialisable. Headline keys ``redness``,
+        ``pigmentation``, ``texture`` in every entry; ``reference`` is the reference region used
+        (None when none was measurable: redness and delta a* are then None everywhere).
 
     Raises
     ------
     ValueError
-        If the image is not float HxWx3, a mask's shape differs from the image's, or
-        ``px_per_mm`` is not positive.
+        If the image is not float HxWx3, a mask's shape differs from the image's,
+        ``px_per_mm`` is not positive or ``reference`` is not a reference region.
     """
     _check_inputs(linear_rgb, masks, px_per_mm)
+    if reference is not None and reference not in REFERENCE_REGIONS:
+        raise ValueError(f"reference must be one of {REFERENCE_REGIONS}, got {reference!r}")
     regions = {name: np.asarray(masks[name], dtype=bool) for name in REGION_NAMES if name in masks}
     if SKIN_MASK_NAME in masks:
         skin = np.asarray(masks[SKIN_MASK_NAME], dtype=bool)
@@ -395,16 +479,21 @@ def measure_regions(
             skin |= m
     if maps is None:
         maps = compute_maps(linear_rgb, skin, px_per_mm)
+    if reference is None:
+        reference = reference_region(maps, regions, px_per_mm)
     per_region = {name: region_measures(maps, m, px_per_mm) for name, m in regions.items()}
     overall = region_measures(maps, skin, px_per_mm)
-    reference_a = per_region.get(REFERENCE_REGION, {}).get("a_star", float("nan"))
+    # Against the reference region of the same photo: a global exposure or white-balance change
+    # moves both alike and cancels; the reference itself has no value. A baseline's reference that
+    # is hidden in this follow-up (too little of it measured) gives no value anywhere.
+    reference_mask = regions.get(reference, np.zeros_like(skin))
+    measurable = reference_measurable(maps, reference_mask, px_per_mm)
+    reference_a = per_region[reference]["a_star"] if measurable else float("nan")
     for entry in (*per_region.values(), overall):
         entry["delta_a_star"] = entry["a_star"] - reference_a
-    # Redness against the forehead of the same photo: a global exposure or white-balance change
-    # moves both alike and cancels; the forehead itself is the reference (no value).
-    reference = regions.get(REFERENCE_REGION, np.zeros_like(skin))
+    used = reference_mask if measurable else np.zeros_like(skin)
     for name, mask in regions.items():
-        per_region[name]["redness"] = (float("nan") if name == REFERENCE_REGION
-                                       else redness_contrast(maps, mask, reference))
-    overall["redness"] = redness_contrast(maps, skin & ~reference, reference)
-    return to_json_safe({"metrics": overall, "regions": per_region})
+        per_region[name]["redness"] = (float("nan") if name == reference
+                                       else redness_contrast(maps, mask, used, fill_in))
+    overall["redness"] = redness_contrast(maps, skin & ~reference_mask, used, fill_in)
+    return to_json_safe({"metrics": overall, "regions": per_region, "reference": reference})

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.colour_space import srgb_to_linear
+from imaging.colour_space import srgb_luminance
 from imaging.quality import MESSAGES, THRESHOLDS
 
 import cv2  # noqa: E402
@@ -107,7 +107,7 @@ def _light_statistics(rgb: np.ndarray, box) -> tuple[float, float]:
         return float("nan"), float("nan")
     lab = cv2.cvtColor(centre.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     lightness = float(np.median(lab[..., 0]))
-    luminance = srgb_to_linear(centre) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    luminance = srgb_luminance(centre)
     half = luminance.shape[1] // 2
     left, right = (float(np.percentile(part, 75)) for part in (luminance[:, :half], luminance[:, half:]))
     return lightness, min(left, right) / max(left, right, 1e-6)

@@ -25,7 +25,7 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
-from imaging.colour_space import srgb_to_linear
+from imaging.colour_space import srgb_luminance
 from imaging.detail import FACE_WIDTH_IOD, PIXEL_BLUR_PX, blur_percent_of_face_width, face_detail_crop
 from imaging.geometry import CANONICAL_IOD_PX
 
@@ -292,11 +292,6 @@ def sharpness(grey: np.ndarray, mask: np.ndarray) -> float:
     return float(lap[mask].mean() / max(contrast, 1.0)) if values.size else 0.0
 
 
-def _linear_luminance(rgb: np.ndarray) -> np.ndarray:
-    """Relative luminance Y (float32 HxW, 0..1) of uint8 sRGB (Rec. 709 weights)."""
-    return srgb_to_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-
-
 def _sample(rgb: np.ndarray) -> np.ndarray:
     """Every n-th pixel, n such that about 500 px remain along the long side (percentiles of a
     whole photo need no more)."""
@@ -306,7 +301,7 @@ def _sample(rgb: np.ndarray) -> np.ndarray:
 
 def highlight_lightness(rgb: np.ndarray) -> float:
     """CIE L* of the :data:`HIGHLIGHT_PERCENTILE` th percentile of the photo's luminance."""
-    luminance = _linear_luminance(_sample(rgb))
+    luminance = srgb_luminance(_sample(rgb))
     y = float(np.percentile(luminance, HIGHLIGHT_PERCENTILE))
     return float(116.0 * np.cbrt(y) - 16.0) if y > 0.008856 else float(903.3 * y)
 
@@ -427,7 +422,7 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
         # normal for light skin in a bright, correctly exposed photo.
         clipped = float((canonical.rgb[skin].min(axis=1) >= 250).mean())
         checks["skin_clipped_fraction"] = _check("skin_clipped_fraction", clipped)
-        luminance = _linear_luminance(canonical.rgb)
+        luminance = srgb_luminance(canonical.rgb)
 
         # Only skin-coloured pixels (by chroma, so shadowed skin still counts): a fringe over
         # the forehead must not read as shadow.

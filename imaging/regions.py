@@ -37,7 +37,8 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
-from imaging.geometry import CANONICAL_SIZE, SKIN_MASK_NAME
+from imaging.colour_space import OD_EPS, srgb_luminance
+from imaging.geometry import CANONICAL_PX_PER_MM, CANONICAL_SIZE, SKIN_MASK_NAME
 from imaging.masks import robust_sd
 
 import cv2  # noqa: E402
@@ -111,6 +112,11 @@ def _box_mask(shape, boxes, scale: float) -> np.ndarray:
 def canonical_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of uint8 sRGB: float32 HxWx3 with L* in 0..100 and a*, b* in real units."""
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _luminance_density(rgb: np.ndarray) -> np.ndarray:
+    """Optical density (-log10) of the linear Rec. 709 luminance of uint8 sRGB, float32 HxW."""
+    return -np.log10(np.maximum(srgb_luminance(rgb), OD_EPS))
 
 
 def specular_mask(rgb: np.ndarray) -> np.ndarray:
@@ -288,9 +294,19 @@ def template_coverage(canonical, name: str | None = None) -> float:
 assert CANONICAL_SIZE == (768, 1024)  # templates above are drawn for this frame
 
 
-#: A follow-up pixel darker than the baseline's same pixel by this much (L*, after matching the
-#: two photos' median skin lightness) is something new in front of the skin: hair, a hand, a shadow.
-OCCLUSION_L_DECREASE = 25.0
+#: A follow-up pixel darker than the baseline's same pixel by this much (optical density of linear
+#: luminance, averaged over OCCLUSION_SMOOTHING_MM, after matching the two photos' median skin:
+#: 0.35 OD = x0.45 of the light) is something new in front of the skin: hair, a hand, a shadow.
+#: A ratio of light holds on every skin type: the 25 L* used before 2026.12.6 (x0.33 on light skin)
+#: needed x0.13 on dark skin, so dark hair over a type V-VI forehead stayed "skin". The study's
+#: light from one side darkens the face by 0.26 OD from end to end, half of it either side of the median.
+OCCLUSION_OD = 0.35
+#: Averaging (Gaussian sigma, mm) of the darkening before OCCLUSION_OD: hair is strands, and per
+#: pixel the lighter ones stayed under the threshold and the darker ones were too thin to survive
+#: the speckle filter.
+OCCLUSION_SMOOTHING_MM = 0.5
+#: Margin (mm) left out around what occludes the skin.
+OCCLUSION_MARGIN_MM = 1.0
 
 
 def follow_up_masks(baseline_masks: dict[str, np.ndarray], baseline_rgb: np.ndarray, canonical) -> dict[str, np.ndarray]:
@@ -300,7 +316,8 @@ def follow_up_masks(baseline_masks: dict[str, np.ndarray], baseline_rgb: np.ndar
     the baseline's regions; re-deciding skin from the follow-up's own colours would make the
     measured area move with the light (a warm lamp makes the classifier eat into the cheeks).
     Pixels are dropped only for what is new in this photo: outside the photo, glare, or much
-    darker than the baseline's pixel (hair fallen over the forehead, a hand, a cast shadow).
+    darker than the baseline's pixel (:data:`OCCLUSION_OD`: hair fallen over the forehead, a hand,
+    a cast shadow).
 
     Parameters
     ----------
@@ -319,13 +336,17 @@ def follow_up_masks(baseline_masks: dict[str, np.ndarray], baseline_rgb: np.ndar
     kernel = np.ones((3, 3), np.uint8)
     glare = cv2.dilate(specular_mask(rgb).astype(np.uint8), kernel, iterations=max(1, round(2 * scale))).astype(bool)
     skin = baseline_masks[SKIN_MASK_NAME]
-    lightness = canonical_lab(rgb)[..., 0]
-    base_lightness = canonical_lab(baseline_rgb)[..., 0]
+    density = _luminance_density(rgb)
+    base_density = _luminance_density(baseline_rgb)
     both = skin & valid
-    offset = float(np.median(lightness[both] - base_lightness[both])) if both.any() else 0.0
-    occluded = lightness - offset < base_lightness - OCCLUSION_L_DECREASE
+    offset = float(np.median(density[both] - base_density[both])) if both.any() else 0.0
+    darkening = cv2.GaussianBlur(density - base_density - offset, (0, 0),
+                                 OCCLUSION_SMOOTHING_MM * CANONICAL_PX_PER_MM * scale)
+    occluded = darkening > OCCLUSION_OD
     occluded = cv2.morphologyEx(occluded.astype(np.uint8), cv2.MORPH_OPEN, kernel,
-                                iterations=max(1, round(2 * scale))).astype(bool)
+                                iterations=max(1, round(2 * scale)))
+    # Its edge too: strands part hair, part skin, and the shadow it casts, under the threshold.
+    occluded = cv2.dilate(occluded, kernel, iterations=round(OCCLUSION_MARGIN_MM * CANONICAL_PX_PER_MM * scale)).astype(bool)
     keep = valid & ~glare & ~occluded
     masks = {name: baseline_masks[name] & keep for name in REGION_NAMES if name in baseline_masks}
     union = np.zeros(rgb.shape[:2], bool)

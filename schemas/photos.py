@@ -9,6 +9,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from imaging.catalogue import REFERENCE_REGIONS
 from schemas.common import CursorArgsSchema
 
 #: Views of the face the app captures.
@@ -201,6 +202,11 @@ class AnalysisSchema(ma.Schema):
     face_found = fields.Boolean(required=True)
     quality = fields.Nested(QualitySchema, required=True)
     color_reference = fields.String(attribute="summary.color_reference", allow_none=True)
+    redness_reference = fields.String(
+        attribute="summary.redness_reference", allow_none=True,
+        metadata={"enum": list(REFERENCE_REGIONS),
+                  "description": "Region the redness measures are contrasts against (the forehead, or the chin when "
+                                 "the baseline's forehead was hidden); null without one (analyses before 2026.12.6)."})
     registration = fields.Dict(attribute="summary.registration", allow_none=True)
     measurements = fields.List(fields.Nested(MeasurementSchema), required=True)
     overlays = fields.List(fields.String(), required=True, metadata={"description": "Overlay names."})

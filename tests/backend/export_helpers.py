@@ -31,8 +31,11 @@ def add_clinical_record(app: Flask, course: TreatmentCourse, clinician: Any, ind
     values1 = {("all_skin", "redness"): redness[1], ("left_cheek", "redness"): redness[1] + 1.0 - 0.5 * index,
                ("right_cheek", "redness"): redness[1] - 1.0}
     # Every other baseline photo is taken a day after the planned baseline: day zero is the photo's date.
-    add_result(app, course, "baseline", BASELINE + dt.timedelta(days=index % 2), values0)
-    add_result(app, course, "1_month", BASELINE + dt.timedelta(days=29 + index % 3), values1)
+    # Every third participant's forehead was hidden at baseline: redness against the chin throughout.
+    reference = "chin" if index % 3 == 2 else "forehead"
+    add_result(app, course, "baseline", BASELINE + dt.timedelta(days=index % 2), values0, redness_reference=reference)
+    add_result(app, course, "1_month", BASELINE + dt.timedelta(days=29 + index % 3), values1,
+               redness_reference=reference)
     with app.app_context():
         db.session.get(TreatmentCourse, course.id).notes = f"Confidential course note number {index}"
         db.session.add(Assessment(course_id=course.id, milestone_id=milestone_id(course, "1_month"),

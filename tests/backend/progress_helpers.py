@@ -23,12 +23,14 @@ def milestone_id(course: TreatmentCourse, name: str) -> uuid.UUID:
 def add_result(app: Flask, course: TreatmentCourse, milestone: str | None, captured_on: dt.date,
                values: dict[tuple[str, str], float | None], *, usable: bool = True, view: str = "front",
                version: str | None = ALGORITHM_VERSION, face_found: bool = True, out_of_window: bool = False,
-               created_at: dt.datetime | None = None, not_comparable: dict[str, list[str]] | None = None) -> uuid.UUID:
+               created_at: dt.datetime | None = None, not_comparable: dict[str, list[str]] | None = None,
+               redness_reference: str | None = None) -> uuid.UUID:
     """Insert one photo with (optionally) one analysis and its measurements; returns the photo id.
 
     ``values`` maps (region, measure) to the stored value; ``version=None`` stores no analysis.
     ``not_comparable`` maps a measure to the imaging's reasons why it may not be compared with
-    the baseline (stored as the analysis summary's ``comparability``).
+    the baseline (stored as the analysis summary's ``comparability``); ``redness_reference`` is
+    stored as the summary's region redness is a contrast against.
     """
     with app.app_context():
         photo_id = uuid.uuid4()
@@ -48,7 +50,7 @@ def add_result(app: Flask, course: TreatmentCourse, milestone: str | None, captu
         if version is not None:
             comparability = {m: {"comparable": False, "reasons": r, "mdc95": None} for m, r in (not_comparable or {}).items()}
             analysis = PhotoAnalysis(photo_id=photo_id, algorithm_version=version, face_found=face_found,
-                                     summary={"comparability": comparability})
+                                     summary={"comparability": comparability, "redness_reference": redness_reference})
             analysis.measurements = [PhotoMeasurement(region=r, measure=m, value=v) for (r, m), v in values.items()]
             db.session.add(analysis)
         db.session.commit()

@@ -129,6 +129,17 @@ def test_package_is_deidentified_consented_k_anonymous_and_checksummed(app: Flas
                                 if r["participant_id"] == event["participant_id"])
         assert (dt.date.fromisoformat(event["onset_date_shifted"]) - baseline_shifted).days == int(event["onset_day"])
 
+    # Each measured visit says which region its redness is a contrast against, the same at every
+    # visit of a participant (a follow-up keeps its baseline's); visits without a measurement say nothing.
+    references: dict[str, set[str]] = {}
+    for visit in read_csv(archive, "visits.csv"):
+        if visit["measured"] == "true":
+            references.setdefault(visit["participant_id"], set()).add(visit["redness_reference"])
+        else:
+            assert visit["redness_reference"] == "", visit
+    assert all(len(regions) == 1 for regions in references.values()), references
+    assert set().union(*references.values()) == {"forehead", "chin"}
+
     # Persistent codes: the same participant keeps the code across exports.
     assert codes <= first_codes
     # Row counts in the manifest match; the codebook describes every column of every table.

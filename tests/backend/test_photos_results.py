@@ -54,6 +54,7 @@ def check_follow_up_is_registered_to_the_baseline(client, headers_of, baseline_a
         values = {(m["region"], m["measure"]): m["value"] for m in analysis["measurements"]}
         assert values[("all_skin", "a_star")] is not None
         assert ("forehead", "redness") in values
+        assert analysis["redness_reference"] == "forehead"  # the forehead is seen: the usual reference
     # Same face photographed twice: the registered follow-up measures nearly the same redness.
     a_base = {m["measure"]: m["value"] for m in base["latest_analysis"]["measurements"] if m["region"] == "all_skin"}
     a_follow = {m["measure"]: m["value"] for m in follow["latest_analysis"]["measurements"] if m["region"] == "all_skin"}

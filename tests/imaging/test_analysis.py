@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def test_result_follows_the_json_contract(baseline_result):
     out = baseline_result.to_dict()
     # Strict JSON: no NaN/inf, only plain types.
     parsed = json.loads(json.dumps(out, allow_nan=False))
-    assert set(parsed) >= {"quality", "color_reference", "algorithm_version", "metrics", "regions",
+    assert set(parsed) >= {"quality", "color_reference", "redness_reference", "algorithm_version", "metrics", "regions",
                            "geometry", "registration", "timings_ms"}
     assert set(parsed["quality"]) >= {"ok", "problems", "checks"}
     for problem in parsed["quality"]["problems"]:
@@ -163,6 +164,7 @@ def test_baseline_reference_round_trips_through_bytes(baseline_result):
     assert loaded.geometry.right_eye == pytest.approx(reference.geometry.right_eye)
     assert loaded.geometry.image_size == reference.geometry.image_size
     assert loaded.algorithm_version == ALGORITHM_VERSION
+    assert loaded.redness_reference == baseline_result.redness_reference == "forehead"
     # The upload's gate reads only the geometry: the same, without decoding the pixels.
     assert BaselineReference.geometry_from_bytes(data) == loaded.geometry
 
@@ -200,6 +202,16 @@ def test_damaged_baseline_reference_geometry_is_a_value_error(meta):
     Image.fromarray(np.zeros((4, 4, 4), np.uint8), "RGBA").save(buffer, "PNG", pnginfo=info)
     with pytest.raises(ValueError):
         BaselineReference.geometry_from_bytes(buffer.getvalue())
+
+
+def test_a_stored_redness_reference_is_checked(baseline_result):
+    reference = baseline_reference_from(baseline_result)
+    chin = BaselineReference.from_bytes(replace(reference, redness_reference="chin").to_bytes())
+    assert chin.redness_reference == "chin"
+    # Stored before 2026.12.6: no reference, the follow-up chooses its own.
+    assert BaselineReference.from_bytes(replace(reference, redness_reference=None).to_bytes()).redness_reference is None
+    with pytest.raises(ValueError, match="redness reference"):
+        BaselineReference.from_bytes(replace(reference, redness_reference="left_cheek").to_bytes())
 
 
 def test_head_exclusion_covers_the_head_not_the_background(photo, baseline_result):

@@ -22,7 +22,7 @@ def _uniform(rgb, shape=(200, 200)):
 def test_output_contract_is_json_and_complete():
     result = measures.measure_regions(canonical_face_linear(), MASKS, PX_PER_MM)
     json.dumps(result, allow_nan=False)
-    assert set(result) == {"metrics", "regions"}
+    assert set(result) == {"metrics", "regions", "reference"} and result["reference"] == "forehead"
     assert set(result["regions"]) == set(REGION_NAMES)
     # Redness is a contrast against the forehead: the forehead itself has no value.
     assert result["regions"]["forehead"]["redness"] is None
@@ -60,11 +60,11 @@ def test_small_or_missing_regions_report_none():
     chin = result["regions"]["chin"]
     assert chin["pixel_count"] == 25
     assert chin["redness"] is None and chin["a_star"] is None and chin["glcm"]["contrast"] is None
-    without_forehead = {k: v for k, v in MASKS.items() if k not in ("forehead", "skin")}
-    result = measures.measure_regions(canonical_face_linear(), without_forehead, PX_PER_MM)
-    assert "forehead" not in result["regions"]
+    without_references = {k: v for k, v in MASKS.items() if k not in ("forehead", "chin", "skin")}
+    result = measures.measure_regions(canonical_face_linear(), without_references, PX_PER_MM)
+    assert "forehead" not in result["regions"] and result["reference"] is None
     assert result["metrics"]["delta_a_star"] is None  # no reference region
-    assert result["metrics"]["redness"] is None  # a contrast against the forehead
+    assert result["metrics"]["redness"] is None  # a contrast against the reference region
     assert result["metrics"]["pigmentation"] is not None
 
 
@@ -138,3 +138,62 @@ def test_redness_reference_is_the_same_diffuse_skin_whether_or_not_highlights_cl
     # More clipped than the sheen share: every unclipped pixel is kept; too few pixels: NaN.
     assert diffuse_mean(forehead[order[1500:]], 1500) == pytest.approx(forehead[order[1500:]].mean())
     assert np.isnan(diffuse_mean(forehead[:100], 0))
+
+
+def test_the_chin_is_the_reference_when_the_forehead_is_hidden():
+    face = canonical_face_linear()
+    with_forehead = measures.measure_regions(face, MASKS, PX_PER_MM)
+    assert with_forehead["reference"] == "forehead"
+    hidden = {k: v for k, v in MASKS.items() if k not in ("forehead", "skin")}
+    chin = measures.measure_regions(face, hidden, PX_PER_MM)
+    assert chin["reference"] == "chin"
+    assert chin["regions"]["chin"]["redness"] is None and chin["regions"]["chin"]["delta_a_star"] == 0.0
+    # Another reference shifts every region's redness by the same amount (the two references' difference).
+    shifts = [with_forehead["regions"][r]["redness"] - chin["regions"][r]["redness"]
+              for r in ("left_cheek", "right_cheek", "nose")]
+    assert max(shifts) - min(shifts) < 1e-6
+    # Exposure still cancels against the chin.
+    darker = measures.measure_regions(face * np.float32(0.6), hidden, PX_PER_MM)
+    assert darker["regions"]["left_cheek"]["redness"] == pytest.approx(chin["regions"]["left_cheek"]["redness"], abs=0.05)
+
+
+def test_a_given_reference_is_kept_and_a_sliver_is_no_reference():
+    face = canonical_face_linear()
+    # A follow-up keeps its baseline's reference even where the forehead would be chosen.
+    kept = measures.measure_regions(face, MASKS, PX_PER_MM, reference="chin")
+    assert kept["reference"] == "chin" and kept["regions"]["forehead"]["redness"] is not None
+    # A strip of forehead (a fringe down to just above the brows) is measurable as a region but
+    # too small to be the reference: the chin is chosen, or nothing when the baseline's was the forehead.
+    forehead = MASKS["forehead"]
+    rows = np.flatnonzero(forehead.any(axis=1))
+    strip = forehead & (np.arange(forehead.shape[0])[:, None] > rows[-1] - 10)
+    assert measures.MIN_REGION_PIXELS < strip.sum() < measures.MIN_REFERENCE_AREA_MM2 * PX_PER_MM**2
+    fringed = {**{k: v for k, v in MASKS.items() if k != "skin"}, "forehead": strip}
+    assert measures.measure_regions(face, fringed, PX_PER_MM)["reference"] == "chin"
+    given = measures.measure_regions(face, fringed, PX_PER_MM, reference="forehead")
+    assert given["reference"] == "forehead"
+    assert given["metrics"]["redness"] is None and given["metrics"]["delta_a_star"] is None
+    assert all(entry["redness"] is None for entry in given["regions"].values())
+    nothing = {k: v for k, v in MASKS.items() if k not in ("forehead", "chin", "skin")}
+    assert measures.measure_regions(face, nothing, PX_PER_MM)["reference"] is None
+    with pytest.raises(ValueError, match="reference"):
+        measures.measure_regions(face, MASKS, PX_PER_MM, reference="left_cheek")
+
+
+def test_reference_fill_in_restores_the_whole_regions_mean():
+    face = canonical_face_linear()
+    forehead = MASKS["forehead"]
+    rows = np.flatnonzero(forehead.any(axis=1))
+    lower = forehead & (np.arange(forehead.shape[0])[:, None] > np.median(rows))
+    # Foreheads are not uniform; this one, moreover, has 0.05 OD more haemoglobin on its lower half.
+    face = skin_edits.add_haemoglobin(face, lower, 0.05)
+    assert measures.reference_fill_in(face, forehead, forehead, PX_PER_MM) == 0.0
+    whole = measures.measure_regions(face, MASKS, PX_PER_MM)
+    upper_hidden = {**{k: v for k, v in MASKS.items() if k != "skin"}, "forehead": lower}
+    fill_in = measures.reference_fill_in(face, forehead, lower, PX_PER_MM)
+    assert abs(fill_in) > 0.01  # the seen (lower) part differs from the whole forehead
+    bare = measures.measure_regions(face, upper_hidden, PX_PER_MM, reference="forehead")
+    filled = measures.measure_regions(face, upper_hidden, PX_PER_MM, reference="forehead", fill_in=fill_in)
+    for region in ("left_cheek", "right_cheek", "nose", "chin"):
+        assert abs(bare["regions"][region]["redness"] - whole["regions"][region]["redness"]) > 1.0
+        assert filled["regions"][region]["redness"] == pytest.approx(whole["regions"][region]["redness"], abs=1e-3)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.services import progress
-from imaging.catalogue import FITZPATRICK_GROUP_NAMES, NOT_COMPARABLE, REGION_NAMES
+from imaging.catalogue import FITZPATRICK_GROUP_NAMES, NOT_COMPARABLE, REFERENCE_REGIONS, REGION_NAMES
 from imaging.patches import PATCH_REGIONS
 from schemas.clinical import (
     ADVERSE_EVENT_TYPES,
@@ -124,6 +124,10 @@ TABLES: dict[str, tuple[Variable, ...]] = {
                  "the imaging reports them not comparable with the baseline, each with its reasons",
                  "photo_analyses.summary.comparability",
                  allowed="measure:reason[,reason] joined by ; (reasons: " + "|".join(NOT_COMPARABLE) + ")"),
+        Variable("redness_reference", "category", "Region the visit's redness and delta a* are contrasts against "
+                 "(the forehead, or the chin when the baseline's forehead was hidden; a follow-up keeps its "
+                 "baseline's)", "photo_analyses.summary.redness_reference",
+                 choices=REFERENCE_REGIONS),
     ),
     "measurements.csv": (
         PARTICIPANT_ID, MILESTONE, DAYS_SINCE_BASELINE,
