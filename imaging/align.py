@@ -18,7 +18,6 @@ from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.geometry import (
     CANONICAL_EYES,
     CANONICAL_IOD_PX,
-    CANONICAL_PX_PER_MM,
     CANONICAL_SIZE,
     affine_scale,
     compose_affine,
@@ -58,7 +57,8 @@ class Registration:
         ECC converged and its correction was within the plausible range.
     correlation : float
         Enhanced correlation coefficient (-1..1) between baseline and registered follow-up
-        over the central face after registration (1 = identical up to brightness/contrast);
+        over the central face, less what differs beyond light (:data:`OUTLIER_SD`), after
+        registration (1 = identical up to brightness/contrast);
         computed on the eye-based placement when ECC did not converge.
     shift_px : float
         Translation of the applied correction, canonical px.
@@ -287,7 +287,7 @@ def estimate_registration(follow: CanonicalFace, baseline: CanonicalFace) -> tup
     if mask.sum() < 500:
         return identity, Registration(False, _masked_correlation(template, moving, mask), 0.0, 0.0, 1.0,
                                       "too little overlapping face to register")
-    differs = _differing(template, moving, mask, follow.scale)
+    differs = _differing(template, moving, mask, follow.px_per_mm * _ECC_SCALE)
     if (mask & ~differs).sum() >= 500:
         mask = mask & ~differs
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 80, 1e-5)
@@ -317,7 +317,7 @@ def estimate_registration(follow: CanonicalFace, baseline: CanonicalFace) -> tup
     return correction, Registration(True, float(correlation), shift, rotation, scale)
 
 
-def _differing(template: np.ndarray, moving: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+def _differing(template: np.ndarray, moving: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     """Pixels of ``mask`` where the two ECC images differ by more than OUTLIER_SD (bool, dilated).
 
     Both are normalised to zero mean and unit SD over ``mask`` (ECC's own photometric invariance)
@@ -327,7 +327,7 @@ def _differing(template: np.ndarray, moving: np.ndarray, mask: np.ndarray, scale
         values = image[mask]
         return (image - values.mean()) / max(float(values.std()), 1e-6)
 
-    sigma = 2.0 * CANONICAL_PX_PER_MM * scale * _ECC_SCALE  # 2 mm at ECC scale
+    sigma = 2.0 * px_per_mm  # 2 mm
     difference = cv2.GaussianBlur(np.abs(normalised(template) - normalised(moving)).astype(np.float32), (0, 0), sigma)
     differs = (difference > OUTLIER_SD) & mask
     return cv2.dilate(differs.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)

@@ -47,7 +47,7 @@ from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone
 from imaging.decode import decode_image
 from imaging.face import FaceGeometry, detect_face
 from imaging.geometry import CANONICAL_PX_PER_MM, SKIN_MASK_NAME, invert_affine
-from imaging.measures import compute_maps, measure_regions, reference_fill_in, to_json_safe
+from imaging.measures import CHOOSE_REFERENCE, compute_maps, measure_regions, reference_fill_in, to_json_safe
 from imaging.quality import QualityReport, assess_quality, with_chart_light
 from imaging.raster import downscale_long_side
 from imaging.colour_space import srgb_to_linear
@@ -102,9 +102,13 @@ class BaselineReference:
         chart's tone curves undone only when there is a chart, so a follow-up is comparable only
         when it had a chart exactly when the baseline did.
     redness_reference : str or None
-        The baseline's internal reference region of redness (:data:`imaging.measures.REFERENCE_REGIONS`):
+        The baseline's internal reference region of redness (:data:`imaging.catalogue.REFERENCE_REGIONS`):
         a follow-up measures its redness against the same region, so both are contrasts against the
-        same skin. None: the baseline had none (or predates the choice); the follow-up chooses its own.
+        same skin. None: the baseline had none, so neither has a follow-up (a series never mixes
+        regions). The backend stores references per algorithm version, so none predates the field.
+    tone_curves : ndarray float64 (3, 3) or None
+        The tone curves the baseline's contrasts were read with (:func:`contrast_tone_curves`), for
+        reading them again (:func:`imaging.measures.reference_fill_in`).
     """
 
     canonical_rgb: np.ndarray
@@ -116,6 +120,7 @@ class BaselineReference:
     camera: tuple[str | None, str | None] | None = None
     color_reference: str | None = None
     redness_reference: str | None = None
+    tone_curves: np.ndarray | None = None
 
     @functools.cached_property
     def region_masks(self) -> dict[str, np.ndarray]:
@@ -146,6 +151,7 @@ class BaselineReference:
             "camera": None if self.camera is None else list(self.camera),
             "color_reference": self.color_reference,
             "redness_reference": self.redness_reference,
+            "tone_curves": None if self.tone_curves is None else np.asarray(self.tone_curves, np.float64).tolist(),
         }))
         buffer = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=1)
@@ -204,6 +210,7 @@ class BaselineReference:
             camera=None if meta.get("camera") is None else tuple(meta["camera"]),
             color_reference=meta.get("color_reference"),
             redness_reference=_reference_region_or_none(meta.get("redness_reference")),
+            tone_curves=_tone_curves_or_none(meta.get("tone_curves")),
         )
 
 
@@ -246,8 +253,8 @@ class AnalysisResult:
         comparable photos' (:func:`comparability`); empty without a face.
     redness_reference : str or None
         The region redness and delta a* are contrasts against (``forehead``, or ``chin`` when the
-        baseline's forehead was hidden; :data:`imaging.measures.REFERENCE_REGIONS`); None without a
-        face or when no reference region was measurable.
+        baseline's forehead was hidden; :data:`imaging.catalogue.REFERENCE_REGIONS`); None without a
+        face or when the baseline had no measurable reference region.
     """
 
     quality: QualityReport
@@ -290,12 +297,25 @@ class AnalysisResult:
 
 
 def _reference_region_or_none(value) -> str | None:
-    """A stored redness reference region, None when absent (baselines stored before 2026.12.6)."""
+    """A stored redness reference region, or None (the baseline had none)."""
     if value is None:
         return None
     if value not in REFERENCE_REGIONS:
         raise ValueError(f"damaged baseline reference: redness reference {value!r}")
     return str(value)
+
+
+def _tone_curves_or_none(value) -> np.ndarray | None:
+    """Stored tone curves (3 x 3 floats), or None."""
+    if value is None:
+        return None
+    try:
+        curves = np.asarray(value, np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("damaged baseline reference: tone curves") from exc
+    if curves.shape != (3, 3) or not np.all(np.isfinite(curves)):
+        raise ValueError("damaged baseline reference: tone curves")
+    return curves
 
 
 def _geometry_fields(geometry: FaceGeometry) -> dict:
@@ -476,14 +496,14 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
     with timer.stage("measures"):
         linear = apply_colour_correction(canonical.rgb, correction)
         maps = compute_maps(linear, masks[SKIN_MASK_NAME], CANONICAL_PX_PER_MM,
-                            contrast_rgb=contrast_image(canonical.rgb, linear, correction))
-        # A follow-up measures redness against its baseline's reference region, filled in from the
-        # baseline where it is hidden now (same pixels only when registered; a chart's tone curves
-        # are this photo's, the same phone's as the baseline's when both photos are comparable).
-        reference = None if baseline is None else baseline.redness_reference
+                            contrast_rgb=contrast_image(canonical.rgb, contrast_tone_curves(correction)))
+        # A follow-up measures redness against its baseline's reference region (none when the
+        # baseline had none), filled in from the baseline where it is hidden now (registered only:
+        # the same pixels), read as the baseline's own contrasts were.
+        reference = CHOOSE_REFERENCE if baseline is None else baseline.redness_reference
         fill_in = 0.0
         if registered and reference is not None:
-            fill_in = reference_fill_in(contrast_image(baseline.canonical_rgb, linear, correction),
+            fill_in = reference_fill_in(contrast_image(baseline.canonical_rgb, baseline.tone_curves),
                                         baseline.region_masks[reference], masks[reference], CANONICAL_PX_PER_MM)
         measured = measure_regions(linear, masks, CANONICAL_PX_PER_MM, maps=maps, reference=reference,
                                    fill_in=fill_in)
@@ -559,22 +579,26 @@ def baseline_reference_from(source: AnalysisResult | bytes) -> BaselineReference
         camera=result.camera,
         color_reference=result.color_reference,
         redness_reference=result.redness_reference,
+        tone_curves=None if result.colour_correction is None else contrast_tone_curves(result.colour_correction),
     )
 
 
-def contrast_image(canonical_rgb: np.ndarray, corrected_linear: np.ndarray, correction: ColourCorrection) -> np.ndarray:
+def contrast_tone_curves(correction: ColourCorrection) -> np.ndarray | None:
+    """The tone curves :func:`contrast_image` undoes for a photo: the chart's, else None."""
+    return correction.tone_curves if correction.reference == "colorchecker" else None
+
+
+def contrast_image(canonical_rgb: np.ndarray, tone_curves: np.ndarray | None) -> np.ndarray:
     """The linear image the within-photo contrast measures read (:func:`imaging.measures.compute_maps`).
 
     The photo's own linearised sRGB: a global white-balance gain cancels in within-photo
     optical-density contrasts, while a colour matrix (chart) or the neutral-background estimate
     would add their own noise and clipping. With a ColorChecker, the per-channel tone curves
-    measured on its neutral patches are undone first: another phone's tone curve scales every
-    contrast, and only a reference in the frame can measure it.
+    measured on its neutral patches (:func:`contrast_tone_curves`) are undone first: another
+    phone's tone curve scales every contrast, and only a reference in the frame can measure it.
     """
     linear = srgb_to_linear(canonical_rgb)
-    if correction.reference == "colorchecker" and correction.tone_curves is not None:
-        return apply_tone_curves(linear, correction.tone_curves)
-    return linear
+    return linear if tone_curves is None else apply_tone_curves(linear, tone_curves)
 
 
 #: Largest change, from the baseline, of the skin-colour difference between the two cheeks

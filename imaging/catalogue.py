@@ -134,7 +134,7 @@ MEASURES: tuple[Measure, ...] = (
             "100 x (mean haemoglobin density of the region - mean haemoglobin density of the reference region's "
             "diffuse skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the "
             "chart's tone curves undone when a ColorChecker is in the frame); the reference region is the forehead, or "
-            "the chin when the forehead is hidden (fewer than 400 diffuse pixels: a fringe, a hat, a headscarf), and a "
+            "the chin when the forehead is hidden (less than 200 mm^2 of it measured: a fringe, a hat, a headscarf), and a "
             "follow-up keeps its baseline's (the photo's redness_reference says which); its diffuse skin leaves out its "
             "20 % lowest densities (specular sheen, with clipped highlights ranked there); for all skin: every measured "
             "pixel outside the reference region; the reference region has no value",
@@ -152,7 +152,8 @@ MEASURES: tuple[Measure, ...] = (
             "or the chin when the forehead is hidden, as for redness); for all skin: skin a* minus reference a*",
             "unbounded; 0 for the reference region", "redder than the reference region", "higher",
             "internal reference site", _ABSOLUTE, 1,
-            notes="Cancels part of a residual colour cast, not the exposure dependence of a*."),
+            notes="Cancels part of a residual colour cast, not the exposure dependence of a*. Unlike redness, "
+                  "a part of the reference hidden at a follow-up is not filled in from the baseline."),
     Measure("erythema_index", "Erythema index", "redness", "EI a.u.", "[arb'U]",
             "mean of EI = 100 x (log10(1/G) - log10(1/R)) = 100 x log10(R/G) per pixel on linear, "
             "colour-normalised R and G (green is absorbed by blood, red is the pigment-insensitive reference)",

@@ -41,6 +41,8 @@ MIN_REGION_PIXELS = 400
 #: a fringe leaves above the brows: ~50 mm^2, all of it within 2-3 mm of hair and brows) must not
 #: be it; every forehead of the face set measures >= 600 mm^2 when not hidden.
 MIN_REFERENCE_AREA_MM2 = 200.0
+#: :func:`measure_regions` chooses the reference region itself (:func:`reference_region`).
+CHOOSE_REFERENCE = "choose"
 #: Haemoglobin density above the face median that counts as a red area (OD).
 RED_AREA_MARGIN = 0.10
 #: Melanin density above the local background (averaged, :data:`SPOT_EXCESS_SIGMA_MM`) that
@@ -160,7 +162,7 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
     px_per_mm : float, image scale (canonical frame: ~4.06)
     contrast_rgb : ndarray, float32 HxWx3, optional
         The linear image read only through differences within the photo (redness against the
-        forehead, spots against their surroundings, texture): the photo's own linearised sRGB,
+        reference region, spots against their surroundings, texture): the photo's own linearised sRGB,
         with the chart's tone curves undone when a ColorChecker was found
         (:func:`imaging.analysis.contrast_image`). Default ``linear_rgb``.
 
@@ -295,20 +297,18 @@ def pigment_load(spot_excess: np.ndarray) -> float:
     return float(100.0 * np.maximum(spot_excess - PIGMENT_LOAD_MARGIN, 0.0).mean())
 
 
-def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference: np.ndarray, fill_in: float = 0.0) -> float:
-    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - of the diffuse
-    skin of ``reference``).
+def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference_od: float) -> float:
+    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - ``reference_od``).
 
-    The region's mean is over its measured pixels (``maps.valid``); the reference's is
-    :func:`reference_mean` plus ``fill_in`` (OD, :func:`reference_fill_in`: what the part of a
-    baseline's reference region a follow-up shows misses). NaN when the region has fewer than
-    MIN_REGION_PIXELS measured pixels or the reference's diffuse skin (after its sheen is left out)
-    has fewer. Units centi-OD.
+    The region's mean is over its measured pixels (``maps.valid``); ``reference_od`` is the
+    reference region's :func:`reference_mean` (plus a follow-up's :func:`reference_fill_in`). NaN
+    when the region has fewer than MIN_REGION_PIXELS measured pixels or ``reference_od`` is NaN.
+    Units centi-OD.
     """
     mask = mask & maps.valid
     if mask.sum() < MIN_REGION_PIXELS:
         return float("nan")
-    return float(100.0 * (_redness_density(maps)[mask].mean() - reference_mean(maps, reference) - fill_in))
+    return float(100.0 * (_redness_density(maps)[mask].mean() - reference_od))
 
 
 def _redness_density(maps: MeasureMaps) -> np.ndarray:
@@ -337,7 +337,7 @@ def reference_fill_in(contrast_rgb: np.ndarray, whole: np.ndarray, seen: np.ndar
     A follow-up measures its redness against the part of its baseline's reference region it still
     shows (hair, a hand or new glare hides the rest), and that part's mean differs from the whole
     region's by the region's own variation (on the set, a fringe over the upper forehead moved the
-    cheeks' redness by more than 2 centi-OD on 26 of 31 faces, by up to 41). The baseline shows the
+    cheeks' redness by more than 2 centi-OD on 24 of 31 faces, by up to 40). The baseline shows the
     whole region: its diffuse mean
     over ``whole`` minus over ``seen``, both read as :func:`compute_maps` reads the contrast
     haemoglobin, is added to the follow-up's reference mean. A within-photo difference of the
@@ -435,7 +435,7 @@ def _check_inputs(linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_pe
 
 def measure_regions(
     linear_rgb: np.ndarray, masks: Mapping[str, np.ndarray], px_per_mm: float, maps: MeasureMaps | None = None,
-    reference: str | None = None, fill_in: float = 0.0,
+    reference: str | None = CHOOSE_REFERENCE, fill_in: float = 0.0,
 ) -> dict:
     """Measure every region and all skin together.
 
@@ -447,9 +447,10 @@ def measure_regions(
     px_per_mm : float, pixels per millimetre (``imaging.geometry.CANONICAL_PX_PER_MM``)
     maps : MeasureMaps, optional, precomputed by :func:`compute_maps` (e.g. shared with
         the overlays); computed here when omitted
-    reference : str or None, one of :data:`REFERENCE_REGIONS`, the internal reference region of
-        redness and delta a* (a follow-up passes its baseline's, so both are contrasts against the
-        same skin); None chooses it with :func:`reference_region`
+    reference : str or None, one of :data:`imaging.catalogue.REFERENCE_REGIONS`, the internal
+        reference region of redness and delta a* (a follow-up passes its baseline's, so both are
+        contrasts against the same skin); :data:`CHOOSE_REFERENCE` (default) chooses it with
+        :func:`reference_region`; None: no reference (a follow-up of a baseline without one)
     fill_in : float, OD added to the reference's mean for redness (a follow-up's
         :func:`reference_fill_in`; NaN gives no redness)
 
@@ -468,8 +469,8 @@ def measure_regions(
         ``px_per_mm`` is not positive or ``reference`` is not a reference region.
     """
     _check_inputs(linear_rgb, masks, px_per_mm)
-    if reference is not None and reference not in REFERENCE_REGIONS:
-        raise ValueError(f"reference must be one of {REFERENCE_REGIONS}, got {reference!r}")
+    if reference not in (None, CHOOSE_REFERENCE, *REFERENCE_REGIONS):
+        raise ValueError(f"reference must be one of {REFERENCE_REGIONS}, None or CHOOSE_REFERENCE, got {reference!r}")
     regions = {name: np.asarray(masks[name], dtype=bool) for name in REGION_NAMES if name in masks}
     if SKIN_MASK_NAME in masks:
         skin = np.asarray(masks[SKIN_MASK_NAME], dtype=bool)
@@ -479,7 +480,7 @@ def measure_regions(
             skin |= m
     if maps is None:
         maps = compute_maps(linear_rgb, skin, px_per_mm)
-    if reference is None:
+    if reference == CHOOSE_REFERENCE:
         reference = reference_region(maps, regions, px_per_mm)
     per_region = {name: region_measures(maps, m, px_per_mm) for name, m in regions.items()}
     overall = region_measures(maps, skin, px_per_mm)
@@ -488,12 +489,13 @@ def measure_regions(
     # is hidden in this follow-up (too little of it measured) gives no value anywhere.
     reference_mask = regions.get(reference, np.zeros_like(skin))
     measurable = reference_measurable(maps, reference_mask, px_per_mm)
+    # delta a* is absolute colour (comparable only with a chart) and is not filled in.
     reference_a = per_region[reference]["a_star"] if measurable else float("nan")
     for entry in (*per_region.values(), overall):
         entry["delta_a_star"] = entry["a_star"] - reference_a
-    used = reference_mask if measurable else np.zeros_like(skin)
+    reference_od = reference_mean(maps, reference_mask) + fill_in if measurable else float("nan")
     for name, mask in regions.items():
         per_region[name]["redness"] = (float("nan") if name == reference
-                                       else redness_contrast(maps, mask, used, fill_in))
-    overall["redness"] = redness_contrast(maps, skin & ~reference_mask, used, fill_in)
+                                       else redness_contrast(maps, mask, reference_od))
+    overall["redness"] = redness_contrast(maps, skin & ~reference_mask, reference_od)
     return to_json_safe({"metrics": overall, "regions": per_region, "reference": reference})

@@ -37,9 +37,9 @@ import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
-from imaging.colour_space import OD_EPS, srgb_luminance
-from imaging.geometry import CANONICAL_PX_PER_MM, CANONICAL_SIZE, SKIN_MASK_NAME
-from imaging.masks import robust_sd
+from imaging.colour_space import optical_density, srgb_luminance
+from imaging.geometry import CANONICAL_SIZE, SKIN_MASK_NAME
+from imaging.masks import masked_gaussian, robust_sd
 
 import cv2  # noqa: E402
 
@@ -112,11 +112,6 @@ def _box_mask(shape, boxes, scale: float) -> np.ndarray:
 def canonical_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of uint8 sRGB: float32 HxWx3 with L* in 0..100 and a*, b* in real units."""
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-
-
-def _luminance_density(rgb: np.ndarray) -> np.ndarray:
-    """Optical density (-log10) of the linear Rec. 709 luminance of uint8 sRGB, float32 HxW."""
-    return -np.log10(np.maximum(srgb_luminance(rgb), OD_EPS))
 
 
 def specular_mask(rgb: np.ndarray) -> np.ndarray:
@@ -336,17 +331,18 @@ def follow_up_masks(baseline_masks: dict[str, np.ndarray], baseline_rgb: np.ndar
     kernel = np.ones((3, 3), np.uint8)
     glare = cv2.dilate(specular_mask(rgb).astype(np.uint8), kernel, iterations=max(1, round(2 * scale))).astype(bool)
     skin = baseline_masks[SKIN_MASK_NAME]
-    density = _luminance_density(rgb)
-    base_density = _luminance_density(baseline_rgb)
+    density = optical_density(srgb_luminance(rgb))
+    base_density = optical_density(srgb_luminance(baseline_rgb))
     both = skin & valid
     offset = float(np.median(density[both] - base_density[both])) if both.any() else 0.0
-    darkening = cv2.GaussianBlur(density - base_density - offset, (0, 0),
-                                 OCCLUSION_SMOOTHING_MM * CANONICAL_PX_PER_MM * scale)
-    occluded = darkening > OCCLUSION_OD
+    # Averaged over the baseline's skin in this photo only: the black outside the photo (OD 4) and
+    # the baseline's brows, eyes and hair would otherwise spread into the skin next to them.
+    darkening = masked_gaussian(density - base_density - offset, both, OCCLUSION_SMOOTHING_MM * canonical.px_per_mm)
+    occluded = (darkening > OCCLUSION_OD) & both
     occluded = cv2.morphologyEx(occluded.astype(np.uint8), cv2.MORPH_OPEN, kernel,
                                 iterations=max(1, round(2 * scale)))
     # Its edge too: strands part hair, part skin, and the shadow it casts, under the threshold.
-    occluded = cv2.dilate(occluded, kernel, iterations=round(OCCLUSION_MARGIN_MM * CANONICAL_PX_PER_MM * scale)).astype(bool)
+    occluded = cv2.dilate(occluded, kernel, iterations=round(OCCLUSION_MARGIN_MM * canonical.px_per_mm)).astype(bool)
     keep = valid & ~glare & ~occluded
     masks = {name: baseline_masks[name] & keep for name in REGION_NAMES if name in baseline_masks}
     union = np.zeros(rgb.shape[:2], bool)

@@ -206,12 +206,15 @@ def test_damaged_baseline_reference_geometry_is_a_value_error(meta):
 
 def test_a_stored_redness_reference_is_checked(baseline_result):
     reference = baseline_reference_from(baseline_result)
-    chin = BaselineReference.from_bytes(replace(reference, redness_reference="chin").to_bytes())
-    assert chin.redness_reference == "chin"
-    # Stored before 2026.12.6: no reference, the follow-up chooses its own.
+    curves = np.array([[0.1, 1.0, 0.0], [0.2, 0.9, 0.0], [0.0, 1.1, 0.05]])
+    chin = BaselineReference.from_bytes(replace(reference, redness_reference="chin", tone_curves=curves).to_bytes())
+    assert chin.redness_reference == "chin" and np.array_equal(chin.tone_curves, curves)
+    # A baseline without a reference region: its follow-ups have none either.
     assert BaselineReference.from_bytes(replace(reference, redness_reference=None).to_bytes()).redness_reference is None
     with pytest.raises(ValueError, match="redness reference"):
         BaselineReference.from_bytes(replace(reference, redness_reference="left_cheek").to_bytes())
+    with pytest.raises(ValueError, match="tone curves"):
+        BaselineReference.from_bytes(replace(reference, tone_curves=np.ones((2, 3))).to_bytes())
 
 
 def test_head_exclusion_covers_the_head_not_the_background(photo, baseline_result):

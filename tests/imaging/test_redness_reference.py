@@ -95,6 +95,8 @@ def test_a_fringe_makes_the_chin_the_reference_on_every_face(analysed):
 def test_a_follow_up_keeps_its_baselines_reference(analysed):
     for face_id, _, fringed, follow_up, _ in analysed:
         if fringed.redness_reference is None:
+            # No reference at baseline, none at the follow-up: a series never mixes regions.
+            assert follow_up.redness_reference is None and follow_up.metrics["redness"] is None, face_id
             continue
         # Its own forehead is visible, yet it is measured against the chin, as its baseline was.
         assert follow_up.redness_reference == "chin", face_id
@@ -126,9 +128,9 @@ KNOWN_UNDETECTED_FRINGE = {"john_salley_dark"}
 
 def test_a_follow_up_with_part_of_its_reference_hidden_reads_the_same_redness(analysed):
     """A short fringe at a follow-up hides the upper forehead; the lower part's mean differs from
-    the whole forehead's (the cheeks moved by up to 41 centi-OD), and the baseline's own difference between
+    the whole forehead's (the cheeks moved by up to 40 centi-OD), and the baseline's own difference between
     the two fills it in (imaging.measures.reference_fill_in), so the unchanged cheeks read the same."""
-    wrong, hidden = set(), 0
+    wrong, hidden, compared = set(), 0, 0
     for face_id, plain, _, _, short in analysed:
         if plain.redness_reference != "forehead":
             continue
@@ -139,9 +141,11 @@ def test_a_follow_up_with_part_of_its_reference_hidden_reads_the_same_redness(an
         if short.metrics["redness"] is None:  # too little forehead left to be a reference
             assert short.regions["forehead"]["pixel_count"] / CANONICAL_PX_PER_MM**2 < MIN_REFERENCE_AREA_MM2
             continue
+        compared += 1
         if any(abs(short.regions[r]["redness"] - plain.regions[r]["redness"]) > 1.0
                for r in ("left_cheek", "right_cheek", "nose")):
             wrong.add(face_id)
     assert hidden >= len(analysed) - 5, hidden  # the fringe hid part of most foreheads: not vacuous
+    assert compared >= len(analysed) - 4, compared
     assert wrong <= KNOWN_UNDETECTED_FRINGE, sorted(wrong - KNOWN_UNDETECTED_FRINGE)
     assert wrong == KNOWN_UNDETECTED_FRINGE, f"now right, remove from the list: {sorted(KNOWN_UNDETECTED_FRINGE - wrong)}"

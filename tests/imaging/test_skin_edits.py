@@ -14,7 +14,7 @@ import pytest
 
 from imaging.colour import apply_colour_correction, estimate_colour_correction
 from imaging.colour_space import linear_to_srgb_uint8, srgb_to_linear
-from imaging.analysis import contrast_image
+from imaging.analysis import contrast_image, contrast_tone_curves
 from imaging.measures import compute_maps, measure_regions
 from imaging.reliability import published_table
 from imaging.testing import skin_edits
@@ -151,7 +151,7 @@ def test_white_balance_shift_after_correction_moves_headlines_less_than_a_step_a
         linear = apply_colour_correction(photo[:, :w], correction)
         # As the pipeline measures: absolute colour on the corrected image, contrasts on the
         # photo's own light (the chart's tone curves undone).
-        maps = compute_maps(linear, SKIN, PX_PER_MM, contrast_rgb=contrast_image(photo[:, :w], linear, correction))
+        maps = compute_maps(linear, SKIN, PX_PER_MM, contrast_rgb=contrast_image(photo[:, :w], contrast_tone_curves(correction)))
         return correction.reference, measure_regions(linear, MASKS, PX_PER_MM, maps=maps)["metrics"]
 
     use_chart = expected_reference == "colorchecker"
