@@ -104,8 +104,8 @@ class BaselineReference:
     redness_reference : str or None
         The baseline's internal reference region of redness (:data:`imaging.catalogue.REFERENCE_REGIONS`):
         a follow-up measures its redness against the same region, so both are contrasts against the
-        same skin. None: the baseline had none, so neither has a follow-up (a series never mixes
-        regions). The backend stores references per algorithm version, so none predates the field.
+        same skin. None: the baseline had none, so its follow-ups have none either (a series never
+        mixes regions). The backend stores references per algorithm version, so none predates the field.
     tone_curves : ndarray float64 (3, 3) or None
         The tone curves the baseline's contrasts were read with (:func:`contrast_tone_curves`), for
         reading them again (:func:`imaging.measures.reference_fill_in`).

@@ -338,9 +338,8 @@ def reference_fill_in(contrast_rgb: np.ndarray, whole: np.ndarray, seen: np.ndar
     shows (hair, a hand or new glare hides the rest), and that part's mean differs from the whole
     region's by the region's own variation (on the set, a fringe over the upper forehead moved the
     cheeks' redness by more than 2 centi-OD on 24 of 31 faces, by up to 40). The baseline shows the
-    whole region: its diffuse mean
-    over ``whole`` minus over ``seen``, both read as :func:`compute_maps` reads the contrast
-    haemoglobin, is added to the follow-up's reference mean. A within-photo difference of the
+    whole region: its diffuse mean over ``whole`` minus over ``seen``, both read as
+    :func:`compute_maps` reads the contrast haemoglobin, is added to the follow-up's reference mean. A within-photo difference of the
     baseline: exposure and white balance cancel, as in redness itself.
 
     Parameters
