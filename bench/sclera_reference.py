@@ -46,6 +46,7 @@ SCLERA_LEVEL = 0.6
 
 def sclera_rgb(linear: np.ndarray) -> np.ndarray | None:
     """Median linear RGB of the sclera of a canonical face (None when too few pixels qualify)."""
+    from imaging.colour_space import linear_luminance
     from imaging.geometry import CANONICAL_EYES, CANONICAL_IOD_PX
 
     half_w, half_h = (round(f * CANONICAL_IOD_PX) for f in SCLERA_BOX_IOD)
@@ -57,7 +58,7 @@ def sclera_rgb(linear: np.ndarray) -> np.ndarray | None:
         unclipped = high < 0.95
         if unclipped.sum() < 20:
             continue
-        luminance = box @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        luminance = linear_luminance(box)
         saturation = (high - low) / np.maximum(high, 1e-4)
         bright = unclipped & (luminance >= np.percentile(luminance[unclipped], 75))
         samples.append(box[bright & (saturation <= np.percentile(saturation[bright], 50))])

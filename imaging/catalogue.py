@@ -305,6 +305,9 @@ REGION_NAMES: tuple[str, ...] = tuple(r.key for r in FACE_REGIONS)
 #: Neither is where redness treatments aim first (cheeks and nose). A follow-up keeps its
 #: baseline's reference region.
 REFERENCE_REGIONS: tuple[str, ...] = ("forehead", "chin")
+#: Measures read as a contrast against the photo's reference region (one of
+#: :data:`REFERENCE_REGIONS`, recorded as the analysis's ``redness_reference``).
+REFERENCE_MEASURES: tuple[str, ...] = ("redness", "delta_a_star")
 #: All skin and the face regions by key.
 REGION_BY_KEY: dict[str, Region] = {r.key: r for r in (ALL_SKIN, *FACE_REGIONS)}
 

@@ -39,7 +39,7 @@ import colour as colour_science
 import cv2
 import numpy as np
 
-from imaging.colour_space import channel_max, channel_min, linear_to_lab, srgb_to_linear
+from imaging.colour_space import channel_max, channel_min, linear_luminance, linear_to_lab, srgb_to_linear
 from imaging.raster import downscale_long_side
 
 REFERENCE_COLORCHECKER = "colorchecker"
@@ -374,7 +374,7 @@ def colorchecker_correction(
 
 def _well_exposed(linear: np.ndarray) -> np.ndarray:
     """Pixels with luminance in NEUTRAL_LUMINANCE_RANGE and no clipped channel (bool HxW)."""
-    luminance = 0.2126 * linear[..., 0] + 0.7152 * linear[..., 1] + 0.0722 * linear[..., 2]
+    luminance = linear_luminance(linear)
     return (
         (luminance >= NEUTRAL_LUMINANCE_RANGE[0])
         & (luminance <= NEUTRAL_LUMINANCE_RANGE[1])

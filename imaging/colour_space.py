@@ -100,9 +100,15 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     return lab.reshape(arr.shape)
 
 
+def linear_luminance(linear: np.ndarray) -> np.ndarray:
+    """Relative luminance Y (HxW, 0..1) of linear sRGB (HxWx3, or Nx3 pixels): :data:`LUMINANCE_WEIGHTS`."""
+    r, g, b = LUMINANCE_WEIGHTS
+    return r * linear[..., 0] + g * linear[..., 1] + b * linear[..., 2]
+
+
 def srgb_luminance(rgb: np.ndarray) -> np.ndarray:
-    """Relative luminance Y (float32 HxW, 0..1) of uint8 sRGB (:data:`LUMINANCE_WEIGHTS` of its linear values)."""
-    return srgb_to_linear(rgb) @ np.asarray(LUMINANCE_WEIGHTS, np.float32)
+    """Relative luminance Y (float32 HxW, 0..1) of uint8 sRGB (:func:`linear_luminance` of its linear values)."""
+    return linear_luminance(srgb_to_linear(rgb))
 
 
 def channel_max(rgb: np.ndarray) -> np.ndarray:

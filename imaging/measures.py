@@ -30,7 +30,7 @@ import numpy as np
 from imaging import texture
 from imaging.catalogue import MEASURES, REFERENCE_REGIONS, REGION_NAMES
 from imaging.chromophores import separate_chromophores
-from imaging.colour_space import LUMINANCE_WEIGHTS, channel_max, linear_to_lab
+from imaging.colour_space import channel_max, linear_luminance, linear_to_lab
 from imaging.geometry import SKIN_MASK_NAME
 from imaging.masks import mask_bbox, masked_gaussian, robust_sd
 
@@ -186,7 +186,7 @@ def compute_maps(linear_rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
     green = np.maximum(rgb[..., 1], _LOG_FLOOR)
     erythema = (100.0 * np.log10(red / green)).astype(np.float32)
     melanin_index = (-100.0 * np.log10(red)).astype(np.float32)
-    luminance = contrast @ np.asarray(LUMINANCE_WEIGHTS, np.float32)
+    luminance = linear_luminance(contrast)
     luminance_od = (-np.log10(np.maximum(luminance, _LOG_FLOOR))).astype(np.float32)
     excess, spots = detect_spots(local.melanin, skin, px_per_mm)
     baseline = float(np.median(chrom.haemoglobin[skin])) if skin.any() else float("nan")

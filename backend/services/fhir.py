@@ -8,7 +8,9 @@ The Bundle (type ``collection``) holds:
 - ``Observation`` per analysed photo: a panel (category ``imaging``) whose ``component`` holds one
   value per measure and region, in UCUM units, the region as a SNOMED CT body site (extension
   :data:`REGION_EXTENSION`, with laterality for the cheeks) and the measure's comparability
-  (extension :data:`COMPARABILITY_EXTENSION`); ``method`` names the imaging algorithm version,
+  (extension :data:`COMPARABILITY_EXTENSION`); redness and delta a* also name the face region
+  they are a contrast against (extension :data:`REFERENCE_REGION_EXTENSION`, a SNOMED CT body
+  site); ``method`` names the imaging algorithm version,
   ``derivedFrom`` the Media;
 - ``Observation`` per GAIS score and per satisfaction score (category ``survey``);
 - ``AdverseEvent`` per reported adverse event.
@@ -31,7 +33,7 @@ from sqlalchemy import select
 from backend.extensions import db, now
 from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis
-from imaging.catalogue import MEASURE_BY_KEY, REGION_BY_KEY, Measure, Region
+from imaging.catalogue import MEASURE_BY_KEY, REFERENCE_MEASURES, REGION_BY_KEY, Measure, Region
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
 SNOMED = "http://snomed.info/sct"
@@ -48,6 +50,7 @@ REGION_EXTENSION = "urn:skintrack:fhir:extension:region"
 LATERALITY_EXTENSION = "urn:skintrack:fhir:extension:laterality"
 COMPARABILITY_EXTENSION = "urn:skintrack:fhir:extension:comparability"
 COLOUR_REFERENCE_EXTENSION = "urn:skintrack:fhir:extension:colour-reference"
+REFERENCE_REGION_EXTENSION = "urn:skintrack:fhir:extension:reference-region"
 RATER_EXTENSION = "urn:skintrack:fhir:extension:rater-role"
 PANEL_CODE = "skin-imaging-panel"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -86,11 +89,15 @@ def _region_extensions(region: Region) -> list[dict[str, Any]]:
     return extensions
 
 
-def measure_component(measure: Measure, region: Region, value: float) -> dict[str, Any]:
-    """One component of a photo's panel: the measure's value in one region, in UCUM units."""
+def measure_component(measure: Measure, region: Region, value: float,
+                      reference_region: Region | None = None) -> dict[str, Any]:
+    """One component of a photo's panel: the measure's value in one region, in UCUM units, with
+    the region it is a contrast against for :data:`~imaging.catalogue.REFERENCE_MEASURES`."""
+    reference = ([{"url": REFERENCE_REGION_EXTENSION, "valueCodeableConcept": region_concept(reference_region)}]
+                 if reference_region is not None and measure.key in REFERENCE_MEASURES else [])
     return {
         "extension": [*_region_extensions(region),
-                      {"url": COMPARABILITY_EXTENSION, "valueCode": measure.comparability.value}],
+                      {"url": COMPARABILITY_EXTENSION, "valueCode": measure.comparability.value}, *reference],
         "code": {"coding": [{"system": MEASURE_SYSTEM, "code": measure.key, "display": measure.label}],
                  "text": f"{measure.label}, {region.label.lower()}"},
         "valueQuantity": {"value": value, "unit": measure.unit, "system": UCUM, "code": measure.ucum},
@@ -128,12 +135,13 @@ def _media(photo: Photo, patient: Patient) -> dict[str, Any]:
 
 def _panel(photo: Photo, analysis: PhotoAnalysis, patient: Patient) -> dict[str, Any]:
     components = []
+    reference_region = REGION_BY_KEY.get(str(analysis.summary.get("redness_reference")))
     for row in sorted(analysis.measurements, key=lambda m: (m.measure, m.region)):
         measure, region = MEASURE_BY_KEY.get(row.measure), REGION_BY_KEY.get(row.region)
         # Catalogue measures with a UCUM unit only (GLCM features have none); missing values are left out.
         if measure is None or region is None or measure.ucum is None or row.value is None:
             continue
-        components.append(measure_component(measure, region, row.value))
+        components.append(measure_component(measure, region, row.value, reference_region))
     colour_reference = str(analysis.summary.get("color_reference", "none"))
     return {"resourceType": "Observation", "id": str(analysis.id), "status": "final",
             "extension": [{"url": COLOUR_REFERENCE_EXTENSION, "valueCode": colour_reference}],

@@ -228,6 +228,9 @@ class CourseProgress:
     milestones: tuple[Milestone, ...] = field(repr=False, default=())
     #: Values of charted photos left out as not comparable (one entry per photo and measure).
     left_out: tuple[LeftOutValue, ...] = ()
+    #: Milestone name -> the region its photo's redness is a contrast against
+    #: (``imaging.analysis.AnalysisResult.redness_reference``; None: no redness).
+    redness_reference: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def last_milestone_day(self) -> int:
@@ -299,13 +302,14 @@ def _measurement_values(analysis_ids: Iterable[uuid.UUID], measures: Sequence[st
     return {(a, r, m): (v if v is None or math.isfinite(v) else None) for a, r, m, v in rows}
 
 
-def _comparability(analysis_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
-    """Analysis id -> the imaging's per-measure comparability (stored in the analysis summary)."""
+def _summaries(analysis_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Analysis id -> its stored summary (the imaging's per-measure ``comparability``, its
+    ``redness_reference``, ...)."""
     ids = list(analysis_ids)
     if not ids:
         return {}
     rows = db.session.execute(select(PhotoAnalysis.id, PhotoAnalysis.summary).where(PhotoAnalysis.id.in_(ids))).all()
-    return {analysis_id: (summary or {}).get("comparability") or {} for analysis_id, summary in rows}
+    return {analysis_id: summary or {} for analysis_id, summary in rows}
 
 
 def not_comparable_reasons(comparability: dict, measure: str) -> tuple[str, ...]:
@@ -342,7 +346,8 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
     milestones = tuple(sorted(course.milestones, key=lambda m: m.day_offset))
     chosen, excluded = _choose_photos(course, view, algorithm_version)
     values = _measurement_values((c.analysis_id for c in chosen.values()), measures, regions)
-    comparability = _comparability(c.analysis_id for c in chosen.values())
+    summaries = _summaries(c.analysis_id for c in chosen.values())
+    comparability = {analysis_id: summary.get("comparability") or {} for analysis_id, summary in summaries.items()}
     left_out = [LeftOutValue(c.photo.id, c.milestone.name, measure, reasons)
                 for c in sorted(chosen.values(), key=lambda c: c.milestone.day_offset) for measure in measures
                 if (reasons := not_comparable_reasons(comparability.get(c.analysis_id, {}), measure))]
@@ -386,6 +391,8 @@ def course_progress(course: TreatmentCourse, *, view: str = "front", algorithm_v
         baseline_date=course.baseline_date, day_zero=day_zero, split_face_treated_side=course.split_face_treated_side,
         series=tuple(series), split_face=split, excluded=tuple(excluded), milestones=milestones,
         left_out=tuple(left_out),
+        redness_reference={c.milestone.name: summaries.get(c.analysis_id, {}).get("redness_reference")
+                           for c in ordered},
     )
 
 

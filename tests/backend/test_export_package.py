@@ -15,7 +15,7 @@ from sqlalchemy import Uuid, select
 from backend.extensions import db
 from backend.models import Base
 from backend.models.clinical import AdverseEvent, Assessment, Milestone, Patient, TreatmentCourse
-from backend.models.photos import Photo
+from backend.models.photos import Photo, PhotoAnalysis
 from backend.services import deidentify
 from tests import factories
 from tests.backend.export_helpers import (
@@ -139,6 +139,13 @@ def test_package_is_deidentified_consented_k_anonymous_and_checksummed(app: Flas
             assert visit["redness_reference"] == "", visit
     assert all(len(regions) == 1 for regions in references.values()), references
     assert set().union(*references.values()) == {"forehead", "chin"}
+    # ... and it is the one stored with that participant's own analyses.
+    with app.app_context():
+        stored = {}
+        for patient_id, summary in db.session.execute(
+                select(Photo.patient_id, PhotoAnalysis.summary).join(PhotoAnalysis, PhotoAnalysis.photo_id == Photo.id)):
+            stored.setdefault(patient_id, set()).add(summary["redness_reference"])
+    assert {code: stored[by_code[code][0]] for code in references} == references
 
     # Persistent codes: the same participant keeps the code across exports.
     assert codes <= first_codes

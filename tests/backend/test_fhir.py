@@ -27,6 +27,9 @@ EXPECTED_BODY_SITES = {
 }
 REGION_EXT = "urn:skintrack:fhir:extension:region"
 LATERALITY_EXT = "urn:skintrack:fhir:extension:laterality"
+REFERENCE_REGION_EXT = "urn:skintrack:fhir:extension:reference-region"
+#: The region each photo's redness is a contrast against (the chin stands in when the forehead is hidden).
+REDNESS_REFERENCE = {"baseline": "forehead", "1_month": "chin"}
 
 
 def _values(offset: float) -> dict[tuple[str, str], float]:
@@ -49,7 +52,8 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
     patient = factories.make_patient(app, clinic, full_name="Ada Example", email="ada@mailbox.example")
     course = factories.make_course(app, patient)
     stored = {"baseline": _values(0.0), "1_month": _values(-2.5)}
-    photo_ids = {name: add_result(app, course, name, BASELINE + dt.timedelta(days=day), stored[name])
+    photo_ids = {name: add_result(app, course, name, BASELINE + dt.timedelta(days=day), stored[name],
+                                  redness_reference=REDNESS_REFERENCE[name])
                  for name, day in (("baseline", 0), ("1_month", 30))}
     with app.app_context():
         db.session.add(Assessment(course_id=course.id, milestone_id=milestone_id(course, "1_month"),
@@ -95,6 +99,13 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
             assert quantity.system == "http://unitsofmeasure.org" and quantity.code == measure.ucum
             assert quantity.unit == measure.unit
             found[(region_key, measure.key)] = float(quantity.value)
+            # Redness names the region it is a contrast against; absolute and area measures name none.
+            reference = _extension(data, REFERENCE_REGION_EXT)
+            if measure.key == "redness":
+                code = reference["valueCodeableConcept"]["coding"][0]["code"]
+                assert code == EXPECTED_BODY_SITES[REDNESS_REFERENCE[milestone]][0]
+            else:
+                assert reference is None, measure.key
         expected = {key: value for key, value in stored[milestone].items() if not key[1].startswith("glcm")}
         assert found == expected
 

@@ -185,21 +185,26 @@ def test_phone_path_through_production_stack(stack):
                 json_body={"email": CLINICIAN[0], "role": "clinician", "password": CLINICIAN[1]}), 201)
     try:
         result = walk_phone_path(send, CLINICIAN, analysis_deadline_s=300)
+        check_bytes_at_rest(Path(stack["s3_root"]))
     except AssertionError:
+        # The worker's log says which job ran, was retried or replaced an analysis.
         for process in stack["processes"]:
-            print(f"--- {process.name} log tail ---\n{process.tail()}")
+            print(f"--- {process.name} log tail ---\n{process.tail(80)}")
         raise
-    # The bytes at rest in the S3 server: sanitised copies and the overlays, all without GPS.
-    originals = sorted(Path(stack["s3_root"]).rglob("original.*"))
+    assert set(result.photos) == {"baseline", "2_weeks", "1_month"}
+
+
+def check_bytes_at_rest(s3_root: Path) -> None:
+    """The bytes in the S3 server: sanitised copies and the overlays, all without GPS."""
+    originals = sorted(s3_root.rglob("original.*"))
     assert len(originals) == 3, originals
     for path in originals:
         data = path.read_bytes()
         assert not exif_has_gps(data)
         with Image.open(io.BytesIO(data)) as image:
             assert ImageOps.exif_transpose(image).size == (600, 800)
-    overlays = list(Path(stack["s3_root"]).rglob("before_after.png"))
-    assert len(overlays) == 2  # one per follow-up
-    assert set(result.photos) == {"baseline", "2_weeks", "1_month"}
+    overlays = sorted(s3_root.rglob("before_after.png"))
+    assert len(overlays) == 2, overlays  # one per follow-up
 
 
 def test_worker_killed_mid_analysis_leaves_the_job_to_be_redone(stack):

@@ -50,7 +50,7 @@ MIN_RHO = {"redness": BAR_MIN_RHO, "pigmentation": BAR_MIN_RHO, "texture": 0.5}
 #: faces (pigmentation's lowest here: 8.1 on `javon_freeman_liberty`, since 2026.12.3 averages the
 #: melanin excess over 0.35 mm; held to 7.5 so another CPU's rounding in face detection cannot
 #: fail CI on a 0.1 margin, where 6.6 before that change fails). Texture does not reach it on every
-#: face (bench/reliability.py, README: median SNR 14.5): here 1.7 on `javon_freeman_liberty` and 1.4 on
+#: face (bench/reliability.py, README: median SNR 14.7): here 1.7 on `javon_freeman_liberty` and 1.4 on
 #: bearded `javier_francis`, where JPEG q70 moves the line count about as much as 40 added lines, and
 #: spots the spot detector misses raise it by 0.36 of the lines' response on `javier_francis` (0.32
 #: before the short check of 2026.12.5, 0.42 before the oriented line filter of 2026.12.4): it is
@@ -189,6 +189,30 @@ def test_with_a_chart_the_gate_judges_the_light_on_the_corrected_photo():
                 assert all(report.checks[name].passed for name in LIGHT_COLOUR_CHECKS), (face_id, gains)
     # The casts are strong enough for the test to fail: the same photos without the chart are refused.
     assert refused_without_chart >= 3
+
+
+#: Sources that enlarging to the scene's size leaves blurrier than the gate allows (a 43 px IOD
+#: crop and a soft video frame), and a sharp one.
+SOFT_SOURCES = ("astronaut", "justin_shenk")
+SHARP_SOURCE = "obama_official"
+
+
+def test_a_scene_is_as_sharp_as_the_gate_asks_and_a_sharp_one_is_left_alone(monkeypatch):
+    from imaging.quality import THRESHOLDS, quality_gate
+
+    faces.fetch(image_ids=[*SOFT_SOURCES, SHARP_SOURCE])
+    limit = THRESHOLDS["blur_percent_of_face_width"]
+    sharpened = {face_id: recapture_study.scene(faces.get(face_id)) for face_id in (*SOFT_SOURCES, SHARP_SOURCE)}
+    monkeypatch.setattr(recapture_study, "_sharp_as_a_phone_photo", lambda photo, enlargement: photo)
+    placed = {face_id: recapture_study.scene(faces.get(face_id)) for face_id in sharpened}
+    for face_id in SOFT_SOURCES:
+        # Enlarged as they are, the gate would refuse them; sharpened, it takes them.
+        assert recapture_study.scene_blur_percent(placed[face_id]) > limit
+        assert recapture_study.scene_blur_percent(sharpened[face_id]) <= recapture_study.SCENE_MAX_BLUR_PERCENT
+        report = quality_gate(recapture_study.recapture(sharpened[face_id], recapture_study.REFERENCE))
+        assert "blurred" not in report.codes, (face_id, report.checks["blur_percent_of_face_width"])
+    # Sharpening is only for a scene that needs it: a sharp one is the placed photo itself.
+    assert np.array_equal(sharpened[SHARP_SOURCE].rgb, placed[SHARP_SOURCE].rgb)
 
 
 # --- Registration of a follow-up ----------------------------------------------------------

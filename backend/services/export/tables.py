@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from backend.extensions import db
 from backend.models.clinical import AdverseEvent, Assessment, TreatmentCourse
-from backend.models.photos import Photo, PhotoAnalysis
+from backend.models.photos import Photo
 from backend.models.repeatability import RepeatabilityResult
 from backend.models.studies import Study
 from backend.services import cohort_stats, deidentify, progress
@@ -52,7 +52,6 @@ def export_photos(course: TreatmentCourse, view: str) -> list[Photo]:
 def _visit_rows(participant: Participant, course_progress: progress.CourseProgress, view: str) -> list[dict[str, Any]]:
     photos = export_photos(participant.course, view)
     measured_days = {p.milestone_name: p.days_since_baseline for s in course_progress.series for p in s.points}
-    redness_reference = _redness_references(course_progress)
     not_comparable: dict[str, list[str]] = {}
     for left in course_progress.left_out:
         not_comparable.setdefault(left.milestone_name, []).append(f"{left.measure}:{','.join(left.reasons)}")
@@ -70,20 +69,9 @@ def _visit_rows(participant: Participant, course_progress: progress.CourseProgre
             "capture_time_source": newest.capture_time_source if newest is not None else None,
             "quality_problems": ";".join(sorted(str(p.get("code", "")) for p in problems)) or None,
             "not_comparable": ";".join(not_comparable.get(milestone.name, [])) or None,
-            "redness_reference": redness_reference.get(milestone.name),
+            "redness_reference": course_progress.redness_reference.get(milestone.name),
         })
     return rows
-
-
-def _redness_references(course_progress: progress.CourseProgress) -> dict[str, str | None]:
-    """Milestone name -> the region its measured photo's redness is a contrast against
-    (``imaging.analysis.AnalysisResult.redness_reference``)."""
-    analysis_of = {p.milestone_name: p.analysis_id for s in course_progress.series for p in s.points}
-    summaries = {analysis_id: summary for analysis_id, summary in db.session.execute(
-        select(PhotoAnalysis.id, PhotoAnalysis.summary).where(PhotoAnalysis.id.in_(set(analysis_of.values()))))
-    } if analysis_of else {}
-    return {name: (summaries.get(analysis_id) or {}).get("redness_reference")
-            for name, analysis_id in analysis_of.items()}
 
 
 def build_tables(participants: Sequence[Participant], options: ExportOptions) -> StudyTables:
