@@ -44,7 +44,8 @@ def _run(face_id: str, cache: str | None):
     if path is not None and path.exists():
         with path.open("rb") as handle:
             run = pickle.load(handle)
-        if getattr(run, "algorithm_version", None) == _version():
+        if (getattr(run, "algorithm_version", None), getattr(run, "design_version", None)) == (
+                _version(), recapture_study.DESIGN_VERSION):
             return run, 0.0
     start = time.perf_counter()
     run = recapture_study.run_face(faces.get(face_id))
@@ -114,7 +115,13 @@ def build_table(runs, rows=None, command: str | None = None) -> dict:
         "command": command or COMMAND,
         "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "design": {
-            "faces": [{"id": r.face_id, "fitzpatrick": r.fitzpatrick} for r in runs],
+            "version": study.DESIGN_VERSION,
+            "faces": [{"id": r.face_id, "fitzpatrick": r.fitzpatrick,
+                       # The gate's blur reading of the scene (% of the face width) and the unsharp
+                       # amount it got (recapture_study.sharpen_scene).
+                       "scene_blur_percent": round(r.sharpening.blur_before, 3),
+                       "scene_sharpening": r.sharpening.amount,
+                       "scene_blur_percent_sharpened": round(r.sharpening.blur_after, 3)} for r in runs],
             "captures": [c.name for c in study.CAPTURES],
             "grades": list(study.GRADES),
             "changes_per_grade": {"haemoglobin_od": study.HAEMOGLOBIN_PER_GRADE, "spots": study.SPOTS_PER_GRADE,

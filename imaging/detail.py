@@ -80,6 +80,13 @@ def blur_percent_of_face_width(grey: np.ndarray, iod_px: float) -> float:
     return float(100.0 * excess / (FACE_WIDTH_IOD * iod_px))
 
 
+def face_blur_percent(rgb: np.ndarray, geometry) -> float:
+    """Blur of a photo's face beyond the pixel grid, % of the face width: :func:`blur_percent_of_face_width`
+    of :func:`face_detail_crop` (the quality gate's ``blur_percent_of_face_width`` check)."""
+    grey, iod_px, _ = face_detail_crop(rgb, geometry)
+    return blur_percent_of_face_width(grey, iod_px)
+
+
 def fine_texture(grey: np.ndarray, iod_px: float, eyes: np.ndarray) -> float:
     """Fine skin texture, % (see :data:`imaging.quality.CHECKS`): 100 x 1.4826 x MAD of log luminance minus its
     Gaussian blur (sigma 1 px, the finest band the photo holds) over both cheeks (0.55-0.9 IOD

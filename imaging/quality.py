@@ -26,7 +26,7 @@ import numpy as np
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import srgb_luminance
-from imaging.detail import FACE_WIDTH_IOD, PIXEL_BLUR_PX, blur_percent_of_face_width, face_detail_crop
+from imaging.detail import FACE_WIDTH_IOD, PIXEL_BLUR_PX, face_blur_percent
 from imaging.geometry import CANONICAL_IOD_PX
 
 import cv2  # noqa: E402
@@ -405,9 +405,7 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
     outside = 1.0 - float(canonical.valid[core].mean())
     checks["face_outside_fraction"] = _check("face_outside_fraction", outside)
 
-    detail, detail_iod, _ = face_detail_crop(rgb, geometry)
-    checks["blur_percent_of_face_width"] = _check("blur_percent_of_face_width",
-                                                  blur_percent_of_face_width(detail, detail_iod))
+    checks["blur_percent_of_face_width"] = _check("blur_percent_of_face_width", face_blur_percent(rgb, geometry))
 
     skin = face_area & canonical.valid
     no_skin = False

@@ -471,6 +471,12 @@ def markdown_tables(path: Path | str = RELIABILITY_TABLE_PATH) -> str:
              f"(`{data['command']}`).", "",
              "| face | Fitzpatrick | " + " | ".join(f"{m}: rho / SNR / cross-talk" for m in headlines) + " |",
              "|---|---|" + "---|" * len(headlines)]
+    sharpened = [f for f in data["design"]["faces"] if f.get("scene_sharpening")]
+    if sharpened:
+        lines[1:1] = ["", "Scenes sharpened as a phone would (the gate's blur reading, % of the face width, before -> "
+                      "after, unsharp amount): " + ", ".join(
+                          f"`{f['id']}` {f['scene_blur_percent']:.2f} -> {f['scene_blur_percent_sharpened']:.2f} "
+                          f"(x{f['scene_sharpening']:g})" for f in sharpened) + "."]
     rows: dict[str, dict] = {}
     for row in data.get("per_face", []):
         rows.setdefault(row["face"], {"fitzpatrick": row["fitzpatrick"]})[row["measure"]] = row

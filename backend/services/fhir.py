@@ -33,7 +33,7 @@ from sqlalchemy import select
 from backend.extensions import db, now
 from backend.models.clinical import AdverseEvent, Assessment, Patient, TreatmentCourse
 from backend.models.photos import Photo, PhotoAnalysis
-from imaging.catalogue import MEASURE_BY_KEY, REFERENCE_MEASURES, REGION_BY_KEY, Measure, Region
+from imaging.catalogue import MEASURE_BY_KEY, REFERENCE_MEASURES, REFERENCE_REGIONS, REGION_BY_KEY, Measure, Region
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
 SNOMED = "http://snomed.info/sct"
@@ -135,7 +135,8 @@ def _media(photo: Photo, patient: Patient) -> dict[str, Any]:
 
 def _panel(photo: Photo, analysis: PhotoAnalysis, patient: Patient) -> dict[str, Any]:
     components = []
-    reference_region = REGION_BY_KEY.get(str(analysis.summary.get("redness_reference")))
+    reference = analysis.summary.get("redness_reference")
+    reference_region = REGION_BY_KEY[reference] if reference in REFERENCE_REGIONS else None
     for row in sorted(analysis.measurements, key=lambda m: (m.measure, m.region)):
         measure, region = MEASURE_BY_KEY.get(row.measure), REGION_BY_KEY.get(row.region)
         # Catalogue measures with a UCUM unit only (GLCM features have none); missing values are left out.

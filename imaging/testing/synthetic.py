@@ -172,9 +172,14 @@ def sharp_phone_photo(size: tuple[int, int] = PHONE_PORTRAIT, **kwargs) -> Synth
     """
     photo = phone_photo(size, **kwargs)
     source_iod = float(np.hypot(*np.subtract(ASTRONAUT_TRUTH["left_eye"], ASTRONAUT_TRUTH["right_eye"])))
-    sigma = 0.7 * photo.iod / source_iod
+    return unsharp(photo, 0.7 * photo.iod / source_iod, 2.0)
+
+
+def unsharp(photo: SyntheticPhoto, sigma: float, amount: float) -> SyntheticPhoto:
+    """Unsharp mask, as a phone's processing sharpens: rgb + amount x (rgb - Gaussian(sigma px)),
+    on the sRGB code values, rounded and clipped to uint8."""
     rgb = photo.rgb.astype(np.float32)
-    sharpened = rgb + 2.0 * (rgb - cv2.GaussianBlur(rgb, (0, 0), sigma))
+    sharpened = rgb + amount * (rgb - cv2.GaussianBlur(rgb, (0, 0), sigma))
     return photo.with_rgb(np.clip(sharpened + 0.5, 0, 255).astype(np.uint8))
 
 

@@ -28,14 +28,18 @@ EXPECTED_BODY_SITES = {
 REGION_EXT = "urn:skintrack:fhir:extension:region"
 LATERALITY_EXT = "urn:skintrack:fhir:extension:laterality"
 REFERENCE_REGION_EXT = "urn:skintrack:fhir:extension:reference-region"
-#: The region each photo's redness is a contrast against (the chin stands in when the forehead is hidden).
-REDNESS_REFERENCE = {"baseline": "forehead", "1_month": "chin"}
+#: The region each photo's redness is a contrast against, as stored with its analysis: the export
+#: reports each analysis's own (the imaging keeps a follow-up on its baseline's; these differ so a
+#: mix-up shows). A photo without a reference (no forehead or chin measurable) has no redness.
+REDNESS_REFERENCE = {"baseline": "forehead", "2_weeks": None, "1_month": "chin"}
 
 
-def _values(offset: float) -> dict[tuple[str, str], float]:
+def _values(offset: float, with_reference: bool = True) -> dict[tuple[str, str], float]:
     values = {}
     for index, region in enumerate(EXPECTED_BODY_SITES):
-        values[(region, "redness")] = 20.0 + index + offset
+        if with_reference:
+            values[(region, "redness")] = 20.0 + index + offset
+            values[(region, "delta_a_star")] = 1.5 + index + offset
         values[(region, "ita_deg")] = 30.5 - index + offset
         values[(region, "red_area_fraction")] = 0.1 * index + offset / 100
     values[("all_skin", "glcm.contrast")] = 3.0  # a family member without a UCUM unit: not exported
@@ -51,10 +55,10 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
     clinician = factories.make_user(app, "clinician", clinic)
     patient = factories.make_patient(app, clinic, full_name="Ada Example", email="ada@mailbox.example")
     course = factories.make_course(app, patient)
-    stored = {"baseline": _values(0.0), "1_month": _values(-2.5)}
+    stored = {"baseline": _values(0.0), "2_weeks": _values(-1.0, with_reference=False), "1_month": _values(-2.5)}
     photo_ids = {name: add_result(app, course, name, BASELINE + dt.timedelta(days=day), stored[name],
                                   redness_reference=REDNESS_REFERENCE[name])
-                 for name, day in (("baseline", 0), ("1_month", 30))}
+                 for name, day in (("baseline", 0), ("2_weeks", 14), ("1_month", 30))}
     with app.app_context():
         db.session.add(Assessment(course_id=course.id, milestone_id=milestone_id(course, "1_month"),
                                   rater_role="patient", gais=2, satisfaction=8))
@@ -73,8 +77,8 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         kinds.append(resource["resourceType"])
     assert kinds.count("Patient") == 1 and kinds.count("EpisodeOfCare") == 1
-    assert kinds.count("Media") == 2 and kinds.count("AdverseEvent") == 1
-    assert kinds.count("Observation") == 2 + 2  # a panel per photo; GAIS and satisfaction
+    assert kinds.count("Media") == 3 and kinds.count("AdverseEvent") == 1
+    assert kinds.count("Observation") == 3 + 2  # a panel per photo; GAIS and satisfaction
 
     # Round trip: parse the Bundle back with the model library and find each stored value.
     bundle = Bundle.model_validate_json(response.data)
@@ -101,7 +105,7 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
             found[(region_key, measure.key)] = float(quantity.value)
             # Redness names the region it is a contrast against; absolute and area measures name none.
             reference = _extension(data, REFERENCE_REGION_EXT)
-            if measure.key == "redness":
+            if measure.key in ("redness", "delta_a_star"):
                 code = reference["valueCodeableConcept"]["coding"][0]["code"]
                 assert code == EXPECTED_BODY_SITES[REDNESS_REFERENCE[milestone]][0]
             else:
@@ -112,7 +116,7 @@ def test_bundle_validates_round_trips_and_is_audited(app: Flask, client: FlaskCl
     units = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["code"]
              for e in raw["entry"] if e["resource"]["resourceType"] == "Observation"
              for c in e["resource"].get("component", [])}
-    assert units == {"redness": "10*-2{OD}", "ita_deg": "deg", "red_area_fraction": "1"}
+    assert units == {"redness": "10*-2{OD}", "delta_a_star": "1", "ita_deg": "deg", "red_area_fraction": "1"}
     surveys = {e["resource"]["code"]["coding"][0]["code"]: e["resource"]["valueInteger"]
                for e in raw["entry"] if e["resource"]["resourceType"] == "Observation"
                and "valueInteger" in e["resource"]}

@@ -20,8 +20,6 @@ KNOWN_GAPS = {
     # Natively soft: the blur estimate is 0.47-0.76 % of the face width on these tiny or
     # heavily compressed photos (IOD 57-80 px), above the 0.44 % limit.
     "portrait": {"pyfeat_young_man", "justin_shenk", "john_salley_outdoor"},
-    # Its blurred copy measures 0.43 %, just under the limit (low-contrast, hooded face).
-    "blurred": {"hooded_woman"},
     # The 45-degree cylinder warp reads as 13.5 degrees of mesh yaw on this face.
     "turned": {"dajuan_gordon"},
     # Eyes shut, head bowed, in shadow: every check is within its limit (pitch 18.5 < 25).
