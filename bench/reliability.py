@@ -116,12 +116,8 @@ def build_table(runs, rows=None, command: str | None = None) -> dict:
         "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "design": {
             "version": study.DESIGN_VERSION,
-            "faces": [{"id": r.face_id, "fitzpatrick": r.fitzpatrick,
-                       # The gate's blur reading of the scene (% of the face width) and the unsharp
-                       # amount it got (recapture_study.sharpen_scene).
-                       "scene_blur_percent": round(r.sharpening.blur_before, 3),
-                       "scene_sharpening": r.sharpening.amount,
-                       "scene_blur_percent_sharpened": round(r.sharpening.blur_after, 3)} for r in runs],
+            "faces": [{"id": r.face_id, "fitzpatrick": r.fitzpatrick, **_sharpening_entry(r.sharpening)}
+                      for r in runs],
             "captures": [c.name for c in study.CAPTURES],
             "grades": list(study.GRADES),
             "changes_per_grade": {"haemoglobin_od": study.HAEMOGLOBIN_PER_GRADE, "spots": study.SPOTS_PER_GRADE,
@@ -135,6 +131,19 @@ def build_table(runs, rows=None, command: str | None = None) -> dict:
         "regions": {region: section(runs, region) for region in REGION_NAMES},
         "fitzpatrick_groups": groups,
     }
+
+
+def _sharpening_entry(sharpening) -> dict:
+    """The gate's blur reading of a face's scene (% of the face width, None when no face was found)
+    and the unsharp amount it got (``recapture_study.sharpen_scene``)."""
+    if sharpening is None:
+        return {}
+
+    def reading(value: float) -> float | None:
+        return round(value, 3) if math.isfinite(value) else None
+
+    return {"scene_blur_percent": reading(sharpening.blur_before), "scene_sharpening": sharpening.amount,
+            "scene_blur_percent_sharpened": reading(sharpening.blur_after)}
 
 
 def per_face_rows(runs, measures=None) -> list[dict]:

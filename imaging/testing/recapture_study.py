@@ -249,7 +249,7 @@ def sharpen_scene(photo: synthetic.SyntheticPhoto, enlargement: float
     the enlargement softened; the changes are drawn at the scene's resolution, already sharp.
     """
     before = scene_blur_percent(photo)
-    if not before > SCENE_MAX_BLUR_PERCENT or not math.isfinite(before):
+    if not (math.isfinite(before) and before > SCENE_MAX_BLUR_PERCENT):
         return photo, SceneSharpening(before, 0.0, before)
     for amount in SCENE_SHARPENING:
         sharpened = synthetic.unsharp(photo, 0.7 * max(1.0, enlargement), amount)
