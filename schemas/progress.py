@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from imaging import catalogue
-from imaging.catalogue import NOT_COMPARABLE
+from imaging.catalogue import NOT_COMPARABLE, REFERENCE_REGIONS
 from schemas.photos import PHOTO_VIEWS
 
 #: Regions of a series, all skin first (``all_skin`` = every measured skin pixel).
@@ -133,6 +133,12 @@ class CourseProgressSchema(ma.Schema):
     left_out = fields.List(fields.Nested(LeftOutValueSchema), required=True,
                            metadata={"description": "Measures of charted photos left out as not comparable with "
                                                     "the baseline (e.g. absolute colour without a colour chart)."})
+    redness_reference = fields.Dict(
+        keys=fields.String(), values=fields.String(allow_none=True, metadata={"enum": list(REFERENCE_REGIONS)}),
+        required=True,
+        metadata={"description": "Milestone name -> the face region its photo's redness and delta a* are a contrast "
+                                 "against: the forehead, or the chin when the forehead was hidden at the baseline "
+                                 "(a follow-up keeps its baseline's); null: neither was measurable, no redness."})
 
 
 class NextMilestoneSchema(ma.Schema):

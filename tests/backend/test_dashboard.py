@@ -118,10 +118,12 @@ def test_patient_list_flags(app, clinician_client, world, clock):
 
 
 def test_patient_page_and_isolation(app, clinician_client, world):
-    add_result(app, world.course, "baseline", BASELINE, {("all_skin", "redness"): 30.0})
+    add_result(app, world.course, "baseline", BASELINE, {("all_skin", "redness"): 30.0}, redness_reference="chin")
     page = clinician_client.get(f"/dashboard/patients/{world.patient.id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
+    # Which region the redness charts are a contrast against (the chin: the forehead was hidden).
+    assert "a contrast against the chin of the same photo (the forehead was hidden at the baseline)" in html
     charts = re.findall(r'src="(/dashboard/patients/[^"]+/charts/[^"]+)"', html)
     assert len(charts) == 3 * 6  # three measures x (all skin + five regions)
     chart = clinician_client.get(charts[0].replace("&amp;", "&"))

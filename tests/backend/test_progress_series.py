@@ -156,6 +156,18 @@ def test_values_the_imaging_says_are_not_comparable_are_left_out_with_the_reason
                                  "reasons": ["other_camera"]}]
 
 
+def test_each_milestone_says_which_region_its_redness_is_a_contrast_against(app, client, world, headers_of):
+    course = world.course
+    # The forehead was hidden at the baseline: redness against the chin throughout; a photo with
+    # neither region measurable has no reference (and no redness).
+    add_result(app, course, "baseline", day(0), {("all_skin", "redness"): 20.0}, redness_reference="chin")
+    add_result(app, course, "2_weeks", day(14), {("all_skin", "texture"): 1.0}, redness_reference=None)
+    add_result(app, course, "1_month", day(30), {("all_skin", "redness"): 18.0}, redness_reference="chin")
+    body = client.get(f"/api/v1/courses/{course.id}/progress?measure=redness&region=all_skin",
+                      headers=headers_of("clinician_a")).get_json()
+    assert body["redness_reference"] == {"baseline": "chin", "2_weeks": None, "1_month": "chin"}
+
+
 def test_split_face_differences(app, client, world, headers_of):
     course = factories.make_course(app, world.patient, split_face_treated_side="left",
                                    treated_regions=["forehead", "left_cheek"])
