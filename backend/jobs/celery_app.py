@@ -31,7 +31,8 @@ _sweeper: Sweeper | None = None
 
 @signals.worker_process_init.connect
 def _fresh_connections_in_child(**_: object) -> None:
-    """Drop database connections inherited across fork: a socket must not be shared by processes.
+    """Drop database connections inherited across fork: a socket must not be shared by processes
+    (the S3 storage makes its own client in each process: ``S3Storage.client``).
 
     Also lower the child's priority (``JOB_WORKER_NICE``): analyses yield the CPU to web
     requests sharing the host.

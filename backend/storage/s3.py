@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -71,8 +72,7 @@ class S3Storage:
             validate_key(prefix)
         self.bucket = bucket
         self.prefix = prefix
-        self.client = boto3.client(
-            "s3",
+        self._client_options = dict(
             endpoint_url=endpoint_url,
             region_name=region,
             aws_access_key_id=access_key_id,
@@ -87,6 +87,8 @@ class S3Storage:
                 response_checksum_validation="when_required",
             ),
         )
+        self._client = None
+        self._client_pid: int | None = None
         # S3 refuses parts below 5 MiB (except the last), so the threshold is also the part size.
         self._part_bytes = max(multipart_threshold, MIN_PART_BYTES)
         if create_bucket:
@@ -94,6 +96,24 @@ class S3Storage:
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    @property
+    def client(self):
+        """This process's boto3 S3 client, made on first use in each process.
+
+        A client keeps HTTP connections open in a pool. A Celery prefork worker (or gunicorn with
+        ``--preload``) creates the app and its storage before forking; children sharing an open
+        socket write their requests on it at the same time and read each other's replies (seen:
+        an analysis read an empty photo, an overlay went missing). So a process that did not make
+        the client makes its own; threads of one process share it (boto3 clients are thread-safe;
+        each is made from a session of its own, since boto3's default session is not, and two
+        threads racing here only make one client too many).
+        """
+        pid = os.getpid()
+        if self._client_pid != pid:
+            self._client = boto3.session.Session().client("s3", **self._client_options)
+            self._client_pid = pid
+        return self._client
 
     def _ensure_bucket(self) -> None:
         try:

@@ -413,3 +413,43 @@ def test_app_storage_configured_for_s3(s3_server, tmp_path, monkeypatch):
         grant = storage.presign_put("p/2.jpg", "image/jpeg", 5, 60)
         assert grant.url.startswith(f"{s3_server.endpoint_url}/app-photos/clinic-a/p/2.jpg?")
         assert "eu-west-1" in parse_qs(urlsplit(grant.url).query)["X-Amz-Credential"][0]
+
+
+def _round_trips_in_a_forked_child(storage: S3Storage, tag: str, rounds: int, results) -> None:
+    """Child process: write and read back ``rounds`` distinct objects; report the mismatches."""
+    bad = 0
+    for i in range(rounds):
+        body = f"{tag}-{i}-".encode() * (200 + i)
+        key = f"fork/{tag}/{i}.bin"
+        try:
+            storage.put(key, body, "application/octet-stream")
+            with storage.open(key) as stream:
+                bad += stream.read() != body
+        except Exception:  # a reply meant for the other process can fail in any way
+            bad += 1
+    results.put((tag, bad))
+
+
+def test_s3_storage_made_before_a_fork_gives_each_process_its_own_connections(s3_server):
+    """A Celery prefork worker creates the app (and its storage, which may already have talked to
+    the server: S3_CREATE_BUCKET) before forking its pool processes. Pooled HTTP connections shared
+    across fork carry two processes' requests on one socket, each reading the other's replies (an
+    analysis read an empty photo; an overlay went missing). Each process must use its own."""
+    import multiprocessing
+
+    storage = S3Storage("photos", f"t-{uuid.uuid4().hex}", endpoint_url=s3_server.endpoint_url, create_bucket=True,
+                        **CREDENTIALS)
+    storage.put("warm.bin", b"a pooled connection is open now", "application/octet-stream")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [context.Process(target=_round_trips_in_a_forked_child, args=(storage, tag, 150, results))
+                for tag in ("a", "b")]
+    for child in children:
+        child.start()
+    outcome = dict(results.get(timeout=120) for _ in children)
+    for child in children:
+        child.join(timeout=30)
+    assert outcome == {"a": 0, "b": 0}
+    # ... and the parent's own client still works.
+    with storage.open("warm.bin") as stream:
+        assert stream.read() == b"a pooled connection is open now"
