@@ -131,14 +131,15 @@ _LINE_FILTER_REFERENCE = ("oriented line-filter bank as in Cula et al., Skin Res
 MEASURES: tuple[Measure, ...] = (
     # --- redness
     Measure("redness", "Redness", "redness", "centi-OD", "10*-2{OD}",
-            "100 x (mean haemoglobin density of the region - mean haemoglobin density of the reference region's "
-            "diffuse skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the "
-            "chart's tone curves undone when a ColorChecker is in the frame); the reference region is the forehead, or "
-            "the chin when the forehead is hidden (less than 200 mm^2 of it measured: a fringe, a hat, a headscarf), and a "
-            "follow-up keeps its baseline's (the photo's redness_reference says which); its diffuse skin leaves out its "
-            "20 % lowest densities (specular sheen, with clipped highlights ranked there); for all skin: every measured "
-            "pixel outside the reference region; the reference region has no value",
-            "unbounded; typical cheeks -5 to 25", "redder than the reference region (more blood)", "higher",
+            "100 x (mean haemoglobin density of the region's diffuse skin - that of the reference region's diffuse "
+            "skin in the same photo), densities of the Tsumura separation of the photo's own linear light (the "
+            "chart's tone curves undone when a ColorChecker is in the frame); a region's diffuse skin leaves out its "
+            "20 % lowest densities (specular sheen, with clipped highlights ranked there); the reference region is the "
+            "forehead, or the chin when the forehead is hidden (less than 200 mm^2 of it measured: a fringe, a hat, a "
+            "headscarf), and a follow-up keeps its baseline's (the photo's redness_reference says which); for all skin: "
+            "the other regions' redness averaged, each weighted by its skin pixels; the reference region has no value",
+            "unbounded; cheeks of the real-face set -7 to 40 (10th-90th percentile)",
+            "redder than the reference region (more blood)", "higher",
             _TSUMURA + "; internal reference site as for delta a* (Takiwaki 1994)", _WITHIN, 1,
             headline=True, studied=True,
             notes="A contrast within the photo: exposure and white balance cancel. A change of the reference region "

@@ -69,13 +69,15 @@ PREFILTER_SIGMA_MM = 0.25
 #: Spot contrast above which melanin counts towards the pigmentation headline (OD): the
 #: recapture noise of the local melanin contrast of ordinary skin stays below it.
 PIGMENT_LOAD_MARGIN = 0.06
-#: Share of the reference region's pixels, those of lowest haemoglobin density, left out of the
-#: redness reference: specular sheen (strongest on the forehead, the T-zone) adds white light that
-#: dilutes every density, and a highlight clipped in one photo but not in another would otherwise
-#: move the reference (on shiny type VI skin, +30 % exposure moved redness by 3 centi-OD).
-#: Clipped pixels are ranked lowest (they are the brightest sheen), so the same diffuse skin is
-#: averaged whether or not the highlights clipped.
-REFERENCE_SHEEN_FRACTION = 0.2
+#: Share of a region's pixels, those of lowest haemoglobin density, left out of both sides of the
+#: redness contrast (the region and its reference): specular sheen adds white light that dilutes
+#: every density, and a highlight clipped or taken for glare in one photo but not in another would
+#: otherwise change which pixels are averaged. On shiny type VI skin, +30 % exposure moved redness
+#: by 3 centi-OD through the forehead (the reference, diffuse since 2026.12.2) and, through a cheek
+#: whose sheen then counted as glare, the study's all-skin redness of `john_salley_dark` by 1.3
+#: (plain region means until 2026.12.6). Clipped pixels are ranked lowest (they are the brightest
+#: sheen), so the same diffuse skin is averaged whether or not the highlights clipped.
+SHEEN_FRACTION = 0.2
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
 
@@ -298,17 +300,50 @@ def pigment_load(spot_excess: np.ndarray) -> float:
 
 
 def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference_od: float) -> float:
-    """Redness headline: 100 x (mean contrast haemoglobin density of ``mask`` - ``reference_od``).
+    """Redness headline: 100 x (diffuse mean contrast haemoglobin density of ``mask`` - ``reference_od``).
 
-    The region's mean is over its measured pixels (``maps.valid``); ``reference_od`` is the
-    reference region's :func:`reference_mean` (plus a follow-up's :func:`reference_fill_in`). NaN
-    when the region has fewer than MIN_REGION_PIXELS measured pixels or ``reference_od`` is NaN.
-    Units centi-OD.
+    The region's mean is :func:`diffuse_mean` of its measured pixels (``maps.valid``), its clipped
+    ones ranked as sheen, as the reference's; ``reference_od`` is the reference region's
+    :func:`reference_mean` (plus a follow-up's :func:`reference_fill_in`). NaN when the region has
+    fewer than MIN_REGION_PIXELS measured pixels, too few remain after the sheen, or
+    ``reference_od`` is NaN. Units centi-OD.
     """
-    mask = mask & maps.valid
-    if mask.sum() < MIN_REGION_PIXELS:
+    measured = mask & maps.valid
+    if measured.sum() < MIN_REGION_PIXELS:
         return float("nan")
-    return float(100.0 * (_redness_density(maps)[mask].mean() - reference_od))
+    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
+    return float(100.0 * (diffuse_mean(_redness_density(maps)[measured], int((mask & clipped).sum())) - reference_od))
+
+
+def skin_redness(maps: MeasureMaps, regions: Mapping[str, np.ndarray], redness: Mapping[str, float]) -> float:
+    """All-skin redness: the regions' :func:`redness_contrast` averaged, each weighted by its skin pixels.
+
+    Each region leaves out its own sheen (a highlight on one cheek is that cheek's palest skin, not
+    the face's): one ranking over all skin would trim the palest *region* instead, and a cheek
+    whose highlights clip would then shift the trimming onto the others (on `dandre_davis`, whose
+    cheeks differ by 1.2 OD, +30 % exposure clipped 11 % of one and moved all-skin redness by 3.9
+    centi-OD).
+
+    Parameters
+    ----------
+    maps : MeasureMaps
+    regions : dict, region name -> bool HxW mask
+    redness : dict, region name -> the region's redness (centi-OD; NaN for the reference region and
+        regions too small to measure, which are left out)
+
+    Returns
+    -------
+    float, centi-OD; NaN when no region has a value. Weights are measured plus clipped pixels, so a
+    highlight that clips does not change a region's weight.
+    """
+    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
+    values, weights = [], []
+    for name, mask in regions.items():
+        value = redness.get(name, float("nan"))
+        if value is not None and math.isfinite(value):
+            values.append(value)
+            weights.append(int((mask & (maps.valid | clipped)).sum()))
+    return float(np.average(values, weights=weights)) if values else float("nan")
 
 
 def _redness_density(maps: MeasureMaps) -> np.ndarray:
@@ -387,7 +422,7 @@ def reference_region(maps: MeasureMaps, regions: Mapping[str, np.ndarray], px_pe
 
 def diffuse_mean(density: np.ndarray, n_clipped: int) -> float:
     """Mean density of a region's diffuse skin: its pixels ranked by density with the
-    ``n_clipped`` clipped pixels counted lowest, the lowest REFERENCE_SHEEN_FRACTION of all left
+    ``n_clipped`` clipped pixels counted lowest, the lowest SHEEN_FRACTION of all left
     out (specular sheen; see the constant).
 
     Parameters
@@ -399,7 +434,7 @@ def diffuse_mean(density: np.ndarray, n_clipped: int) -> float:
     -------
     float, NaN when fewer than MIN_REGION_PIXELS pixels remain.
     """
-    drop = max(0, int(REFERENCE_SHEEN_FRACTION * (density.size + n_clipped)) - n_clipped)
+    drop = max(0, int(SHEEN_FRACTION * (density.size + n_clipped)) - n_clipped)
     kept = np.partition(density, drop)[drop:] if 0 < drop < density.size else density[drop:]
     return float(kept.mean()) if kept.size >= MIN_REGION_PIXELS else float("nan")
 
@@ -496,5 +531,5 @@ def measure_regions(
     for name, mask in regions.items():
         per_region[name]["redness"] = (float("nan") if name == reference
                                        else redness_contrast(maps, mask, reference_od))
-    overall["redness"] = redness_contrast(maps, skin & ~reference_mask, reference_od)
+    overall["redness"] = skin_redness(maps, regions, {name: per_region[name]["redness"] for name in regions})
     return to_json_safe({"metrics": overall, "regions": per_region, "reference": reference})

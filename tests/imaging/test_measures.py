@@ -119,7 +119,7 @@ def test_bad_inputs_are_refused_with_a_reason():
 
 
 def test_redness_reference_is_the_same_diffuse_skin_whether_or_not_highlights_clip():
-    from imaging.measures import REFERENCE_SHEEN_FRACTION, diffuse_mean
+    from imaging.measures import SHEEN_FRACTION, diffuse_mean
 
     rng = np.random.default_rng(5)
     diffuse = rng.normal(0.9, 0.05, 4000)
@@ -133,11 +133,47 @@ def test_redness_reference_is_the_same_diffuse_skin_whether_or_not_highlights_cl
     # ... while a plain mean of what is left would move by far more than the redness MDC.
     assert abs(forehead[order[400:]].mean() - forehead.mean()) > 0.02
     # The reference is the diffuse skin, not diluted by sheen.
-    assert unclipped == pytest.approx(np.sort(forehead)[int(REFERENCE_SHEEN_FRACTION * forehead.size):].mean())
+    assert unclipped == pytest.approx(np.sort(forehead)[int(SHEEN_FRACTION * forehead.size):].mean())
     assert abs(unclipped - 0.9) < 0.02
     # More clipped than the sheen share: every unclipped pixel is kept; too few pixels: NaN.
     assert diffuse_mean(forehead[order[1500:]], 1500) == pytest.approx(forehead[order[1500:]].mean())
     assert np.isnan(diffuse_mean(forehead[:100], 0))
+
+
+def test_a_regions_redness_is_its_diffuse_skin_whether_or_not_its_sheen_clips():
+    face = canonical_face_linear()
+    cheek = MASKS["left_cheek"]
+    ys, xs = np.nonzero(cheek)
+    cy, cx = ys.mean(), xs.mean()
+    yy, xx = np.mgrid[: face.shape[0], : face.shape[1]]
+    distance = np.hypot(yy - cy, xx - cx)
+    # A highlight on the cheekbone: white light added (it dilutes every density), strongest at its centre.
+    sheen = cheek & (distance < 30)
+    shiny = face.copy()
+    shiny[sheen] += (0.8 * (1 - distance[sheen] / 30))[:, None].astype(np.float32)
+    shiny = np.minimum(shiny, 0.97)
+    # A brighter photo of the same skin: the highlight's centre clips.
+    clipped = shiny.copy()
+    clipped[cheek & (distance < 14)] = 0.99
+    assert 0.02 < (cheek & (distance < 14)).sum() / cheek.sum() < measures.SHEEN_FRACTION
+    unclipped = measures.measure_regions(shiny, MASKS, PX_PER_MM)
+    clipped_result = measures.measure_regions(clipped, MASKS, PX_PER_MM)
+    # Both read the diffuse skin: far within the redness MDC (~0.6 centi-OD) of each other, the
+    # cheek and all skin (each region leaves out its own sheen; the clipped pixels keep their weight) ...
+    assert clipped_result["regions"]["left_cheek"]["redness"] == pytest.approx(
+        unclipped["regions"]["left_cheek"]["redness"], abs=0.05)
+    assert clipped_result["metrics"]["redness"] == pytest.approx(unclipped["metrics"]["redness"], abs=0.05)
+    # All skin is the regions' redness weighted by their skin pixels (the reference has none).
+    others = [name for name in REGION_NAMES if name != unclipped["reference"]]
+    weights = [(MASKS[name] & MASKS["skin"]).sum() for name in others]
+    assert unclipped["metrics"]["redness"] == pytest.approx(
+        np.average([unclipped["regions"][name]["redness"] for name in others], weights=weights), abs=1e-9)
+    # ... where the plain mean of what each photo measures moves by more than that MDC.
+    means = []
+    for image in (shiny, clipped):
+        maps = measures.compute_maps(image, MASKS["skin"], PX_PER_MM)
+        means.append(100 * maps.contrast_haemoglobin[cheek & maps.valid].mean())
+    assert abs(means[1] - means[0]) > 1.0
 
 
 def test_the_chin_is_the_reference_when_the_forehead_is_hidden():
