@@ -74,9 +74,11 @@ PIGMENT_LOAD_MARGIN = 0.06
 #: every density, and a highlight clipped or taken for glare in one photo but not in another would
 #: otherwise change which pixels are averaged. On shiny type VI skin, +30 % exposure moved redness
 #: by 3 centi-OD through the forehead (the reference, diffuse since 2026.12.2) and, through a cheek
-#: whose sheen then counted as glare, the study's all-skin redness of `john_salley_dark` by 1.3
-#: (plain region means until 2026.12.6). Clipped pixels are ranked lowest (they are the brightest
-#: sheen), so the same diffuse skin is averaged whether or not the highlights clipped.
+#: whose sheen then counted as glare, the study's all-skin redness of `john_salley_dark` by +1.3
+#: (and -30 % by -1.3; plain region means through 2026.12.6). Clipped pixels are ranked lowest
+#: (they are the brightest sheen), so the same diffuse skin is averaged whether or not the
+#: highlights clipped; pixels the regions leave out as glare are not counted, and shift only which
+#: pixels sit at the 20th percentile.
 SHEEN_FRACTION = 0.2
 #: Floor for linear values in the log indices (as in :data:`imaging.colour_space.OD_EPS`).
 _LOG_FLOOR = 1e-4
@@ -300,19 +302,14 @@ def pigment_load(spot_excess: np.ndarray) -> float:
 
 
 def redness_contrast(maps: MeasureMaps, mask: np.ndarray, reference_od: float) -> float:
-    """Redness headline: 100 x (diffuse mean contrast haemoglobin density of ``mask`` - ``reference_od``).
+    """Redness headline: 100 x (:func:`diffuse_density` of ``mask`` - ``reference_od``), centi-OD.
 
-    The region's mean is :func:`diffuse_mean` of its measured pixels (``maps.valid``), its clipped
-    ones ranked as sheen, as the reference's; ``reference_od`` is the reference region's
-    :func:`reference_mean` (plus a follow-up's :func:`reference_fill_in`). NaN when the region has
-    fewer than MIN_REGION_PIXELS measured pixels, too few remain after the sheen, or
-    ``reference_od`` is NaN. Units centi-OD.
+    ``reference_od`` is the reference region's :func:`diffuse_density` (plus a follow-up's
+    :func:`reference_fill_in`): both sides of the contrast are diffuse skin. NaN when fewer than
+    MIN_REGION_PIXELS pixels remain once the sheen is left out (a region needs ~500 measured
+    pixels) or ``reference_od`` is NaN.
     """
-    measured = mask & maps.valid
-    if measured.sum() < MIN_REGION_PIXELS:
-        return float("nan")
-    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
-    return float(100.0 * (diffuse_mean(_redness_density(maps)[measured], int((mask & clipped).sum())) - reference_od))
+    return float(100.0 * (diffuse_density(maps, mask) - reference_od))
 
 
 def skin_redness(maps: MeasureMaps, regions: Mapping[str, np.ndarray], redness: Mapping[str, float]) -> float:
@@ -324,19 +321,23 @@ def skin_redness(maps: MeasureMaps, regions: Mapping[str, np.ndarray], redness: 
     cheeks differ by 1.2 OD, +30 % exposure clipped 11 % of one and moved all-skin redness by 3.9
     centi-OD).
 
+    The regions are taken to partition the skin (the templates of :mod:`imaging.regions` do not
+    overlap and their union is the skin mask); a region without a value (too small once its sheen
+    is left out) is left out of the average with its pixels.
+
     Parameters
     ----------
     maps : MeasureMaps
     regions : dict, region name -> bool HxW mask
-    redness : dict, region name -> the region's redness (centi-OD; NaN for the reference region and
-        regions too small to measure, which are left out)
+    redness : dict, region name -> the region's redness (centi-OD; NaN or None for the reference
+        region and regions too small to measure, which are left out)
 
     Returns
     -------
     float, centi-OD; NaN when no region has a value. Weights are measured plus clipped pixels, so a
     highlight that clips does not change a region's weight.
     """
-    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
+    clipped = _clipped(maps)
     values, weights = [], []
     for name, mask in regions.items():
         value = redness.get(name, float("nan"))
@@ -351,19 +352,23 @@ def _redness_density(maps: MeasureMaps) -> np.ndarray:
     return maps.contrast_haemoglobin if maps.contrast_haemoglobin is not None else maps.haemoglobin
 
 
+def _clipped(maps: MeasureMaps) -> np.ndarray:
+    """The skin pixels left out as clipped (bool HxW; none when the maps do not say)."""
+    return maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
+
+
 def reference_measurable(maps: MeasureMaps, reference: np.ndarray, px_per_mm: float) -> bool:
     """Whether a reference region can serve: at least MIN_REFERENCE_AREA_MM2 of measured skin, and
-    its diffuse skin (:func:`reference_mean`) has at least MIN_REGION_PIXELS pixels."""
+    its diffuse skin (:func:`diffuse_density`) has at least MIN_REGION_PIXELS pixels."""
     area_mm2 = float((reference & maps.valid).sum()) / px_per_mm**2
-    return area_mm2 >= MIN_REFERENCE_AREA_MM2 and bool(np.isfinite(reference_mean(maps, reference)))
+    return area_mm2 >= MIN_REFERENCE_AREA_MM2 and bool(np.isfinite(diffuse_density(maps, reference)))
 
 
-def reference_mean(maps: MeasureMaps, reference: np.ndarray) -> float:
-    """Mean haemoglobin density (OD) of the diffuse skin of the ``reference`` mask
-    (:func:`diffuse_mean` of its measured pixels, its clipped ones ranked as sheen); NaN when too
+def diffuse_density(maps: MeasureMaps, mask: np.ndarray) -> float:
+    """Mean haemoglobin density (OD) of the diffuse skin of ``mask`` (a region or the reference):
+    :func:`diffuse_mean` of its measured pixels, its clipped ones ranked as sheen; NaN when too
     few pixels remain."""
-    clipped = maps.clipped if maps.clipped is not None else np.zeros_like(maps.valid)
-    return diffuse_mean(_redness_density(maps)[reference & maps.valid], int((reference & clipped).sum()))
+    return diffuse_mean(_redness_density(maps)[mask & maps.valid], int((mask & _clipped(maps)).sum()))
 
 
 def reference_fill_in(contrast_rgb: np.ndarray, whole: np.ndarray, seen: np.ndarray, px_per_mm: float) -> float:
@@ -527,7 +532,7 @@ def measure_regions(
     reference_a = per_region[reference]["a_star"] if measurable else float("nan")
     for entry in (*per_region.values(), overall):
         entry["delta_a_star"] = entry["a_star"] - reference_a
-    reference_od = reference_mean(maps, reference_mask) + fill_in if measurable else float("nan")
+    reference_od = diffuse_density(maps, reference_mask) + fill_in if measurable else float("nan")
     for name, mask in regions.items():
         per_region[name]["redness"] = (float("nan") if name == reference
                                        else redness_contrast(maps, mask, reference_od))

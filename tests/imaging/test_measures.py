@@ -163,17 +163,31 @@ def test_a_regions_redness_is_its_diffuse_skin_whether_or_not_its_sheen_clips():
     assert clipped_result["regions"]["left_cheek"]["redness"] == pytest.approx(
         unclipped["regions"]["left_cheek"]["redness"], abs=0.05)
     assert clipped_result["metrics"]["redness"] == pytest.approx(unclipped["metrics"]["redness"], abs=0.05)
-    # All skin is the regions' redness weighted by their skin pixels (the reference has none).
-    others = [name for name in REGION_NAMES if name != unclipped["reference"]]
+    # All skin is the regions' redness weighted by their skin pixels (the reference has none), the
+    # clipped ones included: a highlight that clips keeps its region's weight.
+    others = [name for name in REGION_NAMES if name != clipped_result["reference"]]
     weights = [(MASKS[name] & MASKS["skin"]).sum() for name in others]
-    assert unclipped["metrics"]["redness"] == pytest.approx(
-        np.average([unclipped["regions"][name]["redness"] for name in others], weights=weights), abs=1e-9)
+    assert clipped_result["metrics"]["redness"] == pytest.approx(
+        np.average([clipped_result["regions"][name]["redness"] for name in others], weights=weights), abs=1e-9)
     # ... where the plain mean of what each photo measures moves by more than that MDC.
     means = []
     for image in (shiny, clipped):
         maps = measures.compute_maps(image, MASKS["skin"], PX_PER_MM)
         means.append(100 * maps.contrast_haemoglobin[cheek & maps.valid].mean())
     assert abs(means[1] - means[0]) > 1.0
+
+
+def test_skin_redness_averages_the_regions_with_a_value():
+    maps = measures.compute_maps(canonical_face_linear(), MASKS["skin"], PX_PER_MM)
+    regions = {name: MASKS[name] for name in REGION_NAMES}
+    sizes = {name: int(mask.sum()) for name, mask in regions.items()}
+    redness = {"forehead": float("nan"), "left_cheek": 2.0, "right_cheek": None, "nose": 5.0, "chin": -1.0}
+    expected = (2.0 * sizes["left_cheek"] + 5.0 * sizes["nose"] - sizes["chin"]) / (
+        sizes["left_cheek"] + sizes["nose"] + sizes["chin"])
+    assert measures.skin_redness(maps, regions, redness) == pytest.approx(expected)
+    # A region missing from the values is left out; none with a value: NaN.
+    assert measures.skin_redness(maps, regions, {"nose": 5.0}) == pytest.approx(5.0)
+    assert math.isnan(measures.skin_redness(maps, regions, {"forehead": float("nan"), "chin": None}))
 
 
 def test_the_chin_is_the_reference_when_the_forehead_is_hidden():
