@@ -4,8 +4,9 @@ Every measurement runs in the canonical frame (see :mod:`imaging.geometry`): 768
 the eyes at fixed points, so one canonical pixel is the same size of skin (~0.25 mm) in every
 photo. A follow-up photo is additionally registered to its baseline's canonical image with
 OpenCV's ECC maximisation (Evangelidis & Psarakis 2008, affine motion with bounded scale and
-shear) on smoothed grey over the central face, so fixed region templates cover the same skin
-in both.
+shear) on smoothed grey over the central face, so its baseline's regions cover the same skin
+in both. A canonical face also carries the geometry's lower-face landmarks (mouth, lower lip,
+chin) in canonical px, which place the region templates (:class:`imaging.regions.LowerFace`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from imaging.geometry import (
     CANONICAL_IOD_PX,
     CANONICAL_SIZE,
     affine_scale,
+    apply_affine,
     compose_affine,
     invert_affine,
     similarity_from_eyes,
@@ -98,6 +100,12 @@ class CanonicalFace:
         Output scale relative to the full canonical frame (1.0 = 768x1024).
     registration : Registration or None
         Set when the face was registered to a baseline.
+    mouth, lower_lip, chin : (float, float)
+        The geometry's mouth centre (between the inner lips), lower lip's lower edge and chin tip
+        in canonical px at scale 1, NaN when unknown.
+    mouth_gap : float
+        The gap between the inner lips, canonical px at scale 1 (0 closed; NaN when unknown). The
+        region templates below the eye line follow these (:class:`imaging.regions.LowerFace`).
     """
 
     rgb: np.ndarray
@@ -107,6 +115,10 @@ class CanonicalFace:
     source_size: tuple[int, int]
     scale: float = 1.0
     registration: Registration | None = None
+    mouth: tuple[float, float] = (float("nan"), float("nan"))
+    mouth_gap: float = float("nan")
+    lower_lip: tuple[float, float] = (float("nan"), float("nan"))
+    chin: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def px_per_mm(self) -> float:
@@ -120,6 +132,42 @@ def canonical_transform(right_eye, left_eye, scale: float = 1.0) -> np.ndarray:
     """2x3 similarity mapping image px to canonical px (times ``scale``) from the eye centres."""
     targets = [(x * scale, y * scale) for x, y in CANONICAL_EYES]
     return similarity_from_eyes(right_eye, left_eye, targets[0], targets[1])
+
+
+def canonical_point(matrix: np.ndarray, point, scale: float = 1.0) -> tuple[float, float]:
+    """A photo point (x, y px) in canonical px at scale 1 through ``matrix`` (photo px -> canonical px
+    times ``scale``); NaN when the point is missing or not finite."""
+    if point is None or not np.all(np.isfinite(point)):
+        return float("nan"), float("nan")
+    x, y = apply_affine(matrix, np.asarray([point], np.float64))[0] / scale
+    return float(x), float(y)
+
+
+#: The face geometry's points a canonical face carries (see :class:`CanonicalFace`).
+LANDMARKS = ("mouth", "lower_lip", "chin")
+
+
+def canonical_landmarks(matrix: np.ndarray, geometry, scale: float = 1.0) -> dict:
+    """The :class:`CanonicalFace` fields of a face geometry's lower-face points through ``matrix``
+    (photo px -> canonical px times ``scale``): :data:`LANDMARKS` and ``mouth_gap``."""
+    out = {name: canonical_point(matrix, getattr(geometry, name, None), scale) for name in LANDMARKS}
+    out["mouth_gap"] = mouth_gap(geometry)
+    return out
+
+
+def _corrected_landmarks(face: "CanonicalFace", correction: np.ndarray) -> dict:
+    """A canonical face's landmarks after a registration ``correction`` (canonical px at its scale)."""
+    out = {name: canonical_point(correction, np.multiply(getattr(face, name), face.scale), face.scale)
+           for name in LANDMARKS}
+    out["mouth_gap"] = face.mouth_gap
+    return out
+
+
+def mouth_gap(geometry) -> float:
+    """The inner-lip gap of a face geometry in canonical px at scale 1 (its ``mouth_open_ratio`` x the
+    canonical IOD; NaN when unknown)."""
+    ratio = getattr(geometry, "mouth_open_ratio", float("nan"))
+    return float(ratio) * CANONICAL_IOD_PX if ratio is not None else float("nan")
 
 
 def warp_into_frame(rgb: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +248,8 @@ def to_canonical(rgb: np.ndarray, geometry, baseline: CanonicalFace | None = Non
     size = (round(width * scale), round(height * scale))
     matrix = canonical_transform(geometry.right_eye, geometry.left_eye, scale)
     warped, valid = warp_into_frame(rgb, matrix, size)
-    face = CanonicalFace(warped, valid, matrix, invert_affine(matrix), (int(rgb.shape[1]), int(rgb.shape[0])), scale)
+    face = CanonicalFace(warped, valid, matrix, invert_affine(matrix), (int(rgb.shape[1]), int(rgb.shape[0])), scale,
+                         **canonical_landmarks(matrix, geometry, scale))
     if baseline is None:
         return face
     correction, registration = estimate_registration(face, baseline)
@@ -208,7 +257,8 @@ def to_canonical(rgb: np.ndarray, geometry, baseline: CanonicalFace | None = Non
         return replace(face, registration=registration)
     combined = compose_affine(matrix, correction)
     warped, valid = warp_into_frame(rgb, combined, size)
-    return CanonicalFace(warped, valid, combined, invert_affine(combined), face.source_size, scale, registration)
+    return CanonicalFace(warped, valid, combined, invert_affine(combined), face.source_size, scale, registration,
+                         **canonical_landmarks(combined, geometry, scale))
 
 
 def register_to_baseline(follow: CanonicalFace, baseline: CanonicalFace) -> tuple[CanonicalFace, np.ndarray, float]:
@@ -241,7 +291,7 @@ def register_to_baseline(follow: CanonicalFace, baseline: CanonicalFace) -> tupl
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
     combined = compose_affine(follow.to_canonical, correction)
     registered = CanonicalFace(warped, valid, combined, invert_affine(combined), follow.source_size,
-                               follow.scale, registration)
+                               follow.scale, registration, **_corrected_landmarks(follow, correction))
     return registered, correction, registration.correlation
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,7 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.align import CanonicalFace, to_canonical
+from imaging.align import LANDMARKS, CanonicalFace, canonical_landmarks, to_canonical
 from imaging.catalogue import REFERENCE_REGIONS, REGION_NAMES
 from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone_curves, estimate_colour_correction
 from imaging.decode import decode_image
@@ -130,7 +131,8 @@ class BaselineReference:
     def canonical_face(self) -> CanonicalFace:
         """The baseline as an :class:`imaging.align.CanonicalFace` (scale 1)."""
         return CanonicalFace(self.canonical_rgb, self.canonical_valid, self.to_canonical,
-                             invert_affine(self.to_canonical), self.source_size, 1.0)
+                             invert_affine(self.to_canonical), self.source_size, 1.0,
+                             **canonical_landmarks(self.to_canonical, self.geometry))
 
     def to_bytes(self) -> bytes:
         """Serialise as a lossless RGBA PNG (alpha = validity) with the geometry in a text chunk.
@@ -329,6 +331,10 @@ def _geometry_from_fields(fields: dict) -> FaceGeometry:
     values = dict(fields)
     for key in ("box", "right_eye", "left_eye", "mouth"):
         values[key] = pair(values[key])
+    # Points a geometry stored before 2026.12.8 lacks (or JSON's null for NaN) read as NaN.
+    for key in ("lower_lip", "chin"):
+        point = values.get(key)
+        values[key] = (math.nan, math.nan) if point is None else tuple(math.nan if v is None else float(v) for v in point)
     values["image_size"] = tuple(int(v) for v in values["image_size"])
     # JSON stores NaN as null; fields a version-1 reference lacks read as NaN too.
     for key in ("eye_mouth_ratio", "face_score", "mouth_width_ratio", "mouth_open_ratio", "fine_texture"):
@@ -487,6 +493,11 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         with timer.stage("regions"):
             if registered:
                 masks = follow_up_masks(baseline.region_masks, baseline.canonical_rgb, canonical)
+            elif baseline is not None:
+                # Not registered: the templates placed for the baseline's lips and chin, as its own regions were.
+                baseline_face = baseline.canonical_face()
+                placed = {name: getattr(baseline_face, name) for name in (*LANDMARKS, "mouth_gap")}
+                masks = region_masks(replace(canonical, **placed))
             else:
                 masks = region_masks(canonical)
         correction = colour_job.result()

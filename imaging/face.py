@@ -75,8 +75,10 @@ _RIGHT_EYE_CORNERS = (33, 133)   # subject's right eye (image left): outer, inne
 _LEFT_EYE_CORNERS = (362, 263)   # subject's left eye: inner, outer
 _MOUTH_CORNERS = (61, 291)
 _INNER_LIPS = (13, 14)           # upper and lower inner lip, on the midline
+_LOWER_LIP_EDGE = 17             # the lower lip's lower edge, on the midline
+_CHIN_TIP = 152                  # the lowest point of the chin, on the midline
 _FACE_SIDES = (234, 454)         # right and left cheek contour at eye level
-_BROW_CHIN = (10, 152)           # top of forehead, chin
+_BROW_CHIN = (10, _CHIN_TIP)     # top of forehead, chin
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,12 @@ class FaceGeometry:
     fine_texture : float
         Fine skin texture of this photo, % (:func:`imaging.detail.fine_texture`): a follow-up
         whose texture fell far below its baseline's was smoothed by a beauty filter.
+    lower_lip : (x, y), float px
+        The lower lip's lower edge on the midline (FaceMesh point 17); NaN in geometries stored
+        before 2026.12.8.
+    chin : (x, y), float px
+        The chin's tip, the lowest point of the face on the midline (FaceMesh point 152); NaN as
+        ``lower_lip``. The chin region lies between the two (:class:`imaging.regions.LowerFace`).
     """
 
     box: tuple[float, float, float, float]
@@ -135,6 +143,8 @@ class FaceGeometry:
     mouth_width_ratio: float = float("nan")
     mouth_open_ratio: float = float("nan")
     fine_texture: float = float("nan")
+    lower_lip: tuple[float, float] = (float("nan"), float("nan"))
+    chin: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def iod(self) -> float:
@@ -164,6 +174,8 @@ class FaceGeometry:
             right_eye=s(self.right_eye),
             left_eye=s(self.left_eye),
             mouth=s(self.mouth),
+            lower_lip=s(self.lower_lip),
+            chin=s(self.chin),
             image_size=(round(self.image_size[0] * factor), round(self.image_size[1] * factor)),
         )
 
@@ -379,6 +391,8 @@ def geometry_from_mesh(mesh: Mesh, detection: Detection, n_faces: int, image_siz
         face_score=mesh.face_score,
         mouth_width_ratio=float(np.hypot(*(p[_MOUTH_CORNERS[1], :2] - p[_MOUTH_CORNERS[0], :2])) / iod),
         mouth_open_ratio=float(np.hypot(*(p[_INNER_LIPS[1], :2] - p[_INNER_LIPS[0], :2])) / iod),
+        lower_lip=tuple(float(v) for v in p[_LOWER_LIP_EDGE, :2]),
+        chin=tuple(float(v) for v in p[_CHIN_TIP, :2]),
     )
 
 

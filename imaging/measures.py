@@ -265,7 +265,7 @@ def region_measures(maps: MeasureMaps, mask: np.ndarray, px_per_mm: float) -> di
     spot_pixels = (spots > 0) & mask
     spot_ids = np.unique(spots[spot_pixels])
     tex_maps = {k: v[box] for k, v in maps.texture.items()}
-    tex = texture.region_texture(tex_maps, maps.lstar_levels[box], mask, px_per_mm)
+    tex = texture.region_texture(tex_maps, maps.lstar_levels[box], mask, px_per_mm, min_line_pixels=MIN_REGION_PIXELS)
     out = {
         "pixel_count": count,
         "a_star": a_star,

