@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from imaging import _limits  # noqa: F401  (pixel caps before cv2)
-from imaging.align import LANDMARKS, CanonicalFace, canonical_landmarks, to_canonical
+from imaging.align import CanonicalFace, canonical_landmarks, to_canonical
 from imaging.catalogue import REFERENCE_REGIONS, REGION_NAMES
 from imaging.colour import ColourCorrection, apply_colour_correction, apply_tone_curves, estimate_colour_correction
 from imaging.decode import decode_image
@@ -493,12 +493,8 @@ def analyze(data: bytes, *, baseline: BaselineReference | None = None, want_over
         with timer.stage("regions"):
             if registered:
                 masks = follow_up_masks(baseline.region_masks, baseline.canonical_rgb, canonical)
-            elif baseline is not None:
-                # Not registered: the templates placed for the baseline's lips and chin, as its own regions were.
-                baseline_face = baseline.canonical_face()
-                placed = {name: getattr(baseline_face, name) for name in (*LANDMARKS, "mouth_gap")}
-                masks = region_masks(replace(canonical, **placed))
             else:
+                # Unregistered (its measures are then not comparable): this photo's own placement.
                 masks = region_masks(canonical)
         correction = colour_job.result()
     with timer.stage("quality"):

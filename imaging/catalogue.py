@@ -234,7 +234,8 @@ MEASURES: tuple[Measure, ...] = (
             "filter averages microrelief and noise down along a line, the 1 mm one keeps a small dark dot or a "
             "line's end from reading as line; no line is read within 1 mm of a pigment spot (a spot's rim is a "
             "curved ridge of density), and that skin is out of the area too, so spots leave the density as it was "
-            "(since 2026.12.8; before, the study's 60 spots lowered it by up to 32 % of the rise 40 lines give)",
+            "(since 2026.12.8; before, the study's 60 spots lowered it by up to 32 % of the rise 40 lines give); "
+            "no value when fewer than 400 px of such skin remain",
             ">= 0", "more lines", "higher", _LINE_FILTER_REFERENCE, _WITHIN, 1,
             notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),
     Measure("pore_density_per_cm2", "Pore density", "texture", "1/cm^2", "/cm2",

@@ -110,8 +110,9 @@ def photo_region_patches(data: bytes, regions: tuple[str, ...] = PATCH_REGIONS) 
     Returns
     -------
     dict[str, RegionPatch] or None
-        None when no face is found. Placement is eye-based (no baseline registration): a
-        patch shows skin, it is not a measurement.
+        None when no face is found. Placement is this photo's own (eyes, and for the cheeks the
+        upper lip: :class:`imaging.regions.LowerFace`; no baseline registration): a patch shows
+        skin, it is not a measurement.
 
     Raises
     ------

@@ -88,7 +88,7 @@ GLARE_MAX_SATURATION = 0.2
 #: eye line; a mouth placed beyond these limits was misplaced, not the face unusual, and the templates
 #: are then left as drawn.
 LOWER_FACE_STRETCH_LIMITS = (0.8, 1.4)
-#: Largest inner-lip gap taken from a face (canonical px at scale 1; 0.5 IOD: a wide-open mouth).
+#: Largest inner-lip gap the lip zone grows by (canonical px at scale 1; 0.5 IOD: a wide-open mouth).
 MAX_MOUTH_GAP = 128.0
 #: The chin region's height relative to the template's (a chin landmark misplaced by the mesh can
 #: neither collapse the region nor send it down the neck).
@@ -136,7 +136,7 @@ class LowerFace:
     def at(cls, mouth_y: float | None, gap: float | None = 0.0, lip_edge_y: float | None = None,
            chin_tip_y: float | None = None) -> "LowerFace":
         """The lower face around a mouth centre ``mouth_y`` with inner-lip gap ``gap`` (canonical px at
-        scale 1; a missing gap reads closed, at most MAX_MOUTH_GAP). The template face's when the
+        scale 1; a missing gap reads closed). The template face's when the
         mouth is unknown or misplaced (stretch outside LOWER_FACE_STRETCH_LIMITS). Without the lower
         lip's edge or the chin's tip (a geometry stored before 2026.12.8), they are placed as on the
         template face: the edge as far below the lower inner lip, the tip stretched as the mid-face."""
@@ -145,7 +145,7 @@ class LowerFace:
 
         if not known(mouth_y):
             return cls()
-        gap = float(np.clip(gap, 0.0, MAX_MOUTH_GAP)) if known(gap) else 0.0
+        gap = max(0.0, float(gap)) if known(gap) else 0.0
         upper, lower = float(mouth_y) - gap / 2, float(mouth_y) + gap / 2
         stretch = (upper - _EYE_LINE_Y) / (TEMPLATE_MOUTH_Y - _EYE_LINE_Y)
         if not LOWER_FACE_STRETCH_LIMITS[0] <= stretch <= LOWER_FACE_STRETCH_LIMITS[1]:
@@ -174,9 +174,11 @@ class LowerFace:
         return self.lip_edge_y + (np.asarray(y, np.float64) - top) * height / (bottom - top)
 
     def mouth_zone(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        """The lip zone (centre, semi-axes) for these lips."""
+        """The lip zone (centre, semi-axes) for these lips: grown by half their gap, at most
+        MAX_MOUTH_GAP / 2."""
         (cx, _), (ax, ay) = _MOUTH_ZONE
-        return (cx, (self.upper_y + self.lower_y) / 2), (ax, ay + (self.lower_y - self.upper_y) / 2)
+        grow = min(self.lower_y - self.upper_y, MAX_MOUTH_GAP) / 2
+        return (cx, (self.upper_y + self.lower_y) / 2), (ax, ay + grow)
 
     def boxes(self, boxes):
         """Mid-face boxes ((x0, y0), (x1, y1)) with their y stretched (:meth:`mid_face_y`)."""

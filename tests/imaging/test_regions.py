@@ -15,6 +15,7 @@ from imaging.analysis import BaselineReference, analyze, baseline_reference_from
 from imaging.geometry import CANONICAL_EYES, CANONICAL_PX_PER_MM, canonical_shape
 from imaging.regions import (
     CHIN_HEIGHT_LIMITS,
+    MAX_MOUTH_GAP,
     REGION_TEMPLATES,
     TEMPLATE_CHIN_TIP_Y,
     TEMPLATE_MOUTH_Y,
@@ -163,6 +164,7 @@ def mouth_for(stretch: float) -> float:
     (mouth_for(0.9), 0.0, 0.9),
     (mouth_for(1.2) + 30.0, 60.0, 1.2),  # an open mouth: the upper lip places the mid-face
     (mouth_for(1.2), float("nan"), 1.2),  # a gap not measured reads closed
+    (mouth_for(1.0) + 100.0, 200.0, 1.0),  # a yawn: the upper lip stays where it is
     (2000.0, 0.0, 1.0),  # a mouth far off was misplaced: the templates as drawn
     (100.0, 0.0, 1.0),
     (float("nan"), 0.0, 1.0),
@@ -170,6 +172,15 @@ def mouth_for(stretch: float) -> float:
 ])
 def test_the_mid_face_stretches_to_the_upper_lip(mouth_y, gap, stretch):
     assert LowerFace.at(mouth_y, gap).stretch == pytest.approx(stretch)
+
+
+def test_the_lip_zone_grows_with_the_gap_up_to_a_limit():
+    closed = LowerFace.at(TEMPLATE_MOUTH_Y, 0.0).mouth_zone()
+    open_ = LowerFace.at(TEMPLATE_MOUTH_Y + 20.0, 40.0).mouth_zone()
+    yawn = LowerFace.at(TEMPLATE_MOUTH_Y + 100.0, 200.0).mouth_zone()
+    assert open_[0][1] == pytest.approx(TEMPLATE_MOUTH_Y + 20.0)
+    assert open_[1][1] == pytest.approx(closed[1][1] + 20.0)
+    assert yawn[1][1] == pytest.approx(closed[1][1] + MAX_MOUTH_GAP / 2)
 
 
 def test_templates_below_the_eye_line_follow_the_lips_and_the_chin():
