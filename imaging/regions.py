@@ -84,7 +84,7 @@ NON_SKIN_CHROMA_Z = 4.0
 GLARE_MIN_CHANNEL = 235
 GLARE_MAX_SATURATION = 0.2
 
-#: Limits of :attr:`Lips.stretch`. On the real-face set the upper lip sits 0.90-1.24 IOD below the
+#: Limits of :attr:`LowerFace.stretch`. On the real-face set the upper lip sits 0.90-1.24 IOD below the
 #: eye line; a mouth placed beyond these limits was misplaced, not the face unusual, and the templates
 #: are then left as drawn.
 LOWER_FACE_STRETCH_LIMITS = (0.8, 1.4)
