@@ -33,8 +33,10 @@ run: install
 	SEED_DEMO=true $(BIN)/flask --app backend init-db
 	$(BIN)/gunicorn --workers 1 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
+# One worker process per core (at most 4), each running whole test files, so a file's
+# module fixtures (a study of four faces, the gate bench) are computed once.
 test: install faces
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache

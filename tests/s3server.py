@@ -37,6 +37,10 @@ class S3Server:
     data_root: Path
 
 
+#: Ports tried in turn when the server exits at once (its port taken between choice and bind).
+PORT_ATTEMPTS = 3
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -69,14 +73,23 @@ def running_s3_server(data_root: Path) -> Iterator[S3Server]:
     """Run localbucket on a free loopback port for the duration of the block."""
     executable = shutil.which("localbucket", path=os.path.dirname(sys.executable))
     command = [executable] if executable else [sys.executable, "-m", "localbucket"]
-    port = free_port()
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port), str(data_root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port), str(data_root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, process)
+            break
+        except RuntimeError:
+            # Another process (a parallel test worker) may have taken the port meanwhile.
+            process.kill()
+            process.wait()
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
     try:
-        wait_for_port(port, process)
         yield S3Server(endpoint_url=f"http://127.0.0.1:{port}", data_root=data_root)
     finally:
         process.terminate()

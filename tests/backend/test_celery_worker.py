@@ -108,6 +108,9 @@ def producer(app, celery_env: dict[str, str]) -> Iterator[Any]:
         "REDIS_URL": TEST_REDIS_URL,
         "JOB_BACKEND": "celery",
         "JOB_CELERY_QUEUE": celery_env["JOB_CELERY_QUEUE"],
+        # The web side and the workers share one configuration, as in a deployment: a job the
+        # web side claims (a crashed runner in a test) is then leased as briefly as the workers'.
+        **{key: celery_env[key] for key in ("JOB_LEASE_S", "JOB_SWEEP_INTERVAL_S", "JOB_SWEEP_GRACE_S")},
     })
     yield application
     job_backend(application).celery.close()

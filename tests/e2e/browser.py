@@ -11,6 +11,7 @@ which :func:`axe_violations` evaluates in the page (the strict CSP blocks script
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import shutil
@@ -42,13 +43,16 @@ def launch(playwright, extra_args: list[str] | None = None):
 def axe_source() -> str:
     """Text of ``axe.min.js`` at :data:`AXE_VERSION`, installed from npm on first use."""
     script = NPM_PREFIX / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is needed to install axe-core for the accessibility checks")
-        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund",
-                        "--loglevel=error", f"axe-core@{AXE_VERSION}"], check=True, timeout=300)
+    NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+    # One install at a time: the suite's parallel workers share the prefix.
+    with (NPM_PREFIX / ".install-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                pytest.fail("npm is needed to install axe-core for the accessibility checks")
+            subprocess.run([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund",
+                            "--loglevel=error", f"axe-core@{AXE_VERSION}"], check=True, timeout=300)
     return script.read_text(encoding="utf-8")
 
 
