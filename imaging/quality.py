@@ -49,6 +49,16 @@ HIGHLIGHT_PERCENTILE = 99
 #: the gate answers ``no_face``, not ``coloured_lighting``. Real portraits of the set under white
 #: light reach 7.8 (up to ~30 under tinted light, always with skin-coloured skin).
 NEUTRAL_LIGHT_CHROMA = 12.0
+#: Share of the brightest unclipped pixels that, when neutral (chroma <= NEUTRAL_LIGHT_CHROMA),
+#: shows white light whatever the rest show (skin, when the white things clip). On the set's 33
+#: portraits and their scenes under nine casts, no photo whose highlights read coloured (> 35, 96
+#: photos) had more than 9 % of them neutral; javon_freeman_liberty's scene, a dark face exposed
+#: for the face before a white wall that clips, has 34 % (19-35 % in its recaptures under ordinary
+#: light). ``python -m bench.highlight_casts`` prints these figures.
+NEUTRAL_HIGHLIGHT_SHARE = 0.15
+#: Share of the coloured ones among those brightest pixels that must lie on the subject's head and
+#: neck for them to count as lit skin (see :func:`highlight_chroma`).
+HEAD_SHARE_OF_COLOURED_HIGHLIGHTS = 0.5
 #: 95th percentile of a photo's CIELAB chroma from which it is a colour photo: black-and-white
 #: photos (even with unequal channels) stay below ~4, colour photos of the set are >= 9.8.
 COLOUR_PHOTO_CHROMA = 6.0
@@ -150,7 +160,12 @@ CHECKS = {
                              "in a colour photo under white light: `no_face`, as for the hue)"),
     "highlight_chroma": CheckSpec("coloured_lighting", "highlight_chroma_max", "at_most",
                                   "CIELAB chroma of the photo's brightest unclipped 3 % (eye whites, teeth, "
-                                  "highlights, white things take the light's colour)"),
+                                  "highlights, white things take the light's colour); when that is above the "
+                                  f"limit, at least {NEUTRAL_HIGHLIGHT_SHARE * 100:g} % of them are neutral "
+                                  f"(chroma <= {NEUTRAL_LIGHT_CHROMA:g}: white things stayed white) and at least "
+                                  f"{HEAD_SHARE_OF_COLOURED_HIGHLIGHTS * 100:g} % of the coloured ones lie on the "
+                                  "head and neck (lit skin, as of a dark face before a white wall that clips): "
+                                  "the chroma of the neutral ones"),
     "glare_fraction": CheckSpec("glare", "glare_fraction", "at_most", "fraction of skin specular"),
     "yaw_deg": CheckSpec("head_turned", "yaw_deg", "at_most",
                          "abs(yaw) from the 3-D face mesh, degrees (the mesh reads ~26 for a ~35 degree turn)"),
@@ -327,20 +342,71 @@ def _no_skin(checks: dict[str, Check], rgb: np.ndarray) -> bool:
             and photo_chroma(rgb) >= COLOUR_PHOTO_CHROMA)
 
 
-def highlight_chroma(rgb: np.ndarray) -> float:
+def highlight_chroma(rgb: np.ndarray, head: tuple[float, float, float, float] | None = None) -> float:
     """CIELAB chroma (median a*, b*) of the brightest 3 % of the photo's unclipped pixels.
 
     The brightest things in a photo (eye whites, teeth, specular highlights, white clothes or
     walls) take the colour of the light, whatever the skin's tone: a strongly coloured light
     makes them coloured. Clipped pixels (any channel >= 250) are left out: they lost the colour.
+    When the white things clip, the brightest unclipped pixels can be mostly lit skin (a dark face
+    exposed for the face before a white wall) and read coloured under white light. So when they
+    read coloured (above the check's limit) while at least :data:`NEUTRAL_HIGHLIGHT_SHARE` of them
+    are neutral (chroma <= :data:`NEUTRAL_LIGHT_CHROMA`: white things that stayed white) and the
+    coloured ones are skin (at least :data:`HEAD_SHARE_OF_COLOURED_HIGHLIGHTS` of them on the
+    subject's head and neck, ``head``), the neutral ones give the value. Coloured highlights
+    elsewhere (a wall under a lamp while daylight keeps other things white) keep the value of all
+    of them, and so does a reading within the limit: a blue light can make skin itself neutral,
+    and a tinted light must not read as white (nor a painted face as ``no_face``).
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 sRGB
+    head : (x0, y0, x1, y1) or None
+        Where the subject's head and neck are, as fractions of the photo's width and height
+        (:func:`head_area`); None: no fallback.
+
+    Returns
+    -------
+    float, CIELAB chroma >= 0 (0 when fewer than 100 sampled pixels are unclipped).
+    """
+    highlights = brightest_unclipped(rgb)
+    if highlights is None:
+        return 0.0
+    bright, (x, y) = highlights
+    neutral = np.hypot(bright[:, 1], bright[:, 2]) <= NEUTRAL_LIGHT_CHROMA
+    chroma = float(np.hypot(np.median(bright[:, 1]), np.median(bright[:, 2])))
+    if head is None or chroma <= THRESHOLDS["highlight_chroma_max"] or neutral.mean() < NEUTRAL_HIGHLIGHT_SHARE:
+        return chroma
+    on_head = (x >= head[0]) & (x <= head[2]) & (y >= head[1]) & (y <= head[3])
+    if on_head[~neutral].mean() < HEAD_SHARE_OF_COLOURED_HIGHLIGHTS:
+        return chroma
+    return float(np.hypot(np.median(bright[neutral, 1]), np.median(bright[neutral, 2])))
+
+
+def brightest_unclipped(rgb: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
+    """The brightest 3 % (by L*) of the photo's unclipped pixels (sampled as :func:`_sample`).
+
+    Returns
+    -------
+    (lab, (x, y)) or None
+        lab: (N, 3) float32 CIELAB; x, y: their positions as fractions of the photo's width and
+        height. None when fewer than 100 sampled pixels are unclipped (any channel >= 250 is clipped).
     """
     small = _sample(rgb)
     unclipped = small.reshape(-1, 3).max(axis=1) < 250
     if unclipped.sum() < 100:
-        return 0.0
+        return None
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)[unclipped]
-    bright = lab[lab[:, 0] >= np.percentile(lab[:, 0], 97)]
-    return float(np.hypot(np.median(bright[:, 1]), np.median(bright[:, 2])))
+    is_bright = lab[:, 0] >= np.percentile(lab[:, 0], 97)
+    rows, cols = np.divmod(np.flatnonzero(unclipped)[is_bright], small.shape[1])
+    return lab[is_bright], ((cols + 0.5) / small.shape[1], (rows + 0.5) / small.shape[0])
+
+
+def head_area(geometry, width: int, height: int) -> tuple[float, float, float, float]:
+    """The subject's head and neck, (x0, y0, x1, y1) as fractions of the photo's width and height:
+    the face box grown by half its width to each side, half its height up and one height down."""
+    x, y, w, h = geometry.box
+    return ((x - 0.5 * w) / width, (y - 0.5 * h) / height, (x + 1.5 * w) / width, (y + 2.0 * h) / height)
 
 
 #: Checks of the light's colour, judged on the chart-corrected photo when a ColorChecker was found.
@@ -450,7 +516,8 @@ def assess_quality(decoded, geometry, baseline_geometry=None, correction=None) -
             b = float(np.median(light_lab[..., 2][cheek_skin]))
             checks["skin_hue_deg"] = _check("skin_hue_deg", float(np.degrees(np.arctan2(b, a))))
             checks["skin_chroma"] = _check("skin_chroma", float(np.hypot(a, b)))
-        checks["highlight_chroma"] = _check("highlight_chroma", highlight_chroma(light_photo))
+        head = head_area(geometry, rgb.shape[1], rgb.shape[0])
+        checks["highlight_chroma"] = _check("highlight_chroma", highlight_chroma(light_photo, head))
         checks["glare_fraction"] = _check("glare_fraction", float(glare[skin].mean()))
         no_skin = _no_skin(checks, light_photo)
 

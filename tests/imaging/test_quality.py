@@ -102,6 +102,48 @@ def test_green_and_orange_light_are_coloured_lighting(phone_photo, cast):
     assert "coloured_lighting" in gate(synthetic.white_balance(phone_photo, cast)).codes
 
 
+def _bright_things(coloured_share: float, coloured_lab=(72.0, 20.0, 32.0)) -> np.ndarray:
+    """A photo whose brightest unclipped 3 % (the rest is dark) is ``coloured_share`` of a coloured
+    thing (default: lit skin, chroma ~38) and the rest neutral grey of the same L*, before a
+    clipped white wall."""
+    import cv2
+
+    n = 100_000
+    n_bright = 3 * n // 100
+    n_coloured = int(round(coloured_share * n_bright))
+    lab = np.zeros((n, 3), np.float32)
+    lab[:, 0] = 30.0
+    lab[:n_bright, 0] = coloured_lab[0]
+    lab[:n_coloured, 1:] = coloured_lab[1:]
+    rgb = cv2.cvtColor(lab.reshape(1, n, 3), cv2.COLOR_Lab2RGB).reshape(n, 3)
+    rgb = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    wall = np.full((n // 2, 3), 255, np.uint8)
+    return np.concatenate([rgb, wall]).reshape(300, 500, 3)
+
+
+def test_highlights_that_are_mostly_skin_before_a_clipped_wall_are_not_a_coloured_light():
+    from imaging.quality import NEUTRAL_HIGHLIGHT_SHARE, NEUTRAL_LIGHT_CHROMA, highlight_chroma
+
+    limit = THRESHOLDS["highlight_chroma_max"]
+    # The coloured bright pixels are the photo's top rows (see _bright_things): there the head.
+    head, elsewhere = (0.0, 0.0, 1.0, 0.1), (0.0, 0.5, 1.0, 1.0)
+    mostly_skin = _bright_things(1.0 - 1.3 * NEUTRAL_HIGHLIGHT_SHARE)
+    # A dark face exposed for the face: its lit skin is most of the brightest unclipped pixels,
+    # yet a fifth of them are white things that stayed white: the light is white.
+    assert highlight_chroma(_bright_things(1.0), head) > limit  # the skin alone reads coloured
+    assert highlight_chroma(mostly_skin, head) <= NEUTRAL_LIGHT_CHROMA
+    # The same photo with the coloured highlights off the subject (a wall under a lamp while
+    # daylight keeps other things white), or with no face to place them: coloured.
+    assert highlight_chroma(mostly_skin, elsewhere) > limit
+    assert highlight_chroma(mostly_skin) > limit
+    # A few neutral things under a coloured light (objects of the complementary colour) do not count.
+    assert highlight_chroma(_bright_things(1.0 - 0.5 * NEUTRAL_HIGHLIGHT_SHARE), head) > limit
+    # A reading within the limit is kept: a blue light can make skin itself neutral, and the
+    # neutral share must not turn a tinted light into white light (nor a painted face into no_face).
+    tinted = highlight_chroma(_bright_things(0.7, coloured_lab=(72.0, 15.0, 25.0)), head)
+    assert NEUTRAL_LIGHT_CHROMA < tinted <= limit
+
+
 def _painted_face(photo: synthetic.SyntheticPhoto, rgb=(70, 120, 200)) -> synthetic.SyntheticPhoto:
     """The photo with its face (ellipse inside the face box) painted one flat-ish colour, keeping
     the shading: a mask or body paint."""

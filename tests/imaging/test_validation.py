@@ -40,32 +40,24 @@ CAPTURES = tuple(c for c in recapture_study.CAPTURES
                  if c.name in ("reference", "exposure_minus_30", "cool_white_balance", "light_from_side", "jpeg_q70"))
 #: Absolute colour measures followed too (comparable only with a chart).
 ABSOLUTE_COLOUR = ("a_star", "l_star", "ita_deg", "melanin_index")
-#: Texture on `javon_freeman_liberty` (type V, 14.7 mm/cm^2 of lines at baseline; in the full study a
-#: 4-grade response of 1.06 against a recapture SD of 0.71): at the reference capture, the only one
-#: with grade 2, grade 2 reads 0.2 mm/cm^2 under grade 0 since the short check of 2026.12.5, an order
-#: within its noise. Every other capture has grades 0 and 4 only (rho +/-1), so 0.5 allows exactly
-#: that one swap at the reference capture on any of the four faces, and a fall of grade 4 fails.
+#: Texture on `javon_freeman_liberty` (type V, ~15 mm/cm^2 of lines at baseline): at the reference
+#: capture, the only one with grade 2, grade 2 is within the recapture noise of grade 0 (it read
+#: 0.2 mm/cm^2 under it in 2026.12.5; rho 1.0 on all four faces in 2026.12.9). Every other capture
+#: has grades 0 and 4 only (rho +/-1), so 0.5 allows exactly that one swap at the reference capture
+#: on any of the four faces, and a fall of grade 4 fails.
 MIN_RHO = {"redness": BAR_MIN_RHO, "pigmentation": BAR_MIN_RHO, "texture": 0.5}
-#: The bar of issue 11 is SNR >= 8 and cross-talk <= 0.2. Redness and pigmentation meet it on these
-#: faces (pigmentation's lowest here: 8.1 on `javon_freeman_liberty`, since 2026.12.3 averages the
-#: melanin excess over 0.35 mm; held to 7.5 so another CPU's rounding in face detection cannot
-#: fail CI on a 0.1 margin, where 6.6 before that change fails). Texture does not reach it on every
-#: face (bench/reliability.py, README: median SNR 14.7): here 1.7 on `javon_freeman_liberty` and 1.4 on
-#: bearded `javier_francis`, where JPEG q70 moves the line count about as much as 40 added lines, and
-#: spots the spot detector misses raise it by 0.36 of the lines' response on `javier_francis` (0.32
-#: before the short check of 2026.12.5, 0.42 before the oriented line filter of 2026.12.4): it is
-#: held to what it measurably does, so a regression fails.
-MIN_SNR = {"redness": BAR_MIN_SNR, "pigmentation": 7.5, "texture": 1.2}
+#: The bar of issue 11 is SNR >= 8 and cross-talk <= 0.2. Redness meets it on these faces,
+#: pigmentation on three (18-31). Texture does not reach it on every face (bench/reliability.py,
+#: README: median SNR 15.1): here 4.3 on `javon_freeman_liberty` and 7.4 on bearded
+#: `javier_francis`, where JPEG q70 moves the line count about as much as 40 added lines. Floors
+#: under the bar sit a margin under what the measure measurably does (another CPU's rounding in
+#: face detection moves it by a few tenths), so a regression fails.
+MIN_SNR = {"redness": BAR_MIN_SNR, "pigmentation": 7.5, "texture": 3.5}
+#: Type V `javon_freeman_liberty`'s pigmentation: 5.8 here (6.4 in the full study, README), since
+#: 2026.12.9's gate no longer refuses his reference capture (his lit skin before a white backdrop
+#: that clips read as coloured light) and captures that were left out are in.
+MIN_SNR_OF_FACE = {"javon_freeman_liberty": {"pigmentation": 5.0}}
 MAX_CROSS_TALK = {"redness": BAR_MAX_CROSS_TALK, "pigmentation": BAR_MAX_CROSS_TALK, "texture": 0.4}
-
-
-#: Captures the gate refuses though nothing is wrong with them: `javon_freeman_liberty`'s scene (type V
-#: skin before a white backdrop that clips) reads highlight_chroma 35.7 against its 35 limit at the
-#: reference capture and JPEG q70, since 2026.12.8 placed the regions that expose the scene for his
-#: lips and chin (34.6 before): the brightest unclipped pixels are his skin, not the light
-#: (README, "Reading the tables"). A known gate weakness on dark skin, kept visible: any other
-#: refusal fails the test, and a fixed gate reports this entry as stale.
-KNOWN_GATE_REFUSALS = {"javon_freeman_liberty": {"reference", "jpeg_q70"}}
 
 
 @pytest.fixture(scope="module", params=FACES)
@@ -78,12 +70,10 @@ def face_run(request):
 @pytest.mark.parametrize("measure", HEADLINE_MEASURES)
 def test_headline_tracks_its_own_change_above_recapture_noise(face_run, measure):
     stats = recapture_study.face_statistics(face_run, measure, captures=CAPTURES)
-    known = KNOWN_GATE_REFUSALS.get(face_run.face_id, set())
-    assert set(stats["left_out"]) >= known, ("no longer refused: update KNOWN_GATE_REFUSALS", stats["left_out"])
-    # At most one capture refused by the gate, besides the known ones.
-    assert stats["n_captures"] >= len(CAPTURES) - 1 - len(known), stats
+    # At most one capture refused by the gate (none of these conditions is a bad photo).
+    assert stats["n_captures"] >= len(CAPTURES) - 1, stats
     assert stats["rho"] >= MIN_RHO[measure], stats
-    assert stats["snr"] >= MIN_SNR[measure], stats
+    assert stats["snr"] >= MIN_SNR_OF_FACE.get(face_run.face_id, {}).get(measure, MIN_SNR[measure]), stats
     assert stats["cross_talk"] <= MAX_CROSS_TALK[measure], stats
 
 
