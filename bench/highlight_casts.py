@@ -24,17 +24,13 @@ CASTS = ((1.0, 1.25, 0.7), (0.55, 1.0, 1.7), (1.0, 0.7, 0.35), (0.8, 1.3, 0.8), 
 
 def neutral_share(rgb: np.ndarray) -> float:
     """Share of the brightest unclipped pixels that are neutral (NaN when too few are unclipped)."""
-    from imaging.quality import NEUTRAL_LIGHT_CHROMA, brightest_unclipped
+    from imaging.quality import brightest_unclipped, is_neutral
 
     highlights = brightest_unclipped(rgb)
-    if highlights is None:
-        return float("nan")
-    lab = highlights[0]
-    return float((np.hypot(lab[:, 1], lab[:, 2]) <= NEUTRAL_LIGHT_CHROMA).mean())
+    return float("nan") if highlights is None else float(is_neutral(highlights[0]).mean())
 
 
 def main(argv=None) -> int:
-    from imaging.colour_space import srgb_to_linear
     from imaging.quality import NEUTRAL_HIGHLIGHT_SHARE, THRESHOLDS, highlight_chroma
     from imaging.testing import faces, made_bad, recapture_study, synthetic
 
@@ -47,9 +43,8 @@ def main(argv=None) -> int:
         for kind, photo in (("photo", made_bad.face_photo(entry)), ("scene", recapture_study.scene(entry))):
             if highlight_chroma(photo.rgb) > limit:
                 coloured_without_cast.append((neutral_share(photo.rgb), f"{entry.id} {kind}"))
-            linear = srgb_to_linear(photo.rgb)
             for gains in CASTS:
-                cast = synthetic.linear_to_srgb(np.clip(linear * np.float32(gains), 0.0, 1.0))
+                cast = synthetic.white_balance(photo, gains).rgb
                 if highlight_chroma(cast) > limit:
                     coloured_under_casts.append((neutral_share(cast), f"{entry.id} {kind} x{gains}"))
     worst = max(coloured_under_casts)

@@ -373,7 +373,7 @@ def highlight_chroma(rgb: np.ndarray, head: tuple[float, float, float, float] | 
     if highlights is None:
         return 0.0
     bright, (x, y) = highlights
-    neutral = np.hypot(bright[:, 1], bright[:, 2]) <= NEUTRAL_LIGHT_CHROMA
+    neutral = is_neutral(bright)
     chroma = float(np.hypot(np.median(bright[:, 1]), np.median(bright[:, 2])))
     if head is None or chroma <= THRESHOLDS["highlight_chroma_max"] or neutral.mean() < NEUTRAL_HIGHLIGHT_SHARE:
         return chroma
@@ -381,6 +381,11 @@ def highlight_chroma(rgb: np.ndarray, head: tuple[float, float, float, float] | 
     if on_head[~neutral].mean() < HEAD_SHARE_OF_COLOURED_HIGHLIGHTS:
         return chroma
     return float(np.hypot(np.median(bright[neutral, 1]), np.median(bright[neutral, 2])))
+
+
+def is_neutral(lab: np.ndarray) -> np.ndarray:
+    """Whether each CIELAB colour of ``lab`` (..., 3) is neutral: chroma <= :data:`NEUTRAL_LIGHT_CHROMA`."""
+    return np.hypot(lab[..., 1], lab[..., 2]) <= NEUTRAL_LIGHT_CHROMA
 
 
 def brightest_unclipped(rgb: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
