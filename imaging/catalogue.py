@@ -215,8 +215,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("texture", "Texture", "texture", "mm/cm^2", "mm/cm2",
             "= wrinkle_density_mm_per_cm2: length of lines (ridges of luminance optical density, long and thin) "
             "per area of skin where a line can be read (not next to a pigment spot)",
-            ">= 0; all skin of the real-face set's reference photos 0.2-35 (median 2.5; highest with "
-            "beards and age spots)", "more lines", "higher",
+            ">= 0; all skin of the real-face set's reference photos 0.2-15 (median 2.4; highest with "
+            "beards and age spots; 0.2-35 before 2026.12.10 flattened sheen)", "more lines", "higher",
             _LINE_FILTER_REFERENCE, _WITHIN, 1, headline=True, studied=True,
             notes="Not measured as comparable when the gate finds a smoothing (beauty) filter."),
     Measure("roughness", "Roughness", "texture", "centi-OD", "10*-2{OD}",
@@ -235,6 +235,10 @@ MEASURES: tuple[Measure, ...] = (
             "line's end from reading as line; no line is read within 1 mm of a pigment spot (a spot's rim is a "
             "curved ridge of density), and that skin is out of the area too, so spots leave the density as it was "
             "(since 2026.12.8; before, the study's 60 spots lowered it by up to 32 % of the rise 40 lines give); "
+            "the filter reads the density with bright specks flattened: a pixel more than 0.02 OD brighter than the "
+            "median of the 2.2 mm square around it is set to that median less 0.02 OD (sheen on the microrelief, "
+            "whose gaps read as lines and which clips with exposure, most on dark skin; a crease is darker than its "
+            "sides and is kept; since 2026.12.10); "
             "no value when fewer than 400 px of such skin remain",
             ">= 0", "more lines", "higher", _LINE_FILTER_REFERENCE, _WITHIN, 1,
             notes="The texture headline. Pixel-count length underestimates diagonal lines by up to 29 %, identically in every photo."),

@@ -64,6 +64,25 @@ LINE_ORIENTATIONS = 24
 #: the study on them) 0.025, 0.035 and 0.04 met the bar on 17, 19 and 14 of 29 faces (0.03: 19)
 #: with median SNR 13.0, 10.3 and lower (0.03: 14.3); with the short check, 0.03 meets it on 21.
 LINE_DEPTH_MIN = 0.03
+#: Bright specks flattened before the line filter: a pixel brighter (lower density) than the median
+#: of the skin around it (a square of 2 x SKIN_LEVEL_HALF_WINDOW_MM + 1 px) by more than
+#: BRIGHT_SPECK_OD is set to that median less BRIGHT_SPECK_OD. A crease is a shadow, darker than the
+#: skin at its sides; sheen is white light added at the surface, bright specks on the microrelief whose
+#: density contrast grows as the skin's own reflectance falls (5 % of the light added to skin that
+#: reflects 10 % reads 0.18 OD brighter, on skin that reflects 50 % 0.04) and which come and go with
+#: the light's direction and clip with exposure. The gaps between specks read as dark ridges: on
+#: the type V faces of the set (`javier_francis`, `javon_freeman_liberty`) 19-35 mm/cm^2 of line,
+#: most of it on the sheen of forehead, nose and cheekbones, and +30 % exposure, clipping the
+#: specks, took 18-21 % of it away. Flattened, those faces read 10-15 mm/cm^2 and their recapture
+#: SD fell by 2-3x (study SNR 3.7 -> 6.8 and 2.8 -> 7.3; ethan_taylor 7.1 -> 10.2); the faces
+#: without sheen moved by <= 0.4. 0.02 OD leaves skin noise (robust SD of the finest band ~0.015 OD
+#: on the darkest faces) alone: flattening everything above the median (0) also raised a line's sides
+#: by the bright half of their noise and cut the response to the study's lines by 30-45 %.
+BRIGHT_SPECK_OD = 0.02
+SKIN_LEVEL_HALF_WINDOW_MM = 1.0
+#: Precision of the local median (OD): the median is taken of the density less its smooth
+#: (SKIN_LEVEL_HALF_WINDOW_MM Gaussian) level, in 8-bit steps of this size (+/-0.25 OD of detail).
+SKIN_LEVEL_STEP_OD = 0.002
 #: Minimum skeleton length (mm) of a connected line; shorter responses are texture noise.
 WRINKLE_MIN_LENGTH_MM = 3.0
 #: Pore diameters resolved in the canonical frame (~4 px/mm): 0.7-1.4 mm. True pores are
@@ -417,6 +436,35 @@ def line_depth(filled: np.ndarray, px_per_mm: float, sigma_along_mm: float = LIN
     return (best * np.float32(2.0 * np.sqrt(2.0))).astype(np.float32)
 
 
+def without_bright_specks(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Density with bright specks (sheen) flattened to the skin's local level (see BRIGHT_SPECK_OD).
+
+    Parameters
+    ----------
+    filled : ndarray, float32 HxW, luminance optical density with outside-mask pixels filled
+        (:func:`imaging.masks.fill_outside`)
+    px_per_mm : float
+
+    Returns
+    -------
+    ndarray, float32 HxW: ``max(filled, median - BRIGHT_SPECK_OD)``, the median over a square of
+    ``2 * round(SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm) + 1`` px (2.2 mm at the canonical scale).
+    Darker structure (lines, spots, pores) is unchanged; a uniform offset (exposure) moves the
+    median with the image, so the flattened pixels are the same at any exposure.
+    The median is computed by OpenCV's 8-bit median filter on the detail (density less its
+    Gaussian-smoothed level) in steps of SKIN_LEVEL_STEP_OD, then the smooth level is added back.
+    """
+    if filled.size == 0:
+        return filled.astype(np.float32)
+    half = max(1, int(round(SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm)))
+    values = np.ascontiguousarray(filled, np.float32)
+    level = cv2.GaussianBlur(values, (0, 0), SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm)
+    step = np.float32(SKIN_LEVEL_STEP_OD)
+    detail = np.clip(np.rint((values - level) / step) + 128, 0, 255).astype(np.uint8)
+    median = (cv2.medianBlur(detail, 2 * half + 1).astype(np.float32) - 128) * step + level
+    return np.maximum(values, median - np.float32(BRIGHT_SPECK_OD))
+
+
 def checked_line_depth(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     """Line depth read both over a long and over a short stretch of the line.
 
@@ -524,7 +572,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     Returns
     -------
     dict with ``detail`` (band-passed shading, float32), ``line_depth`` (float32, OD, from
-    :func:`checked_line_depth`),
+    :func:`checked_line_depth` of :func:`without_bright_specks`),
     ``wrinkles`` (bool skeleton), ``line_area`` (bool, the skin where a line is accepted: ``skin``
     less ``not_lines``) and ``pores`` (bool, True at pore centres), all HxW.
     Computed on the skin's bounding box plus a 3 mm margin only (about half the frame).
@@ -544,7 +592,7 @@ def texture_maps(shading: np.ndarray, skin: np.ndarray, px_per_mm: float,
     mask = skin[box]
     filled = fill_outside(values, mask, px_per_mm)
     out["detail"][box] = band_pass(filled, mask, px_per_mm)
-    depth = checked_line_depth(filled, px_per_mm)
+    depth = checked_line_depth(without_bright_specks(filled, px_per_mm), px_per_mm)
     line_area = mask if not_lines is None else mask & ~not_lines[box]
     lines = wrinkle_lines(depth, line_area, px_per_mm)
     out["line_area"][box] = line_area

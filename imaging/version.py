@@ -6,4 +6,4 @@ bumps ``ALGORITHM_VERSION``, so stored results are only compared within one vers
 Format: ``YEAR.MONTH.SERIAL``.
 """
 
-ALGORITHM_VERSION = "2026.12.9"
+ALGORITHM_VERSION = "2026.12.10"

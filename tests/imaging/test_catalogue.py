@@ -77,5 +77,7 @@ def test_wrinkle_density_formula_states_the_line_filters_constants():
                    f"sigma {texture.LINE_SIGMA_ALONG_MM:g} mm and with {texture.LINE_CHECK_SIGMA_ALONG_MM:g} mm along",
                    f"lines >= {texture.WRINKLE_MIN_LENGTH_MM:g} mm",
                    f"over {texture.LINE_ORIENTATIONS} directions",
-                   f"s = {texture.LINE_SIGMA_ACROSS_MM:g} mm across"):
+                   f"s = {texture.LINE_SIGMA_ACROSS_MM:g} mm across",
+                   f"more than {texture.BRIGHT_SPECK_OD:g} OD brighter than the median of the "
+                   f"{(2 * round(texture.SKIN_LEVEL_HALF_WINDOW_MM * CANONICAL_PX_PER_MM) + 1) / CANONICAL_PX_PER_MM:.1f} mm square"):
         assert stated in formula, stated

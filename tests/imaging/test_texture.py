@@ -273,6 +273,50 @@ def test_the_short_check_removes_a_dark_dots_star_and_keeps_a_lines_length():
     assert _line_length_mm(deep, texture.line_depth, ppm) > 28.0
 
 
+def _sheen(shape, ppm, seed=11, contrast=0.12):
+    """Bright specks of sheen (lower density) scattered over skin: 0.6-1 mm, 1.5 mm apart on average."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    layer = np.zeros(shape, np.float32)
+    h, w = shape
+    for _ in range(int(h * w / (1.5 * ppm) ** 2)):
+        cv2.circle(layer, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(round(rng.uniform(0.3, 0.5) * ppm)),
+                   1.0, -1)
+    return -contrast * cv2.GaussianBlur(np.minimum(layer, 1.0), (0, 0), 0.15 * ppm)
+
+
+def test_sheen_specks_make_no_lines_and_a_crease_among_them_keeps_its_length():
+    import cv2
+
+    ppm = CANONICAL_PX_PER_MM
+    skin = _canvas(seed=12, shape=(320, 320)) + _sheen((320, 320), ppm)
+    mask = np.ones(skin.shape, bool)
+    # The gaps between bright specks read as dark ridges to the line filter ...
+    assert _line_length_mm(skin, texture.checked_line_depth, ppm) > 500.0
+    # ... not once the specks are flattened to the skin around them (what texture_maps reads).
+    assert texture.texture_maps(skin, mask, ppm)["wrinkles"].sum() / ppm < 10.0
+    line = np.zeros(skin.shape, np.float32)
+    cv2.line(line, (160 - int(10 * ppm), 160), (160 + int(10 * ppm), 160), 1.0, 1)
+    line = cv2.GaussianBlur(line, (0, 0), texture.LINE_SIGMA_ACROSS_MM * ppm)
+    creased = skin + 0.12 * line / line.max()
+    assert 18.0 <= texture.texture_maps(creased, mask, ppm)["wrinkles"].sum() / ppm <= 26.0
+
+
+def test_flattening_bright_specks_keeps_darker_structure_and_follows_exposure():
+    ppm = CANONICAL_PX_PER_MM
+    skin = _canvas(seed=13, shape=(200, 240)) + _sheen((200, 240), ppm, seed=14)
+    flat = texture.without_bright_specks(skin, ppm)
+    assert (flat >= skin).all()  # only bright pixels are raised
+    raised = flat > skin
+    assert 0.05 < raised.mean() < 0.5
+    assert (skin[raised] < 0.5 - texture.BRIGHT_SPECK_OD + 0.01).all()  # and only specks, not skin noise
+    # A gain (exposure) adds a constant density: the same pixels are flattened, by the same amount.
+    brighter = texture.without_bright_specks(skin - 0.1, ppm)
+    np.testing.assert_allclose(brighter, flat - 0.1, atol=texture.SKIN_LEVEL_STEP_OD)
+    assert texture.without_bright_specks(np.zeros((0, 4), np.float32), ppm).shape == (0, 4)
+
+
 def test_pores_counted_in_size_band():
     import cv2
 
