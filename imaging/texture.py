@@ -65,7 +65,7 @@ LINE_ORIENTATIONS = 24
 #: with median SNR 13.0, 10.3 and lower (0.03: 14.3); with the short check, 0.03 meets it on 21.
 LINE_DEPTH_MIN = 0.03
 #: Bright specks flattened before the line filter: a pixel brighter (lower density) than the median
-#: of the skin around it (a square of 2 x SKIN_LEVEL_HALF_WINDOW_MM + 1 px) by more than
+#: of the skin around it (a square of 2 x round(SKIN_LEVEL_HALF_WINDOW_MM x px_per_mm) + 1 px, 2.2 mm) by more than
 #: BRIGHT_SPECK_OD is set to that median less BRIGHT_SPECK_OD. A crease is a shadow, darker than the
 #: skin at its sides; sheen is white light added at the surface, bright specks on the microrelief whose
 #: density contrast grows as the skin's own reflectance falls (5 % of the light added to skin that
@@ -74,8 +74,8 @@ LINE_DEPTH_MIN = 0.03
 #: the type V faces of the set (`javier_francis`, `javon_freeman_liberty`) 19-35 mm/cm^2 of line,
 #: most of it on the sheen of forehead, nose and cheekbones, and +30 % exposure, clipping the
 #: specks, took 18-21 % of it away. Flattened, those faces read 10-15 mm/cm^2 and their recapture
-#: SD fell by 2-3x (study SNR 3.7 -> 6.8 and 2.8 -> 7.3; ethan_taylor 7.1 -> 10.2); the faces
-#: without sheen moved by <= 0.4. 0.02 OD leaves skin noise (robust SD of the finest band ~0.015 OD
+#: SD halved (study SNR 3.7 -> 7.1 and 2.8 -> 6.1; ethan_taylor 7.1 -> 11.1; 2026.12.10, README);
+#: no face that met the bar fell under it. 0.02 OD leaves skin noise (robust SD of the finest band ~0.015 OD
 #: on the darkest faces) alone: flattening everything above the median (0) also raised a line's sides
 #: by the bright half of their noise and cut the response to the study's lines by 30-45 %.
 BRIGHT_SPECK_OD = 0.02
