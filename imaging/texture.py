@@ -75,10 +75,11 @@ LINE_DEPTH_MIN = 0.03
 #: most of it on the sheen of forehead, nose and cheekbones, and +30 % exposure, clipping the
 #: specks, took 18-21 % of it away. Flattened, those faces read 10-15 mm/cm^2 and their recapture
 #: SD halved (study SNR 3.7 -> 7.1 and 2.8 -> 6.1; ethan_taylor 7.1 -> 11.1; 2026.12.10, README);
-#: no face that met the bar fell under it. 0.02 OD leaves skin noise (robust SD of the finest band ~0.015 OD
-#: on the darkest faces) alone: flattening everything above the median (0) also raised a line's sides
+#: no face that met the bar fell under it. 0.02 OD leaves most skin noise alone (at a robust SD of
+#: 0.015 OD, the darkest faces' finest band, 7-9 % of pixels are raised, by ~0.007 OD): flattening everything above the median (0) also raised a line's sides
 #: by the bright half of their noise and cut the response to the study's lines by 30-45 %.
 BRIGHT_SPECK_OD = 0.02
+#: Half-width of the median's square (mm), and the sigma of the smooth level it is taken against.
 SKIN_LEVEL_HALF_WINDOW_MM = 1.0
 #: Precision of the local median (OD): the median is taken of the density less its smooth
 #: (SKIN_LEVEL_HALF_WINDOW_MM Gaussian) level, in 8-bit steps of this size (+/-0.25 OD of detail).
@@ -449,10 +450,14 @@ def without_bright_specks(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     -------
     ndarray, float32 HxW: ``max(filled, median - BRIGHT_SPECK_OD)``, the median over a square of
     ``2 * round(SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm) + 1`` px (2.2 mm at the canonical scale).
-    Darker structure (lines, spots, pores) is unchanged; a uniform offset (exposure) moves the
-    median with the image, so the flattened pixels are the same at any exposure.
+    Darker pixels (lines, spots, pores) are unchanged; a uniform offset (exposure) moves the
+    median with the image, so the flattened pixels are the same at any exposure (to within
+    SKIN_LEVEL_STEP_OD, where rounding ties flip).
     The median is computed by OpenCV's 8-bit median filter on the detail (density less its
-    Gaussian-smoothed level) in steps of SKIN_LEVEL_STEP_OD, then the smooth level is added back.
+    Gaussian-smoothed level) in steps of SKIN_LEVEL_STEP_OD, then the smooth level is added back:
+    the median of the square where the level is smooth; beside a step or a line much deeper than
+    a wrinkle (0.3 OD and more) the level bends and the bright side is raised by up to ~0.3 of the
+    step less BRIGHT_SPECK_OD, which softens the false line an edge reads and makes none.
     """
     if filled.size == 0:
         return filled.astype(np.float32)

@@ -39,9 +39,9 @@ CAPTURES = tuple(c for c in recapture_study.CAPTURES
                  if c.name in ("reference", "exposure_minus_30", "cool_white_balance", "light_from_side", "jpeg_q70"))
 #: Absolute colour measures followed too (comparable only with a chart).
 ABSOLUTE_COLOUR = ("a_star", "l_star", "ita_deg", "melanin_index")
-#: Every headline rises with its grade in every capture on these faces (rho 1.0 on all four since
-#: 2026.12.10; before, texture's grade 2 on `javon_freeman_liberty` fell within the recapture noise of
-#: grade 0, and its floor was 0.5).
+#: Every headline rises with its grade in every capture on these faces (rho 1.0 on all four in
+#: 2026.12.9 and 2026.12.10). Texture's floor was 0.5 until 2026.12.10: its grade 2 on
+#: `javon_freeman_liberty` had read 0.2 mm/cm^2 under grade 0 in 2026.12.5.
 MIN_RHO = {"redness": BAR_MIN_RHO, "pigmentation": BAR_MIN_RHO, "texture": BAR_MIN_RHO}
 #: The bar of issue 11 is SNR >= 8 and cross-talk <= 0.2. Redness meets it on these faces,
 #: pigmentation on three (18-31). Texture does not reach it on every face (bench/reliability.py,
