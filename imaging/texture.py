@@ -437,6 +437,11 @@ def line_depth(filled: np.ndarray, px_per_mm: float, sigma_along_mm: float = LIN
     return (best * np.float32(2.0 * np.sqrt(2.0))).astype(np.float32)
 
 
+def skin_level_window_px(px_per_mm: float) -> int:
+    """Side (px, odd) of the median's square in :func:`without_bright_specks`: 2 x round(SKIN_LEVEL_HALF_WINDOW_MM x px_per_mm) + 1."""
+    return 2 * max(1, int(round(SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm))) + 1
+
+
 def without_bright_specks(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     """Density with bright specks (sheen) flattened to the skin's local level (see BRIGHT_SPECK_OD).
 
@@ -461,12 +466,11 @@ def without_bright_specks(filled: np.ndarray, px_per_mm: float) -> np.ndarray:
     """
     if filled.size == 0:
         return filled.astype(np.float32)
-    half = max(1, int(round(SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm)))
     values = np.ascontiguousarray(filled, np.float32)
     level = cv2.GaussianBlur(values, (0, 0), SKIN_LEVEL_HALF_WINDOW_MM * px_per_mm)
     step = np.float32(SKIN_LEVEL_STEP_OD)
     detail = np.clip(np.rint((values - level) / step) + 128, 0, 255).astype(np.uint8)
-    median = (cv2.medianBlur(detail, 2 * half + 1).astype(np.float32) - 128) * step + level
+    median = (cv2.medianBlur(detail, skin_level_window_px(px_per_mm)).astype(np.float32) - 128) * step + level
     return np.maximum(values, median - np.float32(BRIGHT_SPECK_OD))
 
 

@@ -79,5 +79,5 @@ def test_wrinkle_density_formula_states_the_line_filters_constants():
                    f"over {texture.LINE_ORIENTATIONS} directions",
                    f"s = {texture.LINE_SIGMA_ACROSS_MM:g} mm across",
                    f"more than {texture.BRIGHT_SPECK_OD:g} OD brighter than the median of the "
-                   f"{(2 * round(texture.SKIN_LEVEL_HALF_WINDOW_MM * CANONICAL_PX_PER_MM) + 1) / CANONICAL_PX_PER_MM:.1f} mm square"):
+                   f"{texture.skin_level_window_px(CANONICAL_PX_PER_MM) / CANONICAL_PX_PER_MM:.1f} mm square"):
         assert stated in formula, stated
